@@ -1,0 +1,48 @@
+# The front door: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app backoffice
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install db demo worker lint serve-production clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstalled whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db: install
+	$(FLASK) init-db
+
+demo: db
+	$(FLASK) seed-demo --if-empty
+
+run: demo
+	@echo "Back-office : http://$(HOST):$(PORT)/"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Production mode: an RQ worker listening on every queue (REDIS_URL must be set).
+worker: install
+	@test -n "$$REDIS_URL" || { echo "REDIS_URL n'est pas défini."; exit 1; }
+	$(BIN)/rq worker --url "$$REDIS_URL" $$($(BIN)/python -c 'from backoffice.tasks import all_queues; print(" ".join(all_queues()))')
+
+serve-production: db
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-4} 'backoffice:create_app()'
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Convergence back-office."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from config import BASE_DIR, Config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        instance_path=str(BASE_DIR / "instance"),
+    )
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.from_mapping(config)
+
+    from backoffice import db, errors, filters, navigation
+    from backoffice.extensions import babel, csrf, login_manager
+
+    db.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    filters.init_app(app)
+    errors.init_app(app)
+    navigation.init_app(app)
+
+    from backoffice.auth import bp as auth_bp
+    from backoffice.college import bp as college_bp
+    from backoffice.main import bp as main_bp
+    from backoffice.reviewer import bp as reviewer_bp
+    from backoffice.support import bp as support_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(reviewer_bp, url_prefix="/instruction")
+    app.register_blueprint(college_bp, url_prefix="/college")
+    app.register_blueprint(support_bp, url_prefix="/support")
+
+    from backoffice.admin import init_admin
+
+    init_admin(app)
+
+    from backoffice.cli import register
+
+    register(app)
+    return app

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField
+
+from backoffice import audit
+from backoffice.filters import datetime_fr
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _is_admin() -> bool:
+    return current_user.is_authenticated and current_user.has_role("admin")
+
+
+def _refuse() -> Any:
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path))
+    abort(403)
+
+
+class AdminForm(FlaskForm):
+    """Flask-WTF's CSRF token on every admin form (the same token CSRFProtect checks),
+    with the `_obj` attribute Flask-Admin's unique validator reads."""
+
+    def __init__(self, formdata: Any = None, obj: Any = None, prefix: str = "", **kw: Any):
+        self._obj = obj
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kw)
+
+
+class ParisDateTimeField(DateTimeLocalField):
+    """Typed and shown in Paris time, stored in UTC."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("format", ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"])
+        super().__init__(*args, **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return self.data.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M") if self.data else ""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        super().process_formdata(valuelist)
+        if isinstance(self.data, datetime) and self.data.tzinfo is None:
+            self.data = self.data.replace(tzinfo=PARIS)
+
+
+class SecureIndexView(AdminIndexView):
+    def is_accessible(self) -> bool:
+        return _is_admin()
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        return _refuse()
+
+    @expose("/")
+    def index(self) -> Any:
+        return self.render("admin/index_backoffice.html")
+
+
+class SecureModelView(ModelView):
+    form_base_class = AdminForm
+    page_size = 50
+    can_view_details = True
+    column_type_formatters = {
+        **ModelView.column_type_formatters,
+        datetime: lambda view, value, name: datetime_fr(value),
+    }
+
+    def is_accessible(self) -> bool:
+        return _is_admin()
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        return _refuse()
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        action = "cree" if is_created else "modifie"
+        audit.record(
+            current_user._get_current_object(),
+            f"admin.{type(model).__name__.lower()}.{action}",
+            model,
+            after={k: str(v) for k, v in (form.data or {}).items()
+                   if k not in {"csrf_token", "new_password"}},
+        )
+
+    def on_model_delete(self, model: Any) -> None:
+        audit.record(
+            current_user._get_current_object(),
+            f"admin.{type(model).__name__.lower()}.supprime",
+            model,
+            before={"label": str(model)},
+        )

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup, escape
+from wtforms import PasswordField, SelectMultipleField, ValidationError
+from wtforms.validators import Email, Length, Optional
+
+from backoffice.admin.base import ParisDateTimeField, SecureModelView
+from backoffice.auth.passwords import hash_password
+from backoffice.models.user import ROLE_LABELS, Role
+from backoffice.workflow.definitions import PARCOURS_LABELS
+
+MIN_PASSWORD = 12
+
+
+class UserView(SecureModelView):
+    column_list = ("email", "name", "roles", "teams", "active", "last_login_at")
+    column_labels = {
+        "email": "Adresse électronique",
+        "name": "Nom",
+        "roles": "Rôles",
+        "teams": "Équipes",
+        "active": "Actif",
+        "last_login_at": "Dernière connexion",
+        "created_at": "Créé le",
+        "new_password": "Nouveau mot de passe",
+    }
+    column_searchable_list = ("email", "name")
+    column_filters = ("active",)
+    column_default_sort = "email"
+    column_details_exclude_list = ("password_hash",)
+    column_formatters = {
+        "roles": lambda v, c, m, n: ", ".join(m.role_labels),
+        "teams": lambda v, c, m, n: ", ".join(t.name for t in m.teams),
+    }
+    form_columns = ("email", "name", "active", "teams")
+    form_extra_fields = {
+        "roles": SelectMultipleField(
+            "Rôles", choices=[(r.value, ROLE_LABELS[r]) for r in Role]
+        ),
+        "new_password": PasswordField(
+            "Nouveau mot de passe",
+            description=f"Au moins {MIN_PASSWORD} caractères. Laisser vide pour ne pas le changer.",
+            validators=[Optional(), Length(min=MIN_PASSWORD, max=1024)],
+        ),
+    }
+    form_args = {"email": {"validators": [Email("Adresse électronique invalide.")]}}
+    can_delete = False  # accounts are deactivated, never deleted: the audit refers to them
+
+    def on_form_prefill(self, form: Any, id: Any) -> None:
+        model = self.get_one(id)
+        form.roles.data = sorted(model.roles)
+
+    def create_form(self, obj: Any = None) -> Any:
+        form = super().create_form(obj)
+        form.new_password.flags.required = True
+        return form
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        if is_created and not form.new_password.data:
+            raise ValidationError("Un mot de passe est obligatoire pour un nouveau compte.")
+        model.email = model.email.strip().lower()
+        model.roles = form.roles.data or []
+        if form.new_password.data:
+            model.password_hash = hash_password(form.new_password.data)
+        super().on_model_change(form, model, is_created)
+
+
+class TeamView(SecureModelView):
+    column_list = ("name", "parcours", "members")
+    column_labels = {"name": "Nom", "parcours": "Parcours", "members": "Membres"}
+    column_formatters = {
+        "parcours": lambda v, c, m, n: PARCOURS_LABELS.get(m.parcours, m.parcours),
+        "members": lambda v, c, m, n: ", ".join(u.name for u in m.members),
+    }
+    form_columns = ("name", "parcours", "members")
+    form_choices = {"parcours": [(k.value, v) for k, v in PARCOURS_LABELS.items()]}
+
+
+class OrganisationView(SecureModelView):
+    column_list = ("name", "siret", "contact_email", "created_at")
+    column_labels = {
+        "name": "Raison sociale",
+        "siret": "SIRET",
+        "contact_email": "Contact",
+        "created_at": "Créée le",
+    }
+    column_searchable_list = ("name", "siret")
+    form_columns = ("name", "siret", "contact_email")
+    form_args = {"siret": {"validators": [Optional(), Length(min=14, max=14)]}}
+    can_delete = False
+
+
+class DemarcheView(SecureModelView):
+    can_create = False
+    can_delete = False
+    column_list = ("code", "label", "parcours", "active", "phase_transitoire", "windows")
+    column_labels = {
+        "code": "Code",
+        "label": "Libellé",
+        "parcours": "Parcours",
+        "active": "Ouverte",
+        "phase_transitoire": "Phase transitoire",
+        "windows": "Campagnes",
+    }
+    column_formatters = {
+        "parcours": lambda v, c, m, n: PARCOURS_LABELS.get(m.parcours, m.parcours),
+        "windows": lambda v, c, m, n: Markup("<br>").join(escape(w.label) for w in m.windows),
+    }
+    column_descriptions = {
+        "phase_transitoire": (
+            "Ligne générique : recevabilité puis preuves pour avis (retour informatif)."
+        ),
+    }
+    form_columns = ("label", "active", "phase_transitoire")
+
+
+class CampaignWindowView(SecureModelView):
+    column_list = ("demarche", "label", "opens_at", "closes_at")
+    column_labels = {
+        "demarche": "Démarche",
+        "label": "Libellé",
+        "opens_at": "Ouverture (heure de Paris)",
+        "closes_at": "Fermeture (heure de Paris)",
+    }
+    column_default_sort = ("opens_at", True)
+    form_columns = ("demarche", "label", "opens_at", "closes_at")
+    form_overrides = {"opens_at": ParisDateTimeField, "closes_at": ParisDateTimeField}
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        if model.opens_at and model.closes_at and model.closes_at <= model.opens_at:
+            raise ValidationError("La fermeture doit être postérieure à l'ouverture.")
+        super().on_model_change(form, model, is_created)

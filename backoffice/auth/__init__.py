@@ -1,0 +1,21 @@
+from flask import Blueprint
+
+from backoffice.extensions import login_manager
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):  # noqa: ANN202
+    """Deactivated accounts lose their sessions at the next request."""
+    from backoffice.db import db
+    from backoffice.models import User
+
+    try:
+        user = db.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user if user is not None and user.active else None
+
+
+from backoffice.auth import views  # noqa: E402,F401

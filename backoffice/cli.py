@@ -1,0 +1,112 @@
+"""flask --app backoffice <command>"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from backoffice.db import db
+
+
+def register(app: Flask) -> None:
+    for command in (init_db, seed_demo, create_user, verify_audit):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the schema to the latest migration."""
+    from backoffice.migrate import upgrade
+
+    engine = current_app.extensions["db_engine"]
+    with engine.begin() as connection:
+        upgrade(connection)
+    click.echo(f"Base de données à jour ({engine.url.render_as_string(hide_password=True)}).")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Ne rien faire si des comptes existent déjà.")
+@click.option("--candidatures", default=48, show_default=True)
+def seed_demo(if_empty: bool, candidatures: int) -> None:
+    """Load the demo data; print the demo accounts (written to instance/)."""
+    from backoffice.models import User
+    from backoffice.seed import seed
+
+    if if_empty and db.scalar(select(func.count()).select_from(User)):
+        path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
+        click.echo("Données de démonstration déjà chargées.")
+        if path.exists():
+            _print_credentials(json.loads(path.read_text()))
+        return
+    credentials = seed(candidatures=candidatures)
+    db.commit()
+    path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False))
+    path.chmod(0o600)
+    _print_credentials(credentials)
+    click.echo(f"(écrits dans {path})")
+
+
+def _print_credentials(credentials: dict) -> None:
+    click.echo("Comptes de démonstration :")
+    for account in credentials["accounts"]:
+        click.echo(f"  {account['role']:<13} {account['email']:<40} {account['password']}")
+    token = credentials.get("api_token")
+    if token:
+        click.echo(f"Jeton API ({token['organisation']}) : {token['token']}")
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role", "roles", multiple=True, required=True,
+    type=click.Choice(["verificateur", "college", "support", "admin"]),
+)
+@click.option("--team", "teams", multiple=True, help="Nom d'une équipe existante.")
+@click.option("--password", help="Par défaut : généré et affiché une fois.")
+def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str, ...],
+                password: str | None) -> None:
+    """Create a back-office account."""
+    from backoffice import audit
+    from backoffice.auth.passwords import hash_password
+    from backoffice.models import Team, User
+
+    email = email.strip().lower()
+    if db.scalar(select(User).where(func.lower(User.email) == email)):
+        raise click.ClickException(f"Un compte existe déjà pour {email}.")
+    found = db.scalars(select(Team).where(Team.name.in_(teams))).all() if teams else []
+    missing = set(teams) - {t.name for t in found}
+    if missing:
+        raise click.ClickException(f"Équipe inconnue : {', '.join(sorted(missing))}.")
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    user = User(email=email, name=name, password_hash=hash_password(password), teams=list(found))
+    user.roles = set(roles)
+    db.add(user)
+    audit.record("cli", "admin.user.cree", user, after={"email": email, "roles": sorted(roles)})
+    db.commit()
+    click.echo(f"Compte créé : {email}")
+    if generated:
+        click.echo(f"Mot de passe : {password}")
+
+
+@click.command("verify-audit")
+def verify_audit() -> None:
+    """Check the audit trail's hash chain; exit 1 at the first broken row."""
+    from backoffice.audit import verify_chain
+
+    report = verify_chain()
+    if report.ok:
+        click.echo(f"OK : {report.checked} événements vérifiés.")
+        return
+    click.echo(f"ROMPU à l'événement {report.broken_id} : {report.reason} "
+               f"({report.checked} événements valides avant).")
+    sys.exit(1)

@@ -1,0 +1,119 @@
+"""Engine, declarative base and the scoped session.
+
+Plain SQLAlchemy 2.x rather than Flask-SQLAlchemy: the tests bind the session to an
+outer transaction (join_transaction_mode="create_savepoint"), which needs control over
+how sessions are made. A session lives as long as the application context that made it,
+so a job run in-process in its own context gets its own session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+from flask.globals import _cv_app, _cv_request
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+from sqlalchemy.types import JSON, TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored in UTC and always come back timezone-aware (SQLite keeps no
+    offset). Naive values are refused: a naive time is a bug waiting for DST."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope() -> tuple[int, int | None]:
+    """One session per (application context, request context): a job run in-process in
+    its own application context gets its own session, and so does each request even
+    when a test holds an application context around it."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        raise RuntimeError("the database session needs an application context")
+    req_ctx = _cv_request.get(None)
+    return id(app_ctx), id(req_ctx) if req_ctx is not None else None
+
+
+def _make_session() -> Session:
+    return Session(**current_app.extensions["db_session_options"])
+
+
+db: scoped_session[Session] = scoped_session(_make_session, scopefunc=_scope)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """SQLAlchemy's documented pysqlite recipe: let SQLAlchemy emit BEGIN itself so that
+    SAVEPOINTs work, and turn foreign keys on."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _sqlite_pragmas(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_session_options"] = {"bind": engine}
+
+    def _remove_session(_exc: BaseException | None) -> None:
+        db.remove()
+
+    app.teardown_request(_remove_session)
+    app.teardown_appcontext(_remove_session)

@@ -1,0 +1,50 @@
+"""DSFR error pages; JSON for the API."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from backoffice.db import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Requête invalide", "La requête n'a pas pu être traitée."),
+    403: ("Accès refusé", "Vous n'avez pas les droits nécessaires pour accéder à cette page."),
+    404: ("Page non trouvée", "La page que vous cherchez est introuvable."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible sur cette page."),
+    409: ("Conflit", "Quelqu'un d'autre vient de modifier ce dossier. Rechargez la page."),
+    413: ("Fichier trop volumineux", "Le fichier dépasse la taille autorisée."),
+    500: ("Erreur inattendue", "Une erreur est survenue de notre côté. Réessayez plus tard."),
+}
+
+
+def _render(code: int, detail: str | None = None):  # noqa: ANN202
+    title, message = MESSAGES.get(code, (f"Erreur {code}", "Une erreur est survenue."))
+    if request.path.startswith("/api/"):
+        return jsonify(code=f"http_{code}", message=detail or message), code
+    return render_template("errors/error.html", code=code, title=title,
+                           message=detail or message), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(_e: CSRFError):  # noqa: ANN202
+        return _render(400, "Le formulaire a expiré ou n'est pas valide. "
+                            "Rechargez la page et recommencez.")
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):  # noqa: ANN202
+        return _render(e.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):  # noqa: ANN202
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        db.rollback()
+        if app.config.get("PROPAGATE_EXCEPTIONS_IN_TESTS"):
+            raise e
+        return _render(500)

@@ -1,0 +1,45 @@
+"""Jinja filters and globals: dates in French, in Europe/Paris."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+from backoffice.workflow import definitions
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+    "septembre", "octobre", "novembre", "décembre",
+)
+
+
+def to_paris(value: datetime) -> datetime:
+    return value.astimezone(PARIS)
+
+
+def date_fr(value: datetime | None) -> str:
+    """14 décembre 2023"""
+    if value is None:
+        return "—"
+    local = to_paris(value)
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{day} {MONTHS[local.month - 1]} {local.year}"
+
+
+def datetime_fr(value: datetime | None) -> str:
+    """14 décembre 2023 14:00 — the guide's "(Heure de Paris)" format."""
+    if value is None:
+        return "—"
+    local = to_paris(value)
+    return f"{date_fr(value)} {local:%H:%M}"
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(date_fr)
+    app.add_template_filter(datetime_fr)
+    app.add_template_filter(definitions.step_label, "step_label")
+    app.add_template_filter(definitions.status_label, "status_label")
+    app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES

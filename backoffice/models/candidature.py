@@ -1,0 +1,132 @@
+"""Candidatures and their steps."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.db import Base, utcnow
+from backoffice.models._types import one_of
+from backoffice.models.demarche import CampaignWindow, Demarche
+from backoffice.models.organisation import Organisation, Product
+from backoffice.models.user import User
+from backoffice.workflow.definitions import (
+    ALL_STEP_STATUSES,
+    DECIDED_STATUSES,
+    STEPS,
+    CandidatureStatus,
+    status_label,
+    step_label,
+)
+
+REFERENCE_ALPHABET = string.ascii_uppercase
+
+
+def new_reference() -> str:
+    """Nine random upper-case letters, like the guide's JYHQCKYQJ (26^9 ≈ 5.4e12)."""
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(9))
+
+
+class Candidature(Base):
+    __tablename__ = "candidature"
+    __table_args__ = (
+        UniqueConstraint("reference"),
+        CheckConstraint(
+            "length(reference) = 9 AND upper(reference) = reference", name="reference_format"
+        ),
+        one_of("status", [s.value for s in CandidatureStatus], "status"),
+        one_of("current_step", list(STEPS), "current_step"),
+        # A candidature that ended carries the date it ended.
+        CheckConstraint("status = 'en_cours' OR closed_at IS NOT NULL", name="closed_has_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(9), default=new_reference)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    demarche_code: Mapped[str] = mapped_column(ForeignKey("demarche.code"))
+    campaign_window_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_window.id"))
+    current_step: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), default=CandidatureStatus.en_cours.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    submitted_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    closed_at: Mapped[datetime | None]
+    # Optimistic lock: two actors saving the same candidature cannot both win.
+    version: Mapped[int] = mapped_column(default=1)
+
+    organisation: Mapped[Organisation] = relationship()
+    product: Mapped[Product] = relationship()
+    demarche: Mapped[Demarche] = relationship()
+    campaign_window: Mapped[CampaignWindow | None] = relationship()
+    steps: Mapped[list[CandidatureStep]] = relationship(
+        back_populates="candidature",
+        order_by="CandidatureStep.position",
+        cascade="all, delete-orphan",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def step(self, code: str) -> CandidatureStep:
+        for step in self.steps:
+            if step.step == code:
+                return step
+        raise KeyError(f"{self.reference} has no step {code!r}")
+
+    @property
+    def current(self) -> CandidatureStep:
+        return self.step(self.current_step)
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+_decided = ", ".join(f"'{s}'" for s in DECIDED_STATUSES)
+
+
+class CandidatureStep(Base):
+    __tablename__ = "candidature_step"
+    __table_args__ = (
+        UniqueConstraint("candidature_id", "step"),
+        one_of("step", list(STEPS), "step"),
+        one_of("status", ALL_STEP_STATUSES, "status"),
+        CheckConstraint(f"status NOT IN ({_decided}) OR decided_at IS NOT NULL", name="decided"),
+        CheckConstraint("status <> 'en_instruction' OR assignee_id IS NOT NULL", name="held"),
+        # The queues: what waits in a step, oldest first.
+        Index("ix_candidature_step_queue", "step", "status", "submitted_at"),
+        Index("ix_candidature_step_assignee", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidature_id: Mapped[int] = mapped_column(
+        ForeignKey("candidature.id", ondelete="CASCADE")
+    )
+    step: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int]
+    status: Mapped[str] = mapped_column(String(32), default="a_venir")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    informative: Mapped[bool] = mapped_column(default=False)
+    opened_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    candidature: Mapped[Candidature] = relationship(back_populates="steps")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def label(self) -> str:
+        return step_label(self.step)
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.status)

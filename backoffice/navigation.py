@@ -1,0 +1,37 @@
+"""The navigation shown to each role (the server still checks every route)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, request, url_for
+from flask_login import current_user
+
+ITEMS = (
+    ("verificateur", "Candidatures", "reviewer.home"),
+    ("college", "Collège de certification", "college.home"),
+    ("support", "Support", "support.home"),
+    ("admin", "Administration", "admin.index"),
+)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+
+
+def nav_items() -> list[NavItem]:
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    for role, label, endpoint in ITEMS:
+        if current_user.has_role(role):
+            url = url_for(endpoint)
+            items.append(NavItem(label, url, request.path.startswith(url.rstrip("/") or "/")))
+    return items
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["nav_items"] = nav_items

@@ -1,0 +1,1 @@
+"""Queue definitions and their queries."""

@@ -1,0 +1,255 @@
+"""Demo data: one account per role, teams, organisations and products in the guide's
+style, the five démarches with open campaign windows, candidatures spread over the
+démarches and their steps.
+
+The candidatures are placed at their step directly (`place_at_step`), with consistent
+dates and deciders; the lifecycle issue replaces this with runs of the workflow itself
+so that their audit trails are real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from backoffice import audit
+from backoffice.auth.passwords import hash_password
+from backoffice.db import db, utcnow
+from backoffice.models import (
+    ApiToken,
+    CampaignWindow,
+    Candidature,
+    CandidatureStep,
+    Demarche,
+    Organisation,
+    Product,
+    Team,
+    User,
+)
+from backoffice.workflow.definitions import DEMARCHES, STEPS, StepKind
+
+PARIS = ZoneInfo("Europe/Paris")
+DEMO_DOMAIN = "demo.convergence.fr"
+
+# Statuses a candidature can sit in while its current step is open, by kind of step.
+OPEN_STATUSES: dict[StepKind, tuple[str, ...]] = {
+    StepKind.form: ("soumise", "soumise", "en_instruction", "complements_demandes"),
+    StepKind.convention: ("a_envoyer", "envoyee", "signee"),
+    StepKind.preuves: ("en_cours",),
+    StepKind.preuves_pour_avis: ("en_attente_depot", "deposees"),
+    StepKind.college: ("a_programmer", "inscrite"),
+    StepKind.emission: ("emission_en_cours",),
+}
+# Status of a step once passed.
+PASSED: dict[StepKind, str] = {
+    StepKind.form: "validee",
+    StepKind.convention: "validee",
+    StepKind.preuves: "validee",
+    StepKind.preuves_pour_avis: "avis_rendu",
+    StepKind.college: "favorable",
+    StepKind.emission: "emis",
+}
+
+
+def new_api_token(organisation: Organisation, name: str) -> tuple[ApiToken, str]:
+    """A bearer token; only its SHA-256 is kept."""
+    raw = "cvg_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        organisation=organisation,
+        name=name,
+        prefix=raw[:10],
+        token_hash=hashlib.sha256(raw.encode()).hexdigest(),
+    )
+    return token, raw
+
+
+def ensure_demarches(open_for_days: int = 120) -> list[Demarche]:
+    """The five démarches of design.md, each with a campaign window open now."""
+    now = utcnow()
+    rows = []
+    for code, definition in DEMARCHES.items():
+        demarche = db.get(Demarche, code)
+        if demarche is None:
+            demarche = Demarche(
+                code=code,
+                label=definition.label,
+                parcours=definition.parcours.value,
+                phase_transitoire=bool(definition.transitional_steps),
+            )
+            db.add(demarche)
+        if not demarche.windows:
+            closes = (now + timedelta(days=open_for_days)).astimezone(PARIS).replace(
+                hour=14, minute=0, second=0, microsecond=0
+            )
+            db.add(CampaignWindow(
+                demarche=demarche,
+                label=f"Campagne {now.year} — {definition.label}",
+                opens_at=now - timedelta(days=180),
+                closes_at=closes,
+            ))
+        rows.append(demarche)
+    db.flush()
+    return rows
+
+
+def place_at_step(
+    candidature: Candidature,
+    step_code: str,
+    status: str,
+    *,
+    deciders: list[User],
+    assignee: User | None = None,
+    at: datetime | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Build the candidature's step rows: earlier steps passed, `step_code` in `status`,
+    later steps to come."""
+    rng = rng or random.Random()  # noqa: S311 - demo dates, not secrets
+    at = at or utcnow()
+    steps = candidature.demarche.steps
+    if step_code not in steps:
+        raise ValueError(f"{candidature.demarche_code} has no step {step_code}")
+    current_index = steps.index(step_code)
+    clock = candidature.created_at
+    candidature.steps = []
+    for position, code in enumerate(steps):
+        kind = STEPS[code].kind
+        row = CandidatureStep(step=code, position=position, status="a_venir")
+        if position < current_index:
+            row.opened_at = clock
+            row.submitted_at = clock + timedelta(hours=rng.randint(1, 48))
+            clock = row.submitted_at + timedelta(days=rng.randint(2, 20))
+            row.status = PASSED[kind]
+            row.decided_at = clock
+            row.decided_by = rng.choice(deciders)
+            row.informative = (
+                candidature.demarche_code == "dmn_ligne_generique"
+                and candidature.demarche.phase_transitoire
+                and code == "recevabilite"
+            )
+        elif position == current_index:
+            row.opened_at = clock
+            row.status = status
+            if status not in ("brouillon", "a_envoyer", "en_attente_depot"):
+                row.submitted_at = min(clock + timedelta(hours=rng.randint(1, 48)), at)
+            if status in ("en_instruction", "complements_demandes", "inscrite"):
+                row.assignee = assignee or rng.choice(deciders)
+            if row.submitted_at is not None:
+                row.due_at = row.submitted_at + timedelta(days=60)
+        candidature.steps.append(row)
+    candidature.current_step = step_code
+    candidature.submitted_at = candidature.steps[0].submitted_at
+    candidature.last_activity_at = max(
+        [s.decided_at or s.submitted_at or s.opened_at for s in candidature.steps
+         if s.opened_at] + [candidature.created_at]
+    )
+
+
+ORGANISATIONS = [
+    ("Careoptim", "Careoptim", "12345678900011"),
+    ("Edicare Solutions", "Edicore", "23456789100022"),
+    ("Médiconnect", "MédiSuivi", "34567891200033"),
+    ("Télésoin Plus", "TéléCœur", "45678912300044"),
+    ("Ortho Numérique", "OrthoTrack", "56789123400055"),
+    ("Agenda Santé", "RDV Soins", "67891234500066"),
+]
+
+
+def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
+    """Load the demo data; return the generated credentials (never stored elsewhere)."""
+    rng = random.Random(rng_seed)  # noqa: S311 - reproducible demo data
+    now = utcnow()
+    demarches = {d.code: d for d in ensure_demarches()}
+
+    dmn = Team(name="Équipe DMN", parcours="dmn")
+    segur = Team(name="Équipe Ségur", parcours="segur")
+    db.add_all([dmn, segur])
+
+    people = [
+        ("admin", "Alice Administratrice", ["admin"], []),
+        ("verificateur", "Victor Vérificateur", ["verificateur"], [dmn]),
+        ("verificatrice.segur", "Véra Ségur", ["verificateur"], [segur]),
+        ("college", "Claire Collège", ["college"], []),
+        ("support", "Samuel Support", ["support"], []),
+    ]
+    accounts = []
+    users: dict[str, User] = {}
+    for login, name, roles, teams in people:
+        password = secrets.token_urlsafe(12)
+        user = User(
+            email=f"{login}@{DEMO_DOMAIN}", name=name,
+            password_hash=hash_password(password), teams=teams,
+        )
+        user.roles = set(roles)
+        db.add(user)
+        users[login] = user
+        accounts.append({"role": roles[0], "email": user.email, "password": password,
+                         "name": name})
+    # Colleagues, so that queues have other assignees (no password printed: not for login).
+    colleagues = []
+    for login, name, team in (("dmn.2", "Damien Martin", dmn), ("segur.2", "Sonia Leroy", segur)):
+        user = User(email=f"{login}@{DEMO_DOMAIN}", name=name, teams=[team],
+                    password_hash=hash_password(secrets.token_urlsafe(24)))
+        user.roles = {"verificateur"}
+        db.add(user)
+        colleagues.append(user)
+
+    organisations = []
+    next_number = (db.scalar(select(func.max(Product.number))) or 882) + 1
+    products: list[Product] = []
+    for org_name, product_name, siret in ORGANISATIONS:
+        org = Organisation(name=org_name, siret=siret,
+                           contact_email=f"contact@{org_name.split()[0].lower()}.example.fr")
+        db.add(org)
+        organisations.append(org)
+        for version in ("v0.1", "v2.3"):
+            products.append(Product(
+                organisation=org, number=next_number, name=product_name, version=version,
+                type=rng.choice(["socle", "option"]), nil=f"NIL-{next_number:05d}",
+                responsable=f"Responsable {product_name}",
+                description=f"{product_name} : logiciel de suivi des patients.",
+                certifications=["ISO 27001", "HDS"] if next_number % 2 else ["ISO 13485"],
+                qualification={
+                    "dispositif_medical": rng.choice(["oui", "non"]),
+                    "usage_professionnel": "oui",
+                    "hebergement_hds": rng.choice(["oui", "non"]),
+                    "interfacage_dmp": rng.choice(["oui", "non"]),
+                    "mobile": rng.choice(["oui", "non"]),
+                },
+            ))
+            next_number += 1
+    db.add_all(products)
+    token, raw_token = new_api_token(organisations[0], "Portail Convergence (démo)")
+    db.add(token)
+    db.flush()
+
+    deciders = {"dmn": [users["verificateur"], colleagues[0]],
+                "segur": [users["verificatrice.segur"], colleagues[1]]}
+    codes = list(DEMARCHES)
+    for i in range(candidatures):
+        demarche = demarches[codes[i % len(codes)]]
+        product = rng.choice(products)
+        steps = demarche.steps
+        step_code = steps[rng.randrange(len(steps))]
+        kind = STEPS[step_code].kind
+        status = rng.choice(OPEN_STATUSES[kind])
+        created = now - timedelta(days=rng.randint(5, 150), hours=rng.randint(0, 23))
+        candidature = Candidature(
+            organisation=product.organisation, product=product, demarche=demarche,
+            campaign_window=demarche.windows[0], created_at=created, current_step=step_code,
+        )
+        place_at_step(candidature, step_code, status, deciders=deciders[demarche.parcours],
+                      at=now, rng=rng)
+        db.add(candidature)
+    db.flush()
+    audit.record("seed-demo", "demo.chargee", "base", after={"candidatures": candidatures})
+    return {
+        "accounts": accounts,
+        "api_token": {"organisation": organisations[0].name, "token": raw_token},
+    }

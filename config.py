@@ -1,0 +1,82 @@
+"""Settings, read from the environment. The defaults give the embedded mode:
+SQLite under instance/, jobs run in-process after commit, files on local disk."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def normalise_database_url(url: str) -> str:
+    """postgresql:// and postgres:// mean psycopg 3 here (psycopg2 is not installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+class Config:
+    """Everything the application reads; create_app(config) accepts overrides."""
+
+    def __init__(self) -> None:
+        self.INSTANCE_DIR = str(INSTANCE_DIR)
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'backoffice.sqlite3'}"
+        )
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.STORAGE_DIR = os.environ.get("STORAGE_DIR", str(INSTANCE_DIR / "storage"))
+        self.SECRET_KEY = _secret_key()
+        # Local development serves plain HTTP; everywhere else cookies are Secure.
+        self.ENV_NAME = os.environ.get("BACKOFFICE_ENV", "development")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool(
+            "SESSION_COOKIE_SECURE", self.ENV_NAME != "development"
+        )
+        self.SESSION_COOKIE_NAME = "backoffice_session"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Convergence <ne-pas-repondre@convergence.example>"
+        )
+        # Embedded mode writes e-mails to this folder instead of sending them.
+        self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mails"))
+        # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
+        self.JOBS_RAISE = _bool("JOBS_RAISE", False)
+        self.TESTING = False
+
+    @property
+    def embedded(self) -> bool:
+        return self.SQLALCHEMY_DATABASE_URI.startswith("sqlite")
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,32 @@
+"""RQ jobs. Each takes ids, re-reads the database, does nothing when the work is
+already done, and is safe to run twice. Queues are named after the module."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import has_app_context
+
+F = TypeVar("F", bound=Callable[..., Any])
+_app = None
+
+
+def job(fn: F) -> F:
+    """Give the job an application context: the in-process runner already has one; an
+    `rq worker` process builds the application once and reuses it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            return fn(*args, **kwargs)
+        global _app
+        if _app is None:
+            from backoffice import create_app
+
+            _app = create_app()
+        with _app.app_context():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

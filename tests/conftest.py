@@ -1,0 +1,177 @@
+"""Test tiers and fixtures.
+
+- SQLite always. PostgreSQL when TEST_DATABASE_URL is set: every database test then runs
+  on both (the `engine` fixture is parametrised). Real Redis + `rq worker` when
+  TEST_REDIS_URL is set. Browser tests drive Debian's /usr/bin/chromium.
+- REQUIRE_TIERS=1 (set by .ci/run) turns a missing tier into a failure, never a skip.
+- The schema is built once per engine from the Alembic migrations; each test runs in an
+  outer transaction rolled back at the end (sessions join it through SAVEPOINTs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Connection, Engine
+
+from backoffice import create_app
+from backoffice.db import db, make_engine
+from backoffice.migrate import upgrade
+from config import normalise_database_url
+
+REQUIRE_TIERS = os.environ.get("REQUIRE_TIERS", "") in {"1", "true", "yes"}
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def missing_tier(reason: str) -> None:
+    """Skip locally; fail in CI, where every tier must run."""
+    if REQUIRE_TIERS:
+        pytest.fail(f"tier required but unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        "tiers: sqlite"
+        + (f", postgresql ({TEST_DATABASE_URL})" if TEST_DATABASE_URL else "")
+        + (f", redis ({TEST_REDIS_URL})" if TEST_REDIS_URL else "")
+        + f", browser ({CHROMIUM})"
+        + (" — all required" if REQUIRE_TIERS else "")
+    ]
+
+
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL or REQUIRE_TIERS else [])
+
+
+def base_config(tmp: Path, url: str) -> dict[str, object]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "test-secret-key-not-used-anywhere-else",
+        "INSTANCE_DIR": str(tmp),
+        "STORAGE_DIR": str(tmp / "storage"),
+        "MAIL_OUTBOX_DIR": str(tmp / "mails"),
+        "REDIS_URL": None,
+        "PASSWORD_HASH_FAST": True,
+        "JOBS_RAISE": True,
+        "SESSION_COOKIE_SECURE": False,
+    }
+
+
+def reset_postgres_database(url: str, name: str) -> str:
+    """(Re)create database `name` on the server of `url`; return its URL."""
+    url = normalise_database_url(url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _postgres_url(suffix: str) -> str:
+    if not TEST_DATABASE_URL:
+        missing_tier("TEST_DATABASE_URL is not set (PostgreSQL tier)")
+    try:
+        return reset_postgres_database(TEST_DATABASE_URL, f"backoffice_test_{suffix}")
+    except Exception as exc:  # noqa: BLE001 - any connection failure means the tier is down
+        missing_tier(f"PostgreSQL unreachable at {TEST_DATABASE_URL}: {exc}")
+        raise
+
+
+def fresh_database_url(backend: str, tmp: Path, suffix: str) -> str:
+    """A new, empty database of that backend, migrated to head."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / f'{suffix}.sqlite3'}"
+    else:
+        url = _postgres_url(f"{suffix}_{os.getpid()}")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        upgrade(connection)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    tmp = tmp_path_factory.mktemp(f"db-{backend}")
+    url = fresh_database_url(backend, tmp, "main")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(engine: Engine, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    tmp = tmp_path_factory.mktemp("app")
+    app = create_app(base_config(tmp, engine.url.render_as_string(hide_password=False)))
+    app.extensions["db_engine"].dispose()
+    app.extensions["db_engine"] = engine
+    return app
+
+
+@pytest.fixture
+def connection(app, engine: Engine) -> Iterator[Connection]:  # noqa: ANN001
+    """The test's outer transaction; every session of the test joins it."""
+    conn = engine.connect()
+    outer = conn.begin()
+    saved = app.extensions["db_session_options"]
+    app.extensions["db_session_options"] = {
+        "bind": conn,
+        "join_transaction_mode": "create_savepoint",
+    }
+    try:
+        yield conn
+    finally:
+        app.extensions["db_session_options"] = saved
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def ctx(app, connection):  # noqa: ANN001, ANN201
+    """An application context and its session, for setting up and asserting."""
+    with app.app_context():
+        from backoffice.seed import ensure_demarches
+
+        ensure_demarches()
+        db.flush()
+        yield db
+        db.remove()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own application context, as in production, even while
+    the test holds one (otherwise `g`, and Flask-Login's cached user with it, would be
+    shared between the test and every request)."""
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
+@pytest.fixture
+def client(app, ctx):  # noqa: ANN001, ANN201
+    app.test_client_class = IsolatedClient
+    return app.test_client()

@@ -1,0 +1,117 @@
+"""factory_boy factories with readable traits:
+CandidatureFactory(demarche="sons_sas", at="eligibilite", status="en_instruction")."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from itertools import count
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from backoffice.auth.passwords import hash_password
+from backoffice.db import db, utcnow
+from backoffice.models import Candidature, Demarche, Organisation, Product, Team, User
+from backoffice.seed import place_at_step
+
+PASSWORD = "mot-de-passe-de-test"
+_numbers = count(10_000)
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db()  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):  # noqa: ANN001, ANN206
+        """Post-generation hooks (roles, teams) change the object after its flush."""
+        if create:
+            db.flush()
+
+
+class TeamFactory(Base):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Équipe {n}")
+    parcours = "dmn"
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+        exclude = ("password",)
+
+    password = PASSWORD
+    email = factory.Sequence(lambda n: f"agent{n}@ans.test.fr")
+    name = factory.Sequence(lambda n: f"Agent {n}")
+    password_hash = factory.LazyAttribute(lambda o: hash_password(o.password))
+    active = True
+
+    @factory.post_generation
+    def roles(obj: User, create: bool, extracted: list[str] | None, **kw: object) -> None:
+        obj.roles = set(extracted if extracted is not None else ["verificateur"])
+
+    @factory.post_generation
+    def teams(obj: User, create: bool, extracted: list[Team] | None, **kw: object) -> None:
+        if extracted:
+            obj.teams = list(extracted)
+
+
+class OrganisationFactory(Base):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Éditeur {n}")
+    siret = factory.Sequence(lambda n: f"{n:014d}")
+
+
+class ProductFactory(Base):
+    class Meta:
+        model = Product
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    number = factory.LazyFunction(lambda: next(_numbers))
+    name = "Careoptim"
+    version = "v0.1"
+    type = "socle"
+    responsable = "Jeanne Martin"
+    description = "Logiciel de télésurveillance"
+    certifications = factory.LazyFunction(lambda: ["ISO 27001"])
+    qualification = factory.LazyFunction(dict)
+
+
+class CandidatureFactory(Base):
+    """`at` and `status` place the candidature at a step (earlier steps passed)."""
+
+    class Meta:
+        model = Candidature
+
+    # Not columns: _create pops them and places the candidature.
+    at = None
+    status_at_step = "soumise"
+    deciders = None
+
+    product = factory.SubFactory(ProductFactory)
+    organisation = factory.SelfAttribute("product.organisation")
+    demarche = factory.LazyAttribute(lambda o: db.get(Demarche, o.demarche_code))
+    demarche_code = "dmn_nom_de_marque"
+    created_at = factory.LazyFunction(lambda: utcnow() - timedelta(days=10))
+    current_step = factory.LazyAttribute(lambda o: o.at or o.demarche.steps[0])
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):  # noqa: ANN001, ANN206
+        at = kwargs.pop("at", None)
+        status = kwargs.pop("status_at_step", "soumise")
+        deciders = kwargs.pop("deciders", None)
+        candidature = model_class(*args, **kwargs)
+        place_at_step(
+            candidature, at or candidature.demarche.steps[0], status,
+            deciders=deciders or [UserFactory()], rng=random.Random(1),
+        )
+        db.add(candidature)
+        db.flush()
+        return candidature
