@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
@@ -18,24 +20,26 @@ from backoffice.db import db
 from backoffice.models import CampaignWindow, Demarche, Organisation, Team, User
 
 
-class _Database:
-    """What Flask-Admin expects of a "db" object: its `session` (our scoped session)."""
-
-    session = db
-
-
 def init_admin(app: Flask) -> None:
+    # Flask-Admin 2 deprecates a bare scoped session in favour of a Flask-SQLAlchemy `db`
+    # object, which we do not use (see backoffice/db.py); the session works as before and
+    # pyproject pins Flask-Admin below 3.
+    warnings.filterwarnings(
+        "ignore", message="Passing a session object directly", category=DeprecationWarning
+    )
     admin = Admin(
         app,
         name="Convergence — administration",
         url="/admin",
         index_view=SecureIndexView(name="Accueil", url="/admin"),
-        theme=Bootstrap4Theme(swatch="default", fluid=True),
+        theme=Bootstrap4Theme(
+            swatch="default", fluid=True, base_template="admin/backoffice_master.html"
+        ),
     )
-    admin.add_view(UserView(User, _Database, name="Utilisateurs", category="Comptes"))
-    admin.add_view(TeamView(Team, _Database, name="Équipes", category="Comptes"))
-    admin.add_view(OrganisationView(Organisation, _Database, name="Organisations"))
-    admin.add_view(DemarcheView(Demarche, _Database, name="Démarches", category="Démarches"))
+    admin.add_view(UserView(User, db, name="Utilisateurs", category="Comptes"))
+    admin.add_view(TeamView(Team, db, name="Équipes", category="Comptes"))
+    admin.add_view(OrganisationView(Organisation, db, name="Organisations"))
+    admin.add_view(DemarcheView(Demarche, db, name="Démarches", category="Démarches"))
     admin.add_view(
-        CampaignWindowView(CampaignWindow, _Database, name="Campagnes", category="Démarches")
+        CampaignWindowView(CampaignWindow, db, name="Campagnes", category="Démarches")
     )

@@ -34,7 +34,7 @@ class UserView(SecureModelView):
         "roles": lambda v, c, m, n: ", ".join(m.role_labels),
         "teams": lambda v, c, m, n: ", ".join(t.name for t in m.teams),
     }
-    form_columns = ("email", "name", "active", "teams")
+    form_columns = ("email", "name", "active", "roles", "teams", "new_password")
     form_extra_fields = {
         "roles": SelectMultipleField(
             "Rôles", choices=[(r.value, ROLE_LABELS[r]) for r in Role]
