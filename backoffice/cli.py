@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from backoffice.db import db
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the schema to the latest migration."""
     from backoffice.migrate import upgrade
@@ -31,6 +33,7 @@ def init_db() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Ne rien faire si des comptes existent déjà.")
 @click.option("--candidatures", default=48, show_default=True)
 def seed_demo(if_empty: bool, candidatures: int) -> None:
@@ -64,6 +67,7 @@ def _print_credentials(credentials: dict) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option(
@@ -99,6 +103,7 @@ def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str,
 
 
 @click.command("verify-audit")
+@with_appcontext
 def verify_audit() -> None:
     """Check the audit trail's hash chain; exit 1 at the first broken row."""
     from backoffice.audit import verify_chain

@@ -78,9 +78,9 @@ def enqueue(job_name: str, *ids: int | str) -> Any:
         from rq import Queue, Retry
 
         queue = Queue(queue_name(job_name), connection=redis_connection())
-        return queue.enqueue(
-            f"jobs.{job_name}", *ids, retry=Retry(max=3, interval=[10, 60, 300])
-        )
+        retries = getattr(func, "retries", 3)
+        retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
+        return queue.enqueue(f"jobs.{job_name}", *ids, retry=retry)
     return _run_in_process(job_name, func, ids)
 
 

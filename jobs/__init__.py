@@ -13,20 +13,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 _app = None
 
 
-def job(fn: F) -> F:
-    """Give the job an application context: the in-process runner already has one; an
-    `rq worker` process builds the application once and reuses it."""
+def job(fn: F | None = None, *, retries: int = 3) -> Any:
+    """Give the job an application context (the in-process runner already has one; an
+    `rq worker` process builds the application once and reuses it) and its retry policy
+    (`enqueue` reads `retries`)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if has_app_context():
-            return fn(*args, **kwargs)
-        global _app
-        if _app is None:
-            from backoffice import create_app
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if has_app_context():
+                return fn(*args, **kwargs)
+            global _app
+            if _app is None:
+                from backoffice import create_app
 
-            _app = create_app()
-        with _app.app_context():
-            return fn(*args, **kwargs)
+                _app = create_app()
+            with _app.app_context():
+                return fn(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        wrapper.retries = retries  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate

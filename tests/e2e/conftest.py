@@ -1,0 +1,102 @@
+"""Browser tests: Playwright (Python) driving Debian's Chromium against a live server
+that serves a fresh, seeded database of each backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from backoffice import create_app
+from backoffice.db import db
+from backoffice.seed import seed
+from tests.conftest import BACKENDS, CHROMIUM, base_config, fresh_database_url, missing_tier
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+RESULTS = Path(__file__).resolve().parents[2] / "test-results"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+class LiveServer:
+    def __init__(self, app: Any, credentials: dict[str, Any]) -> None:
+        self.app = app
+        self.credentials = credentials
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def account(self, email_prefix: str) -> dict[str, str]:
+        return next(a for a in self.credentials["accounts"]
+                    if a["email"].startswith(email_prefix + "@"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN001
+    tmp = tmp_path_factory.mktemp(f"live-{request.param}")
+    url = fresh_database_url(request.param, tmp, "live")
+    config = {**base_config(tmp, url), "PASSWORD_HASH_FAST": False, "JOBS_RAISE": False}
+    app = create_app(config)
+    with app.app_context():
+        credentials = seed(candidatures=40)
+        db.commit()
+    server = LiveServer(app, credentials)
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        missing_tier(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[Any]:  # noqa: ANN001
+    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def login(page: Any, account: dict[str, str]) -> None:
+    page.goto("/connexion")
+    page.get_by_label("Adresse électronique").fill(account["email"])
+    page.get_by_label("Mot de passe").fill(account["password"])
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_load_state("networkidle")
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list:
+    """Run axe-core on the page; return the violations of the given impacts."""
+    page.add_script_tag(content=AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    found = [v for v in result["violations"] if v["impact"] in impacts]
+    if found:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "axe-violations.json").write_text(json.dumps(found, indent=2))
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found]
+
+
+def screenshot(page: Any, name: str) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,81 @@
+"""The front door in a real browser: each demo account logs in and lands on its home;
+the admin area is for admins only; pages pass axe-core's serious/critical checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import axe_violations, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+HOMES = {
+    "admin": ("/admin/", "Administration"),
+    "verificateur": ("/instruction/", "Candidatures en cours"),
+    "verificatrice.segur": ("/instruction/", "Candidatures en cours"),
+    "college": ("/college/", "Collège de certification"),
+    "support": ("/support/", "Support Convergence"),
+}
+
+
+def test_login_page_is_french_dsfr_and_accessible(page) -> None:  # noqa: ANN001
+    page.goto("/")
+    assert page.url.endswith("/connexion?next=%2F")
+    assert page.get_by_role("heading", name="Connexion au back-office").is_visible()
+    font = page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert "Marianne" in font  # the DSFR stylesheet and its fonts are served
+    assert axe_violations(page) == []
+    screenshot(page, "connexion")
+
+
+def test_wrong_password_shows_one_french_message(page, live_server) -> None:  # noqa: ANN001
+    account = live_server.account("support")
+    login(page, {**account, "password": "pas-le-bon"})
+    assert page.get_by_text("Adresse électronique ou mot de passe incorrect.").is_visible()
+    assert page.url.endswith("/connexion")
+
+
+@pytest.mark.parametrize("who", list(HOMES))
+def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:  # noqa: ANN001
+    account = live_server.account(who)
+    login(page, account)
+    path, heading = HOMES[who]
+    assert page.url == live_server.url + path
+    assert page.get_by_role("heading", name=heading).first.is_visible()
+    assert page.get_by_text(account["name"]).first.is_visible()
+    if who != "admin":  # Flask-Admin keeps its own theme; the DSFR pages are checked
+        assert axe_violations(page) == []
+    screenshot(page, f"accueil-{who}")
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion")
+
+
+def test_reviewer_home_shows_the_team_queues(page, live_server) -> None:  # noqa: ANN001
+    login(page, live_server.account("verificateur"))
+    rows = page.locator("#table-files tbody tr")
+    assert rows.count() > 0
+    demarches = set(page.locator("#table-files tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.demarche)"))
+    assert demarches and all(d.startswith("dmn_") for d in demarches)  # DMN team only
+
+
+def test_admin_area_is_refused_to_others_with_a_dsfr_page(page, live_server) -> None:  # noqa: ANN001
+    login(page, live_server.account("verificateur"))
+    response = page.goto("/admin/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name="Accès refusé").is_visible()
+    assert axe_violations(page) == []
+
+
+def test_admin_edits_a_campaign_window(page, live_server) -> None:  # noqa: ANN001
+    login(page, live_server.account("admin"))
+    response = page.goto("/admin/campaignwindow/edit/?id=1")
+    assert response.status == 200
+    page.locator("#closes_at").fill("2027-01-15T14:00")
+    page.locator("input[type=submit]").first.click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("td", has_text="15 janvier 2027 14:00").count() == 1
+    screenshot(page, "admin-campagnes")
+    page.goto("/admin/user/")
+    assert page.get_by_text("verificateur@").first.is_visible()
+    assert "$argon2" not in page.content()

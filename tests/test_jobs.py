@@ -1,0 +1,161 @@
+"""Jobs plumbing: after commit, in-process (embedded) or on RQ (Redis tier)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from backoffice import audit, create_app
+from backoffice.db import db
+from backoffice.models import AuditEvent
+from backoffice.tasks import after_commit, all_queues, enqueue, resolve
+from jobs import job
+from tests.conftest import BACKENDS, TEST_REDIS_URL, base_config, fresh_database_url, missing_tier
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS: list[tuple] = []
+
+
+@pytest.fixture
+def probe_jobs(monkeypatch):  # noqa: ANN001, ANN201
+    """A `jobs.probe` module whose jobs record their calls (the plumbing under test is
+    the real one)."""
+    module = types.ModuleType("jobs.probe")
+
+    @job
+    def remember(*ids):  # noqa: ANN002, ANN202
+        CALLS.append(ids)
+
+    @job
+    def explode(*ids):  # noqa: ANN002, ANN202
+        raise RuntimeError("job failed")
+
+    module.remember, module.explode = remember, explode
+    monkeypatch.setitem(sys.modules, "jobs.probe", module)
+    CALLS.clear()
+    yield module
+    CALLS.clear()
+
+
+def test_job_runs_in_process_only_after_commit(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+    after_commit(enqueue, "probe.remember", 7, 8)
+    db.flush()
+    assert CALLS == []
+    db.commit()
+    assert CALLS == [(7, 8)]
+
+
+def test_job_is_dropped_on_rollback(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+    after_commit(enqueue, "probe.remember", 1)
+    db.rollback()
+    db.commit()
+    assert CALLS == []
+
+
+def test_in_process_failure_is_raised_in_tests(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+    with pytest.raises(RuntimeError, match="job failed"):
+        enqueue("probe.explode", 1)
+
+
+def test_in_process_failure_is_logged_and_shown_never_swallowed(app, ctx, probe_jobs, caplog) -> None:  # noqa: ANN001, E501
+    app.config["JOBS_RAISE"] = False
+    try:
+        with app.test_request_context("/"):
+            from flask import get_flashed_messages
+
+            assert enqueue("probe.explode", 42) is None
+            flashed = get_flashed_messages(with_categories=True)
+    finally:
+        app.config["JOBS_RAISE"] = True
+    assert ("error", "Une tâche de fond a échoué ; l'équipe technique en a été informée "
+            "(tâche probe.explode).") in flashed
+    assert any("probe.explode" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_job_names_resolve_to_the_jobs_package() -> None:
+    assert resolve("audit.verify_chain").__module__ == "jobs.audit"
+    with pytest.raises(ValueError):
+        resolve("verify_chain")
+    assert "audit" in all_queues()
+
+
+def test_audit_verification_job_in_process(ctx) -> None:  # noqa: ANN001
+    audit.record("test", "test.evenement", "base")
+    assert enqueue("audit.verify_chain")["ok"] is True
+
+
+# --- Redis tier: a real Redis and a real `rq worker` process -------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def redis_app(request, tmp_path):  # noqa: ANN001, ANN201
+    if not TEST_REDIS_URL:
+        missing_tier("TEST_REDIS_URL is not set (Redis tier)")
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        Redis.from_url(TEST_REDIS_URL).ping()
+    except RedisConnectionError as exc:
+        missing_tier(f"Redis unreachable at {TEST_REDIS_URL}: {exc}")
+    Redis.from_url(TEST_REDIS_URL).flushdb()
+    url = fresh_database_url(request.param, tmp_path, "jobs")
+    app = create_app({**base_config(tmp_path, url), "REDIS_URL": TEST_REDIS_URL})
+    yield app
+    app.extensions["db_engine"].dispose()
+    Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+def _run_worker(app) -> subprocess.CompletedProcess:  # noqa: ANN001
+    env = {**os.environ,
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": TEST_REDIS_URL,
+           "INSTANCE_DIR": app.config["INSTANCE_DIR"],
+           "SECRET_KEY": "worker-secret"}
+    return subprocess.run(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", TEST_REDIS_URL,
+         *all_queues()],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.redis
+def test_job_goes_through_redis_to_a_worker_process(redis_app) -> None:  # noqa: ANN001
+    with redis_app.app_context():
+        for i in range(3):
+            audit.record("test", "test.evenement", "base", after={"i": i})
+        jobs = []
+        after_commit(lambda: jobs.append(enqueue("audit.verify_chain")))
+        db.commit()
+        assert len(jobs) == 1 and jobs[0].get_status() == "queued"
+    worker = _run_worker(redis_app)
+    assert worker.returncode == 0, worker.stderr
+    job_ = jobs[0]
+    job_.refresh()
+    assert job_.get_status() == "finished", worker.stderr
+    assert job_.return_value() == {"ok": True, "checked": 3}
+
+
+@pytest.mark.redis
+def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
+    from rq import Queue
+
+    with redis_app.app_context():
+        audit.record("test", "test.evenement", "base")
+        audit.record("test", "test.evenement", "base")
+        db.commit()
+        db.execute(update(AuditEvent).where(AuditEvent.id == 1).values(action="falsifie"))
+        db.commit()
+        queued = enqueue("audit.verify_chain")
+    _run_worker(redis_app)
+    queued.refresh()
+    assert queued.get_status() == "failed"
+    assert "audit chain broken at row 1" in (queued.latest_result().exc_string or "")
+    failed = Queue("audit", connection=queued.connection).failed_job_registry
+    assert queued.id in failed.get_job_ids()
