@@ -65,7 +65,7 @@ def _last_hash(session: Session) -> str:
 
 
 def record(
-    actor: User | str | None,
+    actor: Any,
     action: str,
     target: Any,
     *,
@@ -79,8 +79,10 @@ def record(
     session.flush()  # the target needs its id
     if isinstance(actor, User):
         actor_id, actor_label = actor.id, actor.email
-    else:
+    elif actor is None or isinstance(actor, str):
         actor_id, actor_label = None, actor or "système"
+    else:  # workflow actors: the vendor (Industriel) or the system
+        actor_id, actor_label = None, actor.label
     event = AuditEvent(
         created_at=utcnow(),
         actor_id=actor_id,

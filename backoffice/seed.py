@@ -32,7 +32,7 @@ from backoffice.models import (
     Team,
     User,
 )
-from backoffice.workflow.definitions import DEMARCHES, STEPS, StepKind
+from backoffice.workflow.definitions import DECIDED_STATUSES, DEMARCHES, STEPS, StepKind
 
 PARIS = ZoneInfo("Europe/Paris")
 DEMO_DOMAIN = "demo.convergence.fr"
@@ -98,6 +98,21 @@ def ensure_demarches(open_for_days: int = 120) -> list[Demarche]:
     return rows
 
 
+def ensure_delay_rules() -> None:
+    """The default delays (admins change them)."""
+    from backoffice.models import DelayRule
+    from backoffice.workflow.delays import DEFAULT_DELAYS
+
+    existing = {(r.demarche_code, r.step) for r in db.scalars(select(DelayRule))}
+    for code, definition in DEMARCHES.items():
+        for step in dict.fromkeys(definition.steps + (definition.transitional_steps or ())):
+            if step in DEFAULT_DELAYS and (code, step) not in existing:
+                days, working, basis = DEFAULT_DELAYS[step]
+                db.add(DelayRule(demarche_code=code, step=step, days=days,
+                                 working_days=working, legal_basis=basis))
+    db.flush()
+
+
 def place_at_step(
     candidature: Candidature,
     step_code: str,
@@ -124,7 +139,7 @@ def place_at_step(
         if position < current_index:
             row.opened_at = clock
             row.submitted_at = clock + timedelta(hours=rng.randint(1, 48))
-            clock = row.submitted_at + timedelta(days=rng.randint(2, 20))
+            clock = min(row.submitted_at + timedelta(days=rng.randint(2, 20)), at)
             row.status = PASSED[kind]
             row.decided_at = clock
             row.decided_by = rng.choice(deciders)
@@ -140,8 +155,10 @@ def place_at_step(
                 row.submitted_at = min(clock + timedelta(hours=rng.randint(1, 48)), at)
             if status in ("en_instruction", "complements_demandes", "inscrite"):
                 row.assignee = assignee or rng.choice(deciders)
-            if row.submitted_at is not None:
+            if row.submitted_at is not None and status not in DECIDED_STATUSES:
                 row.due_at = row.submitted_at + timedelta(days=60)
+            if status in DECIDED_STATUSES:
+                row.decided_at, row.decided_by = at, rng.choice(deciders)
         candidature.steps.append(row)
     candidature.current_step = step_code
     candidature.submitted_at = candidature.steps[0].submitted_at

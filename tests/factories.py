@@ -4,6 +4,7 @@ CandidatureFactory(demarche="sons_sas", at="eligibilite", status="en_instruction
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 from itertools import count
 
@@ -12,7 +13,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.auth.passwords import hash_password
 from backoffice.db import db, utcnow
-from backoffice.models import Candidature, Demarche, Organisation, Product, Team, User
+from backoffice.models import Candidature, Demarche, Fichier, Organisation, Product, Team, User
 from backoffice.seed import place_at_step
 
 PASSWORD = "mot-de-passe-de-test"
@@ -115,3 +116,21 @@ class CandidatureFactory(Base):
         db.add(candidature)
         db.flush()
         return candidature
+
+
+class FichierFactory(Base):
+    """File metadata without bytes, for workflow unit tests (storage has its own)."""
+
+    class Meta:
+        model = Fichier
+
+    storage_key = factory.LazyFunction(lambda: uuid.uuid4().hex)
+    original_name = "preuve.pdf"
+    size = 1024
+    sha256 = "0" * 64
+    kind = "pdf"
+    content_type = "application/pdf"
+
+
+def fichier_for(candidature: Candidature, name: str) -> Fichier:
+    return FichierFactory(candidature_id=candidature.id, original_name=name)

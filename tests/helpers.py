@@ -85,3 +85,34 @@ class PostEndpointChecks:
         response = client.post(self.path, data=dict(self.form))
         assert response.status_code == 400
         assert "formulaire a expiré" in response.get_data(as_text=True)
+
+
+class audit_triggers_disabled:  # noqa: N801 - used as a context manager
+    """Tamper with the audit trail as someone with the database owner's rights would:
+    the application itself cannot (triggers refuse UPDATE and DELETE)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __enter__(self) -> None:
+        from sqlalchemy import text
+
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
+        else:
+            self.session.execute(text("DROP TRIGGER audit_event_no_update"))
+            self.session.execute(text("DROP TRIGGER audit_event_no_delete"))
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ALTER TABLE audit_event ENABLE TRIGGER USER"))
+        else:
+            from importlib import import_module
+
+            migration = import_module(
+                "migrations.versions.0002_lifecycle_referentiels_sections_files_"
+            )
+            for statement in migration.APPEND_ONLY_SQLITE:
+                self.session.execute(text(statement))

@@ -16,6 +16,7 @@ from backoffice import create_app
 from backoffice.db import db
 from backoffice.models import AuditEvent, Candidature, Demarche, User
 from tests.conftest import BACKENDS, base_config, fresh_database_url
+from tests.helpers import audit_triggers_disabled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +106,8 @@ def test_verify_audit_detects_a_modified_row(cli_app) -> None:  # noqa: ANN001
     assert "OK" in run(cli_app, "verify-audit").output
     with cli_app.app_context():
         first = db.scalar(select(func.min(AuditEvent.id)))
-        db.execute(update(AuditEvent).where(AuditEvent.id == first).values(action="falsifie"))
+        with audit_triggers_disabled(db):
+            db.execute(update(AuditEvent).where(AuditEvent.id == first).values(action="falsifie"))
         db.commit()
     result = run(cli_app, "verify-audit")
     assert result.exit_code == 1
@@ -119,7 +121,8 @@ def test_verify_audit_detects_a_deleted_row(cli_app) -> None:  # noqa: ANN001
             "--role", "support")
     with cli_app.app_context():
         ids = db.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
-        db.execute(text("DELETE FROM audit_event WHERE id = :i"), {"i": ids[1]})
+        with audit_triggers_disabled(db):
+            db.execute(text("DELETE FROM audit_event WHERE id = :i"), {"i": ids[1]})
         db.commit()
     result = run(cli_app, "verify-audit")
     assert result.exit_code == 1
@@ -144,3 +147,37 @@ def test_flask_command_line_works_in_a_subprocess(tmp_path) -> None:  # noqa: AN
     assert (tmp_path / "backoffice.sqlite3").exists()
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 40 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+def test_verify_audit_detects_an_inserted_row(cli_app) -> None:  # noqa: ANN001
+    run(cli_app, "seed-demo", "--candidatures", "1")
+    run(cli_app, "create-user", "--email", "b@ans.test.fr", "--name", "B", "--role", "support")
+    with cli_app.app_context():
+        last = db.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+        # a forged row whose own hash is right but which is not chained to its predecessor
+        forged = AuditEvent(created_at=last.created_at, actor_label="faussaire",
+                            action="admin.user.cree", target_type="user_account",
+                            target_id="99", prev_hash="f" * 64)
+        from backoffice.audit import compute_hash
+
+        forged.hash = compute_hash(forged)
+        db.add(forged)
+        db.commit()
+        forged_id = forged.id
+    result = run(cli_app, "verify-audit")
+    assert result.exit_code == 1
+    assert f"ROMPU à l'événement {forged_id}" in result.output and "chaînage" in result.output
+
+
+def test_the_application_cannot_change_or_delete_audit_rows(cli_app) -> None:  # noqa: ANN001
+    from sqlalchemy.exc import DBAPIError
+
+    run(cli_app, "seed-demo", "--candidatures", "1")
+    with cli_app.app_context():
+        first = db.scalar(select(func.min(AuditEvent.id)))
+        for statement in (update(AuditEvent).where(AuditEvent.id == first).values(action="x"),
+                          text("DELETE FROM audit_event")):
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.execute(statement)
+            db.rollback()
+        assert db.scalar(select(func.count()).select_from(AuditEvent)) >= 1

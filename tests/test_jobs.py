@@ -17,6 +17,7 @@ from backoffice.models import AuditEvent
 from backoffice.tasks import after_commit, all_queues, enqueue, resolve
 from jobs import job
 from tests.conftest import BACKENDS, TEST_REDIS_URL, base_config, fresh_database_url, missing_tier
+from tests.helpers import audit_triggers_disabled
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS: list[tuple] = []
@@ -150,7 +151,8 @@ def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
         audit.record("test", "test.evenement", "base")
         audit.record("test", "test.evenement", "base")
         db.commit()
-        db.execute(update(AuditEvent).where(AuditEvent.id == 1).values(action="falsifie"))
+        with audit_triggers_disabled(db):
+            db.execute(update(AuditEvent).where(AuditEvent.id == 1).values(action="falsifie"))
         db.commit()
         queued = enqueue("audit.verify_chain")
     _run_worker(redis_app)

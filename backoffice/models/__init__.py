@@ -4,10 +4,42 @@ all on Base.metadata (Alembic and the tests rely on that)."""
 from backoffice.models.audit import AuditEvent
 from backoffice.models.candidature import Candidature, CandidatureStep
 from backoffice.models.demarche import CampaignWindow, Demarche
-from backoffice.models.organisation import ApiToken, Organisation, Product
+from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
+from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
+from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, SectionReview
+from backoffice.models.messaging import Message
+from backoffice.models.organisation import ApiToken, Organisation, Product, ProductEvaluation
+from backoffice.models.referentiel import (
+    DelayRule,
+    PieceType,
+    Profil,
+    Referentiel,
+    ReferentielExigence,
+    ReferentielSection,
+)
 from backoffice.models.user import Role, Team, User, UserRole
 
 __all__ = [
+    "Avis",
+    "CandidatureExigence",
+    "Convention",
+    "DelayRule",
+    "ExigenceVerdict",
+    "Fichier",
+    "IdempotencyKey",
+    "Message",
+    "Piece",
+    "PieceType",
+    "Preuve",
+    "ProductEvaluation",
+    "Profil",
+    "Referentiel",
+    "ReferentielExigence",
+    "ReferentielSection",
+    "SectionReview",
+    "StepForm",
+    "WebhookEvent",
+    "ZipPourAvis",
     "ApiToken",
     "AuditEvent",
     "CampaignWindow",

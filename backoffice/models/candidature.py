@@ -56,6 +56,12 @@ class Candidature(Base):
     submitted_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     closed_at: Mapped[datetime | None]
+    # Fixed at recevabilité: later edits of the référentiel do not change it.
+    referentiel_id: Mapped[int | None] = mapped_column(ForeignKey("referentiel.id"))
+    profils: Mapped[list[str]] = mapped_column(default=list)
+    # From the vendor's form: who gets the e-mails, if they agreed to receive them.
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    email_opt_in: Mapped[bool] = mapped_column(default=False)
     # Optimistic lock: two actors saving the same candidature cannot both win.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -99,6 +105,7 @@ class CandidatureStep(Base):
         # The queues: what waits in a step, oldest first.
         Index("ix_candidature_step_queue", "step", "status", "submitted_at"),
         Index("ix_candidature_step_assignee", "assignee_id", "status"),
+        CheckConstraint("paused_at IS NULL OR due_at IS NULL", name="paused_has_no_due_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,6 +120,10 @@ class CandidatureStep(Base):
     opened_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    # While the vendor has the file (compléments, modifications), the clock stops:
+    # due_at is cleared and what was left is kept here.
+    paused_at: Mapped[datetime | None]
+    remaining_days: Mapped[float | None]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime] = mapped_column(

@@ -84,3 +84,20 @@ class Product(Base):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ProductEvaluation(Base):
+    """A self-assessment result received from the portal (e.g. securite-2021: 34/36)."""
+
+    __tablename__ = "product_evaluation"
+    __table_args__ = (UniqueConstraint("product_id", "questionnaire"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    questionnaire: Mapped[str] = mapped_column(String(64))
+    answered: Mapped[int]
+    total: Mapped[int]
+    score: Mapped[int | None]
+    level: Mapped[str | None] = mapped_column(String(200))
+    criteria: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,97 @@
+"""Evidence review: a candidature's sections (snapshot of its référentiel at
+recevabilité), their exigences, and the verdicts of each round."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.db import Base, utcnow
+from backoffice.models._types import one_of
+
+SECTION_STATUSES = ("a_completer", "soumise", "en_revue", "validee", "modifications_demandees")
+VERDICTS = ("conforme", "non_conforme", "non_applicable")
+
+
+class SectionReview(Base):
+    __tablename__ = "section_review"
+    __table_args__ = (
+        UniqueConstraint("candidature_id", "code"),
+        one_of("status", SECTION_STATUSES, "status"),
+        CheckConstraint("round >= 1", name="round_positive"),
+        CheckConstraint("status <> 'en_revue' OR assignee_id IS NOT NULL", name="held"),
+        CheckConstraint("status <> 'validee' OR decided_at IS NOT NULL", name="decided"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidature_id: Mapped[int] = mapped_column(
+        ForeignKey("candidature.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(32), default="a_completer")
+    round: Mapped[int] = mapped_column(default=1)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    submitted_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    exigences: Mapped[list[CandidatureExigence]] = relationship(
+        back_populates="section", order_by="CandidatureExigence.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class CandidatureExigence(Base):
+    """An exigence as it stood when the candidature was found recevable."""
+
+    __tablename__ = "candidature_exigence"
+    __table_args__ = (UniqueConstraint("section_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("section_review.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(500))
+    statement: Mapped[str] = mapped_column(Text, default="")
+    expected_preuves: Mapped[list[Any]] = mapped_column(default=list)
+    position: Mapped[int] = mapped_column(default=0)
+    # The vendor's justified déclaration sur l'honneur that the exigence does not apply.
+    declaration_non_applicable: Mapped[str | None] = mapped_column(Text)
+
+    section: Mapped[SectionReview] = relationship(back_populates="exigences")
+    verdicts: Mapped[list[ExigenceVerdict]] = relationship(
+        back_populates="exigence", order_by="ExigenceVerdict.round",
+        cascade="all, delete-orphan",
+    )
+
+
+class ExigenceVerdict(Base):
+    __tablename__ = "exigence_verdict"
+    __table_args__ = (
+        UniqueConstraint("exigence_id", "round"),
+        one_of("verdict", VERDICTS, "verdict"),
+        CheckConstraint(
+            "verdict <> 'non_conforme' OR (comment IS NOT NULL AND comment <> '')",
+            name="non_conforme_has_comment",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exigence_id: Mapped[int] = mapped_column(
+        ForeignKey("candidature_exigence.id", ondelete="CASCADE")
+    )
+    round: Mapped[int]
+    verdict: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    exigence: Mapped[CandidatureExigence] = relationship(back_populates="verdicts")

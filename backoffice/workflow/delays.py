@@ -1,0 +1,139 @@
+"""Due dates of the steps a vérificateur instructs (design.md, Delays).
+
+The delay of a (démarche, step) is set by an admin in calendar or working days (French
+public holidays excluded, from the `holidays` library). The clock stops while the vendor
+has the file and restarts on resubmission with what was left."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from sqlalchemy import Float, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from backoffice.db import db
+from backoffice.models import CandidatureStep, DelayRule
+
+PARIS = ZoneInfo("Europe/Paris")
+
+# Defaults loaded by the seed; admins change them. Basis in the referentiel's legal_delays.
+DEFAULT_DELAYS: dict[str, tuple[int, bool, str]] = {
+    "recevabilite": (30, False, "Délai interne de recevabilité"),
+    "depot": (15, True, "Délai interne"),
+    "eligibilite": (15, True, "Délai interne"),
+    "convention": (15, False, "Délai interne"),
+    "preuves": (60, False, "CSS R.162-76 : décision sous 60 jours du dossier complet"),
+    "preuves_pour_avis": (60, False, "CSS R.162-104 : code délivré sous 2 mois"),
+    "college": (30, False, "Délai interne"),
+}
+
+
+@lru_cache(maxsize=16)
+def _french_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("FR", years=year)
+
+
+def is_working_day(day: datetime) -> bool:
+    local = day.astimezone(PARIS).date()
+    return local.weekday() < 5 and local not in _french_holidays(local.year)
+
+
+def add_days(start: datetime, days: float, working: bool) -> datetime:
+    """start + days, counting only working days (Paris calendar) when asked. A fraction
+    of a day (what was left at a pause) is added as time."""
+    if not working:
+        return start + timedelta(days=days)
+    whole, fraction = int(days), days - int(days)
+    current = start
+    while whole > 0:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            whole -= 1
+    return current + timedelta(days=fraction)
+
+
+def days_between(start: datetime, end: datetime, working: bool) -> float:
+    """How many (working) days from start to end; negative when end is before start."""
+    if not working:
+        return (end - start).total_seconds() / 86400
+    sign, (a, b) = (1, (start, end)) if end >= start else (-1, (end, start))
+    count, current = 0.0, a
+    while current + timedelta(days=1) <= b:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            count += 1
+    count += (b - current).total_seconds() / 86400 if is_working_day(b) else 0
+    return sign * count
+
+
+def rule_for(demarche_code: str, step: str) -> DelayRule | None:
+    return db.scalar(
+        select(DelayRule).where(DelayRule.demarche_code == demarche_code, DelayRule.step == step)
+    )
+
+
+def start_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> None:
+    """The step reaches ANS: its due date is set (kept if the clock already runs)."""
+    if step.due_at is not None or step.paused_at is not None:
+        return
+    rule = rule_for(demarche_code, step.step)
+    if rule is not None:
+        step.due_at = add_days(at, rule.days, rule.working_days)
+
+
+def pause_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> None:
+    """The vendor has the file: keep what is left, clear the due date."""
+    if step.due_at is None:
+        return
+    rule = rule_for(demarche_code, step.step)
+    working = bool(rule and rule.working_days)
+    step.remaining_days = days_between(at, step.due_at, working)
+    step.paused_at, step.due_at = at, None
+
+
+def resume_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> None:
+    """The vendor answered: the clock restarts with what was left (not less than zero)."""
+    if step.paused_at is None:
+        start_clock(step, demarche_code, at)
+        return
+    rule = rule_for(demarche_code, step.step)
+    working = bool(rule and rule.working_days)
+    step.due_at = add_days(at, max(step.remaining_days or 0.0, 0.0), working)
+    step.paused_at, step.remaining_days = None, None
+
+
+def stop_clock(step: CandidatureStep) -> None:
+    step.due_at = step.paused_at = step.remaining_days = None
+
+
+class days_left(FunctionElement[float]):  # noqa: N801 - reads as SQL
+    """Calendar days from `now` to a due date, in SQL, for sorting and flagging queues:
+    days_left(CandidatureStep.due_at, now)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(days_left, "postgresql")
+def _days_left_pg(element: days_left, compiler, **kw) -> str:  # noqa: ANN001, ANN003
+    due, at = list(element.clauses)
+    return (f"(EXTRACT(EPOCH FROM ({compiler.process(due, **kw)} - "
+            f"CAST({compiler.process(at, **kw)} AS TIMESTAMPTZ))) / 86400.0)")
+
+
+@compiles(days_left, "sqlite")
+def _days_left_sqlite(element: days_left, compiler, **kw) -> str:  # noqa: ANN001, ANN003
+    due, at = list(element.clauses)
+    return f"(julianday({compiler.process(due, **kw)}) - julianday({compiler.process(at, **kw)}))"
+
+
+def days_left_expr(at: datetime) -> ColumnElement[float]:
+    from sqlalchemy import literal
+
+    from backoffice.db import UTCDateTime
+
+    return days_left(CandidatureStep.due_at, literal(at, UTCDateTime()))

@@ -1,0 +1,73 @@
+"""Certificate (DMN) or référencement (SONS SAS) issuance: emission_en_cours -> emis, or
+echec_emission after exhausted retries, which can be retried."""
+
+from __future__ import annotations
+
+from backoffice import audit
+from backoffice.models import Candidature, User
+from backoffice.workflow.base import (
+    Actor,
+    ensure_allowed,
+    ensure_open,
+    ensure_status,
+    is_admin,
+    is_systeme,
+    is_verificateur_for,
+    now,
+    touch,
+    transition,
+)
+from backoffice.workflow.definitions import CandidatureStatus, StepKind
+from backoffice.workflow.messages import post_system_message
+from backoffice.workflow.steps import close
+
+DOCUMENTS = {"certificat": "Le certificat de conformité",
+             "referencement": "L'attestation de référencement"}
+FINAL = {"certificat": CandidatureStatus.certifiee,
+         "referencement": CandidatureStatus.referencee}
+
+
+def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
+    ensure_open(candidature)
+    step = candidature.step(candidature.current_step)
+    if step.step not in DOCUMENTS:
+        ensure_status(step, set(), "L'étape")
+    ensure_status(step, statuses, "L'émission")
+    return step
+
+
+@transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"})
+def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str) -> None:
+    """certificat | referencement: emission_en_cours -> emis; the candidature ends."""
+    ensure_allowed(is_systeme(actor))
+    step = _step(candidature, {"emission_en_cours"})
+    before = step.status
+    step.status, step.decided_at = "emis", now()
+    close(candidature, FINAL[step.step])
+    touch(candidature)
+    audit.record(actor, f"{step.step}.emis", step, candidature=candidature,
+                 before={"status": before}, after={"status": step.status, "numero": numero})
+    post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step])
+
+
+@transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})
+def emission_echouee(candidature: Candidature, *, actor: Actor, erreur: str) -> None:
+    """certificat | referencement: emission_en_cours -> echec_emission (retries exhausted)."""
+    ensure_allowed(is_systeme(actor))
+    step = _step(candidature, {"emission_en_cours"})
+    before, step.status = step.status, "echec_emission"
+    touch(candidature)
+    audit.record(actor, f"{step.step}.echec", step, candidature=candidature,
+                 before={"status": before}, after={"status": step.status, "erreur": erreur})
+    post_system_message(candidature, "emission.echec")
+
+
+@transition("emission.relancer", StepKind.emission, {"echec_emission"}, {"emission_en_cours"})
+def relancer(candidature: Candidature, *, actor: User) -> None:
+    """certificat | referencement: echec_emission -> emission_en_cours ("Relancer")."""
+    ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
+    step = _step(candidature, {"echec_emission"})
+    before, step.status = step.status, "emission_en_cours"
+    touch(candidature)
+    audit.record(actor, f"{step.step}.relancer", step, candidature=candidature,
+                 before={"status": before}, after={"status": step.status})

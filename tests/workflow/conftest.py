@@ -1,0 +1,71 @@
+"""Fixtures for the workflow's unit tests: the référentiels, the actors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backoffice.db import db
+from backoffice.seed import ensure_delay_rules
+from backoffice.workflow.base import Industriel
+from backoffice.workflow.referentiels import load_json
+from tests.factories import OrganisationFactory, TeamFactory, UserFactory
+
+REFERENTIEL = Path(__file__).resolve().parents[2] / "data" / "referentiel.json"
+
+
+@pytest.fixture
+def referentiels(ctx):  # noqa: ANN001, ANN201
+    loaded = load_json(REFERENTIEL)
+    ensure_delay_rules()
+    db.flush()
+    return loaded
+
+
+@pytest.fixture
+def dmn_verif(ctx):  # noqa: ANN001, ANN201
+    return UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")])
+
+
+@pytest.fixture
+def segur_verif(ctx):  # noqa: ANN001, ANN201
+    return UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="segur")])
+
+
+@pytest.fixture
+def college_member(ctx):  # noqa: ANN001, ANN201
+    return UserFactory(roles=["college"])
+
+
+@pytest.fixture
+def organisation(ctx):  # noqa: ANN001, ANN201
+    return OrganisationFactory()
+
+
+@pytest.fixture
+def industriel(organisation):  # noqa: ANN001, ANN201
+    return Industriel(organisation)
+
+
+@pytest.fixture
+def driver(referentiels, industriel, dmn_verif, college_member):  # noqa: ANN001, ANN201
+    from backoffice.workflow.scenarios import Driver
+    from tests.factories import fichier_for
+
+    return Driver(industriel, dmn_verif, college_member, fichier_for)
+
+
+@pytest.fixture
+def segur_driver(referentiels, industriel, segur_verif, college_member):  # noqa: ANN001, ANN201
+    from backoffice.workflow.scenarios import Driver
+    from tests.factories import fichier_for
+
+    return Driver(industriel, segur_verif, college_member, fichier_for)
+
+
+@pytest.fixture
+def product(organisation):  # noqa: ANN001, ANN201
+    from tests.factories import ProductFactory
+
+    return ProductFactory(organisation=organisation)
