@@ -150,15 +150,15 @@ def _informative(candidature: Candidature, step_code: str) -> bool:
 def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
     """form step: en_instruction -> validee; the next step opens."""
     step = _ensure_decider(actor, candidature, step_code)
+    if step_code in ("recevabilite", "eligibilite"):
+        from backoffice.workflow.referentiels import fix_referentiel
+
+        fix_referentiel(candidature)  # first: it may refuse, and nothing is changed yet
     at = now()
     before = step.status
     step.status, step.decided_at, step.decided_by = "validee", at, actor
     step.informative = _informative(candidature, step_code)
     delays.stop_clock(step)
-    if step_code in ("recevabilite", "eligibilite"):
-        from backoffice.workflow.referentiels import fix_referentiel
-
-        fix_referentiel(candidature)
     touch(candidature)
     following = advance(candidature, step)
     audit.record(actor, f"{step_code}.valider", step, candidature=candidature,
@@ -215,6 +215,10 @@ def enregistrer_formulaire(candidature: Candidature, step_code: str, data: dict,
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
     ensure_status(step, EDITABLE)
+    if data.get("profils") is not None:
+        from backoffice.workflow.referentiels import check_profils
+
+        check_profils(candidature, data["profils"])
     form = db.scalar(select(StepForm).where(
         StepForm.candidature_id == candidature.id, StepForm.step == step_code))
     if form is None:

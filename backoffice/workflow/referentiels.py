@@ -35,6 +35,18 @@ def current_referentiel(code: str) -> Referentiel | None:
                                                Referentiel.current.is_(True)))
 
 
+def check_profils(candidature: Candidature, profils: object) -> None:
+    """The form's profils must be codes of the référentiel in force."""
+    if not isinstance(profils, list) or not all(isinstance(p, str) for p in profils):
+        raise InvalidInput("invalid_profils", "Les profils sont une liste de codes.")
+    referentiel = current_referentiel(referentiel_code(candidature))
+    known = {p.code for p in referentiel.profils} if referentiel else set()
+    unknown = [p for p in profils if p not in known]
+    if unknown:
+        raise InvalidInput("unknown_profil", f"Profil inconnu : « {unknown[0]} ». "
+                           f"Profils possibles : {', '.join(sorted(known))}.")
+
+
 def _chosen_profils(candidature: Candidature, referentiel: Referentiel) -> list[str]:
     known = {p.code for p in referentiel.profils}
     forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()

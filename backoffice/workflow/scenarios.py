@@ -35,6 +35,7 @@ class Driver:
     verificateur: User
     college_member: User | None
     file_factory: FileFactory
+    profils: list[str] | None = None  # DMN profils chosen at recevabilité
 
     def open(self, product: Product, demarche_code: str) -> Candidature:
         return ouvrir(product, demarche_code, actor=self.industriel)
@@ -43,6 +44,8 @@ class Driver:
         data = dict(FORM_DATA)
         if candidature.demarche_code == "sons_sas":
             data["profils"] = ["GENERAL"]
+        elif self.profils:
+            data["profils"] = list(self.profils)
         forms.enregistrer_formulaire(candidature, step, data, actor=self.industriel)
         required = db.scalars(select(PieceType).where(
             PieceType.parcours == candidature.demarche.parcours, PieceType.step == step,
