@@ -70,6 +70,10 @@ class Config:
         )
         # Embedded mode writes e-mails to this folder instead of sending them.
         self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mails"))
+        # Upload limits per purpose in MB, e.g. "piece=50,preuve=200,zip=2048,message=20".
+        self.UPLOAD_LIMITS_MB = os.environ.get("UPLOAD_LIMITS_MB", "")
+        # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
+        self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
         self.JOBS_RAISE = _bool("JOBS_RAISE", False)
         self.TESTING = False

@@ -19,7 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from backoffice import db, errors, filters, navigation
+    from backoffice import db, errors, filters, navigation, uploads
     from backoffice.extensions import babel, csrf, login_manager
 
     db.init_app(app)
@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     filters.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
+    uploads.init_app(app)
 
     from backoffice.auth import bp as auth_bp
     from backoffice.college import bp as college_bp
@@ -41,6 +42,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reviewer_bp, url_prefix="/instruction")
     app.register_blueprint(college_bp, url_prefix="/college")
     app.register_blueprint(support_bp, url_prefix="/support")
+
+    from backoffice.api import bp as api_bp
+
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)
 
     from backoffice.admin import init_admin
 

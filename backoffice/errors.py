@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -26,7 +26,10 @@ MESSAGES = {
 def _render(code: int, detail: str | None = None):  # noqa: ANN202
     title, message = MESSAGES.get(code, (f"Erreur {code}", "Une erreur est survenue."))
     if request.path.startswith("/api/"):
-        return jsonify(code=f"http_{code}", message=detail or message), code
+        from backoffice.api.errors import HTTP_CODES, error_response
+
+        api_code, api_message = HTTP_CODES.get(code, ("server_error", "Erreur inattendue."))
+        return error_response(code, api_code, api_message)
     return render_template("errors/error.html", code=code, title=title,
                            message=detail or message), code
 

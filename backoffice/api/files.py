@@ -1,0 +1,124 @@
+"""Uploads: pièces justificatives, preuves per exigence, the ligne générique zip."""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import select
+
+from backoffice import uploads
+from backoffice.api import bp
+from backoffice.api.auth import industriel, token_required
+from backoffice.api.candidatures import own_candidature
+from backoffice.api.errors import ApiError, not_found
+from backoffice.api.idempotency import idempotent
+from backoffice.api.respond import respond
+from backoffice.api.serializers import file_json, iso, preuve_json, section_json
+from backoffice.db import db
+from backoffice.models import Preuve
+from backoffice.storage import inspect_zip
+from backoffice.workflow import avis, forms, preuves
+
+
+def _upload(field: str = "file"):  # noqa: ANN202
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type",
+                       "Envoyez le fichier en multipart/form-data (champ « file »).")
+    upload = request.files.get(field)
+    if upload is None or not upload.filename:
+        raise ApiError(422, "validation_error", "Le fichier est obligatoire.",
+                       fields={field: "Fichier attendu."})
+    return upload
+
+
+@bp.post("/candidatures/<reference>/pieces")
+@token_required
+@idempotent
+def upload_piece(reference: str):  # noqa: ANN201
+    uploads.check_declared_size("piece")
+    candidature = own_candidature(reference, lock=True)
+    type_code = (request.form.get("type") or "").strip()
+    step = (request.form.get("step") or "").strip() or forms.current_form_step(candidature)
+    if not type_code:
+        raise ApiError(422, "validation_error", "Le type de pièce est obligatoire.",
+                       fields={"type": "Ce champ est obligatoire."})
+    if step is None:
+        raise ApiError(409, "no_form_step", "Aucune étape de formulaire n'est ouverte.")
+    forms.piece_type(candidature, step, type_code)  # 422 before storing anything
+    upload = _upload()
+    fichier = uploads.store(candidature, upload, "piece")
+    piece = forms.ajouter_piece(candidature, step, type_code, fichier, actor=industriel())
+    return respond({"id": piece.id, "step": step, "type": type_code,
+                    "file": file_json(fichier)}, 201)
+
+
+@bp.post("/candidatures/<reference>/sections/<section>/exigences/<path:exigence>/preuves")
+@token_required
+@idempotent
+def upload_preuve(reference: str, section: str, exigence: str):  # noqa: ANN201
+    """A preuve file, or (without a file) the déclaration de non-applicabilité."""
+    uploads.check_declared_size("preuve")
+    candidature = own_candidature(reference, lock=True)
+    review = preuves.section_of(candidature, section)
+    preuves.exigence_of(review, exigence)
+    declaration = request.form.get("declaration_non_applicable")
+    if declaration is not None and "file" not in request.files:
+        preuves.declarer_non_applicable(candidature, section, exigence, actor=industriel(),
+                                        declaration=declaration)
+        return respond({"exigence": exigence, "declaration_non_applicable": declaration.strip()},
+                       201)
+    upload = _upload()
+    fichier = uploads.store(candidature, upload, "preuve")
+    if fichier.kind == "zip":  # an archive as a preuve gets the same inspection as the zip
+        inspect_zip(uploads.storage().path(fichier.storage_key))
+    preuve = preuves.deposer_preuve(candidature, section, exigence, actor=industriel(),
+                                    fichier=fichier)
+    return respond(preuve_json(preuve), 201)
+
+
+@bp.delete("/candidatures/<reference>/preuves/<int(max=2147483647):preuve_id>")
+@token_required
+def archive_preuve(reference: str, preuve_id: int):  # noqa: ANN201
+    candidature = own_candidature(reference, lock=True)
+    preuve = db.scalar(select(Preuve).where(Preuve.id == preuve_id,
+                                            Preuve.candidature_id == candidature.id))
+    if preuve is None:
+        raise not_found("Preuve introuvable.")
+    preuves.archiver_preuve(candidature, preuve, actor=industriel())
+    return respond({"id": preuve.id, "archived": True, "archived_at": iso(preuve.archived_at)})
+
+
+@bp.post("/candidatures/<reference>/sections/<section>/submit")
+@token_required
+@idempotent
+def submit_section(reference: str, section: str):  # noqa: ANN201
+    candidature = own_candidature(reference, lock=True)
+    preuves.soumettre_section(candidature, section, actor=industriel())
+    return respond(section_json(preuves.section_of(candidature, section), detail=True))
+
+
+@bp.get("/candidatures/<reference>/sections/<section>")
+@token_required
+def get_section(reference: str, section: str):  # noqa: ANN201
+    candidature = own_candidature(reference)
+    return respond(section_json(preuves.section_of(candidature, section), detail=True),
+                   commit=False)
+
+
+@bp.post("/candidatures/<reference>/preuves-pour-avis")
+@token_required
+@idempotent
+def upload_zip(reference: str):  # noqa: ANN201
+    uploads.check_declared_size("zip")
+    candidature = own_candidature(reference, lock=True)
+    if "preuves_pour_avis" not in candidature.demarche.steps:
+        raise ApiError(409, "not_pour_avis",
+                       "Cette candidature ne comporte pas de dépôt de preuves pour avis.")
+    upload = _upload()
+    fichier = uploads.store(candidature, upload, "zip")
+    report = inspect_zip(uploads.storage().path(fichier.storage_key))
+    summary = {"entries": [{"name": e.name, "size": e.size} for e in report.entries
+                           if not e.is_dir],
+               "total_size": report.total_size, "nested_archives": report.nested_archives}
+    upload_row = avis.deposer_zip(candidature, actor=industriel(), fichier=fichier,
+                                  report=summary)
+    return respond({"id": upload_row.id, "file": file_json(fichier), **summary}, 201)

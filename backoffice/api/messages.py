@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from backoffice import audit, uploads
+from backoffice.api import bp
+from backoffice.api.auth import industriel, token_required
+from backoffice.api.candidatures import own_candidature
+from backoffice.api.errors import ApiError
+from backoffice.api.idempotency import idempotent
+from backoffice.api.respond import respond
+from backoffice.api.serializers import message_json
+from backoffice.api.validation import Fields, json_object
+from backoffice.db import db, utcnow
+from backoffice.models import Message
+
+MAX_BODY = 20_000
+MAX_ATTACHMENTS = 10
+
+
+@bp.get("/candidatures/<reference>/messages")
+@token_required
+def list_messages(reference: str):  # noqa: ANN201
+    candidature = own_candidature(reference)
+    rows = db.scalars(select(Message).where(
+        Message.candidature_id == candidature.id, Message.kind != "note_interne")
+        .options(selectinload(Message.attachments)).order_by(Message.id)).all()
+    return respond({"items": [message_json(m) for m in rows]}, commit=False)
+
+
+@bp.post("/candidatures/<reference>/messages")
+@token_required
+@idempotent
+def post_message(reference: str):  # noqa: ANN201
+    """JSON {subject?, body}, or multipart with `body`, `subject` and `attachments`."""
+    if request.mimetype.startswith("multipart/form-data"):
+        uploads.check_declared_size("message")
+        data = {"body": request.form.get("body"), "subject": request.form.get("subject")}
+        files = [f for f in request.files.getlist("attachments") if f.filename]
+    else:
+        data, files = json_object(), []
+    f = Fields(data)
+    body = f.text("body", max_length=MAX_BODY)
+    subject = f.text("subject", required=False, default="")
+    f.done()
+    if len(files) > MAX_ATTACHMENTS:
+        raise ApiError(422, "too_many_attachments",
+                       f"{MAX_ATTACHMENTS} pièces jointes au plus.")
+    candidature = own_candidature(reference, lock=True)
+    message = Message(candidature_id=candidature.id, author_kind="industriel", kind="message",
+                      subject=subject or "", body=body, created_at=utcnow())
+    message.attachments = [uploads.store(candidature, upload, "message") for upload in files]
+    db.add(message)
+    candidature.last_activity_at = utcnow()
+    db.flush()
+    audit.record(industriel(), "messagerie.message_industriel", message, candidature=candidature,
+                 after={"attachments": len(files)})
+    return respond(message_json(message), 201)

@@ -1,0 +1,98 @@
+"""From an HTTP upload to a stored file and its Fichier row.
+
+Limits and accepted kinds depend on what the file is for. A file stored during a request
+whose transaction does not commit is removed at the end of the request: no orphan bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+from werkzeug.datastructures import FileStorage
+
+from backoffice.db import db
+from backoffice.models import Candidature, Fichier
+from backoffice.storage import (
+    KINDS_DOCUMENT,
+    KINDS_ZIP,
+    FileTooLarge,
+    LocalStorage,
+    Storage,
+    sanitize_filename,
+)
+
+MB = 1024 * 1024
+# Room for the multipart envelope and the other fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    allowed: frozenset[str]
+
+
+PURPOSES = {
+    "piece": Purpose("piece", frozenset(KINDS_DOCUMENT)),
+    "preuve": Purpose("preuve", frozenset(KINDS_DOCUMENT | KINDS_ZIP)),
+    "zip": Purpose("zip", frozenset(KINDS_ZIP)),
+    "message": Purpose("message", frozenset(KINDS_DOCUMENT)),
+    "convention": Purpose("convention", frozenset({"pdf"})),
+}
+
+DEFAULT_LIMITS_MB = {"piece": 50, "preuve": 200, "zip": 2048, "message": 20, "convention": 20}
+
+
+def limits(app: Flask) -> dict[str, int]:
+    """Bytes per purpose, from UPLOAD_LIMITS_MB ("piece=50,zip=2048") over the defaults."""
+    values = dict(DEFAULT_LIMITS_MB)
+    for item in filter(None, (app.config.get("UPLOAD_LIMITS_MB") or "").split(",")):
+        name, _, value = item.partition("=")
+        values[name.strip()] = int(value)
+    return {name: mb * MB for name, mb in values.items()}
+
+
+def storage() -> Storage:
+    app = current_app
+    if "storage" not in app.extensions:
+        app.extensions["storage"] = LocalStorage(app.config["STORAGE_DIR"])
+    return app.extensions["storage"]
+
+
+def check_declared_size(purpose: str) -> None:
+    """Refuse an announced body over the limit before reading it (413)."""
+    limit = current_app.extensions["upload_limits"][purpose]
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise FileTooLarge(limit)
+
+
+def store(candidature: Candidature, upload: FileStorage, purpose: str,
+          uploaded_by_user_id: int | None = None) -> Fichier:
+    limit = current_app.extensions["upload_limits"][purpose]
+    stored = storage().save(upload.stream, max_size=limit, allowed=set(PURPOSES[purpose].allowed))
+    g.setdefault("pending_uploads", []).append(stored.key)
+    fichier = Fichier(
+        candidature_id=candidature.id, storage_key=stored.key,
+        original_name=sanitize_filename(upload.filename or ""), size=stored.size,
+        sha256=stored.sha256, kind=stored.kind, content_type=stored.content_type,
+        uploaded_by_user_id=uploaded_by_user_id,
+    )
+    db.add(fichier)
+    db.flush()
+    return fichier
+
+
+def committed() -> None:
+    """The request committed: its uploads are kept."""
+    g.pop("pending_uploads", None)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["upload_limits"] = limits(app)
+    app.config.setdefault("MAX_CONTENT_LENGTH",
+                          max(app.extensions["upload_limits"].values()) + MULTIPART_OVERHEAD)
+
+    @app.teardown_request
+    def _drop_uncommitted_uploads(_exc: BaseException | None) -> None:
+        for key in g.pop("pending_uploads", []):
+            storage().delete(key)
