@@ -9,6 +9,7 @@ so a job run in-process in its own context gets its own session.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask, current_app
@@ -64,6 +65,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Set for requests whose method may write (POST, PUT, PATCH, DELETE).
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
 def _scope() -> tuple[int, int | None]:
     """One session per (application context, request context): a job run in-process in
     its own application context gets its own session, and so does each request even
@@ -96,7 +101,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A request that may write takes SQLite's write lock at BEGIN: a concurrent writer
+        # then waits (busy_timeout) and sees the committed state, instead of failing on
+        # the read-to-write upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -122,3 +130,17 @@ def init_app(app: Flask) -> None:
 
     app.teardown_request(_remove_session)
     app.teardown_appcontext(_remove_session)
+
+    @app.before_request
+    def _declare_write_intent() -> None:
+        from flask import g, request
+
+        g.write_intent_token = write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _forget_write_intent(_exc: BaseException | None) -> None:
+        from flask import g
+
+        token = g.pop("write_intent_token", None)
+        if token is not None:
+            write_intent.reset(token)

@@ -13,6 +13,7 @@ import hashlib
 import random
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow.definitions import DECIDED_STATUSES, DEMARCHES, STEPS, StepKind
+from backoffice.workflow.referentiels import load_json
 
 PARIS = ZoneInfo("Europe/Paris")
 DEMO_DOMAIN = "demo.convergence.fr"
@@ -178,11 +180,105 @@ ORGANISATIONS = [
 ]
 
 
+REFERENTIEL_JSON = Path(__file__).resolve().parents[1] / "data" / "referentiel.json"
+
+# Where the demo candidatures stop: (démarche, step reached, what happens there).
+TARGETS: list[tuple[str, str, str]] = [
+    ("dmn_nom_de_marque", "recevabilite", "soumise"),
+    ("sons_sas", "depot", "soumise"),
+    ("dmn_pecan", "recevabilite", "en_instruction"),
+    ("dmn_ligne_generique", "recevabilite", "soumise"),
+    ("dmn_pect", "recevabilite", "complements_demandes"),
+    ("sons_sas", "eligibilite", "soumise"),
+    ("dmn_nom_de_marque", "convention", "a_envoyer"),
+    ("dmn_ligne_generique", "preuves_pour_avis", "deposees"),
+    ("sons_sas", "convention", "envoyee"),
+    ("dmn_pecan", "preuves", "sections_soumises"),
+    ("dmn_nom_de_marque", "preuves", "modifications"),
+    ("sons_sas", "preuves", "sections_soumises"),
+    ("dmn_pect", "college", "a_programmer"),
+    ("dmn_ligne_generique", "preuves_pour_avis", "en_attente_depot"),
+    ("sons_sas", "depot", "complements_demandes"),
+    ("dmn_nom_de_marque", "recevabilite", "brouillon"),
+    ("dmn_pecan", "convention", "signee"),
+    ("sons_sas", "referencement", "emission_en_cours"),
+    ("dmn_nom_de_marque", "certificat", "emission_en_cours"),
+    ("dmn_pect", "recevabilite", "rejetee"),
+    ("sons_sas", "eligibilite", "en_instruction"),
+    ("dmn_pecan", "college", "inscrite"),
+    ("dmn_ligne_generique", "preuves_pour_avis", "avis_rendu"),
+    ("dmn_nom_de_marque", "preuves", "en_revue"),
+]
+
+
+def build_candidatures(count: int, products: list[Product], users: dict[str, User],
+                       colleagues: list[User]) -> list[Candidature]:
+    """`count` candidatures, cycling through TARGETS, each driven there by the workflow."""
+    from backoffice.demo_files import demo_file
+    from backoffice.workflow import avis, college, forms, preuves
+    from backoffice.workflow.base import Industriel
+    from backoffice.workflow.scenarios import Driver
+
+    built = []
+    for i in range(count):
+        code, step, what = TARGETS[i % len(TARGETS)]
+        product = products[i % len(products)]
+        parcours = DEMARCHES[code].parcours.value
+        reviewers = ([users["verificateur"], colleagues[0]] if parcours == "dmn"
+                     else [users["verificatrice.segur"], colleagues[1]])
+        driver = Driver(Industriel(product.organisation), reviewers[i % 2], users["college"],
+                        demo_file)
+        candidature = driver.open(product, code)
+        driver.drive(candidature, step, complements=(i % 3 == 0))
+        if step in ("recevabilite", "depot", "eligibilite"):
+            if what != "brouillon":
+                driver.fill(candidature, step)
+                driver.submit(candidature, step)
+            if what in ("en_instruction", "complements_demandes", "rejetee"):
+                driver.take(candidature, step)
+            if what == "complements_demandes":
+                forms.demander_complements(candidature, step, actor=driver.verificateur,
+                                           message="La lettre d'engagement n'est pas signée.")
+            elif what == "rejetee":
+                forms.rejeter(candidature, step, actor=driver.verificateur,
+                              motif="Le dispositif ne relève pas du champ de la démarche.")
+        elif step == "convention" and what in ("envoyee", "signee"):
+            from backoffice.workflow import convention
+            from backoffice.workflow.base import SYSTEME
+
+            convention.envoyer(candidature, actor=driver.verificateur,
+                               signature_request_id=f"sr-demo-{candidature.reference.lower()}")
+            if what == "signee":
+                convention.marquer_signee(candidature, actor=SYSTEME)
+        elif step == "preuves":
+            sections = driver.sections(candidature)
+            for section in sections:
+                driver.file_section(candidature, section)
+            if what == "modifications":
+                driver.review_section(candidature, sections[0],
+                                      non_conforme=sections[0].exigences[0].code)
+            elif what == "en_revue":
+                preuves.commencer_revue(candidature, sections[0].code,
+                                        actor=driver.verificateur)
+        elif step == "preuves_pour_avis" and what != "en_attente_depot":
+            avis.deposer_zip(candidature, actor=driver.industriel,
+                             fichier=demo_file(candidature, "preuves_INS.zip"), report={})
+            if what == "avis_rendu":
+                avis.rendre_avis(candidature, actor=driver.verificateur,
+                                 par_exigence={}, message="Avis informatif : dossier complet.")
+        elif step == "college" and what == "inscrite":
+            college.inscrire(candidature, actor=users["college"])
+        db.flush()
+        built.append(candidature)
+    return built
+
+
 def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     """Load the demo data; return the generated credentials (never stored elsewhere)."""
     rng = random.Random(rng_seed)  # noqa: S311 - reproducible demo data
-    now = utcnow()
-    demarches = {d.code: d for d in ensure_demarches()}
+    ensure_demarches()
+    load_json(REFERENTIEL_JSON)
+    ensure_delay_rules()
 
     dmn = Team(name="Équipe DMN", parcours="dmn")
     segur = Team(name="Équipe Ségur", parcours="segur")
@@ -246,24 +342,11 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     db.add(token)
     db.flush()
 
-    deciders = {"dmn": [users["verificateur"], colleagues[0]],
-                "segur": [users["verificatrice.segur"], colleagues[1]]}
-    codes = list(DEMARCHES)
-    for i in range(candidatures):
-        demarche = demarches[codes[i % len(codes)]]
-        product = rng.choice(products)
-        steps = demarche.steps
-        step_code = steps[rng.randrange(len(steps))]
-        kind = STEPS[step_code].kind
-        status = rng.choice(OPEN_STATUSES[kind])
-        created = now - timedelta(days=rng.randint(5, 150), hours=rng.randint(0, 23))
-        candidature = Candidature(
-            organisation=product.organisation, product=product, demarche=demarche,
-            campaign_window=demarche.windows[0], created_at=created, current_step=step_code,
-        )
-        place_at_step(candidature, step_code, status, deciders=deciders[demarche.parcours],
-                      at=now, rng=rng)
-        db.add(candidature)
+    build_candidatures(candidatures, products, users, colleagues)
+    # The demo's history is not news: its automatic messages are not e-mailed.
+    from backoffice.tasks import _PENDING
+
+    db().info.pop(_PENDING, None)
     db.flush()
     audit.record("seed-demo", "demo.chargee", "base", after={"candidatures": candidatures})
     return {

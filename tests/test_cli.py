@@ -41,7 +41,7 @@ def test_init_db_is_idempotent(cli_app) -> None:  # noqa: ANN001
 
 
 def test_seed_demo_creates_one_account_per_role_and_prints_them(cli_app) -> None:  # noqa: ANN001
-    result = run(cli_app, "seed-demo", "--candidatures", "30")
+    result = run(cli_app, "seed-demo", "--candidatures", "12")
     assert result.exit_code == 0
     creds = json.loads((Path(cli_app.config["INSTANCE_DIR"]) / "demo-credentials.json").read_text())
     roles = {a["role"] for a in creds["accounts"]}
@@ -52,7 +52,7 @@ def test_seed_demo_creates_one_account_per_role_and_prints_them(cli_app) -> None
     mode = (Path(cli_app.config["INSTANCE_DIR"]) / "demo-credentials.json").stat().st_mode
     assert mode & 0o077 == 0  # readable by its owner only
     with cli_app.app_context():
-        assert db.scalar(select(func.count()).select_from(Candidature)) == 30
+        assert db.scalar(select(func.count()).select_from(Candidature)) == 12
         demarches = set(db.scalars(select(Candidature.demarche_code)).all())
         assert demarches == set(db.scalars(select(Demarche.code)).all())
         steps = set(db.scalars(select(Candidature.current_step)).all())

@@ -46,7 +46,7 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN
     config = {**base_config(tmp, url), "PASSWORD_HASH_FAST": False, "JOBS_RAISE": False}
     app = create_app(config)
     with app.app_context():
-        credentials = seed(candidatures=40)
+        credentials = seed(candidatures=24)
         db.commit()
     server = LiveServer(app, credentials)
     server.thread.start()
