@@ -8,8 +8,8 @@ so a job run in-process in its own context gets its own session.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app
