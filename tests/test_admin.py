@@ -138,3 +138,55 @@ def test_admin_ends_the_transitional_phase_of_ligne_generique(client, ctx) -> No
     demarche = ctx.get(Demarche, "dmn_ligne_generique")
     assert demarche.phase_transitoire is False
     assert demarche.steps[-1] == "certificat"
+
+
+def test_admin_issues_a_token_shown_once_then_revokes_it(client, ctx) -> None:  # noqa: ANN001
+    import re
+
+    from backoffice.models import ApiToken
+    from tests.factories import OrganisationFactory
+
+    _admin(client, ctx)
+    organisation = OrganisationFactory(name="Careoptim")
+    response = client.post("/admin/apitoken/new/", data={
+        "organisation": str(organisation.id), "name": "Portail",
+        "csrf_token": csrf_token(client, "/admin/apitoken/new/"),
+    }, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    raw = re.search(r"Jeton créé : (cvg_[A-Za-z0-9_-]+)", html).group(1)
+    token = ctx.scalar(select(ApiToken).where(ApiToken.organisation_id == organisation.id))
+    assert raw not in (token.token_hash, token.prefix) and raw.startswith(token.prefix)
+    listing = client.get("/admin/apitoken/").get_data(as_text=True)
+    assert raw not in listing and token.prefix in listing
+    api = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/v1/candidatures", headers=api).status_code == 200
+    revoke = client.post("/admin/apitoken/action/", data={
+        "action": "revoquer", "rowid": [str(token.id)],
+        "csrf_token": csrf_token(client, "/admin/apitoken/"),
+    }, follow_redirects=True)
+    assert "1 jeton(s) révoqué(s)." in revoke.get_data(as_text=True)
+    assert client.get("/api/v1/candidatures", headers=api).status_code == 401
+    actions = ctx.scalars(select(AuditEvent.action)).all()
+    assert "admin.apitoken.cree" in actions and "admin.apitoken.revoque" in actions
+
+
+def test_admin_sets_a_delay_rule(client, ctx) -> None:  # noqa: ANN001
+    from backoffice.models import DelayRule
+    from backoffice.seed import ensure_delay_rules
+
+    _admin(client, ctx)
+    ensure_delay_rules()
+    rule = ctx.scalar(select(DelayRule).where(DelayRule.demarche_code == "dmn_pect",
+                                              DelayRule.step == "recevabilite"))
+    response = client.post(f"/admin/delayrule/edit/?id={rule.id}", data={
+        "days": "15", "working_days": "y", "legal_basis": "CSS R.165-89",
+        "csrf_token": csrf_token(client, f"/admin/delayrule/edit/?id={rule.id}"),
+    })
+    assert response.status_code == 302
+    ctx.expire_all()
+    rule = ctx.get(DelayRule, rule.id)
+    assert (rule.days, rule.working_days) == (15, True)
+    bad = client.post(f"/admin/delayrule/edit/?id={rule.id}", data={
+        "days": "0", "csrf_token": csrf_token(client, f"/admin/delayrule/edit/?id={rule.id}"),
+    })
+    assert bad.status_code == 200 and "365" in bad.get_data(as_text=True)

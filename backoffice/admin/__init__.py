@@ -10,14 +10,28 @@ from flask_admin.theme import Bootstrap4Theme
 
 from backoffice.admin.base import SecureIndexView
 from backoffice.admin.views import (
+    ApiTokenView,
     CampaignWindowView,
+    DelayRuleView,
     DemarcheView,
     OrganisationView,
+    PieceTypeView,
+    ReferentielView,
     TeamView,
     UserView,
 )
 from backoffice.db import db
-from backoffice.models import CampaignWindow, Demarche, Organisation, Team, User
+from backoffice.models import (
+    ApiToken,
+    CampaignWindow,
+    DelayRule,
+    Demarche,
+    Organisation,
+    PieceType,
+    Referentiel,
+    Team,
+    User,
+)
 
 
 def init_admin(app: Flask) -> None:
@@ -38,8 +52,14 @@ def init_admin(app: Flask) -> None:
     )
     admin.add_view(UserView(User, db, name="Utilisateurs", category="Comptes"))
     admin.add_view(TeamView(Team, db, name="Équipes", category="Comptes"))
-    admin.add_view(OrganisationView(Organisation, db, name="Organisations"))
+    admin.add_view(OrganisationView(Organisation, db, name="Organisations",
+                                    category="Organisations"))
+    admin.add_view(ApiTokenView(ApiToken, db, name="Jetons d'API", category="Organisations"))
     admin.add_view(DemarcheView(Demarche, db, name="Démarches", category="Démarches"))
     admin.add_view(
         CampaignWindowView(CampaignWindow, db, name="Campagnes", category="Démarches")
     )
+    admin.add_view(DelayRuleView(DelayRule, db, name="Délais d'instruction", category="Démarches"))
+    admin.add_view(PieceTypeView(PieceType, db, name="Pièces justificatives",
+                                 category="Démarches"))
+    admin.add_view(ReferentielView(Referentiel, db, name="Référentiels", category="Démarches"))

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_admin.actions import action
 from markupsafe import Markup, escape
 from wtforms import PasswordField, SelectMultipleField, ValidationError
-from wtforms.validators import Email, Length, Optional
+from wtforms.validators import Email, Length, NumberRange, Optional
 
 from backoffice.admin.base import ParisDateTimeField, SecureModelView
 from backoffice.auth.passwords import hash_password
 from backoffice.models.user import ROLE_LABELS, Role
-from backoffice.workflow.definitions import PARCOURS_LABELS
+from backoffice.workflow.definitions import PARCOURS_LABELS, STEPS
 
 MIN_PASSWORD = 12
 
@@ -132,3 +133,89 @@ class CampaignWindowView(SecureModelView):
         if model.opens_at and model.closes_at and model.closes_at <= model.opens_at:
             raise ValidationError("La fermeture doit être postérieure à l'ouverture.")
         super().on_model_change(form, model, is_created)
+
+
+class ApiTokenView(SecureModelView):
+    """Organisation tokens for the intake API: shown once at creation, then only their
+    prefix; revoked, never deleted."""
+
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    column_list = ("organisation", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    column_labels = {
+        "organisation": "Organisation", "name": "Usage", "prefix": "Début du jeton",
+        "created_at": "Créé le", "last_used_at": "Dernier usage", "revoked_at": "Révoqué le",
+    }
+    column_default_sort = ("created_at", True)
+    form_columns = ("organisation", "name")
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        import hashlib
+        import secrets
+
+        from flask import flash
+
+        if is_created:
+            raw = "cvg_" + secrets.token_urlsafe(32)
+            model.prefix = raw[:10]
+            model.token_hash = hashlib.sha256(raw.encode()).hexdigest()
+            flash(f"Jeton créé : {raw} — copiez-le maintenant, il ne sera plus jamais affiché.",
+                  "success")
+        super().on_model_change(form, model, is_created)
+
+    @action("revoquer", "Révoquer", "Révoquer les jetons sélectionnés ? Le portail ne pourra "
+            "plus les utiliser.")
+    def action_revoquer(self, ids: list[str]) -> None:
+        from flask import flash
+        from flask_login import current_user
+
+        from backoffice import audit
+        from backoffice.db import db, utcnow
+        from backoffice.models import ApiToken
+
+        revoked = 0
+        for token in db.query(ApiToken).filter(ApiToken.id.in_([int(i) for i in ids])):
+            if token.revoked_at is None:
+                token.revoked_at = utcnow()
+                audit.record(current_user._get_current_object(), "admin.apitoken.revoque",
+                             token, after={"prefix": token.prefix})
+                revoked += 1
+        db.commit()
+        flash(f"{revoked} jeton(s) révoqué(s).", "success")
+
+
+class DelayRuleView(SecureModelView):
+    """How long ANS has for each (démarche, step); the clock pauses while the vendor has
+    the file."""
+
+    can_delete = False
+    column_list = ("demarche_code", "step", "days", "working_days", "legal_basis")
+    column_labels = {"demarche_code": "Démarche", "step": "Étape", "days": "Délai (jours)",
+                     "working_days": "Jours ouvrés", "legal_basis": "Fondement"}
+    column_default_sort = "demarche_code"
+    form_columns = ("days", "working_days", "legal_basis")
+    form_args = {"days": {"validators": [NumberRange(min=1, max=365)]}}
+    column_formatters = {
+        "step": lambda v, c, m, n: STEPS[m.step].label if m.step in STEPS else m.step,
+    }
+
+
+class PieceTypeView(SecureModelView):
+    column_list = ("parcours", "step", "code", "label", "required")
+    column_labels = {"parcours": "Parcours", "step": "Étape", "code": "Code",
+                     "label": "Libellé", "required": "Obligatoire"}
+    form_columns = ("parcours", "step", "code", "label", "required", "position")
+    form_choices = {"parcours": [(k.value, v) for k, v in PARCOURS_LABELS.items()],
+                    "step": [("recevabilite", "Recevabilité"), ("depot", "Dépôt"),
+                             ("eligibilite", "Éligibilité")]}
+    can_delete = False
+
+
+class ReferentielView(SecureModelView):
+    """Read-only here: référentiels are loaded as data (seed or import)."""
+
+    can_create = can_edit = can_delete = False
+    column_list = ("code", "version", "label", "current", "created_at")
+    column_labels = {"code": "Code", "version": "Version", "label": "Libellé",
+                     "current": "En vigueur", "created_at": "Chargé le"}
