@@ -19,10 +19,7 @@ class GeneratedPdf:
         if self.sent >= self.size:
             return b""
         n = self.size - self.sent if n is None or n < 0 else min(n, self.size - self.sent)
-        if self.sent == 0:
-            chunk = (PDF + b"\0" * max(0, n - len(PDF)))[:n]
-        else:
-            chunk = b"\0" * n
+        chunk = (PDF + b"\x00" * max(0, n - len(PDF)))[:n] if self.sent == 0 else b"\x00" * n
         self.sent += len(chunk)
         self.digest.update(chunk)
         return chunk
