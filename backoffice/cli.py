@@ -16,7 +16,7 @@ from backoffice.db import db
 
 
 def register(app: Flask) -> None:
-    for command in (init_db, seed_demo, create_user, verify_audit):
+    for command in (init_db, seed_demo, create_user, verify_audit, send_mails):
         app.cli.add_command(command)
 
 
@@ -115,3 +115,13 @@ def verify_audit() -> None:
     click.echo(f"ROMPU à l'événement {report.broken_id} : {report.reason} "
                f"({report.checked} événements valides avant).")
     sys.exit(1)
+
+
+@click.command("send-mails")
+@with_appcontext
+def send_mails() -> None:
+    """Send the outbox's due e-mails (run it from cron, or let the worker do it)."""
+    from jobs.notifications import vider
+
+    sent = vider()
+    click.echo(f"{sent} e-mail(s) envoyé(s).")

@@ -7,7 +7,7 @@ from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
 from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, SectionReview
-from backoffice.models.messaging import Message
+from backoffice.models.messaging import Message, MessageRead, MessageTemplate, OutboxMail
 from backoffice.models.organisation import ApiToken, Organisation, Product, ProductEvaluation
 from backoffice.models.referentiel import (
     DelayRule,
@@ -28,6 +28,9 @@ __all__ = [
     "Fichier",
     "IdempotencyKey",
     "Message",
+    "MessageRead",
+    "MessageTemplate",
+    "OutboxMail",
     "Piece",
     "PieceType",
     "Preuve",

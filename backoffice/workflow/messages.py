@@ -4,7 +4,7 @@ admins will edit them with the messagerie issue)."""
 from __future__ import annotations
 
 from backoffice.db import db, utcnow
-from backoffice.models import Candidature, Message
+from backoffice.models import Candidature, Message, OutboxMail
 from backoffice.tasks import after_commit, enqueue
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -63,10 +63,24 @@ TEXTS: dict[str, tuple[str, str]] = {
 NOT_NOTIFIED = {"emission.echec"}
 
 
+def _template(event: str) -> tuple[str, str]:
+    """The admin's wording if there is one, else the built-in text."""
+    from backoffice.models import MessageTemplate
+
+    custom = db.get(MessageTemplate, event)
+    return (custom.subject, custom.body) if custom is not None else TEXTS[event]
+
+
+class _Values(dict):
+    """str.format_map that leaves unknown placeholders (an admin's typo) visible."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def post_system_message(candidature: Candidature, event: str, **values: object) -> Message:
-    """Post the automatic message of `event`; e-mail it after commit (if the contact
-    agreed)."""
-    subject, body = TEXTS[event]
+    """Post the automatic message of `event`; e-mail it (outbox) if the contact agreed."""
+    subject, body = _template(event)
     values.setdefault("reference", candidature.reference)
     values.setdefault("extra", "")
     message = Message(
@@ -74,12 +88,30 @@ def post_system_message(candidature: Candidature, event: str, **values: object) 
         author_kind="systeme",
         kind="automatique",
         event=event,
-        subject=subject.format(**values),
-        body=body.format(**values),
+        subject=subject.format_map(_Values(values)),
+        body=body.format_map(_Values(values)),
         created_at=utcnow(),
     )
     db.add(message)
     db.flush()
     if event not in NOT_NOTIFIED:
-        after_commit(enqueue, "notifications.notifier_industriel", message.id)
+        queue_email(candidature, message)
     return message
+
+
+def queue_email(candidature: Candidature, message: Message) -> OutboxMail | None:
+    """Write the e-mail in the outbox, in the message's transaction (never lost), and
+    have it sent after commit."""
+    if not (candidature.email_opt_in and candidature.contact_email) or \
+            not message.visible_to_vendor:
+        return None
+    mail = OutboxMail(
+        message_id=message.id, recipient=candidature.contact_email,
+        subject=f"[Convergence {candidature.reference}] {message.subject}".strip(),
+        body=(f"{message.body}\n\n--\nCandidature {candidature.reference} — retrouvez "
+              "l'ensemble des échanges dans votre messagerie Convergence.\n"),
+    )
+    db.add(mail)
+    db.flush()
+    after_commit(enqueue, "notifications.envoyer", mail.id)
+    return mail

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from backoffice.db import db
-from backoffice.models import Message
-from jobs.notifications import notifier_industriel
+from backoffice.models import Message, OutboxMail
+from jobs.notifications import envoyer, vider
 
 
 def _outbox(app) -> list[Path]:  # noqa: ANN001
@@ -33,8 +33,35 @@ def test_transition_emails_the_contact_after_commit(app, driver, product) -> Non
     assert all(m["To"] == "contact@editeur.example.fr" for m in mails)
     message = db.scalar(select(Message).where(Message.event == "form.soumise"))
     assert message.notified_at is not None
-    assert notifier_industriel(message.id) is False  # safe to run twice: sent once
+    row = db.scalar(select(OutboxMail).where(OutboxMail.message_id == message.id))
+    assert row.status == "envoye"
+    assert envoyer(row.id) is False  # safe to run twice: sent once
     assert len(_outbox(app)) == len(mails)
+
+
+def test_mail_server_down_keeps_the_mail_for_later(app, driver, product, monkeypatch) -> None:  # noqa: ANN001, E501
+    import smtplib
+
+    import jobs.notifications as notifications
+
+    def down(_mail):  # noqa: ANN001, ANN202
+        raise smtplib.SMTPConnectError(421, "service indisponible")
+
+    monkeypatch.setattr(notifications, "_send", down)
+    candidature = driver.open(product, "dmn_nom_de_marque")
+    driver.fill(candidature, "recevabilite")
+    driver.submit(candidature, "recevabilite")
+    db.commit()
+    pending = db.scalars(select(OutboxMail).where(OutboxMail.status == "a_envoyer")).all()
+    assert pending and all(r.attempts == 1 and "service indisponible" in r.last_error
+                           for r in pending)
+    assert vider() == 0  # not due yet: backoff
+    monkeypatch.undo()
+    for row in pending:
+        row.next_attempt_at = row.created_at
+    db.commit()
+    assert vider() == len(pending)
+    assert all(r.status == "envoye" for r in db.scalars(select(OutboxMail)))
 
 
 def test_no_email_without_consent(app, driver, product) -> None:  # noqa: ANN001

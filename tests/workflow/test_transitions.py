@@ -21,7 +21,16 @@ from backoffice.models import (
     ZipPourAvis,
 )
 from backoffice.tasks import _PENDING
-from backoffice.workflow import avis, candidatures, college, convention, emission, forms, preuves
+from backoffice.workflow import (
+    assignment,
+    avis,
+    candidatures,
+    college,
+    convention,
+    emission,
+    forms,
+    preuves,
+)
 from backoffice.workflow.base import SYSTEME, TRANSITIONS, TransitionError
 from backoffice.workflow.definitions import (
     DECIDED_STATUSES,
@@ -115,6 +124,9 @@ CASES: dict[str, Case] = {
     "form.rejeter": Case("dmn_nom_de_marque", "recevabilite",
                          lambda c, w: forms.rejeter(c, "recevabilite", actor=w.verif,
                                                     motif="Hors champ")),
+    "form.liberer": Case("dmn_nom_de_marque", "recevabilite",
+                         lambda c, w: assignment.liberer(c, actor=w.verif), posts=False,
+                         action="attribution.liberer"),
     "convention.envoyer": Case("dmn_nom_de_marque", "convention",
                                lambda c, w: convention.envoyer(c, actor=w.verif,
                                                                signature_request_id="sr-1")),
@@ -216,6 +228,7 @@ def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
     c = CandidatureFactory(product=w.product, organisation=w.product.organisation,
                            demarche_code=case.demarche, at=case.step,
                            status_at_step=step_status, deciders=[w.verif])
+    c.contact_email, c.email_opt_in = "contact@editeur.example.fr", True
     step = c.step(case.step)
     step.assignee = w.verif
     if step.status in DECIDED_STATUSES:
@@ -269,7 +282,7 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
                                  .limit(after[-1][0] - audit_before)).all()
         assert case.audit_action(name) in new_actions
         pending = [args for fn, args in db().info.get(_PENDING, [])]
-        notified = any(a and a[0] == "notifications.notifier_industriel" for a in pending)
+        notified = any(a and a[0] == "notifications.envoyer" for a in pending)
         assert (after[-1][1] > before[-1][1]) is case.posts, "automatic message"
         assert notified is (case.posts and case.notifies), "notification queued"
     else:

@@ -1,0 +1,265 @@
+"""The vérificateur's queues: filters, keyset pagination, a fixed number of queries per
+page whatever the number of rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, func, literal, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from backoffice.db import UTCDateTime, db
+from backoffice.models import (
+    Candidature,
+    CandidatureStep,
+    Message,
+    MessageRead,
+    Organisation,
+    Product,
+    SectionReview,
+    User,
+)
+from backoffice.queues.turns import ans_turn, vendor_turn
+from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus
+from backoffice.workflow.delays import days_left
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+SORTS = ("attente", "echeance", "activite")
+PAGE_SIZE = 50
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass
+class Filters:
+    demarche: str | None = None
+    step: str | None = None
+    status: str | None = None
+    assignee: str | None = None  # "moi", "personne" or a user id
+    turn: str | None = None  # "ans" or "industriel"
+    overdue: bool = False
+    campaign: int | None = None
+    q: str | None = None
+    sort: str = "attente"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        def text(name: str) -> str | None:
+            value = (args.get(name) or "").strip()
+            return value or None
+
+        campaign = text("campagne")
+        return cls(
+            demarche=text("demarche"), step=text("etape"), status=text("statut"),
+            assignee=text("attribution"), turn=text("tour"),
+            overdue=args.get("en_retard") in ("1", "on", "true"),
+            campaign=int(campaign) if campaign and campaign.isdigit() else None,
+            q=text("q"), sort=text("tri") if text("tri") in SORTS else "attente",
+        )
+
+    def as_args(self) -> dict[str, str]:
+        args = {"demarche": self.demarche, "etape": self.step, "statut": self.status,
+                "attribution": self.assignee, "tour": self.turn,
+                "en_retard": "1" if self.overdue else None,
+                "campagne": str(self.campaign) if self.campaign else None, "q": self.q,
+                "tri": self.sort if self.sort != "attente" else None}
+        return {k: v for k, v in args.items() if v}
+
+
+def visible_demarches(user: User) -> list[str]:
+    """A vérificateur sees the démarches of their teams' parcours only."""
+    return [code for code, d in DEMARCHES.items() if d.parcours.value in user.parcours]
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    reference: str
+    demarche_code: str
+    product_label: str
+    organisation: str
+    step: str
+    step_status: str
+    submitted_at: datetime | None
+    waiting_since: datetime | None
+    due_at: datetime | None
+    paused: bool
+    days_left: float | None
+    assignee_id: int | None
+    assignee_name: str | None
+    last_activity_at: datetime
+    unread: int
+    sections_total: int
+    sections_validated: int
+
+
+def _sort_key(sort: str, step: Any) -> tuple[Any, bool]:
+    """(expression, descending)"""
+    if sort == "echeance":
+        return func.coalesce(step.due_at, literal(FAR_FUTURE, UTCDateTime())), False
+    if sort == "activite":
+        return Candidature.last_activity_at, True
+    return func.coalesce(step.submitted_at, step.opened_at, Candidature.created_at), False
+
+
+def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any, Any]:
+    step = aliased(CandidatureStep)
+    assignee = aliased(User)
+    read = aliased(MessageRead)
+    unread = (select(func.count(Message.id)).where(
+        Message.candidature_id == Candidature.id, Message.author_kind == "industriel",
+        Message.id > func.coalesce(read.last_read_message_id, 0))
+        .correlate(Candidature, read).scalar_subquery())
+    total = (select(func.count(SectionReview.id))
+             .where(SectionReview.candidature_id == Candidature.id)
+             .correlate(Candidature).scalar_subquery())
+    validated = (select(func.count(SectionReview.id))
+                 .where(SectionReview.candidature_id == Candidature.id,
+                        SectionReview.status == "validee")
+                 .correlate(Candidature).scalar_subquery())
+    sort_expr, descending = _sort_key(filters.sort, step)
+    stmt = (
+        select(
+            Candidature.id, Candidature.reference, Candidature.demarche_code,
+            (Product.name + " - " + Product.version + " - " + cast(Product.number, String)
+             ).label("product_label"),
+            Organisation.name.label("organisation"),
+            step.step, step.status.label("step_status"), step.submitted_at,
+            func.coalesce(step.submitted_at, step.opened_at, Candidature.created_at)
+            .label("waiting_since"),
+            step.due_at, (step.paused_at.is_not(None)).label("paused"),
+            days_left(step.due_at, literal(now, UTCDateTime())).label("days_left"),
+            step.assignee_id, assignee.name.label("assignee_name"),
+            Candidature.last_activity_at, unread.label("unread"),
+            total.label("sections_total"), validated.label("sections_validated"),
+            sort_expr.label("sort_value"),
+        )
+        .select_from(Candidature)
+        .join(step, and_(step.candidature_id == Candidature.id,
+                         step.step == Candidature.current_step))
+        .join(Product, Product.id == Candidature.product_id)
+        .join(Organisation, Organisation.id == Candidature.organisation_id)
+        .outerjoin(assignee, assignee.id == step.assignee_id)
+        .outerjoin(read, and_(read.candidature_id == Candidature.id, read.user_id == user.id))
+        .where(Candidature.status == CandidatureStatus.en_cours.value,
+               Candidature.demarche_code.in_(visible_demarches(user)))
+    )
+    stmt = apply_filters(stmt, filters, user, step, now)
+    return stmt, sort_expr, descending
+
+
+def apply_filters(stmt: Select, f: Filters, user: User, step: Any, now: datetime) -> Select:
+    if f.demarche:
+        stmt = stmt.where(Candidature.demarche_code == f.demarche)
+    if f.step:
+        stmt = stmt.where(step.step == f.step)
+    if f.status:
+        stmt = stmt.where(step.status == f.status)
+    if f.assignee == "moi":
+        stmt = stmt.where(step.assignee_id == user.id)
+    elif f.assignee == "personne":
+        stmt = stmt.where(step.assignee_id.is_(None))
+    elif f.assignee and f.assignee.isdigit():
+        stmt = stmt.where(step.assignee_id == int(f.assignee))
+    if f.turn == "ans":
+        stmt = stmt.where(ans_turn(step))
+    elif f.turn == "industriel":
+        stmt = stmt.where(vendor_turn(step))
+    if f.overdue:
+        stmt = stmt.where(step.due_at < now)
+    if f.campaign:
+        stmt = stmt.where(Candidature.campaign_window_id == f.campaign)
+    if f.q:
+        pattern = _like(f.q)
+        stmt = stmt.where(or_(
+            Candidature.reference.ilike(pattern, escape="\\"),
+            Product.name.ilike(pattern, escape="\\"),
+            Organisation.name.ilike(pattern, escape="\\"),
+        ))
+    return stmt
+
+
+def encode_cursor(value: datetime, row_id: int) -> str:
+    raw = json.dumps([value.astimezone(UTC).isoformat(), row_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(value), int(row_id)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidCursor(cursor) from exc
+
+
+def page(user: User, filters: Filters, *, after: str | None = None,
+         limit: int = PAGE_SIZE, now: datetime) -> tuple[list[Row], str | None]:
+    """One page of the queue, ordered by the chosen sort then id (keyset: no OFFSET, no
+    COUNT). Returns the rows and the cursor of the next page."""
+    stmt, sort_expr, descending = base_query(user, filters, now)
+    if after:
+        value, row_id = decode_cursor(after)
+        value_param = literal(value, UTCDateTime())
+        if descending:
+            stmt = stmt.where(or_(sort_expr < value_param,
+                                  and_(sort_expr == value_param, Candidature.id < row_id)))
+        else:
+            stmt = stmt.where(or_(sort_expr > value_param,
+                                  and_(sort_expr == value_param, Candidature.id > row_id)))
+    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
+             else (sort_expr.asc(), Candidature.id.asc()))
+    result = db.execute(stmt.order_by(*order).limit(limit + 1)).all()
+    rows = [_row(r) for r in result[:limit]]
+    next_cursor = None
+    if len(result) > limit:
+        last = result[limit - 1]
+        next_cursor = encode_cursor(_as_utc(last.sort_value), last.id)
+    return rows, next_cursor
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite returns COALESCE()s of dates as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _row(r: Any) -> Row:
+    def dt(value: Any) -> datetime | None:
+        return None if value is None else _as_utc(value)
+
+    return Row(
+        id=r.id, reference=r.reference, demarche_code=r.demarche_code,
+        product_label=r.product_label, organisation=r.organisation, step=r.step,
+        step_status=r.step_status, submitted_at=dt(r.submitted_at),
+        waiting_since=dt(r.waiting_since), due_at=dt(r.due_at), paused=bool(r.paused),
+        days_left=r.days_left, assignee_id=r.assignee_id, assignee_name=r.assignee_name,
+        last_activity_at=dt(r.last_activity_at), unread=r.unread or 0,
+        sections_total=r.sections_total or 0, sections_validated=r.sections_validated or 0,
+    )
+
+
+def stream(user: User, filters: Filters, *, now: datetime, batch: int = 500):  # noqa: ANN201
+    """Every row of the filtered queue, page by page (for the CSV export)."""
+    cursor = None
+    while True:
+        rows, cursor = page(user, filters, after=cursor, limit=batch, now=now)
+        yield from rows
+        if cursor is None:
+            return
+
+
+__all__ = ["Filters", "Row", "page", "stream"]
