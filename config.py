@@ -72,6 +72,9 @@ class Config:
         self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mails"))
         # Upload limits per purpose in MB, e.g. "piece=50,preuve=200,zip=2048,message=20".
         self.UPLOAD_LIMITS_MB = os.environ.get("UPLOAD_LIMITS_MB", "")
+        # Yousign's API (unset: the vérificateur records the request id by hand).
+        self.YOUSIGN_API_URL = os.environ.get("YOUSIGN_API_URL") or None
+        self.YOUSIGN_API_KEY = os.environ.get("YOUSIGN_API_KEY") or None
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.

@@ -29,6 +29,18 @@ def date_fr(value: datetime | None) -> str:
     return f"{day} {MONTHS[local.month - 1]} {local.year}"
 
 
+SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.",
+                "oct.", "nov.", "déc.")
+
+
+def date_court(value: datetime | None) -> str:
+    """23 juil. 2026"""
+    if value is None:
+        return "—"
+    local = to_paris(value)
+    return f"{local.day} {SHORT_MONTHS[local.month - 1]} {local.year}"
+
+
 def datetime_fr(value: datetime | None) -> str:
     """14 décembre 2023 14:00 — the guide's "(Heure de Paris)" format."""
     if value is None:
@@ -40,6 +52,7 @@ def datetime_fr(value: datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(date_fr)
     app.add_template_filter(datetime_fr)
+    app.add_template_filter(date_court)
     app.add_template_filter(definitions.step_label, "step_label")
     app.add_template_filter(definitions.status_label, "status_label")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES

@@ -213,64 +213,76 @@ TARGETS: list[tuple[str, str, str]] = [
 
 def build_candidatures(count: int, products: list[Product], users: dict[str, User],
                        colleagues: list[User]) -> list[Candidature]:
-    """`count` candidatures, cycling through TARGETS, each driven there by the workflow."""
+    """`count` candidatures, cycling through TARGETS, each driven there by the workflow on
+    a simulated clock started weeks ago (so that delays run out as they would)."""
+    from backoffice.db import simulated_clock
+
+    built = []
+    rng = random.Random(7)  # noqa: S311 - reproducible demo dates
+    for i in range(count):
+        with simulated_clock(utcnow() - timedelta(days=rng.randint(20, 140))) as clock:
+            built.append(_build_one(i, products, users, colleagues, clock, rng))
+    return built
+
+
+def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN202
+    """Drive demo candidature number i to its target, on a simulated clock."""
     from backoffice.demo_files import demo_file
     from backoffice.workflow import avis, college, forms, preuves
     from backoffice.workflow.base import Industriel
     from backoffice.workflow.scenarios import Driver
 
-    built = []
-    for i in range(count):
-        code, step, what = TARGETS[i % len(TARGETS)]
-        product = products[i % len(products)]
-        parcours = DEMARCHES[code].parcours.value
-        reviewers = ([users["verificateur"], colleagues[0]] if parcours == "dmn"
-                     else [users["verificatrice.segur"], colleagues[1]])
-        driver = Driver(Industriel(product.organisation), reviewers[i % 2], users["college"],
-                        demo_file)
-        candidature = driver.open(product, code)
-        driver.drive(candidature, step, complements=(i % 3 == 0))
-        if step in ("recevabilite", "depot", "eligibilite"):
-            if what != "brouillon":
-                driver.fill(candidature, step)
-                driver.submit(candidature, step)
-            if what in ("en_instruction", "complements_demandes", "rejetee"):
-                driver.take(candidature, step)
-            if what == "complements_demandes":
-                forms.demander_complements(candidature, step, actor=driver.verificateur,
-                                           message="La lettre d'engagement n'est pas signée.")
-            elif what == "rejetee":
-                forms.rejeter(candidature, step, actor=driver.verificateur,
-                              motif="Le dispositif ne relève pas du champ de la démarche.")
-        elif step == "convention" and what in ("envoyee", "signee"):
-            from backoffice.workflow import convention
-            from backoffice.workflow.base import SYSTEME
+    code, step, what = TARGETS[i % len(TARGETS)]
+    product = products[i % len(products)]
+    parcours = DEMARCHES[code].parcours.value
+    reviewers = ([users["verificateur"], colleagues[0]] if parcours == "dmn"
+                 else [users["verificatrice.segur"], colleagues[1]])
+    driver = Driver(Industriel(product.organisation), reviewers[i % 2], users["college"],
+                    demo_file,
+                    tick=lambda: clock.advance(days=rng.randint(1, 9), hours=rng.randint(0, 8)))
+    candidature = driver.open(product, code)
+    driver.drive(candidature, step, complements=(i % 3 == 0))
+    if step in ("recevabilite", "depot", "eligibilite"):
+        if what != "brouillon":
+            driver.fill(candidature, step)
+            driver.submit(candidature, step)
+        if what in ("en_instruction", "complements_demandes", "rejetee"):
+            driver.take(candidature, step)
+        if what == "complements_demandes":
+            forms.demander_complements(candidature, step, actor=driver.verificateur,
+                                       message="La lettre d'engagement n'est pas signée.")
+        elif what == "rejetee":
+            forms.rejeter(candidature, step, actor=driver.verificateur,
+                          motif="Le dispositif ne relève pas du champ de la démarche.")
+    elif step == "convention" and what in ("envoyee", "signee"):
+        from backoffice.workflow import convention
+        from backoffice.workflow.base import SYSTEME
 
-            convention.envoyer(candidature, actor=driver.verificateur,
-                               signature_request_id=f"sr-demo-{candidature.reference.lower()}")
-            if what == "signee":
-                convention.marquer_signee(candidature, actor=SYSTEME)
-        elif step == "preuves":
-            sections = driver.sections(candidature)
-            for section in sections:
-                driver.file_section(candidature, section)
-            if what == "modifications":
-                driver.review_section(candidature, sections[0],
-                                      non_conforme=sections[0].exigences[0].code)
-            elif what == "en_revue":
-                preuves.commencer_revue(candidature, sections[0].code,
-                                        actor=driver.verificateur)
-        elif step == "preuves_pour_avis" and what != "en_attente_depot":
-            avis.deposer_zip(candidature, actor=driver.industriel,
-                             fichier=demo_file(candidature, "preuves_INS.zip"), report={})
-            if what == "avis_rendu":
-                avis.rendre_avis(candidature, actor=driver.verificateur,
-                                 par_exigence={}, message="Avis informatif : dossier complet.")
-        elif step == "college" and what == "inscrite":
-            college.inscrire(candidature, actor=users["college"])
-        db.flush()
-        built.append(candidature)
-    return built
+        convention.envoyer(candidature, actor=driver.verificateur,
+                           signature_request_id=f"sr-demo-{candidature.reference.lower()}")
+        if what == "signee":
+            convention.marquer_signee(candidature, actor=SYSTEME)
+    elif step == "preuves":
+        sections = driver.sections(candidature)
+        for section in sections:
+            driver.file_section(candidature, section)
+        if what == "modifications":
+            driver.review_section(candidature, sections[0],
+                                  non_conforme=sections[0].exigences[0].code)
+        elif what == "en_revue":
+            preuves.commencer_revue(candidature, sections[0].code,
+                                    actor=driver.verificateur)
+    elif step == "preuves_pour_avis" and what != "en_attente_depot":
+        avis.deposer_zip(candidature, actor=driver.industriel,
+                         fichier=demo_file(candidature, "preuves_INS.zip"), report={})
+        if what == "avis_rendu":
+            avis.rendre_avis(candidature, actor=driver.verificateur,
+                             par_exigence={}, message="Avis informatif : dossier complet.")
+    elif step == "college" and what == "inscrite":
+        college.inscrire(candidature, actor=users["college"])
+    driver._tick()
+    db.flush()
+    return candidature
 
 
 def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:

@@ -165,6 +165,7 @@ class IsolatedClient(FlaskClient):
 
     def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         token = _cv_app.set(None)
+        kwargs.setdefault("buffered", True)  # a streamed body is read in the same context
         try:
             return super().open(*args, **kwargs)
         finally:

@@ -2,4 +2,11 @@ from flask import Blueprint
 
 bp = Blueprint("reviewer", __name__)
 
-from backoffice.reviewer import views  # noqa: E402,F401
+from backoffice.reviewer import (  # noqa: E402,F401
+    convention,
+    decisions,
+    dossier,
+    files,
+    messagerie,
+    views,
+)

@@ -1,16 +1,107 @@
+"""The vérificateur's home, queues and CSV export."""
+
 from __future__ import annotations
 
-from flask import render_template
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Response, abort, render_template, request, stream_with_context, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from backoffice.auth.access import roles_required
+from backoffice.db import db, utcnow
+from backoffice.filters import date_fr
+from backoffice.models import CampaignWindow, Team, User
+from backoffice.queues import candidatures as queue
 from backoffice.queues.overview import step_overview
 from backoffice.reviewer import bp
+from backoffice.workflow.definitions import (
+    DEMARCHES,
+    STEP_STATUS_LABELS,
+    status_label,
+    step_label,
+)
 
 
 @bp.route("/")
 @roles_required("verificateur")
 def home():
+    rows = step_overview(current_user, utcnow())
+    return render_template("reviewer/home.html", rows=rows, parcours=current_user.parcours)
+
+
+def colleagues() -> list[User]:
+    """Vérificateurs sharing a parcours with the current user."""
     parcours = current_user.parcours
-    rows = step_overview(parcours)
-    return render_template("reviewer/home.html", rows=rows, parcours=parcours)
+    if not parcours:
+        return []
+    return list(db.scalars(
+        select(User).join(User.teams).where(Team.parcours.in_(parcours), User.active.is_(True))
+        .distinct().order_by(User.name)))
+
+
+@bp.route("/file")
+@roles_required("verificateur")
+def queue_page():
+    filters = queue.Filters.from_args(request.args)
+    if filters.demarche and filters.demarche not in queue.visible_demarches(current_user):
+        abort(404)
+    try:
+        rows, next_cursor = queue.page(current_user, filters, after=request.args.get("apres"),
+                                       now=utcnow())
+    except queue.InvalidCursor:
+        abort(400)
+    demarches = [(code, DEMARCHES[code].label) for code in queue.visible_demarches(current_user)]
+    steps = sorted({s for code, _ in demarches for s in DEMARCHES[code].steps},
+                   key=lambda s: [d for d in DEMARCHES.values() if s in d.steps][0].steps.index(s))
+    windows = db.scalars(select(CampaignWindow).where(
+        CampaignWindow.demarche_code.in_([c for c, _ in demarches]))
+        .order_by(CampaignWindow.closes_at.desc())).all()
+    return render_template(
+        "reviewer/queue.html", rows=rows, filters=filters, next_cursor=next_cursor,
+        first_page=not request.args.get("apres"), demarches=demarches, steps=steps,
+        statuses=STEP_STATUS_LABELS, colleagues=colleagues(), windows=windows,
+    )
+
+
+CSV_COLUMNS = ("Référence", "Produit", "Organisation", "Démarche", "Étape", "Statut",
+               "Soumise le", "Échéance", "Jours restants", "Attribuée à", "Messages non lus",
+               "Sections validées")
+
+
+@bp.route("/file.csv")
+@roles_required("verificateur")
+def queue_csv():
+    """The filtered queue as CSV, streamed page by page (memory stays flat)."""
+    filters = queue.Filters.from_args(request.args)
+    user, now = current_user._get_current_object(), utcnow()
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";")
+        buffer.write("\ufeff")  # Excel opens UTF-8 only with a BOM
+        writer.writerow(CSV_COLUMNS)
+        for row in queue.stream(user, filters, now=now):
+            writer.writerow((
+                row.reference, row.product_label, row.organisation,
+                DEMARCHES[row.demarche_code].label, step_label(row.step),
+                status_label(row.step_status), date_fr(row.submitted_at),
+                date_fr(row.due_at) if row.due_at else "",
+                f"{row.days_left:.0f}" if row.days_left is not None else "",
+                row.assignee_name or "", row.unread,
+                f"{row.sections_validated}/{row.sections_total}" if row.sections_total else "",
+            ))
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"file-{now:%Y%m%d-%H%M}.csv"
+    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def queue_url(**args: str) -> str:
+    return url_for("reviewer.queue_page", **args)

@@ -20,6 +20,12 @@ from backoffice.workflow.definitions import STEPS, StepKind
 FORM = StepKind.form
 
 
+def can_prendre(actor: User, candidature: Candidature) -> bool:
+    step = candidature.current
+    return (candidature.status == "en_cours" and is_verificateur_for(actor, candidature)
+            and step.assignee_id is None and step.status != "a_venir")
+
+
 def prendre(candidature: Candidature, *, actor: User) -> None:
     """"Je prends ce dossier": the current step is now the actor's."""
     ensure_open(candidature)

@@ -141,7 +141,8 @@ def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):  # 
     return step
 
 
-def _informative(candidature: Candidature, step_code: str) -> bool:
+def is_informative(candidature: Candidature, step_code: str) -> bool:
+    """Ligne générique in phase transitoire: the recevabilité decision is informative."""
     return (candidature.demarche_code == "dmn_ligne_generique"
             and candidature.demarche.phase_transitoire and step_code == "recevabilite")
 
@@ -157,7 +158,7 @@ def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
     at = now()
     before = step.status
     step.status, step.decided_at, step.decided_by = "validee", at, actor
-    step.informative = _informative(candidature, step_code)
+    step.informative = is_informative(candidature, step_code)
     delays.stop_clock(step)
     touch(candidature)
     following = advance(candidature, step)
@@ -195,7 +196,7 @@ def rejeter(candidature: Candidature, step_code: str, *, actor: User, motif: str
     at = now()
     before = step.status
     step.status, step.decided_at, step.decided_by = "rejetee", at, actor
-    step.informative = _informative(candidature, step_code)
+    step.informative = is_informative(candidature, step_code)
     close(candidature, CandidatureStatus.rejetee)
     touch(candidature)
     audit.record(actor, f"{step_code}.rejeter", step, candidature=candidature,

@@ -36,11 +36,17 @@ class Driver:
     college_member: User | None
     file_factory: FileFactory
     profils: list[str] | None = None  # DMN profils chosen at recevabilité
+    tick: Callable[[], None] | None = None  # moves a simulated clock between actions
+
+    def _tick(self) -> None:
+        if self.tick is not None:
+            self.tick()
 
     def open(self, product: Product, demarche_code: str) -> Candidature:
         return ouvrir(product, demarche_code, actor=self.industriel)
 
     def fill(self, candidature: Candidature, step: str) -> None:
+        self._tick()
         data = dict(FORM_DATA)
         if candidature.demarche_code == "sons_sas":
             data["profils"] = ["GENERAL"]
@@ -55,9 +61,11 @@ class Driver:
             forms.ajouter_piece(candidature, step, piece.code, fichier, actor=self.industriel)
 
     def submit(self, candidature: Candidature, step: str) -> None:
+        self._tick()
         forms.soumettre(candidature, step, actor=self.industriel)
 
     def take(self, candidature: Candidature, step: str) -> None:
+        self._tick()
         forms.prendre(candidature, step, actor=self.verificateur)
 
     def pass_form(self, candidature: Candidature, step: str, *, complements: bool = False) -> None:
@@ -70,14 +78,18 @@ class Driver:
                                                "documentation fonctionnelle.")
             self.submit(candidature, step)
             self.take(candidature, step)
+        self._tick()
         forms.valider(candidature, step, actor=self.verificateur)
 
     def pass_convention(self, candidature: Candidature) -> None:
+        self._tick()
         from backoffice.workflow.base import SYSTEME
 
         convention.envoyer(candidature, actor=self.verificateur,
                            signature_request_id=f"sr-{candidature.reference.lower()}")
+        self._tick()
         convention.marquer_signee(candidature, actor=SYSTEME)
+        self._tick()
         convention.valider(candidature, actor=self.verificateur)
 
     def sections(self, candidature: Candidature) -> list[SectionReview]:
@@ -85,6 +97,7 @@ class Driver:
             SectionReview.candidature_id == candidature.id).order_by(SectionReview.position)))
 
     def file_section(self, candidature: Candidature, section: SectionReview) -> None:
+        self._tick()
         for exigence in section.exigences:
             fichier = self.file_factory(candidature, f"{exigence.code.replace(' ', '_')}.pdf")
             preuves.deposer_preuve(candidature, section.code, exigence.code,
@@ -103,6 +116,7 @@ class Driver:
                     preuves.effective_verdict(exigence, section.round).verdict != "conforme":
                 preuves.juger_exigence(candidature, section.code, exigence.code,
                                        actor=self.verificateur, verdict="conforme")
+        self._tick()
         if non_conforme:
             preuves.demander_modifications(candidature, section.code, actor=self.verificateur)
         else:

@@ -1,0 +1,64 @@
+"""The vérificateur's forms (WTForms, CSRF by Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, MultipleFileField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class ActionForm(FlaskForm):
+    """A bare POST: only the CSRF token."""
+
+    retour = HiddenField()
+
+
+class ComplementsForm(FlaskForm):
+    pieces = SelectMultipleField("Pièces manquantes ou à corriger", choices=[],
+                                 validate_choice=False)
+    message = TextAreaField(
+        "Message à l'industriel",
+        validators=[DataRequired("Le message est obligatoire : indiquez ce qui manque ou ce "
+                                 "qui est à corriger."), Length(max=10_000)],
+    )
+
+
+class RejetForm(FlaskForm):
+    motif = TextAreaField("Motif du rejet", validators=[
+        DataRequired("Le motif du rejet est obligatoire."), Length(max=10_000)])
+    confirmation = BooleanField("Je confirme le rejet : la candidature sera close.",
+                                validators=[DataRequired("Cochez la case pour confirmer.")])
+
+
+class ConfierForm(FlaskForm):
+    user_id = StringField("Confier à", validators=[DataRequired("Choisissez un collègue.")])
+
+
+class EnvoiConventionForm(FlaskForm):
+    signature_request_id = StringField(
+        "Identifiant de la demande de signature Yousign",
+        validators=[Optional(), Length(max=100)],
+    )
+
+
+class SignatureManuelleForm(FlaskForm):
+    fichier = FileField("Convention signée (PDF)",
+                        validators=[DataRequired("Joignez la convention signée (PDF).")])
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField("Message", validators=[
+        DataRequired("Le message ne peut pas être vide."), Length(max=20_000)])
+    kind = RadioField("Type", choices=[("message", "Message à l'industriel"),
+                                       ("note_interne", "Note interne (visible de l'ANS seule)")],
+                      default="message")
+    reponse_attendue = BooleanField("Réponse attendue de l'industriel")
+    attachments = MultipleFileField("Pièces jointes")
