@@ -190,3 +190,25 @@ def test_admin_sets_a_delay_rule(client, ctx) -> None:  # noqa: ANN001
         "days": "0", "csrf_token": csrf_token(client, f"/admin/delayrule/edit/?id={rule.id}"),
     })
     assert bad.status_code == 200 and "365" in bad.get_data(as_text=True)
+
+
+def test_admin_rewords_an_automatic_message(client, ctx) -> None:  # noqa: ANN001
+    from backoffice.models import Message
+    from backoffice.workflow.messages import post_system_message
+    from tests.factories import CandidatureFactory
+
+    _admin(client, ctx)
+    form = client.get("/admin/messagetemplate/new/").get_data(as_text=True)
+    assert "form.complements_demandes" in form
+    response = client.post("/admin/messagetemplate/new/", data={
+        "event": "form.complements_demandes", "subject": "Action requise : {step}",
+        "body": "Bonjour,\n{body}\nCordialement, l'ANS ({inconnu})",
+        "csrf_token": csrf_token(client, "/admin/messagetemplate/new/"),
+    })
+    assert response.status_code == 302
+    candidature = CandidatureFactory()
+    message = post_system_message(candidature, "form.complements_demandes",
+                                  step="Recevabilité", body="Il manque le marquage CE.")
+    assert message.subject == "Action requise : Recevabilité"
+    assert message.body == "Bonjour,\nIl manque le marquage CE.\nCordialement, l'ANS ({inconnu})"
+    assert isinstance(message, Message)

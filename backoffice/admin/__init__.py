@@ -14,6 +14,7 @@ from backoffice.admin.views import (
     CampaignWindowView,
     DelayRuleView,
     DemarcheView,
+    MessageTemplateView,
     OrganisationView,
     PieceTypeView,
     ReferentielView,
@@ -26,6 +27,7 @@ from backoffice.models import (
     CampaignWindow,
     DelayRule,
     Demarche,
+    MessageTemplate,
     Organisation,
     PieceType,
     Referentiel,
@@ -62,4 +64,6 @@ def init_admin(app: Flask) -> None:
     admin.add_view(DelayRuleView(DelayRule, db, name="Délais d'instruction", category="Démarches"))
     admin.add_view(PieceTypeView(PieceType, db, name="Pièces justificatives",
                                  category="Démarches"))
+    admin.add_view(MessageTemplateView(MessageTemplate, db, name="Messages automatiques",
+                                       category="Démarches"))
     admin.add_view(ReferentielView(Referentiel, db, name="Référentiels", category="Démarches"))

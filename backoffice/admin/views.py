@@ -4,7 +4,13 @@ from typing import Any
 
 from flask_admin.actions import action
 from markupsafe import Markup, escape
-from wtforms import PasswordField, SelectMultipleField, ValidationError
+from wtforms import (
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    TextAreaField,
+    ValidationError,
+)
 from wtforms.validators import Email, Length, NumberRange, Optional
 
 from backoffice.admin.base import ParisDateTimeField, SecureModelView
@@ -219,3 +225,33 @@ class ReferentielView(SecureModelView):
     column_list = ("code", "version", "label", "current", "created_at")
     column_labels = {"code": "Code", "version": "Version", "label": "Libellé",
                      "current": "En vigueur", "created_at": "Chargé le"}
+
+
+class MessageTemplateView(SecureModelView):
+    """The wording of the automatic messages. Placeholders in braces ({step}, {section},
+    {body}, {reference}…) are filled by the transition; an unknown one stays visible."""
+
+    column_list = ("event", "subject")
+    column_labels = {"event": "Événement", "subject": "Objet", "body": "Texte"}
+    form_columns = ("event", "subject", "body")
+    form_overrides = {"event": SelectField, "body": TextAreaField}
+    form_args = {"event": {"choices": []}, "body": {"render_kw": {"rows": 8}}}
+    column_descriptions = {"body": "Accolades : {step}, {section}, {round}, {body} (message saisi "
+                                   "par le vérificateur), {reference}, {extra}."}
+    can_view_details = False
+
+    def create_form(self, obj: Any = None) -> Any:
+        from backoffice.workflow.messages import TEXTS
+
+        form = super().create_form(obj)
+        form.event.choices = [(k, k) for k in sorted(TEXTS)]
+        if not form.subject.data and form.event.data in TEXTS:
+            form.subject.data, form.body.data = TEXTS[form.event.data]
+        return form
+
+    def edit_form(self, obj: Any = None) -> Any:
+        from backoffice.workflow.messages import TEXTS
+
+        form = super().edit_form(obj)
+        form.event.choices = [(k, k) for k in sorted(TEXTS)]
+        return form
