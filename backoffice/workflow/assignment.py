@@ -22,8 +22,10 @@ FORM = StepKind.form
 
 def can_prendre(actor: User, candidature: Candidature) -> bool:
     step = candidature.current
+    resubmitted_to_me = (STEPS[step.step].kind == FORM and step.status == "soumise"
+                         and step.assignee_id == actor.id)
     return (candidature.status == "en_cours" and is_verificateur_for(actor, candidature)
-            and step.assignee_id is None and step.status != "a_venir")
+            and step.status != "a_venir" and (step.assignee_id is None or resubmitted_to_me))
 
 
 def prendre(candidature: Candidature, *, actor: User) -> None:

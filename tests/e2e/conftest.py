@@ -43,7 +43,8 @@ class LiveServer:
 def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN001
     tmp = tmp_path_factory.mktemp(f"live-{request.param}")
     url = fresh_database_url(request.param, tmp, "live")
-    config = {**base_config(tmp, url), "PASSWORD_HASH_FAST": False, "JOBS_RAISE": False}
+    config = {**base_config(tmp, url), "PASSWORD_HASH_FAST": False, "JOBS_RAISE": False,
+              "YOUSIGN_WEBHOOK_SECRET": "secret-e2e"}
     app = create_app(config)
     with app.app_context():
         credentials = seed(candidatures=24)

@@ -1,0 +1,104 @@
+"""The vérificateur's day in a real browser: filter a queue, take a dossier, ask for
+compléments; the vendor answers through the API; the vérificateur sees the unread
+message, validates the recevabilité; Yousign's webhook signs the convention; the
+vérificateur validates it. axe-core checks the pages on the way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from backoffice.api.webhooks import sign
+from tests.e2e.conftest import axe_violations, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _api(live_server, method, path, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    token = live_server.credentials["api_token"]["token"]
+    response = requests.request(method, f"{live_server.url}/api/v1{path}", timeout=30,
+                                headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  # noqa: ANN001
+    login(page, live_server.account("verificateur"))
+    assert axe_violations(page) == []
+    screenshot(page, "workspace-accueil")
+
+    # filter the queue: Nom de marque, what ANS must instruct, nobody on it
+    page.goto("/instruction/file")
+    page.select_option("#demarche", "dmn_nom_de_marque")
+    page.select_option("#tour", "ans")
+    page.select_option("#attribution", "personne")
+    page.get_by_role("button", name="Filtrer").click()
+    page.wait_for_load_state("networkidle")
+    assert "demarche=dmn_nom_de_marque" in page.url
+    assert axe_violations(page) == []
+    screenshot(page, "workspace-file")
+    # the vendor's own candidature (the demo token's organisation) at recevabilité
+    mine = {c["reference"] for c in _api(live_server, "GET", "/candidatures?limit=200")["items"]
+            if c["demarche"] == "dmn_nom_de_marque" and c["step"] == "recevabilite"
+            and c["step_status"] == "soumise"}
+    rows = page.locator("#table-file tbody tr[data-reference]")
+    reference = next(r for r in rows.evaluate_all("rows => rows.map(r => r.dataset.reference)")
+                     if r in mine)
+    page.get_by_role("link", name=reference).click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_test_id("reference").inner_text() == reference
+
+    page.get_by_role("button", name="Je prends ce dossier").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Le dossier vous est attribué.").is_visible()
+    page.locator("label[for=piece-declaration_marquage_ce]").click()  # DSFR: the label is the control
+    page.get_by_label("Message à l'industriel *").fill("La déclaration CE est illisible.")
+    page.get_by_role("button", name="Demander des compléments").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Demande de compléments envoyée à l'industriel.").is_visible()
+    assert axe_violations(page) == []
+
+    # the vendor answers through the API
+    detail = _api(live_server, "GET", f"/candidatures/{reference}")
+    assert detail["change_requests"][0]["message"].startswith("La déclaration CE est illisible.")
+    _api(live_server, "POST", f"/candidatures/{reference}/pieces",
+         data={"type": "declaration_marquage_ce"},
+         files={"file": ("marquage-ce-v2.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
+    _api(live_server, "POST", f"/candidatures/{reference}/messages",
+         json={"body": "Nouvelle déclaration CE déposée."})
+    _api(live_server, "POST", f"/candidatures/{reference}/steps/recevabilite/submit")
+
+    # the vérificateur sees the unread message and validates
+    page.goto("/instruction/file?attribution=moi")
+    row = page.locator(f'tr[data-reference="{reference}"]')
+    assert row.locator(".fr-badge--new").inner_text() == "1"
+    page.goto(f"/instruction/candidatures/{reference}")
+    assert page.get_by_role("link", name="Messagerie 1 non lu").is_visible()
+    page.get_by_role("link", name="Messagerie 1 non lu").click()
+    assert page.get_by_text("Nouvelle déclaration CE déposée.").is_visible()
+    screenshot(page, "workspace-messagerie")
+    page.get_by_role("button", name="Reprendre l'instruction").click()
+    page.get_by_role("button", name="Valider la recevabilité").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Recevabilité : étape validée.").is_visible()
+
+    # convention: sent (Yousign request id typed by hand here), signed by the webhook
+    page.get_by_label("Identifiant de la demande Yousign").fill(f"sr-e2e-{reference.lower()}")
+    page.get_by_role("button", name="Envoyer pour signature").click()
+    page.wait_for_load_state("networkidle")
+    payload = json.dumps({"event_id": f"evt-{reference}", "event_name": "signature_request.done",
+                          "data": {"signature_request": {"id": f"sr-e2e-{reference.lower()}"}}
+                          }).encode()
+    hook = requests.post(f"{live_server.url}/api/v1/webhooks/yousign", data=payload, timeout=30,
+                         headers={"Content-Type": "application/json",
+                                  "X-Yousign-Signature-256": sign("secret-e2e", payload)})
+    assert hook.json() == {"status": "processed", "reference": reference}
+    page.reload()
+    page.get_by_role("button", name="Valider la convention").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("le dépôt des preuves est ouvert").is_visible()
+    assert page.locator(".fr-stepper__title").inner_text().startswith("Dépôt des preuves")
+    assert axe_violations(page) == []
+    screenshot(page, "workspace-dossier")
