@@ -53,7 +53,8 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     page.get_by_role("button", name="Je prends ce dossier").click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_text("Le dossier vous est attribué.").is_visible()
-    page.locator("label[for=piece-declaration_marquage_ce]").click()  # DSFR: the label is the control
+    # DSFR checkboxes: the label is what receives the click
+    page.locator("label[for=piece-declaration_marquage_ce]").click()
     page.get_by_label("Message à l'industriel *").fill("La déclaration CE est illisible.")
     page.get_by_role("button", name="Demander des compléments").click()
     page.wait_for_load_state("networkidle")
