@@ -16,7 +16,8 @@ from backoffice.db import db
 
 
 def register(app: Flask) -> None:
-    for command in (init_db, seed_demo, create_user, verify_audit, send_mails):
+    for command in (init_db, seed_demo, create_user, verify_audit, send_mails,
+                    import_referentiel):
         app.cli.add_command(command)
 
 
@@ -125,3 +126,29 @@ def send_mails() -> None:
 
     sent = vider()
     click.echo(f"{sent} e-mail(s) envoyé(s).")
+
+
+@click.command("import-referentiel")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--code", type=click.Choice(["dmn", "sons_sas"]), required=True)
+@click.option("--version", "version", required=True, help="Nouvelle version, par ex. V2.")
+@click.option("--label", default=None)
+@with_appcontext
+def import_referentiel(path: Path, code: str, version: str, label: str | None) -> None:
+    """Import a référentiel version from ANS's exigence export workbook (XLSX)."""
+    from backoffice import audit
+    from backoffice.workflow.base import InvalidInput
+    from backoffice.workflow.referentiel_import import import_workbook
+
+    try:
+        referentiel = import_workbook(path, code=code, version=version,
+                                      label=label or f"Référentiel {code} {version}")
+    except InvalidInput as error:
+        raise click.ClickException(error.message) from error
+    audit.record("cli", "referentiel.importer", referentiel,
+                 after={"code": code, "version": version, "file": path.name})
+    db.commit()
+    exigences = sum(len(s.exigences) for s in referentiel.sections)
+    click.echo(f"Référentiel {code} {version} importé : {len(referentiel.sections)} sections, "
+               f"{exigences} exigences, {len(referentiel.profils)} profils. Il est en vigueur "
+               "pour les prochaines recevabilités.")

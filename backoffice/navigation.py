@@ -9,6 +9,7 @@ from flask_login import current_user
 
 ITEMS = (
     ("verificateur", "Candidatures", "reviewer.home"),
+    ("verificateur", "Sections à revoir", "reviewer.section_queue_page"),
     ("college", "Collège de certification", "college.home"),
     ("support", "Support", "support.home"),
     ("admin", "Administration", "admin.index"),
@@ -25,12 +26,12 @@ class NavItem:
 def nav_items() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
-    items = []
-    for role, label, endpoint in ITEMS:
-        if current_user.has_role(role):
-            url = url_for(endpoint)
-            items.append(NavItem(label, url, request.path.startswith(url.rstrip("/") or "/")))
-    return items
+    links = [(label, url_for(endpoint)) for role, label, endpoint in ITEMS
+             if current_user.has_role(role)]
+    # the longest matching prefix is the current area ("/instruction/sections" over "/instruction/")
+    matching = [url for _, url in links if request.path.startswith(url.rstrip("/") or "/")]
+    active = max(matching, key=len, default=None)
+    return [NavItem(label, url, url == active) for label, url in links]
 
 
 def init_app(app: Flask) -> None:

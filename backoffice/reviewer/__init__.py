@@ -8,5 +8,6 @@ from backoffice.reviewer import (  # noqa: E402,F401
     dossier,
     files,
     messagerie,
+    sections,
     views,
 )

@@ -82,6 +82,12 @@ def _sync_clock(candidature: Candidature) -> None:
         delays.pause_clock(step, candidature.demarche_code, at)
 
 
+def next_round(section: SectionReview) -> int:
+    """The round the vendor's changes belong to: after a request for modifications, the
+    files they add or archive are part of the round their resubmission opens."""
+    return section.round + 1 if section.status == "modifications_demandees" else section.round
+
+
 def _ensure_vendor_can_edit(actor: Actor, candidature: Candidature,
                             section: SectionReview) -> None:
     ensure_allowed(is_industriel_of(actor, candidature))
@@ -96,13 +102,13 @@ def deposer_preuve(candidature: Candidature, section_code: str, exigence_code: s
     exigence = exigence_of(section, exigence_code)
     _ensure_vendor_can_edit(actor, candidature, section)
     preuve = Preuve(candidature_id=candidature.id, exigence_id=exigence.id,
-                    fichier_id=fichier.id, round_added=section.round)
+                    fichier_id=fichier.id, round_added=next_round(section))
     db.add(preuve)
     touch(candidature)
     db.flush()
     audit.record(actor, "preuves.deposer", preuve, candidature=candidature,
                  after={"section": section.code, "exigence": exigence.code,
-                        "fichier": fichier.original_name, "round": section.round})
+                        "fichier": fichier.original_name, "round": preuve.round_added})
     return preuve
 
 
@@ -113,11 +119,11 @@ def archiver_preuve(candidature: Candidature, preuve: Preuve, *, actor: Actor) -
     _ensure_vendor_can_edit(actor, candidature, section)
     if preuve.archived_at is not None:
         raise TransitionError("already_archived", "Cette preuve est déjà archivée.")
-    preuve.archived_at, preuve.archived_round = now(), section.round
+    preuve.archived_at, preuve.archived_round = now(), next_round(section)
     touch(candidature)
     audit.record(actor, "preuves.archiver", preuve, candidature=candidature,
                  after={"section": section.code, "exigence": exigence.code,
-                        "round": section.round})
+                        "round": preuve.archived_round})
 
 
 def declarer_non_applicable(candidature: Candidature, section_code: str, exigence_code: str,

@@ -1,0 +1,137 @@
+"""Evidence review through HTTP: the section queue, the review page, verdicts saved as
+drafts, rounds and their file diffs, validation and modifications."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.models import Candidature, SectionReview
+from backoffice.workflow import preuves
+from tests.factories import fichier_for
+from tests.helpers import csrf_token, login, logout
+
+
+def _in_review(desk):  # noqa: ANN001, ANN202
+    """A nom de marque candidature whose sections are all submitted."""
+    candidature = desk.candidature(until="preuves", submit=False)
+    driver = desk.driver()
+    for section in driver.sections(candidature):
+        driver.file_section(candidature, section)
+    db.commit()
+    return candidature
+
+
+def _post(desk, path, **data):  # noqa: ANN001, ANN003, ANN202
+    return desk.client.post(path, data={**data, "csrf_token": csrf_token(desk.client, "/")},
+                            follow_redirects=True)
+
+
+def test_section_queue_lists_submitted_sections(desk) -> None:  # noqa: ANN001
+    candidature = _in_review(desk)
+    html = desk.client.get("/instruction/sections").get_data(as_text=True)
+    found = set(re.findall(r'data-reference="([A-Z]{9})" data-section="([A-Z]+)"', html))
+    assert {(candidature.reference, c) for c in ("ADM", "RGPD", "PORT", "INS")} <= found
+    only_ins = desk.client.get("/instruction/sections?section=INS").get_data(as_text=True)
+    assert set(re.findall(r'data-section="([A-Z]+)"', only_ins)) == {"INS"}
+    logout(desk.client)
+    login(desk.client, desk.segur)
+    assert candidature.reference not in desk.client.get("/instruction/sections").get_data(
+        as_text=True)
+
+
+def test_review_a_section_over_two_rounds(desk) -> None:  # noqa: ANN001
+    candidature = _in_review(desk)
+    page = f"/instruction/candidatures/{candidature.reference}/sections/INS"
+    _post(desk, f"{page}/commencer")
+    html = desk.client.get(page).get_data(as_text=True)
+    codes = re.findall(r'data-code="([^"]+)"', html)
+    assert codes[0] == "INS 1.1"
+    missing = _post(desk, f"{page}/exigences/INS 1.1/verdict", verdict="non_conforme",
+                    position="1")
+    assert "Un commentaire est obligatoire" in missing.get_data(as_text=True)
+    _post(desk, f"{page}/exigences/INS 1.1/verdict", verdict="non_conforme",
+          comment="La capture ne montre pas les traits stricts.", position="1")
+    # the draft survives a new login
+    logout(desk.client)
+    login(desk.client, desk.me)
+    html = desk.client.get(page).get_data(as_text=True)
+    assert "La capture ne montre pas les traits stricts." in html
+    refused = _post(desk, f"{page}/valider")
+    assert "ne peut être validée" in refused.get_data(as_text=True)
+    for code in codes[1:]:
+        _post(desk, f"{page}/exigences/{code}/verdict", verdict="conforme")
+    html = desk.client.get(page).get_data(as_text=True)
+    message = re.search(r'id="modifications-message"[^>]*>([^<]*)<', html).group(1)
+    assert "INS 1.1" in message and "traits stricts" in message
+    _post(desk, f"{page}/demander-modifications", message=message + "\nMerci.")
+    db.expire_all()
+    section = db.scalar(select(SectionReview).where(SectionReview.code == "INS"))
+    assert section.status == "modifications_demandees"
+
+    # the vendor replaces the file of INS 1.1 and resubmits: round 2
+    ins = section.exigences[0]
+    old = preuves.active_preuves(ins)[0]
+    candidature = db.get(Candidature, candidature.id)
+    preuves.archiver_preuve(candidature, old, actor=desk.industriel)
+    preuves.deposer_preuve(candidature, "INS", "INS 1.1", actor=desk.industriel,
+                           fichier=fichier_for(candidature, "traits_stricts_v2.pdf"))
+    preuves.soumettre_section(candidature, "INS", actor=desk.industriel)
+    db.commit()
+    assert db.get(SectionReview, section.id).assignee_id == desk.me.id  # the same reviewer
+    _post(desk, f"{page}/commencer")
+    html = desk.client.get(page).get_data(as_text=True)
+    first = html.split('data-code="INS 1.1"')[1].split("</section>")[0]
+    assert "Modifiée au tour 2" in first and "Ajoutée au tour 2" in first
+    assert "Archivée au tour 2" in first and "traits_stricts_v2.pdf" in first
+    assert "Tour 1 : Non conforme — La capture ne montre pas les traits stricts." in first
+    second = html.split(f'data-code="{codes[1]}"')[1].split("</section>")[0]
+    assert "Conforme au tour 1" in second  # the re-review can pass over it
+    _post(desk, f"{page}/exigences/INS 1.1/verdict", verdict="conforme")
+    response = _post(desk, f"{page}/valider")
+    assert "Section INS validée." in response.get_data(as_text=True)
+
+
+def test_last_validated_section_moves_to_the_college(desk) -> None:  # noqa: ANN001
+    candidature = _in_review(desk)
+    for section in desk.driver().sections(candidature):
+        page = f"/instruction/candidatures/{candidature.reference}/sections/{section.code}"
+        _post(desk, f"{page}/commencer")
+        for exigence in section.exigences:
+            _post(desk, f"{page}/exigences/{exigence.code}/verdict", verdict="conforme")
+        _post(desk, f"{page}/valider")
+    db.expire_all()
+    candidature = db.get(Candidature, candidature.id)
+    assert candidature.current_step == "college"
+    assert candidature.step("college").status == "a_programmer"
+
+
+def test_non_applicable_needs_a_justification(desk) -> None:  # noqa: ANN001
+    candidature = _in_review(desk)
+    page = f"/instruction/candidatures/{candidature.reference}/sections/PORT"
+    _post(desk, f"{page}/commencer")
+    section = db.scalar(select(SectionReview).where(SectionReview.code == "PORT"))
+    code = section.exigences[0].code
+    refused = _post(desk, f"{page}/exigences/{code}/verdict", verdict="non_applicable")
+    assert "déclaration sur l&#39;honneur" in refused.get_data(as_text=True) or \
+        "déclaration sur l'honneur" in refused.get_data(as_text=True)
+    _post(desk, f"{page}/exigences/{code}/verdict", verdict="non_applicable",
+          comment="Le DMN n'exporte aucune donnée : exigence sans objet.")
+    assert _post(desk, f"{page}/valider").status_code == 200
+    db.expire_all()
+    assert db.get(SectionReview, section.id).status == "validee"
+
+
+def test_someone_else_cannot_judge_my_section(desk) -> None:  # noqa: ANN001
+    candidature = _in_review(desk)
+    page = f"/instruction/candidatures/{candidature.reference}/sections/ADM"
+    _post(desk, f"{page}/commencer")
+    logout(desk.client)
+    login(desk.client, desk.colleague)
+    section = db.scalar(select(SectionReview).where(SectionReview.code == "ADM"))
+    response = _post(desk, f"{page}/exigences/{section.exigences[0].code}/verdict",
+                     verdict="conforme")
+    assert "attribuée à un autre vérificateur" in response.get_data(as_text=True)
+    assert not db.get(SectionReview, section.id).exigences[0].verdicts
