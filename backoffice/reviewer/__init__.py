@@ -8,6 +8,7 @@ from backoffice.reviewer import (  # noqa: E402,F401
     dossier,
     files,
     messagerie,
+    pour_avis,
     sections,
     views,
 )

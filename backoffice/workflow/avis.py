@@ -4,6 +4,9 @@ avis informatif per exigence and overall."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
 from backoffice import audit
@@ -87,3 +90,48 @@ def rendre_avis(candidature: Candidature, *, actor: User, par_exigence: dict[str
                  before={"status": before},
                  after={"status": step.status, "exigences": sorted(par_exigence)})
     post_system_message(candidature, "pour_avis.avis_rendu", body=overall)
+
+
+# --- reading a zip against the référentiel ---------------------------------------------
+
+
+@dataclass
+class Analysis:
+    matched: dict[str, list[dict]]  # exigence code -> its entries
+    unmatched: list[dict]
+    missing: list[tuple[str, str]]  # (code, title) of exigences without any entry
+    nested: list[str]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text).strip().upper()
+
+
+def match_code(entry_name: str, codes: list[str]) -> str | None:
+    """The exigence an entry is named after: 'INS/INS_1.1.2 capture.pdf' -> 'INS 1.1'
+    (the longest code that prefixes the file's name and is not followed by a digit)."""
+    name = entry_name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = _normalise(name.rsplit(".", 1)[0] if "." in name else name)
+    best = None
+    for code in codes:
+        normal = _normalise(code)
+        followed_by_digit = len(stem) > len(normal) and stem[len(normal)].isdigit()
+        if stem.startswith(normal) and not followed_by_digit and \
+                (best is None or len(normal) > len(_normalise(best))):
+            best = code
+    return best
+
+
+def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
+    from backoffice.workflow.referentiels import selected_sections
+
+    exigences = [(e.code, e.title) for s in selected_sections(candidature) for e in s.exigences]
+    codes = [code for code, _ in exigences]
+    matched: dict[str, list[dict]] = {code: [] for code in codes}
+    unmatched = []
+    for entry in upload.report.get("entries", []):
+        code = match_code(entry["name"], codes)
+        (matched[code] if code else unmatched).append(entry)
+    missing = [(code, title) for code, title in exigences if not matched[code]]
+    return Analysis({c: e for c, e in matched.items() if e}, unmatched, missing,
+                    upload.report.get("nested_archives", []))

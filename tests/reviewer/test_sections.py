@@ -135,3 +135,46 @@ def test_someone_else_cannot_judge_my_section(desk) -> None:  # noqa: ANN001
                      verdict="conforme")
     assert "attribuée à un autre vérificateur" in response.get_data(as_text=True)
     assert not db.get(SectionReview, section.id).exigences[0].verdicts
+
+
+def _synthetic_section(desk, exigences: int, files: int) -> tuple[str, str]:  # noqa: ANN001
+    from backoffice.models import CandidatureExigence, ExigenceVerdict, Preuve
+    from tests.factories import CandidatureFactory, ProductFactory
+
+    candidature = CandidatureFactory(product=ProductFactory(organisation=desk.organisation),
+                                     at="preuves", status_at_step="en_cours",
+                                     deciders=[desk.me])
+    section = SectionReview(candidature_id=candidature.id, code="SYN", title="Synthétique",
+                            status="en_revue", round=2, assignee_id=desk.me.id)
+    section.exigences = [CandidatureExigence(code=f"SYN {i}", title=f"Exigence {i}",
+                                             statement="Énoncé", position=i,
+                                             expected_preuves=[{"code": f"SYN {i}.1",
+                                                                "label": "Preuve"}])
+                         for i in range(exigences)]
+    db.add(section)
+    db.flush()
+    for exigence in section.exigences:
+        exigence.verdicts.append(ExigenceVerdict(round=1, verdict="conforme",
+                                                 author_id=desk.me.id))
+        for j in range(files):
+            db.add(Preuve(candidature_id=candidature.id, exigence_id=exigence.id,
+                          fichier_id=fichier_for(candidature, f"p{j}.pdf").id,
+                          round_added=1 + j % 2))
+    db.commit()
+    return candidature.reference, "SYN"
+
+
+def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:  # noqa: ANN001
+    from tests.reviewer.test_queue import count_queries
+
+    small = _synthetic_section(desk, 3, 1)
+    large = _synthetic_section(desk, 30, 5)
+    counts = []
+    for reference, code in (small, large):
+        with count_queries() as statements:
+            response = desk.client.get(f"/instruction/candidatures/{reference}/sections/{code}")
+        assert response.status_code == 200
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
+    html = response.get_data(as_text=True)
+    assert html.count('class="bo-verdict"') == 30 and html.count("Télécharger") == 150

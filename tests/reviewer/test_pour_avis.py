@@ -1,0 +1,83 @@
+"""Ligne générique, preuves pour avis: the zip read against the référentiel, one entry
+previewed without extraction, the avis informatif."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.demo_files import one_page_pdf, preuves_zip
+from backoffice.models import Avis, Candidature
+from backoffice.workflow import forms
+from backoffice.workflow.avis import match_code
+from tests.helpers import csrf_token
+
+
+def _lg(desk):  # noqa: ANN001, ANN202
+    candidature = desk.candidature("dmn_ligne_generique")
+    forms.prendre(candidature, "recevabilite", actor=desk.me)
+    forms.valider(candidature, "recevabilite", actor=desk.me)
+    db.commit()
+    return candidature
+
+
+def _upload(desk, reference, content, name="preuves_INS.zip"):  # noqa: ANN001, ANN202
+    response = desk.api.upload(f"/candidatures/{reference}/preuves-pour-avis", content, name)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_matching_rule() -> None:
+    codes = ["INS 1.1", "INS 1.10", "INS 1"]
+    assert match_code("INS/INS_1.1.2 capture.pdf", codes) == "INS 1.1"
+    assert match_code("INS 1.10.pdf", codes) == "INS 1.10"
+    assert match_code("ins 1.pdf", codes) == "INS 1"
+    assert match_code("INS 12.pdf", codes) is None
+    assert match_code("notes.txt", codes) is None
+
+
+def test_zip_analysis_preview_and_avis(desk) -> None:  # noqa: ANN001
+    candidature = _lg(desk)
+    reference = candidature.reference
+    first = preuves_zip(["INS 1.1"], {"notes de version.txt": b"v1\n"})
+    _upload(desk, reference, first, "preuves_v1.zip")
+    content = preuves_zip(["INS 1.1", "INS 2.1"], {
+        "INS/INS_1.1.2 capture.pdf": one_page_pdf("Capture"),
+        "divers/notes.txt": b"rien\n", "ANN/archive.zip": preuves_zip(["ANN 1.1"])})
+    upload = _upload(desk, reference, content)
+    page = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    matched = html.split('id="table-rattaches"')[1]
+    assert 'data-code="INS 1.1"' in matched and "INS_1.1.2 capture.pdf" in matched
+    unmatched = html.split('id="non-rattaches"')[1].split("</div>")[0]
+    assert "divers/notes.txt" in unmatched and "INS 1.1.pdf" not in unmatched
+    missing = html.split('id="sans-fichier"')[1].split("</div>")[0]
+    assert 'data-code="INS 3.1"' in missing and 'data-code="INS 1.1"' not in missing
+    assert "ANN/archive.zip" in html  # nested archive flagged
+    assert "preuves_v1.zip — remplacée le" in html
+
+    entry = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
+                            "/entree", query_string={"nom": "INS 1.1.pdf", "apercu": "1"})
+    assert entry.status_code == 200 and entry.mimetype == "application/pdf"
+    assert entry.data.startswith(b"%PDF") and entry.headers["Content-Disposition"].startswith(
+        "inline")
+    text = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
+                           "/entree", query_string={"nom": "divers/notes.txt", "apercu": "1"})
+    assert text.headers["Content-Disposition"].startswith("attachment")  # never inline
+    assert desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
+                           "/entree", query_string={"nom": "../../etc/passwd"}).status_code == 404
+
+    response = desk.client.post(f"/instruction/candidatures/{reference}/pour-avis/avis", data={
+        "avis-INS 1.1": "Preuve complète.", "avis-INS 2.1": "",
+        "message": "Avis globalement favorable.",
+        "csrf_token": csrf_token(desk.client, "/")}, follow_redirects=True)
+    assert "L&#39;avis est rendu" in response.get_data(as_text=True) or \
+        "L'avis est rendu" in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Candidature, candidature.id).status == "avis_rendu"
+    rows = db.scalars(select(Avis).where(Avis.candidature_id == candidature.id)).all()
+    assert {(a.exigence_code, a.text) for a in rows} == {
+        ("INS 1.1", "Preuve complète."), (None, "Avis globalement favorable.")}
+    thread = desk.api.get(f"/candidatures/{reference}/messages").json["items"]
+    assert thread[-1]["event"] == "pour_avis.avis_rendu"
