@@ -53,6 +53,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_fr)
     app.add_template_filter(datetime_fr)
     app.add_template_filter(date_court)
+    from backoffice.storage import format_size
+
+    app.add_template_filter(format_size, "taille")
     app.add_template_filter(definitions.step_label, "step_label")
     app.add_template_filter(definitions.status_label, "status_label")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES

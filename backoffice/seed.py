@@ -208,6 +208,8 @@ TARGETS: list[tuple[str, str, str]] = [
     ("dmn_pecan", "college", "inscrite"),
     ("dmn_ligne_generique", "preuves_pour_avis", "avis_rendu"),
     ("dmn_nom_de_marque", "preuves", "en_revue"),
+    ("dmn_pecan", "preuves", "tour_2"),
+    ("sons_sas", "preuves", "tour_2"),
 ]
 
 
@@ -272,6 +274,16 @@ def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN
         elif what == "en_revue":
             preuves.commencer_revue(candidature, sections[0].code,
                                     actor=driver.verificateur)
+        elif what == "tour_2":  # a section back for its second round
+            first = sections[0]
+            driver.review_section(candidature, first, non_conforme=first.exigences[0].code)
+            driver._tick()
+            old = preuves.active_preuves(first.exigences[0])[0]
+            preuves.archiver_preuve(candidature, old, actor=driver.industriel)
+            preuves.deposer_preuve(candidature, first.code, first.exigences[0].code,
+                                   actor=driver.industriel,
+                                   fichier=demo_file(candidature, "preuve_corrigee.pdf"))
+            preuves.soumettre_section(candidature, first.code, actor=driver.industriel)
     elif step == "preuves_pour_avis" and what != "en_attente_depot":
         avis.deposer_zip(candidature, actor=driver.industriel,
                          fichier=demo_file(candidature, "preuves_INS.zip"), report={})

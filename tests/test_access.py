@@ -68,7 +68,9 @@ def test_admin_area_is_for_admins_only(client, ctx) -> None:  # noqa: ANN001
         client.post("/deconnexion", data={"csrf_token": _token(client)})
     login(client, UserFactory(roles=["admin"]))
     for path in ("/admin/", "/admin/user/", "/admin/team/", "/admin/organisation/",
-                 "/admin/demarche/", "/admin/campaignwindow/"):
+                 "/admin/demarche/", "/admin/campaignwindow/", "/admin/apitoken/",
+                 "/admin/delayrule/", "/admin/piecetype/", "/admin/messagetemplate/",
+                 "/admin/referentiel/", "/admin/referentielexigence/", "/admin/profil/"):
         assert client.get(path).status_code == 200, path
 
 

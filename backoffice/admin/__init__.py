@@ -17,6 +17,8 @@ from backoffice.admin.views import (
     MessageTemplateView,
     OrganisationView,
     PieceTypeView,
+    ProfilView,
+    ReferentielExigenceView,
     ReferentielView,
     TeamView,
     UserView,
@@ -30,7 +32,9 @@ from backoffice.models import (
     MessageTemplate,
     Organisation,
     PieceType,
+    Profil,
     Referentiel,
+    ReferentielExigence,
     Team,
     User,
 )
@@ -66,4 +70,8 @@ def init_admin(app: Flask) -> None:
                                  category="Démarches"))
     admin.add_view(MessageTemplateView(MessageTemplate, db, name="Messages automatiques",
                                        category="Démarches"))
-    admin.add_view(ReferentielView(Referentiel, db, name="Référentiels", category="Démarches"))
+    admin.add_view(ReferentielView(Referentiel, db, name="Référentiels",
+                                   category="Référentiels"))
+    admin.add_view(ReferentielExigenceView(ReferentielExigence, db, name="Exigences",
+                                           category="Référentiels"))
+    admin.add_view(ProfilView(Profil, db, name="Profils", category="Référentiels"))

@@ -255,3 +255,29 @@ class MessageTemplateView(SecureModelView):
         form = super().edit_form(obj)
         form.event.choices = [(k, k) for k in sorted(TEXTS)]
         return form
+
+
+class ReferentielExigenceView(SecureModelView):
+    """Editing an exigence changes the référentiel for the next recevabilités only: a
+    candidature in flight keeps the copy it took."""
+
+    can_create = can_delete = False
+    column_list = ("section", "code", "title", "criticite")
+    column_labels = {"section": "Section", "code": "Code", "title": "Titre",
+                     "statement": "Énoncé", "criticite": "Criticité"}
+    column_searchable_list = ("code", "title")
+    column_formatters = {"section": lambda v, c, m, n: f"{m.section.code} "
+                                                       f"({m.section.referentiel.version})"}
+    form_columns = ("title", "statement", "criticite")
+    form_overrides = {"statement": TextAreaField}
+    form_choices = {"criticite": [("", "—"), ("mineure", "Mineure"), ("majeure", "Majeure"),
+                                  ("critique", "Critique")]}
+
+
+class ProfilView(SecureModelView):
+    can_delete = False
+    column_list = ("referentiel", "code", "label", "sections")
+    column_labels = {"referentiel": "Référentiel", "code": "Code", "label": "Libellé",
+                     "sections": "Sections sélectionnées"}
+    column_formatters = {"sections": lambda v, c, m, n: ", ".join(m.sections)}
+    form_columns = ("label",)

@@ -93,6 +93,10 @@ STEP_STATUS_LABELS: dict[str, str] = {
     "emission_en_cours": "Émission en cours",
     "emis": "Émis",
     "echec_emission": "Échec de l'émission",
+    # sections of the preuves step
+    "a_completer": "À compléter",
+    "en_revue": "En revue",
+    "modifications_demandees": "Modifications demandées",
 }
 
 # Statuses that record a decision: the step row must then carry its date.

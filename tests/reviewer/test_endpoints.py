@@ -59,3 +59,28 @@ class TestConventionValider(PostEndpointChecks):
 
 class TestMessages(PostEndpointChecks):
     path, allowed_roles, form = f"{REF}/messages", V, {"body": "x"}
+
+
+class TestSectionQueue(GetEndpointChecks):
+    path, allowed_roles = "/instruction/sections", V
+
+
+class TestSectionStart(PostEndpointChecks):
+    path, allowed_roles = f"{REF}/sections/INS/commencer", V
+
+
+class TestSectionVerdict(PostEndpointChecks):
+    path, allowed_roles, form = f"{REF}/sections/INS/exigences/INS 1.1/verdict", V, {
+        "verdict": "conforme"}
+
+
+class TestSectionValidate(PostEndpointChecks):
+    path, allowed_roles = f"{REF}/sections/INS/valider", V
+
+
+class TestSectionModifications(PostEndpointChecks):
+    path, allowed_roles, form = f"{REF}/sections/INS/demander-modifications", V, {"message": "x"}
+
+
+class TestPourAvis(PostEndpointChecks):
+    path, allowed_roles, form = f"{REF}/pour-avis/avis", V, {"message": "x"}

@@ -1,0 +1,110 @@
+"""Evidence review in a real browser: a non-conforme exigence sends the section back; the
+vendor uploads a new file and resubmits through the API; round 2 shows what changed; the
+vérificateur validates, and the last validated section moves the dossier to the collège."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.demo_files import one_page_pdf
+from backoffice.models import Candidature, SectionReview
+from backoffice.seed import new_api_token
+from tests.e2e.conftest import axe_violations, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _vendor_token(live_server, reference):  # noqa: ANN001, ANN202
+    """Test set-up: a token for the organisation that owns the candidature."""
+    with live_server.app.app_context():
+        candidature = db.scalar(select(Candidature).where(Candidature.reference == reference))
+        token, raw = new_api_token(candidature.organisation, "e2e")
+        db.add(token)
+        db.commit()
+    return raw
+
+
+def _judge(page, code, verdict, comment=None):  # noqa: ANN001, ANN202
+    section = page.locator(f'section[data-code="{code}"]')
+    section.locator("label", has_text={"conforme": "Conforme", "non_conforme": "Non conforme",
+                                       "non_applicable": "Non applicable"}[verdict]).first.click()
+    if comment:
+        section.locator("textarea").fill(comment)
+    section.get_by_role("button", name="Enregistrer le verdict").click()
+    page.wait_for_load_state("networkidle")
+
+
+def _review_all_conforme(page):  # noqa: ANN001, ANN202
+    if page.get_by_role("button", name="Commencer la revue").count():
+        page.get_by_role("button", name="Commencer la revue").click()
+        page.wait_for_load_state("networkidle")
+    for code in page.locator("section[data-code]").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.code)"):
+        _judge(page, code, "conforme")
+    page.get_by_role("button", name="Valider la section").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -> None:  # noqa: ANN001
+    login(page, live_server.account("verificateur"))
+    page.goto("/instruction/sections?demarche=dmn_pecan&section=RGPD")
+    link = page.locator("#table-sections-file tbody tr[data-section=RGPD] a").first
+    reference = link.inner_text().split(" · ")[0]
+    link.click()
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Commencer la revue").click()
+    page.wait_for_load_state("networkidle")
+    code = page.locator("section[data-code]").first.get_attribute("data-code")
+    _judge(page, code, "non_conforme", "Le registre des traitements n'est pas daté.")
+    assert "Le registre des traitements n'est pas daté." in \
+        page.locator("#modifications-message").input_value()
+    assert axe_violations(page) == []
+    screenshot(page, "revue-section-tour-1")
+    page.get_by_role("button", name="Demander des modifications").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Modifications demandées sur la section RGPD.").is_visible()
+
+    # the vendor answers through the API
+    api = f"{live_server.url}/api/v1/candidatures/{reference}"
+    headers = {"Authorization": f"Bearer {_vendor_token(live_server, reference)}"}
+    section = requests.get(f"{api}/sections/RGPD", headers=headers, timeout=30).json()
+    old = section["exigences"][0]["preuves"][0]["id"]
+    assert requests.delete(f"{api}/preuves/{old}", headers=headers, timeout=30).ok
+    upload = requests.post(f"{api}/sections/RGPD/exigences/{code}/preuves", headers=headers,
+                           timeout=30, files={"file": ("registre-date.pdf",
+                                                       one_page_pdf("Registre daté"),
+                                                       "application/pdf")})
+    assert upload.status_code == 201, upload.text
+    resubmitted = requests.post(f"{api}/sections/RGPD/submit", headers=headers, timeout=30)
+    assert resubmitted.json()["round"] == 2
+
+    # round 2: the diff, then validation
+    page.reload()
+    page.get_by_role("button", name="Commencer la revue").click()
+    page.wait_for_load_state("networkidle")
+    exigence = page.locator(f'section[data-code="{code}"]')
+    assert exigence.get_by_text("Ajoutée au tour 2").is_visible()
+    assert exigence.get_by_text("Archivée au tour 2").is_visible()
+    assert exigence.get_by_text("Modifiée au tour 2").is_visible()
+    exigence.locator("summary").click()
+    assert exigence.get_by_text("Tour 1 : Non conforme — Le registre des traitements n'est "
+                                "pas daté.").is_visible()
+    screenshot(page, "revue-section-tour-2")
+    _judge(page, code, "conforme")
+    page.get_by_role("button", name="Valider la section").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Section RGPD validée.").is_visible()
+
+    # the other sections, then the dossier is at the collège
+    with live_server.app.app_context():
+        others = db.scalars(select(SectionReview.code).join(Candidature).where(
+            Candidature.reference == reference, SectionReview.status != "validee")).all()
+    for other in others:
+        page.goto(f"/instruction/candidatures/{reference}/sections/{other}")
+        _review_all_conforme(page)
+    page.goto(f"/instruction/candidatures/{reference}")
+    assert page.locator(".fr-stepper__title").inner_text().startswith(
+        "Collège de certification")
