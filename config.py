@@ -75,6 +75,12 @@ class Config:
         # Yousign's API (unset: the vérificateur records the request id by hand).
         self.YOUSIGN_API_URL = os.environ.get("YOUSIGN_API_URL") or None
         self.YOUSIGN_API_KEY = os.environ.get("YOUSIGN_API_KEY") or None
+        # Signing of certificates (PEM files); unset: seed-demo generates demo material.
+        self.SIGNING_KEY = os.environ.get("SIGNING_KEY") or None
+        self.SIGNING_CERT = os.environ.get("SIGNING_CERT") or None
+        self.SIGNING_CA = os.environ.get("SIGNING_CA") or None
+        # Public address of the back-office, printed in the certificates' QR codes.
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.

@@ -34,10 +34,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from backoffice.auth import bp as auth_bp
     from backoffice.college import bp as college_bp
     from backoffice.main import bp as main_bp
+    from backoffice.public import bp as public_bp
     from backoffice.reviewer import bp as reviewer_bp
     from backoffice.support import bp as support_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(reviewer_bp, url_prefix="/instruction")
     app.register_blueprint(college_bp, url_prefix="/college")

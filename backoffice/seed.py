@@ -300,6 +300,9 @@ def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN
 def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     """Load the demo data; return the generated credentials (never stored elsewhere)."""
     rng = random.Random(rng_seed)  # noqa: S311 - reproducible demo data
+    from backoffice.signing import ensure_demo_material
+
+    ensure_demo_material()  # demo CA and signing certificate, never committed
     ensure_demarches()
     load_json(REFERENTIEL_JSON)
     ensure_delay_rules()

@@ -51,8 +51,23 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL or REQUIRE_TIERS else [])
 
 
+_SIGNING: dict[str, str] = {}
+
+
+def signing_material() -> dict[str, str]:
+    """One demo CA and signing certificate for the whole run."""
+    if not _SIGNING:
+        import tempfile
+
+        from backoffice.signing import generate_demo_material
+
+        _SIGNING.update(generate_demo_material(Path(tempfile.mkdtemp(prefix="signing-"))))
+    return _SIGNING
+
+
 def base_config(tmp: Path, url: str) -> dict[str, object]:
     return {
+        **signing_material(),
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": url,
         "SECRET_KEY": "test-secret-key-not-used-anywhere-else",

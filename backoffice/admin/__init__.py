@@ -12,6 +12,7 @@ from backoffice.admin.base import SecureIndexView
 from backoffice.admin.views import (
     ApiTokenView,
     CampaignWindowView,
+    CertificatView,
     DelayRuleView,
     DemarcheView,
     MessageTemplateView,
@@ -27,6 +28,7 @@ from backoffice.db import db
 from backoffice.models import (
     ApiToken,
     CampaignWindow,
+    Certificat,
     DelayRule,
     Demarche,
     MessageTemplate,
@@ -60,6 +62,7 @@ def init_admin(app: Flask) -> None:
     admin.add_view(TeamView(Team, db, name="Équipes", category="Comptes"))
     admin.add_view(OrganisationView(Organisation, db, name="Organisations",
                                     category="Organisations"))
+    admin.add_view(CertificatView(Certificat, db, name="Certificats"))
     admin.add_view(ApiTokenView(ApiToken, db, name="Jetons d'API", category="Organisations"))
     admin.add_view(DemarcheView(Demarche, db, name="Démarches", category="Démarches"))
     admin.add_view(

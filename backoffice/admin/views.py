@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_admin import expose
 from flask_admin.actions import action
 from markupsafe import Markup, escape
 from wtforms import (
@@ -11,9 +12,9 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import Email, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from backoffice.admin.base import ParisDateTimeField, SecureModelView
+from backoffice.admin.base import AdminForm, ParisDateTimeField, SecureModelView
 from backoffice.auth.passwords import hash_password
 from backoffice.models.user import ROLE_LABELS, Role
 from backoffice.workflow.definitions import PARCOURS_LABELS, STEPS
@@ -281,3 +282,53 @@ class ProfilView(SecureModelView):
                      "sections": "Sections sélectionnées"}
     column_formatters = {"sections": lambda v, c, m, n: ", ".join(m.sections)}
     form_columns = ("label",)
+
+
+class CertificatView(SecureModelView):
+    """Issued certificates; an admin suspends, withdraws or reinstates one with a motive
+    (the public verification page says so at once)."""
+
+    can_create = can_delete = can_edit = False
+    column_list = ("number", "product_label", "organisation_name", "issued_at", "status")
+    column_labels = {"number": "Numéro", "product_label": "Produit",
+                     "organisation_name": "Exploitant", "issued_at": "Délivré le",
+                     "status": "Statut"}
+    column_searchable_list = ("number", "product_label", "organisation_name")
+    column_formatters = {
+        "number": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
+            v.get_url(".change_status", id=m.id), m.number),
+    }
+
+    @expose("/statut/<int:id>", methods=("GET", "POST"))
+    def change_status(self, id: int) -> Any:  # noqa: A002 - Flask-Admin's naming
+        from flask import flash, redirect, request
+        from flask_login import current_user
+
+        from backoffice import audit
+        from backoffice.db import db, utcnow
+        from backoffice.models import Certificat
+
+        cert = db.get(Certificat, id)
+        if cert is None:
+            from flask import abort
+
+            abort(404)
+        form = CertificatStatusForm(request.form if request.method == "POST" else None, obj=cert)
+        if request.method == "POST" and form.validate():
+            before = {"status": cert.status, "motive": cert.status_motive}
+            cert.status, cert.status_motive = form.status.data, form.motive.data.strip()
+            cert.status_changed_at = utcnow()
+            audit.record(current_user._get_current_object(), "certificat.statut", cert,
+                         before=before, after={"status": cert.status,
+                                               "motive": cert.status_motive})
+            db.commit()
+            flash(f"{cert.number} : statut « {cert.status} » enregistré.", "success")
+            return redirect(self.get_url(".index_view"))
+        return self.render("admin/certificat_status.html", cert=cert, form=form)
+
+
+class CertificatStatusForm(AdminForm):
+    status = SelectField("Statut", choices=[("valide", "Valide"), ("suspendu", "Suspendu"),
+                                            ("retire", "Retiré")])
+    motive = TextAreaField("Motif", validators=[
+        DataRequired("Le motif est obligatoire."), Length(max=5000)])

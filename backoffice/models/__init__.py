@@ -3,6 +3,7 @@ all on Base.metadata (Alembic and the tests rely on that)."""
 
 from backoffice.models.audit import AuditEvent
 from backoffice.models.candidature import Candidature, CandidatureStep
+from backoffice.models.certificat import Certificat
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
@@ -22,6 +23,7 @@ from backoffice.models.user import Role, Team, User, UserRole
 __all__ = [
     "Avis",
     "CandidatureExigence",
+    "Certificat",
     "Convention",
     "DelayRule",
     "ExigenceVerdict",

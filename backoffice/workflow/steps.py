@@ -47,6 +47,10 @@ def open_step(candidature: Candidature, step: CandidatureStep) -> None:
         from backoffice.workflow.referentiels import open_sections
 
         open_sections(candidature)
+    if kind == StepKind.emission:
+        from backoffice.tasks import after_commit, enqueue
+
+        after_commit(enqueue, "certificats.emettre", candidature.id)
 
 
 def advance(candidature: Candidature, step: CandidatureStep) -> CandidatureStep | None:

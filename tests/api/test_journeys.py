@@ -144,8 +144,10 @@ def test_sons_sas_from_creation_to_referencement(world) -> None:  # noqa: ANN001
 
     detail = api.get(f"/candidatures/{reference}").json
     assert detail["step"] == "referencement"
+    # the référencement job ran after the last commit: number issued, candidature closed
     assert [s["status"] for s in detail["steps"]] == [
-        "validee", "validee", "validee", "validee", "emission_en_cours"]
+        "validee", "validee", "validee", "validee", "emis"]
+    assert detail["status"] == "referencee"
     assert verify_chain().ok
     messages = api.get(f"/candidatures/{reference}/messages").json["items"]
     assert "section.modifications_demandees" in [m["event"] for m in messages]

@@ -1,0 +1,113 @@
+"""Issuing a certificate: the number, the PDF with the mentions the Code de la santé
+publique asks for, a QR code to the public verification page, the PAdES signature."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from backoffice import pdf, signing
+from backoffice.db import db, utcnow
+from backoffice.demo_files import store_bytes
+from backoffice.filters import date_fr
+from backoffice.models import Candidature, Certificat, Referentiel
+from backoffice.workflow.definitions import DEMARCHES
+
+VALIDITY = timedelta(days=3 * 365)  # next check of a DMN certificate (configurable later)
+
+
+def verify_url(number: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/verify/{number}"
+
+
+def reserve(candidature: Candidature, kind: str) -> Certificat:
+    """The certificate row, created once (unique candidature_id); its number comes from its
+    id: ANS-DMN-2026-000123 / ANS-SAS-2026-000007."""
+    existing = db.scalar(select(Certificat).where(Certificat.candidature_id == candidature.id))
+    if existing is not None:
+        return existing
+    referentiel = db.get(Referentiel, candidature.referentiel_id) \
+        if candidature.referentiel_id else None
+    now = utcnow()
+    row = Certificat(
+        candidature_id=candidature.id, kind=kind, number=f"pending-{uuid.uuid4().hex}",
+        product_label=candidature.product.label, organisation_name=candidature.organisation.name,
+        referentiel_label=f"{referentiel.label} — version {referentiel.version}"
+        if referentiel else "—",
+        issued_at=now, next_check_at=now + VALIDITY if kind == "certificat" else None,
+    )
+    db.add(row)
+    db.flush()
+    prefix = "DMN" if kind == "certificat" else "SAS"
+    row.number = f"ANS-{prefix}-{now.year}-{row.id:06d}"
+    if kind == "referencement":
+        row.numero_referencement = f"SONS-SAS-{now.year}-{row.id:06d}"
+    db.flush()
+    return row
+
+
+def render(candidature: Candidature, cert: Certificat) -> bytes:
+    page = pdf.Page()
+    page.rect(0, 800, 595, 42, (0, 0, 0.569))
+    page.text(40, 815, "RÉPUBLIQUE FRANÇAISE — Agence du Numérique en Santé", 12, bold=True)
+    page.ops[-1] = page.ops[-1].replace(b"0 0 0 rg", b"1 1 1 rg")
+    dmn = cert.kind == "certificat"
+    page.text(40, 750, "Certificat de conformité" if dmn else
+              "Attestation de conformité — référencement SONS SAS", 22, bold=True)
+    page.text(40, 725, f"N° {cert.number}", 14, bold=True)
+    product = candidature.product
+    y = 690
+    lines = [
+        ("Produit", product.name), ("Version", product.version),
+        ("Référence produit", product.label),
+        ("Exploitant", candidature.organisation.name),
+        ("Contact de l'exploitant", candidature.contact_email
+         or candidature.organisation.contact_email or "—"),
+        ("Démarche", DEMARCHES[candidature.demarche_code].label),
+        ("Référentiel", cert.referentiel_label),
+        ("Profils", ", ".join(candidature.profils) or "—"),
+        ("Organisme certificateur", "Agence du Numérique en Santé (ANS)"),
+        ("Date de délivrance", date_fr(cert.issued_at)),
+    ]
+    if cert.next_check_at:
+        lines.append(("Prochain contrôle", date_fr(cert.next_check_at)))
+    if cert.numero_referencement:
+        lines.append(("Numéro unique de référencement", cert.numero_referencement))
+    for label, value in lines:
+        page.text(40, y, f"{label} :", 11, bold=True)
+        page.text(230, y, str(value), 11)
+        y -= 20
+    y -= 10
+    mention = ("Certificat délivré en application des articles R.1470-1 et suivants du Code de "
+               "la santé publique, après décision favorable du collège de certification."
+               if dmn else "Attestation délivrée après vérification de la conformité au "
+               "référentiel du Service d'accès aux soins (Ségur du numérique en santé).")
+    y = page.wrapped(40, y, mention, 10, width=100, leading=14)
+    url = verify_url(cert.number)
+    page.qr(40, 90, 110, url)
+    page.text(165, 180, "Vérifier l'authenticité et la validité de ce document :", 10, bold=True)
+    page.text(165, 164, url, 9)
+    page.text(165, 140, "Document signé électroniquement par l'Agence du Numérique en Santé.",
+              9, grey=True)
+    return pdf.build([page], title=f"{cert.number} — {product.label}")
+
+
+def issue(candidature: Candidature, kind: str) -> Certificat:
+    """Reserve, render, sign, store. Safe to call again: an issued certificate is kept."""
+    cert = reserve(candidature, kind)
+    if cert.fichier_id is not None:
+        return cert
+    signed = signing.sign_pdf(render(candidature, cert),
+                              reason=f"Délivrance du {cert.number}")
+    fichier = store_bytes(candidature, f"{cert.number}.pdf", signed)
+    cert.fichier_id, cert.sha256 = fichier.id, hashlib.sha256(signed).hexdigest()
+    db.flush()
+    return cert
+
+
+def current_time() -> datetime:
+    return utcnow()

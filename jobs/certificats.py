@@ -1,0 +1,57 @@
+"""Certificate / référencement issuance after a favourable decision. Issued exactly once:
+the certificate row is unique per candidature, and a job finding the work done only moves
+the step. Retried with backoff; the last failure is recorded as echec_emission."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.models import Candidature
+from backoffice.workflow import emission
+from backoffice.workflow.base import Systeme, load_for_update
+from jobs import job
+
+log = logging.getLogger(__name__)
+SYSTEME = Systeme("émission des certificats")
+
+
+def _last_attempt() -> bool:
+    try:
+        from rq import get_current_job
+
+        current = get_current_job()
+    except Exception:  # noqa: BLE001 - not inside a worker
+        current = None
+    return current is None or not current.retries_left
+
+
+@job(retries=3)
+def emettre(candidature_id: int) -> str | None:
+    from backoffice.certificates import issue
+
+    reference = db.scalar(select(Candidature.reference).where(Candidature.id == candidature_id))
+    if reference is None:
+        return None
+    candidature = load_for_update(reference)
+    step = candidature.current
+    if candidature.status != "en_cours" or step.step not in emission.DOCUMENTS or \
+            step.status != "emission_en_cours":
+        db.rollback()
+        return None  # already issued, or not (yet) to issue
+    try:
+        cert = issue(candidature, step.step)
+        emission.emission_reussie(candidature, actor=SYSTEME, numero=cert.number)
+        db.commit()
+        return cert.number
+    except Exception as error:
+        db.rollback()
+        log.exception("issuance failed for candidature %s", reference)
+        if _last_attempt():
+            candidature = load_for_update(reference)
+            emission.emission_echouee(candidature, actor=SYSTEME,
+                                      erreur=f"{type(error).__name__}: {error}"[:500])
+            db.commit()
+        raise
