@@ -77,10 +77,14 @@ def render(candidature: Candidature, cert: Certificat) -> bytes:
         lines.append(("Prochain contrôle", date_fr(cert.next_check_at)))
     if cert.numero_referencement:
         lines.append(("Numéro unique de référencement", cert.numero_referencement))
+    import textwrap
+
     for label, value in lines:
         page.text(40, y, f"{label} :", 11, bold=True)
-        page.text(230, y, str(value), 11)
-        y -= 20
+        for part in textwrap.wrap(str(value), 58) or [""]:
+            page.text(230, y, part, 11)
+            y -= 15
+        y -= 5
     y -= 10
     mention = ("Certificat délivré en application des articles R.1470-1 et suivants du Code de "
                "la santé publique, après décision favorable du collège de certification."

@@ -327,6 +327,7 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
             password_hash=hash_password(password), teams=teams,
         )
         user.roles = set(roles)
+        user.secretaire = "college" in roles  # the demo collège member prepares séances
         db.add(user)
         users[login] = user
         accounts.append({"role": roles[0], "email": user.email, "password": password,

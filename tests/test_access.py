@@ -122,7 +122,7 @@ class TestReviewerHome(GetEndpointChecks):
 
 class TestCollegeHome(GetEndpointChecks):
     path = "/college/"
-    allowed_roles = ("college",)
+    allowed_roles = ("college", "admin")  # admins prepare séances too
 
 
 class TestSupportHome(GetEndpointChecks):
@@ -146,3 +146,30 @@ def test_reviewer_home_counts_only_the_teams_parcours(client, ctx) -> None:  # n
     assert ">3</a>" in row  # three to take, three in total
     depot = html.split('data-step="depot"')[1].split("</tr>")[0]
     assert "tour=industriel" in depot and ">1</a>" in depot  # waiting on the vendor
+
+
+class TestCollegeSeanceNew(GetEndpointChecks):
+    """Wrong roles are refused; the page itself needs the secretary flag (tested apart)."""
+
+    path = "/college/seances/nouvelle"
+    allowed_roles = ("college", "admin")
+
+    def test_allowed_roles_get_the_page(self, client, ctx) -> None:  # noqa: ANN001
+        from tests.helpers import logout
+
+        plain = UserFactory(roles=["college"])
+        login(client, plain)
+        assert client.get(self.path).status_code == 403  # not a secretary
+        logout(client)
+        plain.secretaire = True
+        ctx.flush()
+        login(client, plain)
+        assert client.get(self.path).status_code == 200
+        logout(client)
+        login(client, UserFactory(roles=["admin"]))
+        assert client.get(self.path).status_code == 200
+
+
+def test_public_pages_need_no_account(client) -> None:  # noqa: ANN001
+    assert client.get("/certificats").status_code == 200
+    assert client.get("/verify/ANS-DMN-2026-000001").status_code == 404

@@ -1,11 +1,226 @@
-from flask import Blueprint, render_template
+"""The collège de certification: séances, agenda, votes, decisions, procès-verbal, and
+the read-only dossier with its synthesis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import selectinload
 
 from backoffice.auth.access import roles_required
+from backoffice.db import db
+from backoffice.models import (
+    AgendaItem,
+    AuditEvent,
+    Candidature,
+    CandidatureExigence,
+    CandidatureStep,
+    ExigenceVerdict,
+    Referentiel,
+    Seance,
+    SectionReview,
+    User,
+    UserRole,
+)
+from backoffice.reviewer.history import describe
+from backoffice.uploads import storage
+from backoffice.workflow import seances
+from backoffice.workflow.base import TransitionError
 
 bp = Blueprint("college", __name__)
+PARIS = ZoneInfo("Europe/Paris")
+COLLEGE = ("college", "admin")
+
+
+def _seance(seance_id: int) -> Seance:
+    seance = db.scalar(select(Seance).where(Seance.id == seance_id).options(
+        selectinload(Seance.members), selectinload(Seance.items).selectinload(AgendaItem.votes),
+        selectinload(Seance.items).selectinload(AgendaItem.conflicts)))
+    if seance is None:
+        abort(404)
+    return seance
+
+
+def _item(seance: Seance, item_id: int) -> AgendaItem:
+    item = next((i for i in seance.items if i.id == item_id), None)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _college_members() -> list[User]:
+    return list(db.scalars(select(User).join(UserRole).where(
+        UserRole.role == "college", User.active.is_(True)).order_by(User.name)))
 
 
 @bp.route("/")
-@roles_required("college")
+@roles_required(*COLLEGE)
 def home():
-    return render_template("college/home.html")
+    rows = db.scalars(select(Seance).order_by(Seance.date.desc()).limit(100)).all()
+    return render_template("college/home.html", seances=rows,
+                           can_prepare=seances.can_prepare(current_user))
+
+
+@bp.route("/seances/nouvelle", methods=["GET", "POST"])
+@roles_required(*COLLEGE)
+def new_seance():
+    if not seances.can_prepare(current_user):
+        abort(403)
+    from flask_wtf import FlaskForm
+
+    form = FlaskForm()
+    members = _college_members()
+    errors: list[str] = []
+    if request.method == "POST" and form.validate_on_submit():
+        chosen = [m for m in members if str(m.id) in request.form.getlist("membres")]
+        president = next((m for m in chosen if str(m.id) == request.form.get("president")), None)
+        try:
+            date = datetime.fromisoformat(request.form.get("date", "")).replace(tzinfo=PARIS)
+        except ValueError:
+            errors.append("La date de la séance est invalide.")
+        quorum = request.form.get("quorum", "")
+        if president is None:
+            errors.append("Choisissez un président parmi les membres cochés.")
+        if not errors:
+            try:
+                seance = seances.creer(actor=current_user, date=date,
+                                       label=request.form.get("libelle", ""), members=chosen,
+                                       president=president,
+                                       quorum=int(quorum) if quorum.isdigit() else None)
+                db.commit()
+                flash("Séance créée.", "success")
+                return redirect(url_for("college.seance", seance_id=seance.id))
+            except TransitionError as error:
+                db.rollback()
+                errors.append(error.message)
+    return render_template("college/new_seance.html", members=members, errors=errors), \
+        422 if errors else 200
+
+
+@bp.route("/seances/<int(max=2147483647):seance_id>")
+@roles_required(*COLLEGE)
+def seance(seance_id: int):
+    seance = _seance(seance_id)
+    candidates = []
+    if seance.status == "ouverte" and seances.can_prepare(current_user):
+        candidates = db.scalars(select(Candidature).join(CandidatureStep, and_(
+            CandidatureStep.candidature_id == Candidature.id,
+            CandidatureStep.step == "college")).where(
+            CandidatureStep.status == "a_programmer", Candidature.status == "en_cours",
+            Candidature.current_step == "college")
+            .options(selectinload(Candidature.product)).order_by(Candidature.id)).all()
+    return render_template("college/seance.html", seance=seance, candidates=candidates,
+                           can_prepare=seances.can_prepare(current_user),
+                           quorum_reached=seances.quorum_reached)
+
+
+def _act(seance: Seance, action, *args, success: str, **kwargs):  # noqa: ANN001, ANN202
+    from flask_wtf import FlaskForm
+
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        action(*args, **kwargs)
+        db.commit()
+        flash(success, "success")
+    except TransitionError as error:
+        db.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("college.seance", seance_id=seance.id))
+
+
+@bp.post("/seances/<int(max=2147483647):seance_id>/inscrire")
+@roles_required(*COLLEGE)
+def seance_inscrire(seance_id: int):
+    seance = _seance(seance_id)
+    reference = request.form.get("reference", "")
+    from backoffice.workflow.base import load_for_update
+
+    candidature = load_for_update(reference)
+    if candidature is None:
+        abort(404)
+    return _act(seance, seances.inscrire, seance, candidature, actor=current_user,
+                success=f"{reference} inscrite à l'ordre du jour.")
+
+
+@bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/voter")
+@roles_required("college")
+def seance_voter(seance_id: int, item_id: int):
+    seance = _seance(seance_id)
+    item = _item(seance, item_id)
+    return _act(seance, seances.voter, item, actor=current_user,
+                vote=request.form.get("vote", ""), comment=request.form.get("commentaire"),
+                success="Vote enregistré.")
+
+
+@bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/conflit")
+@roles_required("college")
+def seance_conflit(seance_id: int, item_id: int):
+    seance = _seance(seance_id)
+    item = _item(seance, item_id)
+    return _act(seance, seances.declarer_conflit, item, actor=current_user,
+                reason=request.form.get("raison"), success="Conflit d'intérêts déclaré.")
+
+
+@bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/decider")
+@roles_required("college")
+def seance_decider(seance_id: int, item_id: int):
+    seance = _seance(seance_id)
+    item = _item(seance, item_id)
+    from backoffice.workflow.base import load_for_update
+
+    load_for_update(item.candidature.reference)
+    sections = [s.strip() for s in (request.form.get("sections") or "").split(",") if s.strip()]
+    return _act(seance, seances.decider, item, actor=current_user,
+                decision=request.form.get("decision", ""), motive=request.form.get("motif"),
+                sections=sections, success="Décision enregistrée.")
+
+
+@bp.post("/seances/<int(max=2147483647):seance_id>/clore")
+@roles_required(*COLLEGE)
+def seance_clore(seance_id: int):
+    seance = _seance(seance_id)
+    return _act(seance, seances.clore, seance, actor=current_user,
+                success="Séance close : le procès-verbal est en cours de génération.")
+
+
+@bp.get("/seances/<int(max=2147483647):seance_id>/proces-verbal.pdf")
+@roles_required(*COLLEGE)
+def seance_pv(seance_id: int):
+    seance = _seance(seance_id)
+    if not seance.pv_storage_key:
+        abort(404)
+    return send_file(storage().open(seance.pv_storage_key), mimetype="application/pdf",
+                     as_attachment=True, download_name=f"proces-verbal-seance-{seance.id}.pdf")
+
+
+@bp.route("/dossiers/<reference>")
+@roles_required(*COLLEGE)
+def dossier(reference: str):
+    """Read-only: the whole DMN dossier, with a one-page synthesis first."""
+    candidature = db.scalar(select(Candidature).where(Candidature.reference == reference)
+                            .options(selectinload(Candidature.steps)))
+    if candidature is None or not candidature.demarche_code.startswith("dmn_"):
+        abort(404)
+    sections = db.scalars(select(SectionReview).where(
+        SectionReview.candidature_id == candidature.id).options(
+        selectinload(SectionReview.exigences).selectinload(CandidatureExigence.verdicts))
+        .order_by(SectionReview.position)).all()
+    non_applicable = [(e, v) for s in sections for e in s.exigences for v in e.verdicts
+                      if v.verdict == "non_applicable" and v.round == s.round]
+    referentiel = db.get(Referentiel, candidature.referentiel_id) \
+        if candidature.referentiel_id else None
+    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+                        .order_by(AuditEvent.id)).all()
+    verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
+        CandidatureExigence).join(SectionReview).where(
+        SectionReview.candidature_id == candidature.id))
+    return render_template("college/dossier.html", candidature=candidature, sections=sections,
+                           non_applicable=non_applicable, referentiel=referentiel,
+                           events=[(e, describe(e)) for e in events],
+                           verdict_count=verdict_count)
+

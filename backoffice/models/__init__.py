@@ -4,6 +4,7 @@ all on Base.metadata (Alembic and the tests rely on that)."""
 from backoffice.models.audit import AuditEvent
 from backoffice.models.candidature import Candidature, CandidatureStep
 from backoffice.models.certificat import Certificat
+from backoffice.models.college import AgendaItem, Conflict, Seance, Vote
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
@@ -21,6 +22,10 @@ from backoffice.models.referentiel import (
 from backoffice.models.user import Role, Team, User, UserRole
 
 __all__ = [
+    "AgendaItem",
+    "Conflict",
+    "Seance",
+    "Vote",
     "Avis",
     "CandidatureExigence",
     "Certificat",

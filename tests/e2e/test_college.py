@@ -1,0 +1,127 @@
+"""A séance of the collège in a real browser: two members vote, one declares a conflict,
+the président records a favourable decision; the certificate job runs; the vendor's thread
+says so; /verify says valid, then withdrawn after an admin's withdrawal."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.auth.passwords import hash_password
+from backoffice.db import db
+from backoffice.models import Candidature, Certificat, Message, Seance, User
+from tests.e2e.conftest import RESULTS, axe_violations, login, screenshot
+
+pytestmark = pytest.mark.browser
+PASSWORD = "mot-de-passe-du-college"
+
+
+def _members(live_server) -> list[dict]:  # noqa: ANN001
+    """Test set-up: two more collège members with known passwords."""
+    accounts = []
+    with live_server.app.app_context():
+        for login_name, name in (("membre.a", "Marc Membre"), ("membre.b", "Nadia Membre")):
+            email = f"{login_name}@ans.test.fr"
+            if db.scalar(select(User).where(User.email == email)) is None:
+                user = User(email=email, name=name, password_hash=hash_password(PASSWORD))
+                user.roles = {"college"}
+                db.add(user)
+            accounts.append({"email": email, "password": PASSWORD, "name": name})
+        db.commit()
+    return accounts
+
+
+def _logout(page) -> None:  # noqa: ANN001
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion")
+
+
+def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> None:  # noqa: ANN001
+    member_a, member_b = _members(live_server)
+    president = live_server.account("college")
+
+    login(page, president)
+    page.get_by_role("link", name="Créer une séance").click()
+    page.get_by_label("Libellé *").fill("Séance e2e")
+    page.get_by_label("Date et heure (heure de Paris) *").fill("2026-12-03T09:30")
+    for name in (president["name"], member_a["name"], member_b["name"]):
+        page.locator("label", has_text=name).click()
+    page.select_option("#president", label=president["name"])
+    page.get_by_label("Quorum").fill("2")
+    page.get_by_role("button", name="Créer la séance").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Séance créée.").is_visible()
+    seance_url = page.url
+    reference = page.locator("#reference option").first.get_attribute("value")
+    page.get_by_role("button", name="Inscrire").click()
+    page.wait_for_load_state("networkidle")
+    item = page.locator(f'section[data-reference="{reference}"]')
+    item.locator("label", has_text="Favorable").first.click()
+    item.get_by_role("button", name="Voter").click()
+    page.wait_for_load_state("networkidle")
+    assert axe_violations(page) == []
+    _logout(page)
+
+    login(page, member_a)
+    page.goto(seance_url)
+    page.locator(f'section[data-reference="{reference}"]').get_by_role(
+        "button", name="Déclarer un conflit d'intérêts").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Conflit d'intérêts déclaré.").is_visible()
+    _logout(page)
+
+    login(page, member_b)
+    page.goto(seance_url)
+    item = page.locator(f'section[data-reference="{reference}"]')
+    item.locator("label", has_text="Favorable").first.click()
+    item.get_by_label("Commentaire").fill("Dossier complet.")
+    item.get_by_role("button", name="Voter").click()
+    page.wait_for_load_state("networkidle")
+    _logout(page)
+
+    login(page, president)
+    page.goto(seance_url)
+    item = page.locator(f'section[data-reference="{reference}"]')
+    item.locator("label[for^=decision-][for$=-favorable]").click()
+    item.get_by_role("button", name="Enregistrer la décision").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Décision enregistrée.").is_visible()
+    page.get_by_role("button", name="Clore la séance").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("link", name="Procès-verbal (PDF signé)").is_visible()
+    screenshot(page, "college-seance")
+
+    with live_server.app.app_context():
+        candidature = db.scalar(select(Candidature).where(Candidature.reference == reference))
+        assert candidature.status == "certifiee"
+        cert = db.scalar(select(Certificat).where(Certificat.candidature_id == candidature.id))
+        assert db.scalar(select(Message).where(Message.candidature_id == candidature.id,
+                                               Message.event == "emission.emis")) is not None
+        seance = db.scalar(select(Seance).where(Seance.label == "Séance e2e"))
+        from backoffice.uploads import storage
+
+        RESULTS.mkdir(exist_ok=True)
+        for name, key in (("certificat", db.get(__import__("backoffice.models", fromlist=[
+                "Fichier"]).Fichier, cert.fichier_id).storage_key),
+                          ("proces-verbal", seance.pv_storage_key)):
+            path = RESULTS / f"{name}.pdf"
+            with storage().open(key) as handle:
+                path.write_bytes(handle.read())
+            subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(path),
+                            str(RESULTS / name)], check=False, timeout=60)
+        number, cert_id = cert.number, cert.id
+    _logout(page)
+
+    page.goto(f"/verify/{number}")
+    assert page.get_by_test_id("verdict").inner_text().startswith(f"Certificat {number} : valide")
+    assert axe_violations(page) == []
+    login(page, live_server.account("admin"))
+    page.goto(f"/admin/certificat/statut/{cert_id}")
+    page.select_option("#status", "retire")
+    page.fill("#motive", "Non-conformité constatée après délivrance.")
+    page.get_by_role("button", name="Enregistrer").click()
+    page.goto(f"/verify/{number}")
+    assert "retiré" in page.get_by_test_id("verdict").inner_text()
+    assert page.get_by_text("Non-conformité constatée après délivrance.").is_visible()

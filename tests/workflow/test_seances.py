@@ -1,0 +1,116 @@
+"""Séances: quorum, conflicts of interest, the président's decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.models import Seance
+from backoffice.workflow import seances
+from backoffice.workflow.base import NotAllowed, TransitionError
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def board(ctx):  # noqa: ANN001, ANN201
+    secretary = UserFactory(roles=["college"], name="Sophie Secrétaire")
+    secretary.secretaire = True
+    members = [secretary] + [UserFactory(roles=["college"], name=f"Membre {i}") for i in (1, 2)]
+    seance = seances.creer(actor=secretary, date=datetime(2026, 12, 3, 9, tzinfo=UTC),
+                           label="Séance de décembre", members=members, president=secretary,
+                           quorum=2)
+    return seance, members
+
+
+@pytest.fixture
+def item(board, driver, product):  # noqa: ANN001, ANN201
+    seance, members = board
+    candidature = driver.open(product, "dmn_nom_de_marque")
+    driver.drive(candidature, "college")
+    return seances.inscrire(seance, candidature, actor=members[0])
+
+
+def test_only_secretaries_and_admins_prepare(ctx, board) -> None:  # noqa: ANN001
+    seance, members = board
+    with pytest.raises(NotAllowed):
+        seances.creer(actor=members[1], date=seance.date, label="x", members=members,
+                      president=members[1])
+    admin = UserFactory(roles=["admin"])
+    assert seances.creer(actor=admin, date=seance.date, label="y", members=members,
+                         president=members[2]).quorum == 2  # default: majority
+
+
+def test_inscription_moves_the_dossier(item) -> None:  # noqa: ANN001
+    assert item.candidature.step("college").status == "inscrite"
+
+
+def test_decision_needs_the_quorum_and_the_president(item, board) -> None:  # noqa: ANN001
+    seance, (president, m1, m2) = board
+    seances.voter(item, actor=president, vote="favorable")
+    with pytest.raises(TransitionError, match="Quorum non atteint"):
+        seances.decider(item, actor=president, decision="favorable")
+    seances.voter(item, actor=m1, vote="abstention", comment="Pas d'avis")
+    with pytest.raises(NotAllowed):
+        seances.decider(item, actor=m1, decision="favorable")
+    seances.decider(item, actor=president, decision="favorable")
+    assert item.candidature.step("college").status == "favorable"
+    assert item.candidature.current_step == "certificat"
+    with pytest.raises(TransitionError, match="déjà décidé"):
+        seances.voter(item, actor=m2, vote="defavorable")
+
+
+def test_a_conflicted_member_cannot_vote_nor_count(item, board) -> None:  # noqa: ANN001
+    seance, (president, m1, m2) = board
+    seances.voter(item, actor=m1, vote="favorable")
+    seances.declarer_conflit(item, actor=m1, reason="Ancien salarié de l'éditeur")
+    assert not any(v.user_id == m1.id for v in item.votes)  # the earlier vote is withdrawn
+    with pytest.raises(TransitionError, match="conflit d'intérêts"):
+        seances.voter(item, actor=m1, vote="favorable")
+    seances.voter(item, actor=president, vote="favorable")
+    assert not seances.quorum_reached(item)
+    seances.voter(item, actor=m2, vote="defavorable")
+    assert seances.quorum_reached(item)
+
+
+def test_outsiders_cannot_vote(item) -> None:  # noqa: ANN001
+    with pytest.raises(NotAllowed):
+        seances.voter(item, actor=UserFactory(roles=["college"]), vote="favorable")
+
+
+def test_defavorable_needs_a_motive_and_ajournement_reopens_sections(item, board) -> None:  # noqa: ANN001
+    seance, (president, m1, _) = board
+    seances.voter(item, actor=president, vote="defavorable")
+    seances.voter(item, actor=m1, vote="defavorable")
+    with pytest.raises(TransitionError, match="motif"):
+        seances.decider(item, actor=president, decision="defavorable", motive="")
+    seances.decider(item, actor=president, decision="ajournee", motive="Preuves INS à revoir",
+                    sections=["INS"])
+    candidature = item.candidature
+    assert candidature.step("college").status == "a_programmer"
+    from backoffice.models import SectionReview
+
+    ins = db.scalar(select(SectionReview).where(SectionReview.candidature_id == candidature.id,
+                                                SectionReview.code == "INS"))
+    assert ins.status == "modifications_demandees"
+
+
+def test_closing_needs_every_decision_and_writes_the_minutes(app, item, board) -> None:  # noqa: ANN001
+    seance, (president, m1, _) = board
+    with pytest.raises(TransitionError, match="sans décision"):
+        seances.clore(seance, actor=president)
+    seances.voter(item, actor=president, vote="favorable")
+    seances.voter(item, actor=m1, vote="favorable", comment="Dossier solide")
+    seances.decider(item, actor=president, decision="favorable")
+    seances.clore(seance, actor=president)
+    db.commit()  # the certificate and the minutes are made after the commit
+    db.expire_all()
+    seance = db.get(Seance, seance.id)
+    assert seance.status == "close" and seance.pv_storage_key
+    from backoffice.uploads import storage
+
+    with storage().open(seance.pv_storage_key) as handle:
+        minutes = handle.read()
+    assert minutes.startswith(b"%PDF") and b"Dossier solide" in minutes
