@@ -17,7 +17,7 @@ from backoffice.db import db
 
 def register(app: Flask) -> None:
     for command in (init_db, seed_demo, create_user, verify_audit, send_mails,
-                    import_referentiel):
+                    import_referentiel, resume_issuance):
         app.cli.add_command(command)
 
 
@@ -152,3 +152,13 @@ def import_referentiel(path: Path, code: str, version: str, label: str | None) -
     click.echo(f"Référentiel {code} {version} importé : {len(referentiel.sections)} sections, "
                f"{exigences} exigences, {len(referentiel.profils)} profils. Il est en vigueur "
                "pour les prochaines recevabilités.")
+
+
+@click.command("reprendre-emissions")
+@with_appcontext
+def resume_issuance() -> None:
+    """Queue again the certificates still to issue (after an incident)."""
+    from jobs.certificats import rattraper
+
+    count = rattraper()
+    click.echo(f"{count} émission(s) remise(s) en file.")

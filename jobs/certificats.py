@@ -55,3 +55,19 @@ def emettre(candidature_id: int) -> str | None:
                                       erreur=f"{type(error).__name__}: {error}"[:500])
             db.commit()
         raise
+
+
+@job(retries=0)
+def rattraper() -> int:
+    """Queue again every issuance still pending (after a lost queue or a killed worker):
+    safe, since issuing twice is impossible."""
+    from backoffice.models import CandidatureStep
+    from backoffice.tasks import enqueue
+
+    ids = db.scalars(select(Candidature.id).join(CandidatureStep, (
+        CandidatureStep.candidature_id == Candidature.id) & (
+        CandidatureStep.step == Candidature.current_step)).where(
+        Candidature.status == "en_cours", CandidatureStep.status == "emission_en_cours")).all()
+    for candidature_id in ids:
+        enqueue("certificats.emettre", candidature_id)
+    return len(ids)
