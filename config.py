@@ -79,6 +79,9 @@ class Config:
         self.SIGNING_KEY = os.environ.get("SIGNING_KEY") or None
         self.SIGNING_CERT = os.environ.get("SIGNING_CERT") or None
         self.SIGNING_CA = os.environ.get("SIGNING_CA") or None
+        # Format of the SONS SAS numéro unique de référencement ({year}, {id}).
+        self.REFERENCEMENT_FORMAT = os.environ.get("REFERENCEMENT_FORMAT",
+                                                   "SONS-SAS-{year}-{id:06d}")
         # Public address of the back-office, printed in the certificates' QR codes.
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).

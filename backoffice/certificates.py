@@ -45,7 +45,8 @@ def reserve(candidature: Candidature, kind: str) -> Certificat:
     prefix = "DMN" if kind == "certificat" else "SAS"
     row.number = f"ANS-{prefix}-{now.year}-{row.id:06d}"
     if kind == "referencement":
-        row.numero_referencement = f"SONS-SAS-{now.year}-{row.id:06d}"
+        row.numero_referencement = current_app.config["REFERENCEMENT_FORMAT"].format(
+            year=now.year, id=row.id)
     db.flush()
     return row
 

@@ -210,6 +210,7 @@ TARGETS: list[tuple[str, str, str]] = [
     ("dmn_nom_de_marque", "preuves", "en_revue"),
     ("dmn_pecan", "preuves", "tour_2"),
     ("sons_sas", "preuves", "tour_2"),
+    ("dmn_nom_de_marque", "college", "a_programmer"),
 ]
 
 
@@ -297,6 +298,21 @@ def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN
     return candidature
 
 
+def _seance(president: User) -> None:
+    """A séance to come, with the first DMN dossier à programmer on its agenda."""
+    from backoffice.models import CandidatureStep
+    from backoffice.workflow import seances
+
+    seance = seances.creer(actor=president, date=utcnow() + timedelta(days=7),
+                           label="Séance du collège — démonstration", members=[president],
+                           president=president, quorum=1)
+    waiting = db.scalar(select(Candidature).join(CandidatureStep).where(
+        CandidatureStep.step == "college", CandidatureStep.status == "a_programmer",
+        Candidature.current_step == "college").limit(1))
+    if waiting is not None:
+        seances.inscrire(seance, waiting, actor=president)
+
+
 def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     """Load the demo data; return the generated credentials (never stored elsewhere)."""
     rng = random.Random(rng_seed)  # noqa: S311 - reproducible demo data
@@ -371,6 +387,7 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     db.flush()
 
     build_candidatures(candidatures, products, users, colleagues)
+    _seance(users["college"])
     # The demo's history is not news: its automatic messages are not e-mailed.
     from backoffice.tasks import _PENDING
 

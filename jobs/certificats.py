@@ -43,7 +43,10 @@ def emettre(candidature_id: int) -> str | None:
         return None  # already issued, or not (yet) to issue
     try:
         cert = issue(candidature, step.step)
-        emission.emission_reussie(candidature, actor=SYSTEME, numero=cert.number)
+        from backoffice.models import Fichier
+
+        emission.emission_reussie(candidature, actor=SYSTEME, numero=cert.number,
+                                  document=db.get(Fichier, cert.fichier_id))
         db.commit()
         return cert.number
     except Exception as error:

@@ -219,8 +219,31 @@ def dossier(reference: str):
     verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
         CandidatureExigence).join(SectionReview).where(
         SectionReview.candidature_id == candidature.id))
+    from backoffice.models import Fichier, Message, Piece, StepForm
+
+    forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()
+    pieces = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
+                        .where(Piece.candidature_id == candidature.id)).all()
+    messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
+                          .order_by(Message.id)).all()
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
+                           forms=forms, pieces=pieces, messages=messages,
                            non_applicable=non_applicable, referentiel=referentiel,
                            events=[(e, describe(e)) for e in events],
                            verdict_count=verdict_count)
 
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>")
+@roles_required(*COLLEGE)
+def download(fichier_id: int):
+    """A DMN dossier's file, for the collège (read-only access to the whole dossier)."""
+    from backoffice.models import Fichier
+    from backoffice.reviewer.files import _send
+
+    fichier = db.get(Fichier, fichier_id)
+    demarche = db.scalar(select(Candidature.demarche_code).where(
+        Candidature.id == fichier.candidature_id)) if fichier else None
+    if fichier is None or not (demarche or "").startswith("dmn_"):
+        abort(404)
+    return _send(fichier, "attachment")

@@ -96,3 +96,17 @@ def convention_valider(reference: str):
         abort(400)
     return run_transition(candidature, convention.valider, actor=current_user,
                           success="La convention est validée : le dépôt des preuves est ouvert.")
+
+
+@bp.post("/candidatures/<reference>/emission/relancer")
+@roles_required("verificateur")
+def emission_relancer(reference: str):
+    """After an issuance failure: queue it again."""
+    from backoffice.workflow import emission
+
+    form = ActionForm()
+    candidature = load_dossier(reference, lock=True)
+    if not form.validate_on_submit():
+        abort(400)
+    return run_transition(candidature, emission.relancer, actor=current_user,
+                          success="L'émission est relancée.")

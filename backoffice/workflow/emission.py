@@ -4,7 +4,7 @@ echec_emission after exhausted retries, which can be retried."""
 from __future__ import annotations
 
 from backoffice import audit
-from backoffice.models import Candidature, User
+from backoffice.models import Candidature, Fichier, User
 from backoffice.tasks import after_commit, enqueue
 from backoffice.workflow.base import (
     Actor,
@@ -38,7 +38,8 @@ def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
 
 
 @transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"})
-def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str) -> None:
+def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
+                     document: Fichier | None = None) -> None:
     """certificat | referencement: emission_en_cours -> emis; the candidature ends."""
     ensure_allowed(is_systeme(actor))
     step = _step(candidature, {"emission_en_cours"})
@@ -48,7 +49,10 @@ def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str) -> 
     touch(candidature)
     audit.record(actor, f"{step.step}.emis", step, candidature=candidature,
                  before={"status": before}, after={"status": step.status, "numero": numero})
-    post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step])
+    message = post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step],
+                                  numero=numero)
+    if document is not None:
+        message.attachments.append(document)
 
 
 @transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})

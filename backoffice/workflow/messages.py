@@ -51,7 +51,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                             "Le collège de certification a rendu une décision défavorable.\n\n"
                             "Motif : {body}"),
     "college.ajournee": ("Dossier ajourné par le collège", "{body}"),
-    "emission.emis": ("{document} émis", "{document} a été émis."),
+    "emission.emis": ("{document} émis",
+                      "{document} a été émis sous le numéro {numero}. Vous le trouverez en pièce "
+                      "jointe ; son authenticité se vérifie en ligne."),
     "emission.echec": ("Émission retardée",
                        "L'émission du document rencontre un incident technique ; l'ANS a été "
                        "prévenue."),

@@ -47,7 +47,9 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN
               "YOUSIGN_WEBHOOK_SECRET": "secret-e2e"}
     app = create_app(config)
     with app.app_context():
-        credentials = seed(candidatures=24)
+        from backoffice.seed import TARGETS
+
+        credentials = seed(candidatures=len(TARGETS))  # one candidature per demo target
         db.commit()
     server = LiveServer(app, credentials)
     server.thread.start()

@@ -84,3 +84,7 @@ class TestSectionModifications(PostEndpointChecks):
 
 class TestPourAvis(PostEndpointChecks):
     path, allowed_roles, form = f"{REF}/pour-avis/avis", V, {"message": "x"}
+
+
+class TestRelancerEmission(PostEndpointChecks):
+    path, allowed_roles = f"{REF}/emission/relancer", V

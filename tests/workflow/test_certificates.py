@@ -56,8 +56,10 @@ def test_favourable_decision_issues_one_signed_certificate(certified) -> None:  
     assert status.intact and status.valid and status.bottom_line
     text = data.decode("latin-1")
     assert cert.number in text and "Agence du Num" in text
-    assert db.scalar(select(func.count()).select_from(Message).where(
-        Message.candidature_id == certified.id, Message.event == "emission.emis")) == 1
+    message = db.scalar(select(Message).where(Message.candidature_id == certified.id,
+                                              Message.event == "emission.emis"))
+    assert cert.number in message.body
+    assert [f.id for f in message.attachments] == [cert.fichier_id]  # the vendor gets it
     assert "certificat.emis" in db.scalars(select(AuditEvent.action)).all()
 
 

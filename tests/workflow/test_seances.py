@@ -114,3 +114,22 @@ def test_closing_needs_every_decision_and_writes_the_minutes(app, item, board) -
     with storage().open(seance.pv_storage_key) as handle:
         minutes = handle.read()
     assert minutes.startswith(b"%PDF") and b"Dossier solide" in minutes
+
+
+def test_members_read_the_whole_dossier(app, client, item, board) -> None:  # noqa: ANN001
+    from tests.helpers import login
+
+    db.commit()
+    seance, (president, _, _) = board
+    login(client, president)
+    html = client.get(f"/college/dossiers/{item.candidature.reference}").get_data(as_text=True)
+    for part in ("Synthèse", "Section INS", "Tour 1 : Conforme", "Formulaires",
+                 "Pièces justificatives", "Messagerie", "Historique"):
+        assert part in html, part
+    from backoffice.demo_files import one_page_pdf, store_bytes
+
+    fichier = store_bytes(item.candidature, "annexe.pdf", one_page_pdf("Annexe"))
+    db.commit()
+    download = client.get(f"/college/fichiers/{fichier.id}")
+    assert download.status_code == 200 and download.data.startswith(b"%PDF")
+    assert download.headers["Content-Disposition"].startswith("attachment")
