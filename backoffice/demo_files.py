@@ -10,36 +10,14 @@ from backoffice.models import Candidature, Fichier
 from backoffice.storage import KINDS_DOCUMENT, KINDS_ZIP, sanitize_filename
 
 
-def _pdf_text(value: str) -> str:
-    ascii_only = value.encode("latin-1", "replace").decode("latin-1")
-    return ascii_only.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
 def one_page_pdf(title: str, line: str = "Document de démonstration") -> bytes:
-    """A valid one-page PDF showing two lines of text (Helvetica, WinAnsi)."""
-    content = (f"BT /F1 18 Tf 72 760 Td ({_pdf_text(title)}) Tj ET\n"
-               f"BT /F1 12 Tf 72 730 Td ({_pdf_text(line)}) Tj ET\n").encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"endstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
-              "%%EOF\n".encode())
-    return out.getvalue()
+    """A valid one-page PDF showing two lines of text."""
+    from backoffice import pdf
+
+    page = pdf.Page()
+    page.text(72, 760, title, 18)
+    page.text(72, 730, line, 12)
+    return pdf.build([page], title=title)
 
 
 def preuves_zip(codes: list[str], extra: dict[str, bytes] | None = None) -> bytes:

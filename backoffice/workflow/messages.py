@@ -52,8 +52,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                             "Motif : {body}"),
     "college.ajournee": ("Dossier ajourné par le collège", "{body}"),
     "emission.emis": ("{document} émis",
-                      "{document} a été émis sous le numéro {numero}. Vous le trouverez en pièce "
-                      "jointe ; son authenticité se vérifie en ligne."),
+                      "{document} a été émis sous le numéro {numero}. Il est joint à ce message "
+                      "dans votre messagerie Convergence ; son authenticité se vérifie en "
+                      "ligne."),
     "emission.echec": ("Émission retardée",
                        "L'émission du document rencontre un incident technique ; l'ANS a été "
                        "prévenue."),
