@@ -99,7 +99,8 @@ def section_json(section: SectionReview, *, detail: bool = False) -> dict[str, A
         body["exigences"] = [{
             "code": e.code, "title": e.title,
             "declaration_non_applicable": e.declaration_non_applicable,
-            "preuves": [preuve_json(p) for p in by_exigence.get(e.id, [])],
+            "preuves": [preuve_json(p) for p in by_exigence.get(e.id, [])
+                        if p.fichier.deleted_at is None],
         } for e in section.exigences]
     return body
 

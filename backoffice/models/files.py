@@ -30,6 +30,11 @@ class Fichier(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     # "industriel" (through the API) or a back-office user
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Tombstone: support deleted the bytes; the row says what, who, when and why.
+    deleted_at: Mapped[datetime | None]
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    deletion_motive: Mapped[str | None] = mapped_column(Text)
+    deletion_request: Mapped[str | None] = mapped_column(String(100))
 
 
 class Piece(Base):

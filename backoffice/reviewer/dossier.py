@@ -42,7 +42,8 @@ def _pieces(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
     types = {(t.step, t.code): t for t in db.scalars(select(PieceType).where(
         PieceType.parcours == candidature.demarche.parcours))}
     rows = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
-                      .where(Piece.candidature_id == candidature.id)
+                      .where(Piece.candidature_id == candidature.id,
+                             Fichier.deleted_at.is_(None))
                       .order_by(Piece.step, Piece.type_code, Fichier.uploaded_at)).all()
     out = []
     for piece, fichier in rows:

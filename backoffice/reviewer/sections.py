@@ -50,7 +50,8 @@ def review_context(candidature, section: SectionReview) -> dict:  # noqa: ANN001
     """Everything the page shows, in a fixed number of queries."""
     rows = db.execute(
         select(Preuve, Fichier).join(Fichier, Fichier.id == Preuve.fichier_id)
-        .where(Preuve.exigence_id.in_([e.id for e in section.exigences]))
+        .where(Preuve.exigence_id.in_([e.id for e in section.exigences]),
+               Fichier.deleted_at.is_(None))  # deleted by support: gone from review
         .order_by(Preuve.round_added, Preuve.id)).all()
     files: dict[int, list[tuple[Preuve, Fichier]]] = {}
     for preuve, fichier in rows:

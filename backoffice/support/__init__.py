@@ -1,11 +1,70 @@
-from flask import Blueprint, render_template
+"""The support desk: find a file from a candidature reference and (part of) its name,
+see what it is, delete it on the vendor's request."""
 
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from backoffice import uploads
 from backoffice.auth.access import roles_required
+from backoffice.db import db
+from backoffice.models import Candidature, Fichier, User
+from backoffice.workflow import support
+from backoffice.workflow.base import TransitionError
 
 bp = Blueprint("support", __name__)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @bp.route("/")
 @roles_required("support")
 def home():
-    return render_template("support/home.html")
+    reference = (request.args.get("reference") or "").strip().upper()
+    name = (request.args.get("nom") or "").strip()
+    results, candidature = [], None
+    if reference:
+        candidature = db.scalar(select(Candidature).where(Candidature.reference == reference))
+    if candidature is not None:
+        stmt = select(Fichier).where(Fichier.candidature_id == candidature.id)
+        if name:
+            stmt = stmt.where(Fichier.original_name.ilike(_like(name), escape="\\"))
+        files = db.scalars(stmt.order_by(Fichier.uploaded_at.desc()).limit(200)).all()
+        people = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
+            {f.uploaded_by_user_id for f in files} | {f.deleted_by_id for f in files})))}
+        results = [(f, support.usage(f), people) for f in files]
+    return render_template("support/home.html", reference=reference, name=name,
+                           candidature=candidature, results=results,
+                           searched=bool(reference))
+
+
+@bp.post("/fichiers/<int(max=2147483647):fichier_id>/supprimer")
+@roles_required("support")
+def delete(fichier_id: int):
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    fichier = db.get(Fichier, fichier_id)
+    if fichier is None:
+        abort(404)
+    candidature = db.get(Candidature, fichier.candidature_id)
+    from backoffice.workflow.base import load_for_update
+
+    load_for_update(candidature.reference)
+    try:
+        support.supprimer_fichier(fichier, actor=current_user,
+                                  motif=request.form.get("motif", ""),
+                                  demande=request.form.get("demande", ""))
+        db.commit()
+        uploads.committed()
+        flash(f"« {fichier.original_name} » est supprimé ; l'industriel en est informé.",
+              "success")
+    except TransitionError as error:
+        db.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("support.home", reference=candidature.reference,
+                            nom=request.form.get("nom", "")))

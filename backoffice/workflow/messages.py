@@ -58,6 +58,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "emission.echec": ("Émission retardée",
                        "L'émission du document rencontre un incident technique ; l'ANS a été "
                        "prévenue."),
+    "support.fichier_supprime": ("Fichier supprimé : {name}",
+                                 "À votre demande ({demande}), le support Convergence a "
+                                 "supprimé le fichier « {name} ».\n\nMotif : {body}"),
     "candidature.abandonnee": ("Candidature abandonnée", "La candidature a été abandonnée."),
     "candidature.close_sans_suite": ("Candidature close sans suite", "Motif : {body}"),
 }

@@ -30,6 +30,7 @@ from backoffice.workflow import (
     emission,
     forms,
     preuves,
+    support,
 )
 from backoffice.workflow.base import SYSTEME, TRANSITIONS, TransitionError
 from backoffice.workflow.definitions import (
@@ -52,6 +53,7 @@ class World:
     college: Any
     admin: Any
     product: Any
+    support: Any
 
 
 @dataclass
@@ -146,6 +148,9 @@ CASES: dict[str, Case] = {
         "dmn_ligne_generique", "preuves_pour_avis",
         lambda c, w: avis.rendre_avis(c, actor=w.verif, par_exigence={"INS 1.1": "ok"},
                                       message="Avis"), _zip),
+    "pour_avis.retirer": Case("dmn_ligne_generique", "preuves_pour_avis",
+                              lambda c, w: support.retirer_depot(c, actor=w.support),
+                              posts=False),
     "college.inscrire": Case("dmn_nom_de_marque", "college",
                              lambda c, w: college.inscrire(c, actor=w.college)),
     "college.favorable": Case("dmn_nom_de_marque", "college",
@@ -213,7 +218,8 @@ PAIRS = [(name, status) for name, info in sorted(TRANSITIONS.items())
 def world(referentiels, industriel, dmn_verif, college_member, product):  # noqa: ANN001, ANN201
     dmn_verif.teams[0].parcours = "dmn"
     segur_and_dmn = UserFactory(roles=["admin"])
-    return World(industriel, dmn_verif, college_member, segur_and_dmn, product)
+    return World(industriel, dmn_verif, college_member, segur_and_dmn, product,
+                 UserFactory(roles=["support"]))
 
 
 def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202

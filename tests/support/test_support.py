@@ -1,0 +1,110 @@
+"""The support desk: find a file by reference and name, delete it with a motive."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.demo_files import preuves_zip
+from backoffice.models import AuditEvent, Candidature, Fichier, Message
+from backoffice.uploads import storage
+from backoffice.workflow import forms, preuves
+from tests.factories import UserFactory
+from tests.helpers import PostEndpointChecks, csrf_token, login, logout
+from tests.reviewer.conftest import desk  # noqa: F401 - the workspace fixture
+
+
+@pytest.fixture
+def agent(desk):  # noqa: ANN001, ANN201, F811
+    logout(desk.client)
+    user = UserFactory(roles=["support"], name="Samuel Support")
+    login(desk.client, user)
+    return user
+
+
+def _lg_with_zip(desk):  # noqa: ANN001, ANN202, F811
+    candidature = desk.candidature("dmn_ligne_generique")
+    forms.prendre(candidature, "recevabilite", actor=desk.me)
+    forms.valider(candidature, "recevabilite", actor=desk.me)
+    db.commit()
+    response = desk.api.upload(f"/candidatures/{candidature.reference}/preuves-pour-avis",
+                               preuves_zip(["INS 1.1"]), "preuves_INS.zip")
+    assert response.status_code == 201
+    return candidature
+
+
+def _delete(desk, fichier, **data):  # noqa: ANN001, ANN003, ANN202, F811
+    return desk.client.post(f"/support/fichiers/{fichier.id}/supprimer", data={
+        **data, "csrf_token": csrf_token(desk.client, "/support/")}, follow_redirects=True)
+
+
+def test_find_and_delete_the_ligne_generique_zip(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = _lg_with_zip(desk)
+    page = desk.client.get("/support/", query_string={"reference": candidature.reference.lower(),
+                                                      "nom": "INS.z"}).get_data(as_text=True)
+    assert 'data-file="preuves_INS.zip"' in page and "Archive de preuves pour avis" in page
+    fichier = db.scalar(select(Fichier).where(Fichier.original_name == "preuves_INS.zip"))
+    path = storage().path(fichier.storage_key)
+    assert path.exists()
+    refused = _delete(desk, fichier, motif="", demande="")
+    assert "motif de la suppression est obligatoire" in refused.get_data(as_text=True)
+    done = _delete(desk, fichier, motif="Archive déposée par erreur", demande="SUP-2026-0042")
+    assert "est supprimé" in done.get_data(as_text=True)
+    db.expire_all()
+    fichier = db.get(Fichier, fichier.id)
+    assert fichier.deleted_at and fichier.deletion_request == "SUP-2026-0042"
+    assert not path.exists()  # the bytes left the store
+    candidature = db.get(Candidature, candidature.id)
+    assert candidature.step("preuves_pour_avis").status == "en_attente_depot"
+    message = db.scalar(select(Message).where(Message.event == "support.fichier_supprime"))
+    assert "preuves_INS.zip" in message.body and "SUP-2026-0042" in message.body
+    assert "support.supprimer_fichier" in db.scalars(select(AuditEvent.action)).all()
+    again = _delete(desk, fichier, motif="x", demande="y")
+    assert "déjà été supprimé" in again.get_data(as_text=True)
+
+
+def test_a_validated_round_cannot_lose_its_files(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = desk.candidature(until="preuves", submit=False)
+    driver = desk.driver()
+    section = driver.sections(candidature)[0]
+    driver.file_section(candidature, section)
+    driver.review_section(candidature, section)
+    db.commit()
+    preuve = preuves.active_preuves(section.exigences[0])[0]
+    response = _delete(desk, preuve.fichier, motif="Erreur", demande="SUP-1")
+    assert "un vérificateur doit d&#39;abord rouvrir" in response.get_data(as_text=True) or \
+        "un vérificateur doit d'abord rouvrir" in response.get_data(as_text=True)
+    assert db.get(Fichier, preuve.fichier_id).deleted_at is None
+
+
+def test_a_deleted_preuve_leaves_the_review(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = desk.candidature(until="preuves", submit=False)
+    driver = desk.driver()
+    section = driver.sections(candidature)[0]
+    driver.file_section(candidature, section)
+    db.commit()
+    from backoffice.demo_files import one_page_pdf, store_bytes
+
+    preuve = preuves.active_preuves(section.exigences[0])[0]
+    real = store_bytes(candidature, "capture_erronee.pdf", one_page_pdf("Erreur"))
+    preuve.fichier_id = real.id
+    db.commit()
+    _delete(desk, real, motif="Mauvais fichier", demande="SUP-7")
+    logout(desk.client)
+    login(desk.client, desk.me)
+    page = desk.client.get(f"/instruction/candidatures/{candidature.reference}/sections/"
+                           f"{section.code}").get_data(as_text=True)
+    assert "capture_erronee.pdf" not in page
+
+
+def test_support_takes_no_decisions(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = desk.candidature()
+    response = desk.client.post(
+        f"/instruction/candidatures/{candidature.reference}/prendre",
+        data={"csrf_token": csrf_token(desk.client, "/support/")})
+    assert response.status_code == 403
+
+
+class TestDeleteEndpoint(PostEndpointChecks):
+    path, allowed_roles, form = "/support/fichiers/1/supprimer", ("support",), {"motif": "x"}
