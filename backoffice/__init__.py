@@ -19,7 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from backoffice import db, errors, filters, navigation, uploads
+    from backoffice import db, errors, filters, navigation, security, uploads
     from backoffice.extensions import babel, csrf, login_manager
 
     db.init_app(app)
@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     navigation.init_app(app)
     uploads.init_app(app)
+    security.init_app(app)
 
     from backoffice.auth import bp as auth_bp
     from backoffice.college import bp as college_bp

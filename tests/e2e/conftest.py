@@ -72,8 +72,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser, live_server) -> Iterator[Any]:  # noqa: ANN001
+    # bypass_csp: axe-core is injected as an inline script, which our CSP rightly refuses
     context = browser.new_context(base_url=live_server.url, locale="fr-FR",
-                                  viewport={"width": 1280, "height": 900})
+                                  viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     yield page
     context.close()

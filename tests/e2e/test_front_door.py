@@ -79,3 +79,23 @@ def test_admin_edits_a_campaign_window(page, live_server) -> None:  # noqa: ANN0
     page.goto("/admin/user/")
     assert page.get_by_text("verificateur@").first.is_visible()
     assert "$argon2" not in page.content()
+
+
+def test_pages_work_under_the_content_security_policy(browser, live_server) -> None:  # noqa: ANN001
+    """Without bypass_csp: the DSFR pages load their scripts, styles and fonts, and the
+    browser reports no policy violation."""
+    context = browser.new_context(base_url=live_server.url, locale="fr-FR")
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    try:
+        login(page, live_server.account("verificateur"))
+        page.goto("/instruction/file")
+        page.wait_for_load_state("networkidle")
+        assert "Marianne" in page.evaluate("getComputedStyle(document.body).fontFamily")
+        # the DSFR's JavaScript ran (it marks the document once started)
+        assert page.evaluate("document.documentElement.hasAttribute('data-fr-js')")
+        assert violations == []
+    finally:
+        context.close()
