@@ -43,6 +43,7 @@ serve-production: db
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r backoffice jobs -l
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

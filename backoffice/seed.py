@@ -127,7 +127,7 @@ def place_at_step(
 ) -> None:
     """Build the candidature's step rows: earlier steps passed, `step_code` in `status`,
     later steps to come."""
-    rng = rng or random.Random()  # noqa: S311 - demo dates, not secrets
+    rng = rng or random.Random()  # noqa: S311  # nosec B311
     at = at or utcnow()
     steps = candidature.demarche.steps
     if step_code not in steps:
@@ -221,7 +221,7 @@ def build_candidatures(count: int, products: list[Product], users: dict[str, Use
     from backoffice.db import simulated_clock
 
     built = []
-    rng = random.Random(7)  # noqa: S311 - reproducible demo dates
+    rng = random.Random(7)  # noqa: S311  # nosec B311
     for i in range(count):
         with simulated_clock(utcnow() - timedelta(days=rng.randint(20, 140))) as clock:
             built.append(_build_one(i, products, users, colleagues, clock, rng))
@@ -315,7 +315,7 @@ def _seance(president: User) -> None:
 
 def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     """Load the demo data; return the generated credentials (never stored elsewhere)."""
-    rng = random.Random(rng_seed)  # noqa: S311 - reproducible demo data
+    rng = random.Random(rng_seed)  # noqa: S311  # nosec B311
     from backoffice.signing import ensure_demo_material
 
     ensure_demo_material()  # demo CA and signing certificate, never committed

@@ -32,7 +32,8 @@ class UserView(SecureModelView):
         "active": "Actif",
         "last_login_at": "Dernière connexion",
         "created_at": "Créé le",
-        "new_password": "Nouveau mot de passe",
+        # a column label, not a password
+        "new_password": "Nouveau mot de passe",  # nosec B105
     }
     column_searchable_list = ("email", "name")
     column_filters = ("active",)
