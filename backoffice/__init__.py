@@ -33,6 +33,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     from backoffice.auth import bp as auth_bp
+    from backoffice.auth import sessions
+
+    sessions.init_app(app)
     from backoffice.college import bp as college_bp
     from backoffice.main import bp as main_bp
     from backoffice.public import bp as public_bp

@@ -71,8 +71,13 @@ class UserView(SecureModelView):
             raise ValidationError("Un mot de passe est obligatoire pour un nouveau compte.")
         model.email = model.email.strip().lower()
         model.roles = form.roles.data or []
+        from backoffice.auth.sessions import invalidate
+
         if form.new_password.data:
             model.password_hash = hash_password(form.new_password.data)
+            invalidate(model)  # the old password's sessions end
+        if not is_created and not model.active:
+            invalidate(model)
         super().on_model_change(form, model, is_created)
 
 

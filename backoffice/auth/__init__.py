@@ -15,7 +15,11 @@ def _load_user(user_id: str):  # noqa: ANN202
         user = db.get(User, int(user_id))
     except (TypeError, ValueError):
         return None
-    return user if user is not None and user.active else None
+    from backoffice.auth.sessions import still_valid
+
+    if user is None or not user.active or not still_valid(user):
+        return None
+    return user
 
 
 from backoffice.auth import views  # noqa: E402,F401

@@ -7,7 +7,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from backoffice import audit
-from backoffice.auth import bp
+from backoffice.auth import bp, sessions
 from backoffice.auth.access import login_required, public
 from backoffice.auth.forms import LoginForm
 from backoffice.auth.passwords import burn_time, hash_password, needs_rehash, verify_password
@@ -51,6 +51,7 @@ def login():
         db.commit()
         session.clear()  # no fixation: a fresh session at login
         login_user(user)
+        sessions.start(user)
         return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
     return render_template("auth/login.html", form=form)
 
@@ -58,6 +59,11 @@ def login():
 @bp.route("/deconnexion", methods=["POST"])
 @login_required
 def logout():
+    # the cookie would stay valid if replayed: end every session of the account server-side
+    user = db.get(User, current_user.id)
+    sessions.invalidate(user)
+    audit.record(user, "auth.deconnexion", user)
+    db.commit()
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté.", "info")

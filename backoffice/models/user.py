@@ -78,6 +78,9 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     # A collège member who prepares séances (creates them, builds their agenda).
     secretaire: Mapped[bool] = mapped_column(default=False)
+    # Bumped at logout, password change and deactivation: every session cookie issued
+    # before no longer counts (server-side invalidation of client-side sessions).
+    session_epoch: Mapped[int] = mapped_column(default=0)
 
     role_rows: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by=UserRole.role
