@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -112,7 +112,3 @@ def issue(candidature: Candidature, kind: str) -> Certificat:
     cert.fichier_id, cert.sha256 = fichier.id, hashlib.sha256(signed).hexdigest()
     db.flush()
     return cert
-
-
-def current_time() -> datetime:
-    return utcnow()

@@ -14,7 +14,7 @@ from backoffice.models import CandidatureExigence, Fichier, Preuve, SectionRevie
 from backoffice.queues import sections as section_queue
 from backoffice.queues.candidatures import InvalidCursor, visible_demarches
 from backoffice.reviewer import bp
-from backoffice.reviewer.access import back_to_dossier, load_dossier, run_transition
+from backoffice.reviewer.access import load_dossier, run_transition
 from backoffice.reviewer.forms import ActionForm
 from backoffice.workflow import preuves
 from backoffice.workflow.definitions import DEMARCHES
@@ -144,7 +144,7 @@ def section_modifications(reference: str, code: str):
     message = (request.form.get("message") or "").strip()
     if len(message) > 20_000:
         flash("Le message est trop long (20 000 caractères au plus).", "error")
-        return back_to_dossier(candidature)
+        return _back(candidature, code)
     run_transition(candidature, preuves.demander_modifications, code, actor=current_user,
                    message=message or None,
                    success=f"Modifications demandées sur la section {code}.")

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from flask import Response, abort, render_template, request, stream_with_context, url_for
+from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -101,7 +101,3 @@ def queue_csv():
     filename = f"file-{now:%Y%m%d-%H%M}.csv"
     return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def queue_url(**args: str) -> str:
-    return url_for("reviewer.queue_page", **args)

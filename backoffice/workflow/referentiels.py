@@ -23,7 +23,7 @@ from backoffice.models import (
     StepForm,
 )
 from backoffice.workflow.base import InvalidInput
-from backoffice.workflow.definitions import DEMARCHES, Parcours
+from backoffice.workflow.definitions import Parcours
 
 
 def referentiel_code(candidature: Candidature) -> str:
@@ -166,8 +166,3 @@ def _load_pieces(parcours: str, step: str, pieces: list[dict[str, Any]]) -> None
             db.add(PieceType(parcours=parcours, step=step, code=piece["code"],
                              label=piece["label"], required=bool(piece.get("required")),
                              position=i))
-
-
-def assert_known_demarche(code: str) -> None:
-    if code not in DEMARCHES:
-        raise InvalidInput("unknown_demarche", f"Démarche inconnue : « {code} ».")
