@@ -9,6 +9,7 @@ from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
 from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, SectionReview
+from backoffice.models.jobs import JobOutbox
 from backoffice.models.messaging import Message, MessageRead, MessageTemplate, OutboxMail
 from backoffice.models.organisation import ApiToken, Organisation, Product, ProductEvaluation
 from backoffice.models.referentiel import (
@@ -19,7 +20,7 @@ from backoffice.models.referentiel import (
     ReferentielExigence,
     ReferentielSection,
 )
-from backoffice.models.user import Role, Team, User, UserRole
+from backoffice.models.user import RecoveryCode, Role, Team, User, UserRole
 
 __all__ = [
     "AgendaItem",
@@ -34,10 +35,12 @@ __all__ = [
     "ExigenceVerdict",
     "Fichier",
     "IdempotencyKey",
+    "JobOutbox",
     "Message",
     "MessageRead",
     "MessageTemplate",
     "OutboxMail",
+    "RecoveryCode",
     "Piece",
     "PieceType",
     "Preuve",

@@ -11,11 +11,18 @@ from sqlalchemy import ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
-from backoffice.models._types import BigIntPK
+from backoffice.models._types import BigIntPK, one_of
+
+# Antivirus state of an upload. "sans_objet": no ClamAV daemon configured; "en_attente":
+# queued for scanning, cannot be opened; "sain" / "infecte" (quarantined) / "erreur"
+# (the scanner failed; retried, cannot be opened meanwhile).
+SCAN_STATUSES = ("sans_objet", "en_attente", "sain", "infecte", "erreur")
+OPENABLE_SCAN_STATUSES = frozenset({"sans_objet", "sain"})
 
 
 class Fichier(Base):
     __tablename__ = "fichier"
+    __table_args__ = (one_of("scan_status", SCAN_STATUSES, "scan_status"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     candidature_id: Mapped[int] = mapped_column(
@@ -35,6 +42,15 @@ class Fichier(Base):
     deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     deletion_motive: Mapped[str | None] = mapped_column(Text)
     deletion_request: Mapped[str | None] = mapped_column(String(100))
+    scan_status: Mapped[str] = mapped_column(String(16), default="sans_objet",
+                                             server_default="sans_objet")
+    # the signature ClamAV reported, or the scanner's error
+    scan_detail: Mapped[str | None] = mapped_column(String(255))
+    scanned_at: Mapped[datetime | None]
+
+    @property
+    def openable(self) -> bool:
+        return self.deleted_at is None and self.scan_status in OPENABLE_SCAN_STATUSES
 
 
 class Piece(Base):

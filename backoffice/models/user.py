@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, func
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
@@ -81,6 +81,11 @@ class User(Base):
     # Bumped at logout, password change and deactivation: every session cookie issued
     # before no longer counts (server-side invalidation of client-side sessions).
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # Second factor (RFC 6238 TOTP). The secret is stored encrypted (backoffice.auth.totp);
+    # totp_last_counter makes every code single-use.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_counter: Mapped[int | None] = mapped_column(BigInteger)
 
     role_rows: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by=UserRole.role
@@ -136,3 +141,17 @@ class User(Base):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code for the second factor, stored hashed."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
