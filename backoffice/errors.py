@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from backoffice.db import db
@@ -21,6 +22,10 @@ MESSAGES = {
     413: ("Fichier trop volumineux", "Le fichier dépasse la taille autorisée."),
     500: ("Erreur inattendue", "Une erreur est survenue de notre côté. Réessayez plus tard."),
 }
+
+CONSTRAINT_MESSAGE = ("L'enregistrement a été refusé : il entre en conflit avec des données "
+                      "existantes (un doublon, ou une modification simultanée). Rien n'a été "
+                      "enregistré ; rechargez la page, vérifiez et recommencez.")
 
 
 def _render(code: int, detail: str | None = None):  # noqa: ANN202
@@ -43,6 +48,20 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):  # noqa: ANN202
         return _render(e.code or 500)
+
+    @app.errorhandler(IntegrityError)
+    def _constraint(e: IntegrityError):  # noqa: ANN202
+        """A database constraint refused the change (a duplicate, a race two checks could
+        not see): the whole transaction is rolled back, the user gets a French message."""
+        log.warning("constraint violation on %s %s: %s", request.method, request.path,
+                    e.orig)
+        db.rollback()
+        if request.path.startswith("/api/"):  # (the API blueprint answers its own first)
+            from backoffice.api.errors import HTTP_CODES, error_response
+
+            return error_response(409, "conflict", HTTP_CODES[409][1])
+        return render_template("errors/error.html", code=409, title="Enregistrement refusé",
+                               message=CONSTRAINT_MESSAGE), 409
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):  # noqa: ANN202

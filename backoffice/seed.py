@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from backoffice import audit
+from backoffice.auth import totp
 from backoffice.auth.passwords import hash_password
 from backoffice.db import db, utcnow
 from backoffice.models import (
@@ -319,6 +320,9 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     from backoffice.signing import ensure_demo_material
 
     ensure_demo_material()  # demo CA and signing certificate, never committed
+    from backoffice.models import JobOutbox
+
+    outbox_before = db.scalar(select(func.max(JobOutbox.id))) or 0
     ensure_demarches()
     load_json(REFERENTIEL_JSON)
     ensure_delay_rules()
@@ -344,10 +348,13 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
         )
         user.roles = set(roles)
         user.secretaire = "college" in roles  # the demo collège member prepares séances
+        # demo accounts come enrolled: their TOTP key is printed with the password
+        secret = totp.begin_enrolment(user)
+        user.totp_enabled_at = utcnow()
         db.add(user)
         users[login] = user
         accounts.append({"role": roles[0], "email": user.email, "password": password,
-                         "name": name})
+                         "name": name, "totp_secret": secret})
     # Colleagues, so that queues have other assignees (no password printed: not for login).
     colleagues = []
     for login, name, team in (("dmn.2", "Damien Martin", dmn), ("segur.2", "Sonia Leroy", segur)):
@@ -389,9 +396,11 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     build_candidatures(candidatures, products, users, colleagues)
     _seance(users["college"])
     # The demo's history is not news: its automatic messages are not e-mailed.
+    from backoffice.models import JobOutbox
     from backoffice.tasks import _PENDING
 
     db().info.pop(_PENDING, None)
+    db.execute(delete(JobOutbox).where(JobOutbox.id > outbox_before))
     db.flush()
     audit.record("seed-demo", "demo.chargee", "base", after={"candidatures": candidatures})
     return {

@@ -1,9 +1,14 @@
-"""Background work plumbing: `after_commit` and `enqueue`.
+"""Background work plumbing: `schedule`, `after_commit` and `enqueue`.
 
-A transition calls `after_commit(enqueue, "notifications.notifier", candidature.id)`.
-When the request's transaction commits, the job is put on its RQ queue (REDIS_URL set)
-or, in embedded mode, run right away in-process in a fresh application context (so it
-gets its own session). Failed in-process jobs are logged and flashed, never swallowed.
+A transition calls `schedule("certificats.emettre", candidature.id)`:
+- production (REDIS_URL set): a JobOutbox row is written in the transaction of the change
+  (transactional outbox: the job exists if and only if the change committed); once the
+  transaction commits the row is pushed to its RQ queue and marked sent. While Redis is
+  down the push fails, the row stays pending and the page is served as usual; the next
+  successful push, or `flask pousser-taches` (run by cron), sends what was kept.
+- embedded mode: the job runs in-process right after commit in a fresh application
+  context (so it gets its own session). Failed in-process jobs are logged and flashed,
+  never swallowed.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, flash, has_request_context
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from backoffice.db import db
+from backoffice.db import db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,54 @@ def _run_pending(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def schedule(job_name: str, *ids: int | str, session: Session | None = None) -> None:
+    """Run the job once the current transaction has committed (see the module's doc)."""
+    session = session or db()
+    if not current_app.config.get("REDIS_URL"):
+        after_commit(enqueue, job_name, *ids, session=session)
+        return
+    from backoffice.models import JobOutbox
+
+    resolve(job_name)  # an unknown job fails now, inside the transaction
+    row = JobOutbox(job_name=job_name, args=list(ids))
+    session.add(row)
+    session.flush()
+    after_commit(push_outbox, row.id, session=session)
+
+
+def push_outbox(first_id: int | None = None, limit: int = 500) -> int:
+    """Push pending outbox rows to RQ (the given one first, then older ones left behind
+    by an outage); returns how many were pushed. Stops at the first Redis failure: the
+    rows stay pending, nothing is lost. Runs on its own connection (called after commit)."""
+    from redis.exceptions import RedisError
+
+    from backoffice.models import JobOutbox
+
+    engine = current_app.extensions["db_engine"]
+    with engine.connect() as conn:
+        query = select(JobOutbox.id, JobOutbox.job_name, JobOutbox.args).where(
+            JobOutbox.enqueued_at.is_(None)).order_by(JobOutbox.id).limit(limit)
+        rows = list(conn.execute(query))
+    if first_id is not None:
+        rows.sort(key=lambda r: r.id != first_id)
+    pushed = 0
+    for row in rows:
+        try:
+            _push_to_rq(row.job_name, tuple(row.args), job_id=f"outbox-{row.id}")
+        except RedisError as exc:
+            log.warning("Redis unavailable, job %s kept in the outbox (%s)", row.id, exc)
+            with engine.begin() as conn:
+                conn.execute(update(JobOutbox).where(JobOutbox.id == row.id).values(
+                    attempts=JobOutbox.attempts + 1, last_error=str(exc)[:2000]))
+            break
+        with engine.begin() as conn:
+            conn.execute(update(JobOutbox).where(JobOutbox.id == row.id,
+                                                 JobOutbox.enqueued_at.is_(None))
+                         .values(enqueued_at=utcnow(), attempts=JobOutbox.attempts + 1))
+        pushed += 1
+    return pushed
 
 
 def resolve(job_name: str) -> Callable[..., Any]:
@@ -68,20 +121,27 @@ def queue_name(job_name: str) -> str:
 def redis_connection(url: str | None = None):  # noqa: ANN201 - redis.Redis
     from redis import Redis
 
-    return Redis.from_url(url or current_app.config["REDIS_URL"])
+    # short timeouts: with Redis down a request answers at once instead of hanging
+    return Redis.from_url(url or current_app.config["REDIS_URL"], socket_connect_timeout=2,
+                          socket_timeout=10)
 
 
 def enqueue(job_name: str, *ids: int | str) -> Any:
     """Queue a job with ids only (never objects); return the RQ job or the result."""
     func = resolve(job_name)
     if current_app.config.get("REDIS_URL"):
-        from rq import Queue, Retry
-
-        queue = Queue(queue_name(job_name), connection=redis_connection())
-        retries = getattr(func, "retries", 3)
-        retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
-        return queue.enqueue(f"jobs.{job_name}", *ids, retry=retry)
+        return _push_to_rq(job_name, ids)
     return _run_in_process(job_name, func, ids)
+
+
+def _push_to_rq(job_name: str, ids: tuple[Any, ...], job_id: str | None = None) -> Any:
+    from rq import Queue, Retry
+
+    func = resolve(job_name)
+    queue = Queue(queue_name(job_name), connection=redis_connection())
+    retries = getattr(func, "retries", 3)
+    retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
+    return queue.enqueue(f"jobs.{job_name}", *ids, retry=retry, job_id=job_id)
 
 
 def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...]) -> Any:
@@ -100,3 +160,28 @@ def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...
                 "error",
             )
         return None
+
+
+def init_app(app: Any) -> None:
+    import click
+    from flask.cli import with_appcontext
+
+    @click.command("pousser-taches")
+    @with_appcontext
+    def push_command() -> None:
+        """Send to Redis the jobs kept in the outbox while it was unreachable (cron)."""
+        from sqlalchemy import func
+
+        from backoffice.models import JobOutbox
+
+        if not current_app.config.get("REDIS_URL"):
+            click.echo("Mode embarqué (REDIS_URL non défini) : les tâches s'exécutent sur place.")
+            return
+        pushed = push_outbox()
+        left = db.scalar(select(func.count()).select_from(JobOutbox)
+                         .where(JobOutbox.enqueued_at.is_(None)))
+        click.echo(f"{pushed} tâche(s) envoyée(s) ; {left} en attente.")
+        if left:
+            raise SystemExit(1)
+
+    app.cli.add_command(push_command)

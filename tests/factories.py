@@ -12,6 +12,7 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from backoffice.auth.passwords import hash_password
+from backoffice.auth.totp import begin_enrolment
 from backoffice.db import db, utcnow
 from backoffice.models import Candidature, Demarche, Fichier, Organisation, Product, Team, User
 from backoffice.seed import place_at_step
@@ -60,6 +61,15 @@ class UserFactory(Base):
     def teams(obj: User, create: bool, extracted: list[Team] | None, **kw: object) -> None:
         if extracted:
             obj.teams = list(extracted)
+
+    @factory.post_generation
+    def totp(obj: User, create: bool, extracted: bool | None, **kw: object) -> None:
+        """Enrolled in the second factor unless totp=False; the clear key is kept on the
+        object for tests.helpers.login."""
+        if extracted is False:
+            return
+        obj.totp_plain_secret = begin_enrolment(obj)
+        obj.totp_enabled_at = utcnow()
 
 
 class OrganisationFactory(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -23,11 +24,55 @@ def csrf_token(client: FlaskClient, path: str = "/connexion") -> str:
 
 
 def login(client: FlaskClient, user: Any, password: str = PASSWORD) -> None:
+    """Both steps: password, then the current TOTP code of the (enrolled) user."""
     response = client.post(
         "/connexion",
         data={"email": user.email, "password": password, "csrf_token": csrf_token(client)},
     )
     assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"] == "/connexion/code", response.headers["Location"]
+    response = client.post("/connexion/code", data={
+        "code": totp_code(user), "csrf_token": csrf_token(client, "/connexion/code")})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def login_enrolling(client: FlaskClient, user: Any,
+                    password: str = PASSWORD) -> tuple[str, list[str]]:
+    """First login of an account: password, then enrolment with the key the page shows.
+    Returns that key and the recovery codes shown once."""
+    from backoffice.auth.totp import current_code
+
+    response = client.post("/connexion", data={
+        "email": user.email, "password": password, "csrf_token": csrf_token(client)})
+    assert response.headers["Location"] == "/connexion/activation"
+    page = client.get("/connexion/activation").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', page).group(1)
+    assert "<svg" in page  # the QR code, inline
+    response = client.post("/connexion/activation", data={
+        "code": current_code(secret), "csrf_token": csrf_token(client, "/connexion/activation")})
+    assert response.status_code == 200, response.headers.get("Location")
+    codes = re.findall(r'<code class="fr-text--lg">([a-z0-9]{5}-[a-z0-9]{5})</code>',
+                       response.get_data(as_text=True))
+    return secret, codes
+
+
+def totp_code(user: Any) -> str:
+    """The code an authenticator would show for the next unused 30 s step. Codes are
+    single-use: when the steps a login may use are spent, the account's last step is
+    moved back, as if a minute had passed."""
+    from backoffice.auth.totp import STEP_SECONDS, current_code, secret_of
+    from backoffice.db import db
+
+    db.refresh(user)
+    secret = getattr(user, "totp_plain_secret", None) or secret_of(user)
+    now = int(time.time()) // STEP_SECONDS
+    counter = max(now, (user.totp_last_counter or 0) + 1)
+    if counter > now + 1:
+        user.totp_last_counter = now - 2
+        db.flush()
+        counter = now
+    db.commit()  # let go of the database (SQLite: the request must be able to write)
+    return current_code(secret, at=counter * STEP_SECONDS)
 
 
 def logout(client: FlaskClient) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from backoffice.auth.passwords import verify_password
 from backoffice.models import AuditEvent, CampaignWindow, Demarche, User
 from tests.factories import TeamFactory, UserFactory
-from tests.helpers import csrf_token, login
+from tests.helpers import csrf_token, login, login_enrolling
 
 
 def _admin(client, ctx):  # noqa: ANN001, ANN202
@@ -38,7 +38,7 @@ def test_admin_creates_an_account_with_roles_teams_and_password(client, ctx) -> 
     assert "admin.user.cree" in actions
     # and the new account can log in
     client.post("/deconnexion", data={"csrf_token": csrf_token(client, "/admin/")})
-    login(client, user, "un-mot-de-passe-solide")
+    login_enrolling(client, user, "un-mot-de-passe-solide")  # first login: enrolment
     assert client.get("/", follow_redirects=True).request.path == "/instruction/"
 
 

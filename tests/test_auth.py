@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from backoffice.models import AuditEvent
 from tests.factories import PASSWORD, UserFactory
-from tests.helpers import PostEndpointChecks, csrf_token, login
+from tests.helpers import PostEndpointChecks, csrf_token, login, totp_code
 
 BAD = "Adresse électronique ou mot de passe incorrect."
 
@@ -15,6 +15,11 @@ def _post_login(client, email, password):  # noqa: ANN001, ANN202
         "/connexion",
         data={"email": email, "password": password, "csrf_token": csrf_token(client)},
     )
+
+
+def _post_code(client, user):  # noqa: ANN001, ANN202
+    return client.post("/connexion/code", data={
+        "code": totp_code(user), "csrf_token": csrf_token(client, "/connexion/code")})
 
 
 def test_login_page_is_french_and_dsfr(client) -> None:  # noqa: ANN001
@@ -29,6 +34,9 @@ def test_good_credentials_log_in_and_land_on_the_role_home(client, ctx) -> None:
     user = UserFactory(email="Victor@ANS.test.fr", roles=["verificateur"])
     response = _post_login(client, "  victor@ans.test.fr ", PASSWORD)
     assert response.status_code == 302
+    assert response.headers["Location"] == "/connexion/code"
+    assert client.get("/instruction/").status_code == 302  # not signed in before the code
+    response = _post_code(client, user)
     assert response.headers["Location"] == "/"
     home = client.get("/", follow_redirects=True)
     assert home.request.path == "/instruction/"
@@ -106,7 +114,8 @@ def test_next_parameter_never_leaves_the_site(client, ctx) -> None:  # noqa: ANN
             data={"email": user.email, "password": PASSWORD,
                   "csrf_token": csrf_token(client)},
         )
-        assert response.headers["Location"] == expected
+        assert response.headers["Location"] == "/connexion/code"
+        assert _post_code(client, user).headers["Location"] == expected
 
 
 def test_login_without_csrf_token_is_refused(client, ctx) -> None:  # noqa: ANN001

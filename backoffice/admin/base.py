@@ -58,6 +58,20 @@ class SecureIndexView(AdminIndexView):
     def is_accessible(self) -> bool:
         return _is_admin()
 
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """Flask-Admin would flash the database's own error text (SQL, table names): a
+        constraint violation gets a French message instead; the transaction is rolled
+        back by Flask-Admin."""
+        from flask import flash
+        from sqlalchemy.exc import IntegrityError
+
+        from backoffice.errors import CONSTRAINT_MESSAGE
+
+        if isinstance(exc, IntegrityError):
+            flash(CONSTRAINT_MESSAGE, "error")
+            return True
+        return super().handle_view_exception(exc)
+
     def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
         return _refuse()
 

@@ -23,8 +23,10 @@ MIN_PASSWORD = 12
 
 
 class UserView(SecureModelView):
-    column_list = ("email", "name", "roles", "teams", "active", "last_login_at")
+    column_list = ("email", "name", "roles", "teams", "active", "totp_enabled_at",
+                   "last_login_at")
     column_labels = {
+        "totp_enabled_at": "Double authentification",
         "email": "Adresse électronique",
         "name": "Nom",
         "roles": "Rôles",
@@ -38,8 +40,10 @@ class UserView(SecureModelView):
     column_searchable_list = ("email", "name")
     column_filters = ("active",)
     column_default_sort = "email"
-    column_details_exclude_list = ("password_hash",)
+    column_details_exclude_list = ("password_hash", "totp_secret", "totp_last_counter",
+                                   "session_epoch")
     column_formatters = {
+        "totp_enabled_at": lambda v, c, m, n: "Activée" if m.totp_enabled_at else "À activer",
         "roles": lambda v, c, m, n: ", ".join(m.role_labels),
         "teams": lambda v, c, m, n: ", ".join(t.name for t in m.teams),
     }
@@ -66,6 +70,25 @@ class UserView(SecureModelView):
         form.new_password.flags.required = True
         return form
 
+    def validate_form(self, form: Any) -> bool:
+        ok = super().validate_form(form)
+        if ok and hasattr(form, "email"):
+            from sqlalchemy import func, select
+
+            from backoffice.db import db
+            from backoffice.models import User
+
+            email = (form.email.data or "").strip().lower()
+            editing = getattr(form, "_obj", None)
+            query = select(User.id).where(func.lower(User.email) == email)
+            if editing is not None:
+                query = query.where(User.id != editing.id)
+            if db.scalar(query) is not None:
+                form.email.errors.append(
+                    "Cette adresse électronique est déjà celle d'un autre compte.")
+                return False
+        return ok
+
     def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
         if is_created and not form.new_password.data:
             raise ValidationError("Un mot de passe est obligatoire pour un nouveau compte.")
@@ -79,6 +102,32 @@ class UserView(SecureModelView):
         if not is_created and not model.active:
             invalidate(model)
         super().on_model_change(form, model, is_created)
+
+    @action("reinitialiser_2fa", "Réinitialiser la double authentification",
+            "Réinitialiser la double authentification des comptes sélectionnés ? Leurs "
+            "sessions prennent fin ; ils enrôleront une nouvelle application à la prochaine "
+            "connexion.")
+    def action_reinitialiser_2fa(self, ids: list[str]) -> None:
+        from flask import flash
+        from flask_login import current_user
+        from sqlalchemy import select
+
+        from backoffice import audit
+        from backoffice.auth import totp
+        from backoffice.auth.sessions import invalidate
+        from backoffice.db import db
+        from backoffice.models import User
+
+        users = db.scalars(select(User).where(User.id.in_([int(i) for i in ids]))
+                           .with_for_update()).all()
+        for user in users:
+            totp.reset(user)
+            invalidate(user)
+            audit.record(current_user._get_current_object(),
+                         "admin.double_authentification_reinitialisee", user)
+        db.commit()
+        flash(f"Double authentification réinitialisée pour {len(users)} compte(s) : "
+              "nouvel enrôlement à la prochaine connexion.", "success")
 
 
 class TeamView(SecureModelView):

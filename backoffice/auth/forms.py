@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -11,4 +11,12 @@ class LoginForm(FlaskForm):
     password = PasswordField(
         "Mot de passe",
         validators=[DataRequired("Saisissez votre mot de passe."), Length(max=1024)],
+    )
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code de vérification",
+        validators=[DataRequired("Saisissez le code affiché par votre application."),
+                    Length(max=32, message="Ce code est trop long.")],
     )

@@ -1,20 +1,31 @@
+"""Login in two steps: password, then the second factor (TOTP code or recovery code);
+first login of an account: enrolment of an authenticator app. Throttled per account and
+per address. Logout ends every session of the account."""
+
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from backoffice import audit
-from backoffice.auth import bp, sessions
+from backoffice.auth import bp, sessions, totp
 from backoffice.auth.access import login_required, public
-from backoffice.auth.forms import LoginForm
+from backoffice.auth.forms import CodeForm, LoginForm
 from backoffice.auth.passwords import burn_time, hash_password, needs_rehash, verify_password
+from backoffice.auth.throttle import message as throttle_message
+from backoffice.auth.throttle import throttle
 from backoffice.db import db, utcnow
 from backoffice.models import User
 
 BAD_CREDENTIALS = "Adresse électronique ou mot de passe incorrect."
+BAD_CODE = "Code incorrect ou déjà utilisé. Saisissez le code affiché maintenant par votre " \
+    "application, ou un code de secours."
+PENDING_SECONDS = {"code": 5 * 60, "activation": 15 * 60}
+_PENDING = "second_factor"
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -27,6 +38,35 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _pending_user(step: str) -> User | None:
+    """The account whose password was right, within the step's time limit."""
+    pending = session.get(_PENDING)
+    if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS[step]:
+        return None
+    user = db.get(User, pending.get("user"))
+    if user is None or not user.active or user.session_epoch != pending.get("epoch"):
+        return None
+    return user
+
+
+def _expired_pending():  # noqa: ANN202
+    session.pop(_PENDING, None)
+    flash("Votre connexion a expiré : saisissez de nouveau vos identifiants.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _complete_login(user: User):  # noqa: ANN202
+    nxt = session.get(_PENDING, {}).get("next")
+    user.last_login_at = utcnow()
+    audit.record(user, "auth.connexion", user)
+    db.commit()
+    throttle().success(user.email)
+    session.clear()  # no fixation: a fresh session at login
+    login_user(user)
+    sessions.start(user)
+    return _safe_next(nxt) or url_for("main.home")
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 @public
 def login():
@@ -35,25 +75,112 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
+        wait = throttle().wait_seconds(email, request.remote_addr)
+        if wait:
+            form.email.errors.append(throttle_message(wait))
+            return render_template("auth/login.html", form=form), 429
         user = db.scalar(select(User).where(func.lower(User.email) == email))
         if user is None:
             burn_time(form.password.data)
         if user is None or not verify_password(user.password_hash, form.password.data) \
                 or not user.active:
+            throttle().failure(email, request.remote_addr)
             audit.record(None, "auth.echec_connexion", "user_account", after={"email": email})
             db.commit()
             form.password.errors.append(BAD_CREDENTIALS)
             return render_template("auth/login.html", form=form), 200
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(form.password.data)
-        user.last_login_at = utcnow()
-        audit.record(user, "auth.connexion", user)
-        db.commit()
-        session.clear()  # no fixation: a fresh session at login
-        login_user(user)
-        sessions.start(user)
-        return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
+            db.commit()
+        session.clear()
+        session[_PENDING] = {"user": user.id, "at": int(time.time()), "epoch": user.session_epoch,
+                             "next": _safe_next(request.args.get("next"))}
+        step = "auth.second_factor" if totp.enrolled(user) else "auth.enrol"
+        return redirect(url_for(step))
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/connexion/code", methods=["GET", "POST"])
+@public
+def second_factor():
+    user = _pending_user("code")
+    if user is None:
+        return _expired_pending()
+    if not totp.enrolled(user):
+        return redirect(url_for("auth.enrol"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        code = form.code.data.strip()
+        wait = throttle().wait_seconds(user.email, request.remote_addr)
+        if wait:
+            form.code.errors.append(throttle_message(wait))
+            return render_template("auth/code.html", form=form), 429
+        # one attempt at a time per account: the code's step is used up under the lock
+        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        if totp.verify_code(user, code):
+            return redirect(_complete_login(user))
+        if totp.looks_like_recovery_code(code) and totp.use_recovery_code(user, code):
+            audit.record(user, "auth.code_secours_utilise", user,
+                         after={"restants": totp.recovery_codes_left(user)})
+            left = totp.recovery_codes_left(user)
+            target = _complete_login(user)
+            flash(f"Code de secours utilisé : il vous en reste {left}. Générez-en de nouveaux "
+                  "depuis « Mon compte » si nécessaire.", "warning")
+            return redirect(target)
+        db.rollback()
+        throttle().failure(user.email, request.remote_addr)
+        audit.record(user, "auth.echec_second_facteur", user)
+        db.commit()
+        form.code.errors.append(BAD_CODE)
+    return render_template("auth/code.html", form=form)
+
+
+@bp.route("/connexion/activation", methods=["GET", "POST"])
+@public
+def enrol():
+    user = _pending_user("activation")
+    if user is None:
+        return _expired_pending()
+    if totp.enrolled(user):
+        return redirect(url_for("auth.second_factor"))
+    form = CodeForm()
+    if user.totp_secret is None or totp.secret_of(user) is None:
+        totp.begin_enrolment(user)
+        db.commit()
+    secret = totp.secret_of(user)
+    if form.validate_on_submit():
+        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        if totp.verify_code(user, form.code.data):
+            codes = totp.confirm_enrolment(user)
+            audit.record(user, "auth.double_authentification_activee", user)
+            target = _complete_login(user)
+            return render_template("auth/recovery_codes.html", codes=codes, next=target)
+        db.rollback()
+        form.code.errors.append("Code incorrect : saisissez le code à 6 chiffres affiché "
+                                "maintenant par votre application.")
+    uri = totp.provisioning_uri(user, secret)
+    return render_template("auth/enrol.html", form=form, secret=secret,
+                           qr=totp.qr_svg(uri))
+
+
+@bp.route("/compte", methods=["GET", "POST"])
+@login_required
+def account():
+    user = db.get(User, current_user.id)
+    form = CodeForm()
+    if form.validate_on_submit():
+        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        if not totp.verify_code(user, form.code.data):
+            db.rollback()
+            form.code.errors.append(BAD_CODE.split(" Saisissez")[0] + ".")
+        else:
+            codes = totp.new_recovery_codes(user)
+            audit.record(user, "auth.codes_secours_regeneres", user)
+            db.commit()
+            return render_template("auth/recovery_codes.html", codes=codes,
+                                   next=url_for("auth.account"))
+    return render_template("auth/account.html", user=user, form=form,
+                           codes_left=totp.recovery_codes_left(user))
 
 
 @bp.route("/deconnexion", methods=["POST"])
@@ -61,6 +188,8 @@ def login():
 def logout():
     # the cookie would stay valid if replayed: end every session of the account server-side
     user = db.get(User, current_user.id)
+    if user is None:
+        abort(404)
     sessions.invalidate(user)
     audit.record(user, "auth.deconnexion", user)
     db.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backoffice import audit
 from backoffice.models import Candidature, Fichier, User
-from backoffice.tasks import after_commit, enqueue
+from backoffice.tasks import schedule
 from backoffice.workflow.base import (
     Actor,
     ensure_allowed,
@@ -76,4 +76,4 @@ def relancer(candidature: Candidature, *, actor: User) -> None:
     touch(candidature)
     audit.record(actor, f"{step.step}.relancer", step, candidature=candidature,
                  before={"status": before}, after={"status": step.status})
-    after_commit(enqueue, "certificats.emettre", candidature.id)
+    schedule("certificats.emettre", candidature.id)

@@ -10,7 +10,7 @@ from datetime import datetime
 from backoffice import audit
 from backoffice.db import db
 from backoffice.models import AgendaItem, Candidature, Conflict, Seance, User, Vote
-from backoffice.tasks import after_commit, enqueue
+from backoffice.tasks import schedule
 from backoffice.workflow import college
 from backoffice.workflow.base import (
     InvalidInput,
@@ -156,4 +156,4 @@ def clore(seance: Seance, *, actor: User) -> None:
     seance.status, seance.closed_at = "close", now()
     db.flush()
     audit.record(actor, "seance.clore", seance)
-    after_commit(enqueue, "college.proces_verbal", seance.id)
+    schedule("college.proces_verbal", seance.id)

@@ -48,9 +48,9 @@ def open_step(candidature: Candidature, step: CandidatureStep) -> None:
 
         open_sections(candidature)
     if kind == StepKind.emission:
-        from backoffice.tasks import after_commit, enqueue
+        from backoffice.tasks import schedule
 
-        after_commit(enqueue, "certificats.emettre", candidature.id)
+        schedule("certificats.emettre", candidature.id)
 
 
 def advance(candidature: Candidature, step: CandidatureStep) -> CandidatureStep | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN
         credentials = seed(candidatures=len(TARGETS))  # one candidature per demo target
         db.commit()
     server = LiveServer(app, credentials)
+    LIVE_APPS[server.url] = app
     server.thread.start()
     yield server
     server.server.shutdown()
@@ -81,11 +83,50 @@ def page(browser, live_server) -> Iterator[Any]:  # noqa: ANN001
 
 
 def login(page: Any, account: dict[str, str]) -> None:
+    """Password, then the TOTP code (the demo accounts' keys are in their credentials);
+    an account without a key enrols the key the page shows, which is kept in `account`."""
     page.goto("/connexion")
     page.get_by_label("Adresse électronique").fill(account["email"])
     page.get_by_label("Mot de passe").fill(account["password"])
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_load_state("networkidle")
+    if page.url.endswith("/connexion/activation"):
+        account["totp_secret"] = page.locator("#totp-secret").inner_text().strip()
+        page.get_by_label("Code de vérification").fill(_next_code(page, account))
+        page.get_by_role("button", name="Activer").click()
+        page.get_by_role("link", name="J'ai conservé mes codes, continuer").click()
+        page.wait_for_load_state("networkidle")
+    elif page.url.endswith("/connexion/code"):
+        page.get_by_label("Code de vérification").fill(_next_code(page, account))
+        page.get_by_role("button", name="Valider").click()
+        page.wait_for_load_state("networkidle")
+
+
+def _next_code(page: Any, account: dict[str, str]) -> str:
+    """The code of the next unused 30 s step for this account on this server. Codes are
+    single-use; when a login has no step left, the account's last step is moved back in
+    the live server's database, as if a minute had passed (no sleeping in tests)."""
+    from sqlalchemy import update
+
+    from backoffice.auth.totp import STEP_SECONDS, current_code
+    from backoffice.models import User
+
+    origin = page.url.split("/connexion")[0]
+    now = int(time.time()) // STEP_SECONDS
+    key = (origin, account["email"])
+    counter = max(now, _LAST_STEP.get(key, -1) + 1)
+    if counter > now + 1:
+        with LIVE_APPS[origin].app_context():
+            db.execute(update(User).where(User.email == account["email"])
+                       .values(totp_last_counter=now - 2))
+            db.commit()
+        counter = now
+    _LAST_STEP[key] = counter
+    return current_code(account["totp_secret"], at=counter * STEP_SECONDS)
+
+
+_LAST_STEP: dict[tuple[str, str], int] = {}
+LIVE_APPS: dict[str, Any] = {}
 
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list:

@@ -99,3 +99,35 @@ def test_pages_work_under_the_content_security_policy(browser, live_server) -> N
         assert violations == []
     finally:
         context.close()
+
+
+def test_a_new_account_enrols_its_authenticator_then_needs_a_code(page, live_server) -> None:  # noqa: ANN001
+    from backoffice.auth.passwords import hash_password
+    from backoffice.db import db
+    from backoffice.models import User
+
+    email, password = "nouvelle.arrivee@ans.test.fr", "mot-de-passe-de-nouvelle"
+    with live_server.app.app_context():
+        if db.query(User).filter_by(email=email).first() is None:
+            user = User(email=email, name="Nina Nouvelle", password_hash=hash_password(password))
+            user.roles = {"support"}
+            db.add(user)
+            db.commit()
+    account = {"email": email, "password": password}
+    page.goto("/connexion")
+    page.get_by_label("Adresse électronique").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/connexion/activation")
+    assert page.locator(".totp-qr svg").is_visible()
+    assert axe_violations(page) == []
+    screenshot(page, "double-authentification-activation")
+    page.get_by_role("button", name="Activer").click()  # no code: a French message
+    assert page.get_by_text("Saisissez le code affiché par votre application.").is_visible()
+    page.goto("/connexion")  # start again through the shared helper, which enrols
+    login(page, account)
+    assert page.url == live_server.url + "/support/"
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion")
+    login(page, account)  # enrolled: now the code page
+    assert page.url == live_server.url + "/support/"
