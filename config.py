@@ -18,11 +18,12 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once into instance/."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = INSTANCE_DIR / "secret_key"
+def _instance_secret(name: str) -> str:
+    """A secret from the environment (NAME in capitals), else one generated once into
+    instance/<name> (mode 600)."""
+    if os.environ.get(name.upper()):
+        return os.environ[name.upper()]
+    path = INSTANCE_DIR / name
     if not path.exists():
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -49,7 +50,16 @@ class Config:
         )
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         self.STORAGE_DIR = os.environ.get("STORAGE_DIR", str(INSTANCE_DIR / "storage"))
-        self.SECRET_KEY = _secret_key()
+        self.SECRET_KEY = _instance_secret("secret_key")
+        # Encrypts the TOTP secrets at rest; independent of SECRET_KEY so that rotating
+        # the session key does not lose every account's second factor.
+        self.TOTP_ENCRYPTION_KEY = _instance_secret("totp_encryption_key")
+        # Name shown in the authenticator app.
+        self.TOTP_ISSUER = os.environ.get("TOTP_ISSUER", "ANS Convergence back-office")
+        # Login throttling: failures allowed per account and per address in the window.
+        self.LOGIN_MAX_FAILURES_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_ACCOUNT", "5"))
+        self.LOGIN_MAX_FAILURES_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_ADDRESS", "20"))
+        self.LOGIN_THROTTLE_SECONDS = int(os.environ.get("LOGIN_THROTTLE_SECONDS", "900"))
         # Local development serves plain HTTP; everywhere else cookies are Secure.
         self.ENV_NAME = os.environ.get("BACKOFFICE_ENV", "development")
         self.SESSION_COOKIE_HTTPONLY = True
@@ -86,6 +96,15 @@ class Config:
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
+        # ClamAV daemon scanning every upload (backoffice/antivirus.py): a Unix socket, or a
+        # host and port. Unset: no scanning, files are "sans_objet" and open at once.
+        self.CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET") or None
+        self.CLAMD_HOST = os.environ.get("CLAMD_HOST") or None
+        self.CLAMD_PORT = int(os.environ.get("CLAMD_PORT", "3310"))
+        # Seconds without progress before giving up on clamd (a 2 GB zip takes a while).
+        self.CLAMD_TIMEOUT = float(os.environ.get("CLAMD_TIMEOUT", "300"))
+        # Where infected files go (mode 600, never served); default STORAGE_DIR/quarantaine.
+        self.QUARANTINE_DIR = os.environ.get("QUARANTINE_DIR") or None
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
         self.JOBS_RAISE = _bool("JOBS_RAISE", False)
         self.TESTING = False

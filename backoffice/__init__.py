@@ -33,9 +33,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     from backoffice.auth import bp as auth_bp
-    from backoffice.auth import sessions
+    from backoffice.auth import sessions, throttle
 
     sessions.init_app(app)
+    throttle.init_app(app)
     from backoffice.college import bp as college_bp
     from backoffice.main import bp as main_bp
     from backoffice.public import bp as public_bp
@@ -61,4 +62,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from backoffice.cli import register
 
     register(app)
+    from backoffice import antivirus
+
+    antivirus.init_app(app)  # its `flask analyser-fichiers` command
+    from backoffice import tasks
+
+    tasks.init_app(app)  # its `flask pousser-taches` command
     return app

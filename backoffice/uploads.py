@@ -1,15 +1,20 @@
 """From an HTTP upload to a stored file and its Fichier row.
 
 Limits and accepted kinds depend on what the file is for. A file stored during a request
-whose transaction does not commit is removed at the end of the request: no orphan bytes."""
+whose transaction does not commit is removed at the end of the request: no orphan bytes.
+When a ClamAV daemon is configured, the file waits for its scan ("en_attente", cannot be
+opened) and the scan is queued once the request commits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from werkzeug.datastructures import FileStorage
 
+from backoffice import antivirus
 from backoffice.db import db
 from backoffice.models import Candidature, Fichier
 from backoffice.storage import (
@@ -19,8 +24,11 @@ from backoffice.storage import (
     LocalStorage,
     Storage,
     sanitize_filename,
+    with_matching_extension,
 )
+from backoffice.tasks import schedule
 
+F = TypeVar("F", bound=Callable[..., Any])
 MB = 1024 * 1024
 # Room for the multipart envelope and the other fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -73,12 +81,17 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
     g.setdefault("pending_uploads", []).append(stored.key)
     fichier = Fichier(
         candidature_id=candidature.id, storage_key=stored.key,
-        original_name=sanitize_filename(upload.filename or ""), size=stored.size,
+        original_name=with_matching_extension(sanitize_filename(upload.filename or ""),
+                                              stored.kind),
+        size=stored.size,
         sha256=stored.sha256, kind=stored.kind, content_type=stored.content_type,
         uploaded_by_user_id=uploaded_by_user_id,
+        scan_status="en_attente" if antivirus.configured() else "sans_objet",
     )
     db.add(fichier)
     db.flush()
+    if fichier.scan_status == "en_attente":
+        schedule("antivirus.analyser", fichier.id)
     return fichier
 
 
@@ -87,10 +100,39 @@ def committed() -> None:
     g.pop("pending_uploads", None)
 
 
+# The body of any request that takes no file: forms, JSON. Werkzeug refuses more (413)
+# before parsing, so nobody, signed in or not, can make the server spool gigabytes.
+FORM_BODY_LIMIT = 1 * MB
+
+
+def accepts_upload(purpose: str) -> Callable[[F], F]:
+    """Declare that a view takes files for `purpose`: its body may be as large as that
+    purpose's limit (every other view is capped at FORM_BODY_LIMIT)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown upload purpose {purpose!r}")
+
+    def decorator(view: F) -> F:
+        view.upload_purpose = purpose  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
+def _cap_request_body() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    purpose = getattr(view, "upload_purpose", None)
+    request.max_content_length = (
+        current_app.extensions["upload_limits"][purpose] + MULTIPART_OVERHEAD
+        if purpose else current_app.config.get("FORM_BODY_LIMIT", FORM_BODY_LIMIT))
+
+
 def init_app(app: Flask) -> None:
     app.extensions["upload_limits"] = limits(app)
-    app.config.setdefault("MAX_CONTENT_LENGTH",
-                          max(app.extensions["upload_limits"].values()) + MULTIPART_OVERHEAD)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None, not unset
+        app.config["MAX_CONTENT_LENGTH"] = (max(app.extensions["upload_limits"].values())
+                                            + MULTIPART_OVERHEAD)
+    # first of all before_request functions: CSRF protection already parses the form
+    app.before_request_funcs.setdefault(None, []).insert(0, _cap_request_body)
 
     @app.teardown_request
     def _drop_uncommitted_uploads(_exc: BaseException | None) -> None:

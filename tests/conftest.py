@@ -190,6 +190,7 @@ class IsolatedClient(FlaskClient):
 @pytest.fixture
 def client(app, ctx):  # noqa: ANN001, ANN201
     app.test_client_class = IsolatedClient
+    app.extensions["login_throttle"].forget_local_counts()  # each test starts unthrottled
     return app.test_client()
 
 
@@ -200,6 +201,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         "postgresql": sum("[postgresql" in r.nodeid for r in passed),
         "redis": sum("redis" in r.keywords for r in passed),
         "browser": sum("browser" in r.keywords for r in passed),
+        "clamav": sum("clamav" in r.keywords for r in passed),
     }
     terminalreporter.write_line(
         "tiers passed: " + ", ".join(f"{tier} {n}" for tier, n in counts.items())

@@ -1,11 +1,13 @@
-"""Uploads: pièces justificatives, preuves per exigence, the ligne générique zip."""
+"""Uploads: pièces justificatives, preuves per exigence, the ligne générique zip; and the
+download of a candidature's file (refused with 409 `file_not_available` while it is not
+openable: antivirus scan pending or failed, quarantined, deleted)."""
 
 from __future__ import annotations
 
 from flask import request
 from sqlalchemy import select
 
-from backoffice import uploads
+from backoffice import downloads, uploads
 from backoffice.api import bp
 from backoffice.api.auth import industriel, token_required
 from backoffice.api.candidatures import own_candidature
@@ -14,7 +16,8 @@ from backoffice.api.idempotency import idempotent
 from backoffice.api.respond import respond
 from backoffice.api.serializers import file_json, iso, preuve_json, section_json
 from backoffice.db import db
-from backoffice.models import Preuve
+from backoffice.models import Fichier, Message, Preuve
+from backoffice.models.messaging import message_attachment
 from backoffice.storage import inspect_zip
 from backoffice.workflow import avis, forms, preuves
 
@@ -31,6 +34,7 @@ def _upload(field: str = "file"):  # noqa: ANN202
 
 
 @bp.post("/candidatures/<reference>/pieces")
+@uploads.accepts_upload("piece")
 @token_required
 @idempotent
 def upload_piece(reference: str):  # noqa: ANN201
@@ -52,6 +56,7 @@ def upload_piece(reference: str):  # noqa: ANN201
 
 
 @bp.post("/candidatures/<reference>/sections/<section>/exigences/<path:exigence>/preuves")
+@uploads.accepts_upload("preuve")
 @token_required
 @idempotent
 def upload_preuve(reference: str, section: str, exigence: str):  # noqa: ANN201
@@ -105,6 +110,7 @@ def get_section(reference: str, section: str):  # noqa: ANN201
 
 
 @bp.post("/candidatures/<reference>/preuves-pour-avis")
+@uploads.accepts_upload("zip")
 @token_required
 @idempotent
 def upload_zip(reference: str):  # noqa: ANN201
@@ -122,3 +128,24 @@ def upload_zip(reference: str):  # noqa: ANN201
     upload_row = avis.deposer_zip(candidature, actor=industriel(), fichier=fichier,
                                   report=summary)
     return respond({"id": upload_row.id, "file": file_json(fichier), **summary}, 201)
+
+
+@bp.get("/candidatures/<reference>/files/<int(max=2147483647):file_id>")
+@token_required
+def download_file(reference: str, file_id: int):  # noqa: ANN201
+    """A file of the candidature (internal notes' attachments excepted), as an attachment."""
+    candidature = own_candidature(reference)
+    fichier = db.scalar(select(Fichier).where(Fichier.id == file_id,
+                                              Fichier.candidature_id == candidature.id))
+    internal_only = fichier is not None and db.scalar(
+        select(Message.id).join(message_attachment,
+                                message_attachment.c.message_id == Message.id)
+        .where(message_attachment.c.fichier_id == fichier.id,
+               Message.kind == "note_interne").limit(1)) is not None
+    if fichier is None or internal_only:
+        raise not_found("Fichier introuvable.")
+    reason = downloads.refusal(fichier)
+    if reason is not None:
+        raise ApiError(409, "file_not_available", reason,
+                       reason="supprime" if fichier.deleted_at else fichier.scan_status)
+    return downloads.send(fichier, "attachment")

@@ -31,6 +31,7 @@ def list_messages(reference: str):  # noqa: ANN201
 
 
 @bp.post("/candidatures/<reference>/messages")
+@uploads.accepts_upload("message")
 @token_required
 @idempotent
 def post_message(reference: str):  # noqa: ANN201

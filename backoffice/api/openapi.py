@@ -9,6 +9,7 @@ from flask import jsonify
 
 from backoffice.api import bp
 from backoffice.auth.access import public
+from backoffice.models.files import SCAN_STATUSES
 from backoffice.workflow.definitions import ALL_STEP_STATUSES, DEMARCHES, STEPS, CandidatureStatus
 
 DT = {"type": "string", "format": "date-time"}
@@ -96,7 +97,13 @@ SCHEMAS: dict[str, Any] = {
                  "decided_at": DT_NULL, "informative": {"type": "boolean"}}),
     "Section": obj({"code": STR, "title": STR, "status": STR, "round": INT}),
     "File": obj({"id": INT, "name": STR, "size": INT, "sha256": STR, "content_type": STR,
-                 "uploaded_at": DT}),
+                 "uploaded_at": DT,
+                 "scan_status": {"type": "string", "enum": list(SCAN_STATUSES),
+                                 "description": "Analyse antivirus : sans_objet (pas "
+                                                "d'antivirus), en_attente, sain, infecte "
+                                                "(mis en quarantaine), erreur (relancée)"},
+                 "scan_signature": {"type": "string", "nullable": True,
+                                    "description": "Signature détectée (fichier infecté)"}}),
     "Preuve": obj({"id": INT, "file": ref("File"), "round_added": INT,
                    "archived": {"type": "boolean"}, "archived_at": DT_NULL}),
     "SectionDetail": obj({"code": STR, "title": STR, "status": STR, "round": INT,
@@ -229,6 +236,17 @@ def document() -> dict[str, Any]:
                              "attachments": {"type": "array", "items": BINARY}},
                              "required": ["body"]}}}},
                      "responses": responses(201, ref("Message"), 403, *MULTIPART_415)}},
+        "/candidatures/{reference}/files/{file_id}": {"get": {
+            "summary": "Télécharger un fichier de la candidature",
+            "description": "Refusé (409 `file_not_available`, `details.reason` : "
+                           "en_attente, erreur, infecte ou supprime) tant que le fichier "
+                           "n'est pas ouvrable.",
+            "operationId": "downloadFile",
+            "parameters": [REFERENCE, {"name": "file_id", "in": "path", "required": True,
+                                       "schema": {"type": "integer"}}],
+            "responses": {**responses(200, {}, 409), "200": {
+                "description": "Le contenu du fichier (en pièce jointe)",
+                "content": {"*/*": {"schema": BINARY}}}}}},
         "/webhooks/yousign": {"post": {
             "summary": "Événements Yousign (signés par secret partagé)",
             "operationId": "yousignWebhook", "security": [],

@@ -44,7 +44,9 @@ def evaluation_json(evaluation: ProductEvaluation) -> dict[str, Any]:
 def file_json(fichier: Fichier) -> dict[str, Any]:
     return {"id": fichier.id, "name": fichier.original_name, "size": fichier.size,
             "sha256": fichier.sha256, "content_type": fichier.content_type,
-            "uploaded_at": iso(fichier.uploaded_at)}
+            "uploaded_at": iso(fichier.uploaded_at), "scan_status": fichier.scan_status,
+            # the signature found, never the scanner's own error messages
+            "scan_signature": fichier.scan_detail if fichier.scan_status == "infecte" else None}
 
 
 def candidature_summary(c: Candidature) -> dict[str, Any]:

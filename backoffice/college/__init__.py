@@ -238,12 +238,12 @@ def dossier(reference: str):
 @roles_required(*COLLEGE)
 def download(fichier_id: int):
     """A DMN dossier's file, for the collège (read-only access to the whole dossier)."""
+    from backoffice import downloads
     from backoffice.models import Fichier
-    from backoffice.reviewer.files import _send
 
     fichier = db.get(Fichier, fichier_id)
     demarche = db.scalar(select(Candidature.demarche_code).where(
         Candidature.id == fichier.candidature_id)) if fichier else None
     if fichier is None or not (demarche or "").startswith("dmn_"):
         abort(404)
-    return _send(fichier, "attachment")
+    return downloads.serve(fichier, "attachment")

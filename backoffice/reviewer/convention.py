@@ -67,6 +67,7 @@ def convention_envoyer(reference: str):
 
 
 @bp.post("/candidatures/<reference>/convention/signature")
+@uploads.accepts_upload("convention")
 @roles_required("verificateur")
 def convention_signature(reference: str):
     form = SignatureManuelleForm()

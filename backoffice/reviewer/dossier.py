@@ -133,6 +133,10 @@ def dossier(reference: str):
     elif tab == "produit":
         context["evaluations"] = db.scalars(select(ProductEvaluation).where(
             ProductEvaluation.product_id == candidature.product_id)).all()
+    convention = context["convention"]
+    if context["kind"] == StepKind.convention.value and convention and \
+            convention.signed_fichier_id:
+        context["convention_file"] = db.get(Fichier, convention.signed_fichier_id)
     if context["kind"] == StepKind.form.value:
         context["piece_types"] = db.scalars(select(PieceType).where(
             PieceType.parcours == candidature.demarche.parcours,

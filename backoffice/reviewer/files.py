@@ -1,14 +1,16 @@
 """Serving a dossier's files to the vérificateurs of its parcours: download (attachment)
-or, for PDFs and images only, an inline view."""
+or, for PDFs and images only, an inline view; refused while the file is not openable
+(antivirus, support deletion)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from collections.abc import Callable
 
-from flask import Response, abort
+from flask import Response, abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from backoffice import downloads, pdfview
 from backoffice.auth.access import roles_required
 from backoffice.db import db
 from backoffice.models import Candidature, Fichier
@@ -30,41 +32,59 @@ def _load(fichier_id: int) -> Fichier:
     return fichier
 
 
-def _send(fichier: Fichier, disposition: str) -> Response:
-    handle = storage().open(fichier.storage_key)
-
-    def chunks():  # noqa: ANN202
-        with handle:
-            while block := handle.read(256 * 1024):
-                yield block
-
-    ascii_name = fichier.original_name.encode("ascii", "replace").decode().replace('"', "'")
-    response = Response(chunks(), mimetype=fichier.content_type.split(";")[0])
-    response.headers["Content-Type"] = fichier.content_type
-    response.headers["Content-Length"] = str(fichier.size)
-    response.headers["Content-Disposition"] = (
-        f'{disposition}; filename="{ascii_name}"; '
-        f"filename*=UTF-8''{quote(fichier.original_name)}")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    if disposition == "inline":
-        # Nothing in the file may run or load anything (images: fully sandboxed).
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-            + ("; sandbox" if fichier.kind != "pdf" else ""))
-    return response
-
-
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>")
 @roles_required("verificateur")
 def download(fichier_id: int):
-    return _send(_load(fichier_id), "attachment")
+    return downloads.serve(_load(fichier_id), "attachment")
 
 
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu")
 @roles_required("verificateur")
 def preview(fichier_id: int):
+    """Images inline (sandboxed); a PDF through the safe viewer, never inline."""
     fichier = _load(fichier_id)
     if fichier.kind not in INLINE_KINDS:
         abort(404)
-    return _send(fichier, "inline")
+    if fichier.kind != "pdf":
+        return downloads.serve(fichier, "inline")
+    reason = downloads.refusal(fichier)
+    if reason is not None:
+        return downloads.unavailable_page(reason)
+    return pdfview_page(
+        pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
+        download_url=url_for("reviewer.download", fichier_id=fichier.id),
+        page_url=lambda n: url_for("reviewer.preview_page", fichier_id=fichier.id, page=n))
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu/<int(min=1, max=10000):page>.png")
+@roles_required("verificateur")
+def preview_page(fichier_id: int, page: int):
+    fichier = _load(fichier_id)
+    if fichier.kind != "pdf" or downloads.refusal(fichier) is not None:
+        abort(404)
+    return pdfview_image(pdfview.Source(path=storage().path(fichier.storage_key)), page)
+
+
+def pdfview_page(source: pdfview.Source, name: str, download_url: str,
+                 page_url: Callable[[int], str]):  # noqa: ANN201
+    try:
+        count = pdfview.page_count(source)
+    except pdfview.RenderError:
+        count = None
+    return render_template("reviewer/apercu.html", name=name, count=count,
+                           shown=min(count or 0, pdfview.MAX_PAGES), download_url=download_url,
+                           page_url=page_url, max_pages=pdfview.MAX_PAGES)
+
+
+def pdfview_image(source: pdfview.Source, page: int) -> Response:
+    try:
+        image = pdfview.render_page(source, page)
+    except pdfview.RenderError:
+        abort(404)
+    response = Response(image, mimetype="image/png")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = f'inline; filename="page-{page}.png"'
+    # the stored file never changes: the page can be kept by this browser for a while
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -40,11 +40,12 @@ VERBS = {
     "message_industriel": "a écrit aux vérificateurs",
     "message_ans": "a écrit à l'industriel",
     "note_interne": "a ajouté une note interne",
+    "fichier_infecte": "a mis en quarantaine un fichier infecté",
 }
 SUBJECTS = {"section": "section", "preuves": "preuves", "pour_avis": "preuves pour avis",
             "college": "collège", "attribution": "", "messagerie": "", "candidature": "",
             "convention": "convention", "certificat": "certificat",
-            "referencement": "référencement"}
+            "referencement": "référencement", "antivirus": ""}
 
 
 def describe(event: AuditEvent) -> str:

@@ -20,6 +20,7 @@ MAX_ATTACHMENTS = 10
 
 
 @bp.post("/candidatures/<reference>/messages")
+@uploads.accepts_upload("message")
 @roles_required("verificateur")
 def post_message(reference: str):
     form = MessageForm()

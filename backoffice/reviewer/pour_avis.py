@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from backoffice import downloads, pdfview
 from backoffice.auth.access import roles_required
 from backoffice.db import db
 from backoffice.models import Fichier, ZipPourAvis
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier, run_transition
+from backoffice.reviewer.files import pdfview_image, pdfview_page
 from backoffice.reviewer.forms import ActionForm
 from backoffice.storage import CONTENT_TYPES, FileTooLarge, UnsafeArchive, detect_kind, open_entry
 from backoffice.uploads import storage
@@ -57,12 +59,24 @@ def pour_avis_entry(reference: str, zip_id: int):
     if name not in {e["name"] for e in upload.report.get("entries", [])}:
         abort(404)
     fichier = db.get(Fichier, upload.fichier_id)
+    reason = downloads.refusal(fichier)
+    if reason is not None:  # not scanned yet, quarantined, or deleted: nothing is read
+        return downloads.unavailable_page(reason)
     try:
         data = open_entry(storage().path(fichier.storage_key), name, max_size=MAX_ENTRY)
     except (KeyError, UnsafeArchive, FileTooLarge):
         abort(404)
     kind = detect_kind(data[:8192])
-    inline = kind in ("pdf", "png", "jpeg") and request.args.get("apercu") == "1"
+    if kind == "pdf" and request.args.get("apercu") == "1":  # never inline: the safe viewer
+        return pdfview_page(
+            pdfview.Source(data=data), name.rsplit("/", 1)[-1],
+            download_url=url_for("reviewer.pour_avis_entry", reference=reference,
+                                 zip_id=zip_id, nom=name),
+            page_url=lambda n: url_for("reviewer.pour_avis_entry", reference=reference,
+                                       zip_id=zip_id, nom=name, page=n))
+    if kind == "pdf" and request.args.get("page", "").isdigit():
+        return pdfview_image(pdfview.Source(data=data), int(request.args["page"]))
+    inline = kind in ("png", "jpeg") and request.args.get("apercu") == "1"
     response = Response(data, mimetype=CONTENT_TYPES.get(kind or "", "application/octet-stream")
                         .split(";")[0])
     filename = name.rsplit("/", 1)[-1]
@@ -71,8 +85,7 @@ def pour_avis_entry(reference: str, zip_id: int):
         f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
         f"filename*=UTF-8''{quote(filename)}")
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; " \
-                                                  "style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

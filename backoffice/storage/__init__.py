@@ -26,7 +26,7 @@ from backoffice.storage.kinds import (
     detect_kind,
 )
 from backoffice.storage.local import LocalStorage, is_valid_key, new_key
-from backoffice.storage.names import sanitize_filename
+from backoffice.storage.names import sanitize_filename, with_matching_extension
 from backoffice.storage.zipinspect import ZipEntry, ZipReport, inspect_zip, open_entry
 
 __all__ = [
@@ -56,4 +56,5 @@ __all__ = [
     "new_key",
     "open_entry",
     "sanitize_filename",
+    "with_matching_extension",
 ]

@@ -40,3 +40,39 @@ def _truncate(name: str) -> str:
     extension = match.group() if match else ""
     stem = name[: MAX_NAME_LENGTH - len(extension)].rstrip(". ")
     return f"{stem}{extension}" if stem else name[:MAX_NAME_LENGTH].rstrip(". ")
+
+
+# What an extension may be for each kind of content; the first is the one added when the
+# name says something else. A vérificateur who downloads "facture.html" (plain text by
+# content) and double-clicks it would open it in a browser, from the disk, scripts
+# enabled: the name must say what the bytes are ("facture.html.txt").
+EXTENSIONS = {
+    "pdf": (".pdf",),
+    "png": (".png",),
+    "jpeg": (".jpg", ".jpeg", ".jpe"),
+    "gif": (".gif",),
+    "zip": (".zip",),
+    "docx": (".docx",),
+    "xlsx": (".xlsx",),
+    "pptx": (".pptx",),
+    "odt": (".odt",),
+    "ods": (".ods",),
+    "odp": (".odp",),
+    "ole": (".doc", ".xls", ".ppt", ".dot", ".xlt", ".pot", ".pps", ".msg"),
+    "text": (".txt", ".csv", ".tsv", ".md", ".log", ".json"),
+}
+
+
+def with_matching_extension(name: str, kind: str) -> str:
+    """The display name, with the kind's extension added when the name's does not match
+    the content (never removed: the vérificateur still sees what was sent)."""
+    allowed = EXTENSIONS.get(kind)
+    if not allowed:
+        return name
+    match = _EXTENSION.search(name)
+    if match and match.group().lower() in allowed:
+        return name
+    extension = allowed[0]
+    if len(name) + len(extension) > MAX_NAME_LENGTH:
+        name = name[: MAX_NAME_LENGTH - len(extension)].rstrip(". ")
+    return f"{name}{extension}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backoffice.db import db, utcnow
 from backoffice.models import Candidature, Message, OutboxMail
-from backoffice.tasks import after_commit, enqueue
+from backoffice.tasks import schedule
 
 TEXTS: dict[str, tuple[str, str]] = {
     "candidature.ouverte": ("Candidature créée", "Votre candidature {reference} a été créée."),
@@ -61,6 +61,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "support.fichier_supprime": ("Fichier supprimé : {name}",
                                  "À votre demande ({demande}), le support Convergence a "
                                  "supprimé le fichier « {name} ».\n\nMotif : {body}"),
+    "antivirus.fichier_infecte": ("Fichier mis en quarantaine : {name}",
+                                  "L'analyse antivirus du fichier « {name} » que vous avez "
+                                  "déposé a détecté un contenu malveillant (signature "
+                                  "{signature}). Le fichier a été mis en quarantaine : il ne "
+                                  "sera pas examiné par les vérificateurs.\n\nVérifiez le poste "
+                                  "d'où il provient, puis déposez une version saine du "
+                                  "fichier."),
     "candidature.abandonnee": ("Candidature abandonnée", "La candidature a été abandonnée."),
     "candidature.close_sans_suite": ("Candidature close sans suite", "Motif : {body}"),
 }
@@ -119,5 +126,5 @@ def queue_email(candidature: Candidature, message: Message) -> OutboxMail | None
     )
     db.add(mail)
     db.flush()
-    after_commit(enqueue, "notifications.envoyer", mail.id)
+    schedule("notifications.envoyer", mail.id)
     return mail

@@ -62,5 +62,6 @@ def test_openapi_document_is_served(client) -> None:  # noqa: ANN001
                  "/candidatures/{reference}/preuves/{preuve_id}",
                  "/candidatures/{reference}/sections/{section}/submit",
                  "/candidatures/{reference}/preuves-pour-avis",
-                 "/candidatures/{reference}/messages", "/webhooks/yousign"):
+                 "/candidatures/{reference}/messages",
+                 "/candidatures/{reference}/files/{file_id}", "/webhooks/yousign"):
         assert path in paths, path

@@ -103,3 +103,26 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     assert page.locator(".fr-stepper__title").inner_text().startswith("Dépôt des preuves")
     assert axe_violations(page) == []
     screenshot(page, "workspace-dossier")
+
+
+def test_a_pdf_preview_shows_server_drawn_pages(page, live_server) -> None:  # noqa: ANN001
+    """The « Aperçu » of a PDF opens the safe viewer: images drawn by the server, never the
+    PDF in the browser's own viewer."""
+    login(page, live_server.account("verificateur"))
+    page.goto("/instruction/file")
+    page.locator("#table-file tbody tr[data-reference] a").first.click()
+    page.wait_for_load_state("networkidle")
+    page.goto(page.url.split("?")[0] + "?onglet=pieces")
+    link = page.get_by_role("link", name="Aperçu").first
+    with page.context.expect_page() as opened:
+        link.click()
+    viewer = opened.value
+    viewer.wait_for_load_state("networkidle")
+    assert viewer.get_by_text("Aperçu protégé").is_visible()
+    first = viewer.locator("img.bo-pdf-page").first
+    first.scroll_into_view_if_needed()
+    viewer.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                             arg=first.element_handle())
+    assert first.evaluate("img => img.naturalWidth") >= 1000  # a page, drawn at 150 dpi
+    assert axe_violations(viewer) == []
+    screenshot(viewer, "apercu-pdf")

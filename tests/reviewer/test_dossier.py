@@ -175,9 +175,44 @@ def test_file_download_and_preview(desk) -> None:  # noqa: ANN001
     assert "filename*=UTF-8''Attestation%20%C3%A9t%C3%A9.pdf" in \
         download.headers["Content-Disposition"]
     assert download.headers["X-Content-Type-Options"] == "nosniff"
+    # this stub PDF cannot be rendered: the viewer says so, and never serves it inline
     preview = desk.client.get(f"/instruction/fichiers/{fichier.id}/apercu")
-    assert preview.headers["Content-Disposition"].startswith("inline;")
-    assert "default-src 'none'" in preview.headers["Content-Security-Policy"]
+    assert preview.status_code == 200 and preview.mimetype == "text/html"
+    assert "Aperçu impossible" in preview.get_data(as_text=True)
+
+
+def test_pdf_preview_shows_server_rendered_pages_never_the_pdf(desk) -> None:  # noqa: ANN001
+    """A PDF may carry scripts, forms and exploits for the viewer that opens it: the
+    browser only ever gets PNG images of its pages, rendered in a limited subprocess."""
+    import hashlib
+
+    from backoffice.demo_files import one_page_pdf
+    from backoffice.models import Fichier
+    from backoffice.uploads import storage
+
+    candidature = desk.candidature()
+    fichier = db.scalar(select(Fichier).where(Fichier.candidature_id == candidature.id))
+    content = one_page_pdf("Attestation", "Une page de test")
+    stored = storage().save(io.BytesIO(content), max_size=10_000_000, allowed={"pdf"})
+    fichier.storage_key, fichier.size, fichier.kind = stored.key, stored.size, "pdf"
+    fichier.sha256, fichier.original_name = hashlib.sha256(content).hexdigest(), "a.pdf"
+    db.commit()
+    viewer = desk.client.get(f"/instruction/fichiers/{fichier.id}/apercu")
+    html = viewer.get_data(as_text=True)
+    assert viewer.mimetype == "text/html" and "1 page." in html
+    page_url = f"/instruction/fichiers/{fichier.id}/apercu/1.png"
+    assert f'src="{page_url}"' in html and "Aperçu protégé" in html
+    image = desk.client.get(page_url)
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.data.startswith(b"\x89PNG\r\n\x1a\n") and len(image.data) > 1000
+    assert image.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    assert desk.client.get(f"/instruction/fichiers/{fichier.id}/apercu/2.png").status_code == 404
+    # another parcours sees neither the viewer nor the pages
+    logout(desk.client)
+    login(desk.client, desk.segur)
+    assert desk.client.get(page_url).status_code == 404
+    assert desk.client.get(f"/instruction/fichiers/{fichier.id}/apercu").status_code == 404
 
 
 def test_another_parcours_cannot_see_or_act(desk) -> None:  # noqa: ANN001

@@ -3,6 +3,9 @@ previewed without extraction, the avis informatif."""
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 from sqlalchemy import select
 
 from backoffice.db import db
@@ -59,9 +62,18 @@ def test_zip_analysis_preview_and_avis(desk) -> None:  # noqa: ANN001
 
     entry = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
                             "/entree", query_string={"nom": "INS 1.1.pdf", "apercu": "1"})
-    assert entry.status_code == 200 and entry.mimetype == "application/pdf"
-    assert entry.data.startswith(b"%PDF") and entry.headers["Content-Disposition"].startswith(
-        "inline")
+    # a PDF entry is never served inline: the safe viewer, its pages drawn by the server
+    assert entry.status_code == 200 and entry.mimetype == "text/html"
+    viewer = unescape(entry.get_data(as_text=True))
+    assert "Aperçu protégé" in viewer and "1 page." in viewer
+    page_url = re.search(r'<img src="([^"]+)"', viewer).group(1)
+    image = desk.client.get(page_url)
+    assert image.mimetype == "image/png" and image.data.startswith(b"\x89PNG")
+    assert image.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    raw = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
+                          "/entree", query_string={"nom": "INS 1.1.pdf"})
+    assert raw.data.startswith(b"%PDF") and raw.headers["Content-Disposition"].startswith(
+        "attachment")
     text = desk.client.get(f"/instruction/candidatures/{reference}/pour-avis/{upload['id']}"
                            "/entree", query_string={"nom": "divers/notes.txt", "apercu": "1"})
     assert text.headers["Content-Disposition"].startswith("attachment")  # never inline
