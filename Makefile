@@ -43,7 +43,8 @@ serve-production: db
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/bandit -q -r backoffice jobs -l
+	$(BIN)/bandit -q -r backoffice jobs scripts -l
+	$(BIN)/python scripts/audit_dependencies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ from backoffice.db import db
 
 def register(app: Flask) -> None:
     for command in (init_db, seed_demo, create_user, verify_audit, send_mails,
-                    import_referentiel, resume_issuance):
+                    import_referentiel, resume_issuance, sauvegarder, restaurer):
         app.cli.add_command(command)
 
 
@@ -59,9 +59,13 @@ def seed_demo(if_empty: bool, candidatures: int) -> None:
 
 
 def _print_credentials(credentials: dict) -> None:
-    click.echo("Comptes de démonstration :")
+    click.echo("Comptes de démonstration (rôle, adresse, mot de passe, clé TOTP) :")
     for account in credentials["accounts"]:
-        click.echo(f"  {account['role']:<13} {account['email']:<40} {account['password']}")
+        click.echo(f"  {account['role']:<13} {account['email']:<40} {account['password']:<18}"
+                   f" {account.get('totp_secret', '')}")
+    click.echo("Double authentification : ajoutez la clé TOTP du compte dans une application "
+               "d'authentification, ou affichez le code courant avec "
+               "`.venv/bin/python -m backoffice.auth.totp <clé>`.")
     token = credentials.get("api_token")
     if token:
         click.echo(f"Jeton API ({token['organisation']}) : {token['token']}")
@@ -162,3 +166,37 @@ def resume_issuance() -> None:
 
     count = rattraper()
     click.echo(f"{count} émission(s) remise(s) en file.")
+
+
+@click.command("sauvegarder")
+@click.argument("dest", type=click.Path(path_type=Path))
+@with_appcontext
+def sauvegarder(dest: Path) -> None:
+    """Back up the database and the file store into DEST (a new directory, or .tar/.tar.gz)."""
+    from backoffice.backup import BackupError, backup_summary, create_backup
+
+    try:
+        manifest = create_backup(dest, engine=current_app.extensions["db_engine"],
+                                 storage_dir=Path(current_app.config["STORAGE_DIR"]))
+    except BackupError as error:
+        raise click.ClickException(error.message) from error
+    for line in backup_summary(dest, manifest):
+        click.echo(line)
+
+
+@click.command("restaurer")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Remplacer le contenu d'une base ou d'un stockage qui ne sont pas vides.")
+@with_appcontext
+def restaurer(source: Path, force: bool) -> None:
+    """Restore a backup (directory or tar) into the configured database and file store."""
+    from backoffice.backup import BackupError, restore_backup
+
+    try:
+        lines = restore_backup(source, engine=current_app.extensions["db_engine"],
+                               storage_dir=Path(current_app.config["STORAGE_DIR"]), force=force)
+    except BackupError as error:
+        raise click.ClickException(error.message) from error
+    for line in lines:
+        click.echo(line)

@@ -458,6 +458,31 @@ def test_sanitize_filename_limits_length_and_keeps_the_extension() -> None:
     assert sanitize_filename("v1." + "c" * 300) == ("v1." + "c" * 300)[:200]
 
 
+
+@pytest.mark.parametrize(
+    ("name", "kind", "shown"),
+    [
+        ("facture.html", "text", "facture.html.txt"),
+        ("notes.TXT", "text", "notes.TXT"),
+        ("export.csv", "text", "export.csv"),
+        ("script.ps1", "text", "script.ps1.txt"),
+        ("dessin.svg", "text", "dessin.svg.txt"),
+        ("rapport.pdf", "pdf", "rapport.pdf"),
+        ("rapport", "pdf", "rapport.pdf"),
+        ("photo.JPEG", "jpeg", "photo.JPEG"),
+        ("installateur.msi", "ole", "installateur.msi.doc"),
+        ("ancien.xls", "ole", "ancien.xls"),
+        ("preuves.zip", "zip", "preuves.zip"),
+        ("x" * 199 + ".html", "text", "x" * 196 + ".txt"),
+    ],
+)
+def test_names_say_what_the_content_is(name: str, kind: str, shown: str) -> None:
+    from backoffice.storage import with_matching_extension
+
+    assert with_matching_extension(name, kind) == shown
+    assert len(with_matching_extension(name, kind)) <= 200
+
+
 # --- ZIP inspection ------------------------------------------------------------------------
 
 
@@ -560,6 +585,31 @@ def test_zip_slip_hidden_behind_a_nul_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive) as excinfo:
         inspect_zip(path)
     assert reason(excinfo) == "parent_path"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["INS 1.1\r\nX-Injected: 1.pdf", "capture\u202efdp.exe", "a\x1b[31m.pdf", "b\x7f.pdf",
+     "\u2066c\u2069.pdf", "d\u200f.pdf", "e\x85.pdf"],
+)  # fmt: skip
+def test_entry_names_with_control_or_bidi_characters_are_refused(tmp_path: Path, name: str) -> None:
+    path = make_zip(tmp_path / "a.zip", [("ok.txt", b"ok"), (name, b"x")])
+    with pytest.raises(UnsafeArchive) as excinfo:
+        inspect_zip(path)
+    assert reason(excinfo) == "control_characters"
+    assert excinfo.value.entry == name and name not in excinfo.value.message
+    # What a name may contain: accents, spaces, punctuation, other scripts.
+    fine = make_zip(tmp_path / "b.zip", [("Évaluation (v2) — capture d’écran 日本.pdf", b"x")])
+    assert len(inspect_zip(fine).entries) == 1
+
+
+def test_a_nul_hiding_the_rest_of_an_entry_name_is_refused(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "a.zip", [("ok.txt#evil.exe", b"evil")])
+    path.write_bytes(path.read_bytes().replace(b"ok.txt#", b"ok.txt\x00"))
+    assert zipfile.ZipFile(path).infolist()[0].filename == "ok.txt"  # what zipfile shows
+    with pytest.raises(UnsafeArchive) as excinfo:
+        inspect_zip(path)
+    assert reason(excinfo) == "control_characters"
 
 
 def test_symlink_entries_are_refused(tmp_path: Path) -> None:

@@ -102,6 +102,10 @@ ARCHIVE_REASONS = {
     "ratio": "elle contient un fichier au taux de compression suspect",
     "absolute_path": "elle contient un chemin absolu",
     "parent_path": "elle contient un chemin qui remonte dans l'arborescence (« .. »)",
+    "control_characters": (
+        "elle contient un nom de fichier avec des caractères de contrôle ou d'inversion du sens "
+        "d'écriture"
+    ),
     "symlink": "elle contient un lien symbolique",
     "encrypted": "elle contient un fichier chiffré ou protégé par mot de passe",
     "duplicate": "elle contient plusieurs fichiers portant le même nom",

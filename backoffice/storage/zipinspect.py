@@ -21,6 +21,11 @@ NESTED_ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2",
 _ENCRYPTED_FLAG = 0x1
 _DRIVE = re.compile(r"[A-Za-z]:")
 _SEPARATORS = re.compile(r"[/\\]")
+# Controls (CR LF, ESC, NUL… C0, DEL, C1) and bidi controls in an entry name: the name is shown
+# to vérificateurs and sent back as a download name, where "x\u202efdp.exe" displays as
+# "xexe.pdf" and CR LF breaks a header. A sanitised copy would no longer name the entry, so
+# such archives are refused rather than cleaned.
+_UNSAFE_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,8 @@ def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
             # can end up meaning ".." there. Only "" and "." are harmless dot-and-space parts.
             if part not in ("", ".") and not part.strip(". "):
                 raise UnsafeArchive("parent_path", entry=name)
+    if any(_UNSAFE_NAME_CHARS.search(candidate) for candidate in (name, info.orig_filename)):
+        raise UnsafeArchive("control_characters", entry=name)
     if stat.S_ISLNK(info.external_attr >> 16):
         raise UnsafeArchive("symlink", entry=name)
     if info.flag_bits & _ENCRYPTED_FLAG:
