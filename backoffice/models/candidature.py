@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    event,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
 from backoffice.models._types import one_of
@@ -24,6 +33,7 @@ from backoffice.workflow.definitions import (
 )
 
 REFERENCE_ALPHABET = string.ascii_uppercase
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def new_reference() -> str:
@@ -42,6 +52,22 @@ class Candidature(Base):
         one_of("current_step", list(STEPS), "current_step"),
         # A candidature that ended carries the date it ended.
         CheckConstraint("status = 'en_cours' OR closed_at IS NOT NULL", name="closed_has_date"),
+        # The queues walk these in order and stop after a page (docs/benchmarks.md):
+        # one partial index per sort, over the candidatures in progress only.
+        Index("ix_candidature_queue_attente", "queue_since", "id",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
+        Index("ix_candidature_queue_echeance", "queue_due_at", "id",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
+        Index("ix_candidature_queue_activite", "last_activity_at", "id",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
+        Index("ix_candidature_reference_trgm", "reference", postgresql_using="gin",
+              postgresql_ops={"reference": "gin_trgm_ops"}),
+        Index("ix_candidature_queue_assignee", "queue_assignee_id",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +90,14 @@ class Candidature(Base):
     email_opt_in: Mapped[bool] = mapped_column(default=False)
     # Optimistic lock: two actors saving the same candidature cannot both win.
     version: Mapped[int] = mapped_column(default=1)
+    # The queue's view of the current step, copied here at every flush that changes the
+    # candidature or one of its steps (sync_queue), so that a queue page is one ordered
+    # walk of one partial index instead of a sort of every candidature in progress.
+    queue_since: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    queue_status: Mapped[str | None] = mapped_column(String(32))
+    queue_assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # the due date, or the far future when there is none (paused, no delay): sortable
+    queue_due_at: Mapped[datetime] = mapped_column(default=lambda: FAR_FUTURE)
 
     organisation: Mapped[Organisation] = relationship()
     product: Mapped[Product] = relationship()
@@ -86,6 +120,20 @@ class Candidature(Base):
     @property
     def current(self) -> CandidatureStep:
         return self.step(self.current_step)
+
+    def sync_queue(self) -> None:
+        """Copy the current step's queue fields (only what changed: no needless UPDATE)."""
+        step = next((s for s in self.steps if s.step == self.current_step), None)
+        values = {
+            "queue_since": (step and (step.submitted_at or step.opened_at))
+            or self.created_at or utcnow(),
+            "queue_status": step.status if step else None,
+            "queue_assignee_id": step.current_assignee_id() if step else None,
+            "queue_due_at": (step.due_at if step and step.due_at else FAR_FUTURE),
+        }
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def __str__(self) -> str:
         return self.reference
@@ -134,6 +182,12 @@ class CandidatureStep(Base):
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
 
+    def current_assignee_id(self) -> int | None:
+        """The assignee's id, also before a flush when the relationship was just set."""
+        if "assignee" in self.__dict__:  # set or loaded: it wins over a stale column
+            return self.assignee.id if self.assignee is not None else None
+        return self.assignee_id
+
     @property
     def label(self) -> str:
         return step_label(self.step)
@@ -141,3 +195,17 @@ class CandidatureStep(Base):
     @property
     def status_label(self) -> str:
         return status_label(self.status)
+
+
+@event.listens_for(Session, "before_flush")
+def _sync_queues(session: Session, _context: object, _instances: object) -> None:
+    """Keep every candidature's queue fields equal to its current step's, whatever code
+    path changed one or the other (tested against the workflow's every transition)."""
+    touched: dict[int, Candidature] = {}
+    for obj in (*session.new, *session.dirty):
+        candidature = obj if isinstance(obj, Candidature) else \
+            obj.candidature if isinstance(obj, CandidatureStep) else None
+        if candidature is not None:
+            touched[id(candidature)] = candidature
+    for candidature in touched.values():
+        candidature.sync_queue()

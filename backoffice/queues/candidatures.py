@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select
+from sqlalchemy import String, and_, cast, func, literal, select, tuple_, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
@@ -28,7 +28,6 @@ from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus
 from backoffice.workflow.delays import days_left
 
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 SORTS = ("attente", "echeance", "activite")
 PAGE_SIZE = 50
 
@@ -105,13 +104,13 @@ class Row:
     sections_validated: int
 
 
-def _sort_key(sort: str, step: Any) -> tuple[Any, bool]:
-    """(expression, descending)"""
+def _sort_key(sort: str) -> tuple[Any, bool]:
+    """(expression, descending): each walks one partial index of the candidature table."""
     if sort == "echeance":
-        return func.coalesce(step.due_at, literal(FAR_FUTURE, UTCDateTime())), False
+        return Candidature.queue_due_at, False
     if sort == "activite":
         return Candidature.last_activity_at, True
-    return func.coalesce(step.submitted_at, step.opened_at, Candidature.created_at), False
+    return Candidature.queue_since, False
 
 
 def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any, Any]:
@@ -129,7 +128,7 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
                  .where(SectionReview.candidature_id == Candidature.id,
                         SectionReview.status == "validee")
                  .correlate(Candidature).scalar_subquery())
-    sort_expr, descending = _sort_key(filters.sort, step)
+    sort_expr, descending = _sort_key(filters.sort)
     stmt = (
         select(
             Candidature.id, Candidature.reference, Candidature.demarche_code,
@@ -137,8 +136,7 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
              ).label("product_label"),
             Organisation.name.label("organisation"),
             step.step, step.status.label("step_status"), step.submitted_at,
-            func.coalesce(step.submitted_at, step.opened_at, Candidature.created_at)
-            .label("waiting_since"),
+            Candidature.queue_since.label("waiting_since"),
             step.due_at, (step.paused_at.is_not(None)).label("paused"),
             days_left(step.due_at, literal(now, UTCDateTime())).label("days_left"),
             step.assignee_id, assignee.name.label("assignee_name"),
@@ -161,33 +159,39 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
 
 
 def apply_filters(stmt: Select, f: Filters, user: User, step: Any, now: datetime) -> Select:
+    """Every filter reads the candidature's own columns (its queue fields): the sort's
+    index is walked in order and rows are checked on the way."""
     if f.demarche:
         stmt = stmt.where(Candidature.demarche_code == f.demarche)
     if f.step:
-        stmt = stmt.where(step.step == f.step)
+        stmt = stmt.where(Candidature.current_step == f.step)
     if f.status:
-        stmt = stmt.where(step.status == f.status)
+        stmt = stmt.where(Candidature.queue_status == f.status)
     if f.assignee == "moi":
-        stmt = stmt.where(step.assignee_id == user.id)
+        stmt = stmt.where(Candidature.queue_assignee_id == user.id)
     elif f.assignee == "personne":
-        stmt = stmt.where(step.assignee_id.is_(None))
+        stmt = stmt.where(Candidature.queue_assignee_id.is_(None))
     elif f.assignee and f.assignee.isdigit():
-        stmt = stmt.where(step.assignee_id == int(f.assignee))
+        stmt = stmt.where(Candidature.queue_assignee_id == int(f.assignee))
     if f.turn == "ans":
-        stmt = stmt.where(ans_turn(step))
+        stmt = stmt.where(ans_turn())
     elif f.turn == "industriel":
-        stmt = stmt.where(vendor_turn(step))
+        stmt = stmt.where(vendor_turn())
     if f.overdue:
-        stmt = stmt.where(step.due_at < now)
+        stmt = stmt.where(Candidature.queue_due_at < now)
     if f.campaign:
         stmt = stmt.where(Candidature.campaign_window_id == f.campaign)
     if f.q:
+        # three index lookups (trigrams on PostgreSQL) whose union names the matches
         pattern = _like(f.q)
-        stmt = stmt.where(or_(
-            Candidature.reference.ilike(pattern, escape="\\"),
-            Product.name.ilike(pattern, escape="\\"),
-            Organisation.name.ilike(pattern, escape="\\"),
-        ))
+        matches = union(
+            select(Candidature.id).where(Candidature.reference.ilike(pattern, escape="\\")),
+            select(Candidature.id).where(Candidature.product_id.in_(
+                select(Product.id).where(Product.name.ilike(pattern, escape="\\")))),
+            select(Candidature.id).where(Candidature.organisation_id.in_(
+                select(Organisation.id).where(Organisation.name.ilike(pattern, escape="\\")))),
+        )
+        stmt = stmt.where(Candidature.id.in_(matches.scalar_subquery()))
     return stmt
 
 
@@ -211,14 +215,12 @@ def page(user: User, filters: Filters, *, after: str | None = None,
     COUNT). Returns the rows and the cursor of the next page."""
     stmt, sort_expr, descending = base_query(user, filters, now)
     if after:
+        # a row comparison, which the index of the sort answers by seeking straight to
+        # the cursor (an OR of two comparisons makes it scan from the start)
         value, row_id = decode_cursor(after)
-        value_param = literal(value, UTCDateTime())
-        if descending:
-            stmt = stmt.where(or_(sort_expr < value_param,
-                                  and_(sort_expr == value_param, Candidature.id < row_id)))
-        else:
-            stmt = stmt.where(or_(sort_expr > value_param,
-                                  and_(sort_expr == value_param, Candidature.id > row_id)))
+        key = tuple_(sort_expr, Candidature.id)
+        cursor = tuple_(literal(value, UTCDateTime()), literal(row_id))
+        stmt = stmt.where(key < cursor if descending else key > cursor)
     order = ((sort_expr.desc(), Candidature.id.desc()) if descending
              else (sort_expr.asc(), Candidature.id.asc()))
     result = db.execute(stmt.order_by(*order).limit(limit + 1)).all()
