@@ -8,11 +8,17 @@ bp = Blueprint("auth", __name__)
 @login_manager.user_loader
 def _load_user(user_id: str):  # noqa: ANN202
     """Deactivated accounts lose their sessions at the next request."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
     from backoffice.db import db
     from backoffice.models import User
 
     try:
-        user = db.get(User, int(user_id))
+        # roles and teams in the same query: every page needs them
+        user = db.scalars(select(User).where(User.id == int(user_id))
+                          .options(joinedload(User.role_rows), joinedload(User.teams))
+                          ).unique().first()
     except (TypeError, ValueError):
         return None
     from backoffice.auth.sessions import still_valid

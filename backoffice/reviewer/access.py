@@ -8,7 +8,7 @@ import logging
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from backoffice.db import db
 from backoffice.models import Candidature
@@ -20,10 +20,11 @@ def load_dossier(reference: str, *, lock: bool = False) -> Candidature:
     if lock:
         candidature = load_for_update(reference)
     else:
-        candidature = db.scalar(
+        candidature = db.scalars(
             select(Candidature).where(Candidature.reference == reference)
-            .options(selectinload(Candidature.steps), selectinload(Candidature.product),
-                     selectinload(Candidature.organisation)))
+            .options(joinedload(Candidature.steps), joinedload(Candidature.product),
+                     joinedload(Candidature.organisation), joinedload(Candidature.demarche))
+        ).unique().first()
     if candidature is None or candidature.demarche_code not in visible_demarches(current_user):
         abort(404)
     return candidature

@@ -7,7 +7,7 @@ from typing import Any
 from flask import abort, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
@@ -68,28 +68,47 @@ def _sections(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
 
 def _thread(candidature) -> list[Message]:  # noqa: ANN001
     messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
-                          .options(selectinload(Message.attachments))
-                          .order_by(Message.id)).all()
+                          .options(joinedload(Message.attachments))
+                          .order_by(Message.id)).unique().all()
     if messages:
         mark_read(candidature.id, messages[-1].id)
     return list(messages)
 
 
 def mark_read(candidature_id: int, message_id: int) -> None:
-    read = db.get(MessageRead, (current_user.id, candidature_id))
-    if read is None:
-        db.add(MessageRead(user_id=current_user.id, candidature_id=candidature_id,
-                           last_read_message_id=message_id))
-    elif read.last_read_message_id < message_id:
-        read.last_read_message_id = message_id
-    db.commit()
+    """Remember the last message this user saw (one upsert, never moving backwards)."""
+    values = {"user_id": current_user.id, "candidature_id": candidature_id,
+              "last_read_message_id": message_id}
+    if db().bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(MessageRead).values(**values)
+    db.execute(stmt.on_conflict_do_update(
+        index_elements=["user_id", "candidature_id"],
+        set_={"last_read_message_id": func.max(
+            MessageRead.last_read_message_id, stmt.excluded.last_read_message_id)}
+        if db().bind.dialect.name == "sqlite" else
+        {"last_read_message_id": func.greatest(
+            MessageRead.last_read_message_id, stmt.excluded.last_read_message_id)}))
+    # what this page loaded stays loaded: expiring it would reload each message and its
+    # attachments one by one while the template renders them (1,094 queries at 500)
+    session = db()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def _unread(candidature) -> int:  # noqa: ANN001
-    read = db.get(MessageRead, (current_user.id, candidature.id))
+    """The vendor's messages this user has not read (one query)."""
+    last_read = (select(MessageRead.last_read_message_id)
+                 .where(MessageRead.user_id == current_user.id,
+                        MessageRead.candidature_id == candidature.id).scalar_subquery())
     return db.scalar(select(func.count(Message.id)).where(
         Message.candidature_id == candidature.id, Message.author_kind == "industriel",
-        Message.id > (read.last_read_message_id if read else 0))) or 0
+        Message.id > func.coalesce(last_read, 0))) or 0
 
 
 @bp.route("/candidatures/<reference>")
@@ -111,8 +130,10 @@ def dossier(reference: str):
                       and current.status == "en_instruction"
                       and current.assignee_id == current_user.id,
         "informative": forms.is_informative(candidature, current.step),
+        # read only where the panel shows it (every query counts: docs/benchmarks.md)
         "convention": db.scalar(select(Convention).where(
-            Convention.candidature_id == candidature.id)),
+            Convention.candidature_id == candidature.id))
+        if STEPS[current.step].kind == StepKind.convention else None,
         "unread": _unread(candidature) if tab != "messagerie" else 0,
     }
     if tab == "formulaire":
@@ -137,7 +158,7 @@ def dossier(reference: str):
     if context["kind"] == StepKind.convention.value and convention and \
             convention.signed_fichier_id:
         context["convention_file"] = db.get(Fichier, convention.signed_fichier_id)
-    if context["kind"] == StepKind.form.value:
+    if context["kind"] == StepKind.form.value and context["can_decide"]:
         context["piece_types"] = db.scalars(select(PieceType).where(
             PieceType.parcours == candidature.demarche.parcours,
             PieceType.step == current.step).order_by(PieceType.position)).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
@@ -32,14 +33,21 @@ def home():
     return render_template("reviewer/home.html", rows=rows, parcours=current_user.parcours)
 
 
-def colleagues() -> list[User]:
-    """Vérificateurs sharing a parcours with the current user."""
+@dataclass(frozen=True)
+class Colleague:
+    id: int
+    name: str
+
+
+def colleagues() -> list[Colleague]:
+    """Vérificateurs sharing a parcours with the current user (id and name: one query)."""
     parcours = current_user.parcours
     if not parcours:
         return []
-    return list(db.scalars(
-        select(User).join(User.teams).where(Team.parcours.in_(parcours), User.active.is_(True))
-        .distinct().order_by(User.name)))
+    return [Colleague(*row) for row in db.execute(
+        select(User.id, User.name).join(User.teams)
+        .where(Team.parcours.in_(parcours), User.active.is_(True))
+        .distinct().order_by(User.name))]
 
 
 @bp.route("/file")
