@@ -114,5 +114,7 @@ def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
         field_name="SignatureANS", md_algorithm="sha256", reason=reason,
         location="Paris", name="Agence du Numérique en Santé",
         subfilter=fields.SigSeedSubFilter.PADES)
-    out = signers.sign_pdf(writer, meta, signer=_signer())
+    # told how much room to keep for the signature, pyHanko signs once (otherwise it
+    # signs a first time only to measure it): 16 kB is ample for RSA/ECDSA and a chain
+    out = signers.sign_pdf(writer, meta, signer=_signer(), bytes_reserved=16384)
     return out.getvalue()

@@ -718,3 +718,46 @@ def test_open_entry_refuses_to_read_from_an_unsafe_archive(tmp_path: Path) -> No
     path = make_zip(tmp_path / "a.zip", [("ok.txt", b"ok"), (link, b"/etc/passwd")])
     with pytest.raises(UnsafeArchive):
         open_entry(path, "ok.txt", max_size=MiB)
+
+
+# --- uploads written once: the parser writes into the store, which adopts the file ----
+
+
+def test_incoming_file_is_adopted_without_a_second_copy(tmp_path: Path) -> None:
+    from backoffice.storage import LocalStorage
+
+    store = LocalStorage(tmp_path)
+    body = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024)
+    incoming = store.incoming(max_size=10 * 1024 * 1024)
+    for start in range(0, len(body), 65536):  # as the multipart parser writes
+        incoming.write(body[start:start + 65536])
+    incoming.seek(0)
+    tmp_file = incoming.path
+    stored = store.adopt(incoming, allowed={"pdf"})
+    incoming.close()  # the request ends: an adopted file stays
+    assert stored.size == len(body) and stored.sha256 == hashlib.sha256(body).hexdigest()
+    assert stored.kind == "pdf" and store.path(stored.key).read_bytes() == body
+    assert not tmp_file.exists() and store.path(stored.key).stat().st_ino  # renamed, not copied
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_incoming_file_refused_leaves_nothing(tmp_path: Path) -> None:
+    from backoffice.storage import LocalStorage
+
+    store = LocalStorage(tmp_path)
+    too_big = store.incoming(max_size=1000)
+    too_big.write(b"%PDF-1.4\n" + bytes(5000))
+    assert too_big.path.stat().st_size <= 1000  # nothing written past the limit
+    with pytest.raises(FileTooLarge):
+        store.adopt(too_big, allowed={"pdf"})
+    exe = store.incoming(max_size=10_000)
+    exe.write(b"MZ\x90\x00" + bytes(100))
+    with pytest.raises(UnsupportedType):
+        store.adopt(exe, allowed={"pdf"})
+    empty = store.incoming(max_size=10_000)
+    with pytest.raises(EmptyFile):
+        store.adopt(empty, allowed={"pdf"})
+    for incoming in (too_big, exe, empty):
+        incoming.close()  # the request ends: refused files are removed
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

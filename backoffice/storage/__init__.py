@@ -25,7 +25,7 @@ from backoffice.storage.kinds import (
     LABELS,
     detect_kind,
 )
-from backoffice.storage.local import LocalStorage, is_valid_key, new_key
+from backoffice.storage.local import IncomingFile, LocalStorage, is_valid_key, new_key
 from backoffice.storage.names import sanitize_filename, with_matching_extension
 from backoffice.storage.zipinspect import ZipEntry, ZipReport, inspect_zip, open_entry
 
@@ -38,6 +38,7 @@ __all__ = [
     "LABELS",
     "EmptyFile",
     "FileTooLarge",
+    "IncomingFile",
     "LocalStorage",
     "Readable",
     "Storage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -39,11 +40,100 @@ def is_valid_key(key: object) -> bool:
     return match is not None and match[3].startswith(match[1] + match[2])
 
 
+class IncomingFile(io.RawIOBase):
+    """Where the multipart parser writes an uploaded file: straight into the store's temp
+    folder, hashed and measured on the way, cut at `max_size` (then refused). `LocalStorage.adopt`
+    then renames it into place: the bytes are written once (not spooled to /tmp, then
+    copied). Closed without being adopted, it removes itself."""
+
+    def __init__(self, tmp_dir: Path, max_size: int) -> None:
+        super().__init__()
+        tmp_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "w+b")
+        self.max_size = max_size
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.head = bytearray()
+        self.adopted = False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        # Past the limit nothing more is written, and adopt() refuses the file; raising
+        # here, inside the parser, would lose the rest of the form (the view shows the
+        # error next to the field, the text typed kept).
+        self.size += len(data)
+        if self.size > self.max_size:
+            return len(data)
+        self.digest.update(data)
+        if len(self.head) < HEAD_SIZE:
+            self.head += data[: HEAD_SIZE - len(self.head)]
+        return self._file.write(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        return self._file.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if not self.adopted:
+            self.path.unlink(missing_ok=True)
+        super().close()
+
+
 class LocalStorage:
     """Stores files under `root/<key>`; partial uploads live in `root/tmp/` until accepted."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    def incoming(self, max_size: int) -> IncomingFile:
+        """A file for the multipart parser to write an upload into (see IncomingFile)."""
+        return IncomingFile(self.root / TMP_DIR, max_size)
+
+    def adopt(self, incoming: IncomingFile, *, allowed: Set[str]) -> StoredFile:
+        """Keep an upload the parser wrote into `incoming`, if non-empty and allowed."""
+        if incoming.size > incoming.max_size:
+            raise FileTooLarge(incoming.max_size)
+        if incoming.size == 0:
+            raise EmptyFile()
+        incoming.flush()
+        os.fsync(incoming._file.fileno())  # the rename below must not publish a hollow file
+        kind = detect_kind(bytes(incoming.head), incoming.path)
+        if kind is None or kind not in allowed:
+            raise UnsupportedType(allowed, detected=kind)
+        content_type = (text_content_type(incoming.path) if kind == "text"
+                        else CONTENT_TYPES[kind])
+        key = new_key()
+        final = self.path(key)
+        final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(incoming.path, FILE_MODE)
+        os.replace(incoming.path, final)  # atomic: readers see the whole file or nothing
+        incoming.adopted = True
+        return StoredFile(key=key, size=incoming.size, sha256=incoming.digest.hexdigest(),
+                          kind=kind, content_type=content_type)
 
     def save(
         self,
