@@ -48,3 +48,10 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Benchmarks at scale (docs/benchmarks.md): about two hours at the default sizes (1M
+# candidatures on PostgreSQL); BENCH_SIZES=10000 BENCH_SQLITE= for a few minutes.
+.PHONY: bench
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	bash bench/reproduce.sh

@@ -1,0 +1,114 @@
+"""Timing, SQL counting and memory helpers shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {"n": len(ms), "p50_ms": round(percentile(ms, 50), 2),
+            "p95_ms": round(percentile(ms, 95), 2), "mean_ms": round(statistics.mean(ms), 2),
+            "max_ms": round(max(ms), 2)}
+
+
+@dataclass
+class Statements:
+    """The SQL statements a block ran (transaction control left out) and their time."""
+
+    sql: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.sql)
+
+
+@contextmanager
+def sql_statements(engine: Engine) -> Iterator[Statements]:
+    found = Statements()
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        started = conn.info["bench_started"].pop()
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            found.sql.append(statement)
+            found.seconds += time.perf_counter() - started
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def timed_requests(call: Callable[[], Any], engine: Engine, repeat: int,
+                   warmup: int = 2) -> dict[str, Any]:
+    """Run `call` (one request, checked by the caller) warmup + repeat times; report the
+    server time percentiles, the SQL statements of the last run and their share of time."""
+    for _ in range(warmup):
+        call()
+    times, sql_ms = [], []
+    for _ in range(repeat):
+        with sql_statements(engine) as statements:
+            start = time.perf_counter()
+            call()
+            elapsed = time.perf_counter() - start
+        times.append(elapsed * 1000)
+        sql_ms.append(statements.seconds * 1000)
+    out = summary(times)
+    out["queries"] = len(statements)
+    out["sql_p50_ms"] = round(percentile(sql_ms, 50), 2)
+    return out
+
+
+# --- memory (Linux /proc) ---------------------------------------------------------------
+
+
+def _status(pid: int | str, key: str) -> int:
+    """A VmRSS / VmHWM value of /proc/<pid>/status, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def rss(pid: int | str = "self") -> int:
+    return _status(pid, "VmRSS")
+
+
+def peak_rss(pid: int | str = "self") -> int:
+    return _status(pid, "VmHWM")
+
+
+def reset_peak(pid: int | str = "self") -> bool:
+    """Reset the peak RSS to the current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+MB = 1024 * 1024

@@ -1,0 +1,122 @@
+"""The benchmarks at a tiny size (docs/benchmarks.md): the generator on SQLite and on
+PostgreSQL (a per-process database, dropped after), then every benchmark in smoke mode.
+The figures mean nothing at this size; the shapes, the audit chain, the deep-page cursor
+and the query budget of the pages do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from tests.conftest import BACKENDS, TEST_DATABASE_URL, missing_tier
+
+SIZE = 300  # candidatures: seconds on both backends, more than a page of them open
+QUERY_BUDGET = 8
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from bench.generate import generate
+    from config import normalise_database_url
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('bench') / 'bench.sqlite3'}"
+    else:
+        if not TEST_DATABASE_URL:
+            missing_tier("TEST_DATABASE_URL is not set (PostgreSQL tier)")
+        server = normalise_database_url(TEST_DATABASE_URL)
+        url = make_url(server).set(database=f"bench_smoke_{os.getpid()}").render_as_string(
+            hide_password=False)
+    summary = generate(url, SIZE, large=1, pending=3, quiet=True, verify_audit=True)
+    yield url, summary
+    if request.param != "sqlite":
+        admin = create_engine(make_url(url).set(database="postgres"),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" '
+                              "WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_generator_loads_consistent_rows(bench_url) -> None:  # noqa: ANN001
+    _, summary = bench_url
+    rows = summary["rows"]
+    assert rows["candidature"] == SIZE
+    for table in ("candidature_step", "fichier", "preuve", "message", "audit_event",
+                  "section_review", "candidature_exigence", "exigence_verdict", "piece"):
+        assert rows[table] > 0, table
+    # foreign keys were checked by the load itself (re-added on PostgreSQL,
+    # foreign_key_check on SQLite); the audit chain is the application's own check
+    assert summary["verify_audit"]["ok"], summary["verify_audit"]
+    assert summary["verify_audit"]["checked"] == rows["audit_event"]
+    assert summary["large_dossiers"] == ["GROSDOSAA"]
+
+
+def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,  # noqa: ANN001
+                                                               tmp_path: Path) -> None:
+    from bench.run import deep_cursor, make_app, signed_in_client, walked_cursor
+
+    url, _ = bench_url
+    app = make_app(url, tmp_path)
+    _, user_id = signed_in_client(app)
+    assert deep_cursor(app, user_id, 1) == walked_cursor(app, user_id, 1)
+    app.extensions["db_engine"].dispose()
+
+
+def test_benchmarks_run_and_lists_keep_their_query_budget(bench_url) -> None:  # noqa: ANN001
+    from bench.plot import points
+    from bench.run import run
+
+    url, _ = bench_url
+    result = run(url, smoke=True, depth=1, csv_rows=1000, certificates=2)
+    queue = result["queue"]
+    for side, names in (("backoffice", ("first", "deep", "searched_name", "filtered_mine")),
+                        ("baseline", ("first", "deep", "deep_sorted_by_date"))):
+        for name in names:
+            stats = queue[side][name]
+            assert stats["n"] == 2 and stats["p95_ms"] >= stats["p50_ms"] > 0, (side, name)
+    assert result["dataset"]["large_dossier"]["preuves"] == 200
+    assert result["dataset"]["large_dossier"]["messages"] == 500
+    assert result["csv"]["rows"] == result["dataset"]["visible_en_cours"]
+    assert result["certificates"]["signed"] == result["certificates"]["issued"] == 2
+    # the queue pages (every filter, search, sort, the deep page), home, section queue
+    lists = {f"queue.{k}": v["queries"] for k, v in queue["backoffice"].items()
+             if isinstance(v, dict)}
+    lists.update({k: result["pages"][k]["queries"] for k in ("home", "section_queue")})
+    assert max(lists.values()) <= QUERY_BUDGET, lists
+    assert points([result]), "nothing to plot"
+
+
+def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+    from bench.run import bench_pages, make_app, signed_in_client
+
+    url, _ = bench_url
+    app = make_app(url, tmp_path)
+    client, _ = signed_in_client(app)
+    pages = bench_pages(app, client, repeat=1, warmup=0)
+    app.extensions["db_engine"].dispose()
+    counts = {k: v["queries"] for k, v in pages.items()}
+    assert max(counts.values()) <= QUERY_BUDGET, counts
+
+
+def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
+    from bench.upload import run
+
+    result = run(size_mb=4, work=tmp_path)
+    for name in ("api", "direct_prototype", "direct_fast_prototype"):
+        assert result[name]["answer_size"] == 4 * 1024 * 1024 + 9, name
+        assert result[name]["mb_per_s"] > 0 and result[name]["share_of_cp"] > 0
+    assert result["cp"]["mb_per_s"] > 0
+
+
+@pytest.mark.parametrize("bench_url", ["sqlite"], indirect=True)  # once is enough
+def test_concurrent_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+    from bench.load import run
+
+    url, _ = bench_url
+    result = run(url, users=2, seconds=1.5, workers=1, warmup=0.5, work=tmp_path)
+    assert result["requests"] > 0
+    assert result["errors"] == 0, result
