@@ -142,7 +142,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # JIT compilation pays off for long analytical queries, never for a page's: on a
+    # 1M-row database it added ~50 ms to queries the planner over-estimated
+    # (docs/benchmarks.md); statements are bounded by a timeout so that no page hangs.
+    return create_engine(url, pool_pre_ping=True, connect_args={
+        "options": "-c jit=off -c statement_timeout=30000"})
 
 
 def init_app(app: Flask) -> None:

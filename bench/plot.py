@@ -61,7 +61,7 @@ def plot(runs: list[dict[str, Any]], output: Path) -> None:
     ax.set_xlabel("candidatures en base")
     ax.set_ylabel("temps serveur p95 (ms, échelle log)")
     ax.set_title("File des candidatures : latence selon la volumétrie\n"
-                 "(P4 : projection de l'étape courante + index partiels, mesurée sur copie)",
+                 "(temps serveur p95, même exécution pour le back-office et Flask-Admin)",
                  fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7.5, loc="upper left")

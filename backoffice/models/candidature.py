@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -98,6 +99,8 @@ class Candidature(Base):
     queue_assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # the due date, or the far future when there is none (paused, no delay): sortable
     queue_due_at: Mapped[datetime] = mapped_column(default=lambda: FAR_FUTURE)
+    # whose turn it is: "ans" (to instruct), "industriel" (to answer), None (closed)
+    queue_turn: Mapped[str | None] = mapped_column(String(16))
 
     organisation: Mapped[Organisation] = relationship()
     product: Mapped[Product] = relationship()
@@ -121,10 +124,12 @@ class Candidature(Base):
     def current(self) -> CandidatureStep:
         return self.step(self.current_step)
 
-    def sync_queue(self) -> None:
-        """Copy the current step's queue fields (only what changed: no needless UPDATE)."""
+    def sync_queue(self, sections_waiting: bool = False) -> None:
+        """Copy the current step's queue fields (only what changed: no needless UPDATE).
+        `sections_waiting`: a section of the evidence review waits on ANS."""
         step = next((s for s in self.steps if s.step == self.current_step), None)
         values = {
+            "queue_turn": turn_of(step.status, sections_waiting) if step else None,
             "queue_since": (step and (step.submitted_at or step.opened_at))
             or self.created_at or utcnow(),
             "queue_status": step.status if step else None,
@@ -197,15 +202,48 @@ class CandidatureStep(Base):
         return status_label(self.status)
 
 
+ANS_TURN = ("soumise", "en_instruction", "a_envoyer", "signee", "expiree", "refusee",
+            "deposees", "echec_emission", "a_programmer", "inscrite")
+VENDOR_TURN = ("brouillon", "complements_demandes", "envoyee", "en_attente_depot")
+SECTIONS_WAITING_ON_ANS = ("soumise", "en_revue")
+
+
+def turn_of(step_status: str, sections_waiting: bool) -> str | None:
+    """ANS's turn (to instruct) or the vendor's (to answer); in the evidence review
+    ("en_cours"), ANS's as long as a section waits for its review."""
+    if step_status in ANS_TURN:
+        return "ans"
+    if step_status in VENDOR_TURN:
+        return "industriel"
+    if step_status == "en_cours":
+        return "ans" if sections_waiting else "industriel"
+    return None
+
+
 @event.listens_for(Session, "before_flush")
 def _sync_queues(session: Session, _context: object, _instances: object) -> None:
-    """Keep every candidature's queue fields equal to its current step's, whatever code
-    path changed one or the other (tested against the workflow's every transition)."""
+    """Keep every candidature's queue fields equal to its current step's (and its
+    sections', for whose turn it is), whatever code path changed them (tested against
+    the workflow's every transition)."""
+    from backoffice.models.instruction import SectionReview
+
     touched: dict[int, Candidature] = {}
+    changed_sections: dict[int, list[SectionReview]] = {}
     for obj in (*session.new, *session.dirty):
         candidature = obj if isinstance(obj, Candidature) else \
             obj.candidature if isinstance(obj, CandidatureStep) else None
+        if isinstance(obj, SectionReview) and obj.candidature_id is not None:
+            changed_sections.setdefault(obj.candidature_id, []).append(obj)
+            candidature = session.get(Candidature, obj.candidature_id)
         if candidature is not None:
             touched[id(candidature)] = candidature
     for candidature in touched.values():
-        candidature.sync_queue()
+        waiting = False
+        if candidature.current_step == "preuves" or candidature.id in changed_sections:
+            # the sections as this transaction left them (identity map first)
+            sections = {s.id: s for s in session.scalars(
+                select(SectionReview).where(SectionReview.candidature_id == candidature.id))}
+            sections.update({id(s): s for s in changed_sections.get(candidature.id, [])
+                             if s.id is None})
+            waiting = any(s.status in SECTIONS_WAITING_ON_ANS for s in sections.values())
+        candidature.sync_queue(sections_waiting=waiting)

@@ -4,11 +4,11 @@ the demo seed drives every démarche through every step on a simulated clock."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.db import db
-from backoffice.models import Candidature
-from backoffice.models.candidature import FAR_FUTURE
+from backoffice.models import Candidature, SectionReview
+from backoffice.models.candidature import FAR_FUTURE, turn_of
 from backoffice.seed import TARGETS, seed
 from backoffice.workflow import assignment
 
@@ -18,10 +18,15 @@ def _mismatches() -> list[tuple]:
     wrong = []
     for candidature in db.scalars(select(Candidature)):
         step = candidature.current
+        waiting = db.scalar(select(func.count()).select_from(SectionReview).where(
+            SectionReview.candidature_id == candidature.id,
+            SectionReview.status.in_(("soumise", "en_revue")))) > 0
         expected = (step.submitted_at or step.opened_at or candidature.created_at,
-                    step.status, step.assignee_id, step.due_at or FAR_FUTURE)
+                    step.status, step.assignee_id, step.due_at or FAR_FUTURE,
+                    turn_of(step.status, waiting))
         actual = (candidature.queue_since, candidature.queue_status,
-                  candidature.queue_assignee_id, candidature.queue_due_at)
+                  candidature.queue_assignee_id, candidature.queue_due_at,
+                  candidature.queue_turn)
         if expected != actual:
             wrong.append((candidature.reference, candidature.current_step, expected, actual))
     return wrong
