@@ -6,8 +6,10 @@ never committed."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography import x509
@@ -114,7 +116,18 @@ def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
         field_name="SignatureANS", md_algorithm="sha256", reason=reason,
         location="Paris", name="Agence du Numérique en Santé",
         subfilter=fields.SigSeedSubFilter.PADES)
-    # told how much room to keep for the signature, pyHanko signs once (otherwise it
-    # signs a first time only to measure it): 16 kB is ample for RSA/ECDSA and a chain
-    out = signers.sign_pdf(writer, meta, signer=_signer(), bytes_reserved=16384)
-    return out.getvalue()
+    signer = _signer()  # read here: the configuration lives in this thread's app context
+
+    def sign() -> bytes:
+        # told how much room to keep for the signature, pyHanko signs once (otherwise it
+        # signs a first time only to measure it): 16 kB is ample for RSA/ECDSA and a chain
+        return signers.sign_pdf(writer, meta, signer=signer, bytes_reserved=16384).getvalue()
+
+    # pyHanko runs its own event loop (asyncio.run), which cannot start in a thread that
+    # already runs one (an async server, a test browser driver): sign in another thread
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return sign()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(sign).result()

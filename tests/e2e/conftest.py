@@ -60,8 +60,11 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN
     app.extensions["db_engine"].dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Playwright's sync API keeps an event loop running in this thread while it lives:
+    package scope ends it with the browser tests, so that code run by later tests may
+    start its own (pyHanko's asyncio.run)."""
     if not os.path.exists(CHROMIUM):
         missing_tier(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

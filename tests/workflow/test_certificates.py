@@ -156,3 +156,18 @@ def test_public_verification_and_withdrawal(certified, client) -> None:  # noqa:
     assert data["status_motive"] == "Non-conformité constatée."
     assert "a été retiré" in client.get(f"/verify/{cert.number}").get_data(as_text=True)
     assert "certificat.statut" in db.scalars(select(AuditEvent.action)).all()
+
+
+def test_signing_works_from_a_thread_running_an_event_loop(ctx) -> None:  # noqa: ANN001
+    """pyHanko starts its own event loop: from inside a running one (an async server, a
+    browser driver's), the signature is made in another thread, and is valid."""
+    import asyncio
+
+    from backoffice import signing
+    from backoffice.demo_files import one_page_pdf
+
+    async def inside_a_loop() -> bytes:
+        return signing.sign_pdf(one_page_pdf("Attestation"), reason="test")
+
+    signed = asyncio.run(inside_a_loop())
+    assert signed.startswith(b"%PDF") and b"/ByteRange" in signed and b"/Contents <" in signed
