@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, flash, has_request_context
@@ -93,6 +94,19 @@ def push_outbox(first_id: int | None = None, limit: int = 500) -> int:
                          .values(enqueued_at=utcnow(), attempts=JobOutbox.attempts + 1))
         pushed += 1
     return pushed
+
+
+def purge_outbox(older_than: timedelta = timedelta(days=7)) -> int:
+    """Forget the jobs sent more than `older_than` ago (the outbox is not an archive: RQ
+    and the audit trail keep what happened); returns how many rows went."""
+    from sqlalchemy import delete
+
+    from backoffice.models import JobOutbox
+
+    with current_app.extensions["db_engine"].begin() as conn:
+        result = conn.execute(delete(JobOutbox).where(
+            JobOutbox.enqueued_at.is_not(None), JobOutbox.enqueued_at < utcnow() - older_than))
+    return result.rowcount or 0
 
 
 def resolve(job_name: str) -> Callable[..., Any]:
@@ -178,6 +192,7 @@ def init_app(app: Any) -> None:
             click.echo("Mode embarqué (REDIS_URL non défini) : les tâches s'exécutent sur place.")
             return
         pushed = push_outbox()
+        purge_outbox()
         left = db.scalar(select(func.count()).select_from(JobOutbox)
                          .where(JobOutbox.enqueued_at.is_(None)))
         click.echo(f"{pushed} tâche(s) envoyée(s) ; {left} en attente.")

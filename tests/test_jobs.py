@@ -161,3 +161,40 @@ def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
     assert "audit chain broken at row 1" in (queued.latest_result().exc_string or "")
     failed = Queue("audit", connection=queued.connection).failed_job_registry
     assert queued.id in failed.get_job_ids()
+
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:  # noqa: ANN001
+    """The purge runs on its own connection (after commits): a database of its own."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from backoffice.db import utcnow
+    from backoffice.models import JobOutbox
+    from backoffice.tasks import purge_outbox
+
+    url = fresh_database_url(backend, tmp_path, "outbox")
+    app = create_app(base_config(tmp_path, url))
+    try:
+        with app.app_context():
+            now = utcnow()
+            old = JobOutbox(job_name="audit.verify_chain", args=[],
+                            enqueued_at=now - timedelta(days=8))
+            recent = JobOutbox(job_name="audit.verify_chain", args=[],
+                               enqueued_at=now - timedelta(days=1))
+            unsent = JobOutbox(job_name="audit.verify_chain", args=[], enqueued_at=None,
+                               created_at=now - timedelta(days=30))
+            db.add_all([old, recent, unsent])
+            db.flush()
+            kept = {recent.id, unsent.id}
+            db.commit()
+            db.remove()  # let go of the database (SQLite: the purge writes)
+            assert purge_outbox() == 1
+            db.remove()
+            assert set(db.scalars(select(JobOutbox.id))) == kept
+            db.remove()
+            assert purge_outbox() == 0
+    finally:
+        app.extensions["db_engine"].dispose()
