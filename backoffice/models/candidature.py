@@ -64,6 +64,11 @@ class Candidature(Base):
         Index("ix_candidature_queue_activite", "last_activity_at", "id",
               postgresql_where=text("status = 'en_cours'"),
               sqlite_where=text("status = 'en_cours'")),
+        # the home page's counts, read from this index alone
+        Index("ix_candidature_overview", "demarche_code", "current_step", "queue_turn",
+              "queue_assignee_id", "queue_due_at",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
         Index("ix_candidature_reference_trgm", "reference", postgresql_using="gin",
               postgresql_ops={"reference": "gin_trgm_ops"}),
         Index("ix_candidature_queue_assignee", "queue_assignee_id",

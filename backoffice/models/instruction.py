@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
@@ -24,6 +33,10 @@ class SectionReview(Base):
         CheckConstraint("round >= 1", name="round_positive"),
         CheckConstraint("status <> 'en_revue' OR assignee_id IS NOT NULL", name="held"),
         CheckConstraint("status <> 'validee' OR decided_at IS NOT NULL", name="decided"),
+        # the section queue: what waits for a review, oldest first, walked in order
+        Index("ix_section_review_queue", "submitted_at", "id",
+              postgresql_where=text("status IN ('soumise', 'en_revue')"),
+              sqlite_where=text("status IN ('soumise', 'en_revue')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, literal, or_, select
+from sqlalchemy import String, cast, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
 from backoffice.db import UTCDateTime, db
@@ -93,7 +93,7 @@ def page(user: User, f: SectionFilters, *, after: str | None = None, limit: int 
     if after:
         value, row_id = decode_cursor(after)
         param = literal(value, UTCDateTime())
-        stmt = stmt.where(or_(waiting > param, and_(waiting == param, SectionReview.id > row_id)))
+        stmt = stmt.where(tuple_(waiting, SectionReview.id) > tuple_(param, literal(row_id)))
     rows = db.execute(stmt.order_by(waiting, SectionReview.id).limit(limit + 1)).all()
     items = [SectionRow(r.reference, r.demarche_code, r.product_label, r.organisation, r.code,
                         r.title, r.status, r.round, r.assignee_name,
