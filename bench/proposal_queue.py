@@ -52,29 +52,11 @@ def page(user, filters, *, after=None, limit=queue.PAGE_SIZE, now):  # noqa: ANN
 _original_sort_key = queue._sort_key
 
 
-def mark_read_without_expiry(original):  # noqa: ANN001, ANN201
-    """Proposal P2: mark_read's commit no longer expires the messages already loaded."""
-
-    def mark_read(candidature_id: int, message_id: int) -> None:
-        session = db()
-        session.expire_on_commit = False
-        try:
-            original(candidature_id, message_id)
-        finally:
-            session.expire_on_commit = True
-
-    return mark_read
-
-
 def apply(names: set[str]) -> None:
-    """For a bench server process (BENCH_PROPOSALS=queue,messagerie): keep the
-    proposals on for the life of the process."""
+    """For a bench server process (BENCH_PROPOSALS=queue): keep the proposal on for the
+    life of the process. (P2, P8: applied in the application since.)"""
     if "queue" in names:
         queue._sort_key, queue.page = _sort_key, page
-    if "messagerie" in names:
-        from backoffice.reviewer import dossier
-
-        dossier.mark_read = mark_read_without_expiry(dossier.mark_read)
 
 
 @contextmanager

@@ -181,24 +181,6 @@ def bench_pages(app, client, repeat: int, warmup: int = 2) -> dict[str, Any]:  #
     return out
 
 
-def bench_messagerie_proposal(app, client, repeat: int, warmup: int = 2) -> dict[str, Any]:  # noqa: ANN001
-    """Proposal P2 tried in-process: the messagerie tab with mark_read's commit not
-    expiring the messages already loaded (today every one is reloaded, with its
-    attachments, while the template renders)."""
-    from backoffice.reviewer import dossier
-    from bench.proposal_queue import mark_read_without_expiry
-
-    original = dossier.mark_read
-    dossier.mark_read = mark_read_without_expiry(original)
-    try:
-        url = f"/instruction/candidatures/{LARGE}?onglet=messagerie"
-        out = measure.timed_requests(_get(client, url, LARGE), app.extensions["db_engine"],
-                                     repeat, warmup)
-    finally:
-        dossier.mark_read = original
-    return {**out, "url": url}
-
-
 # --- CSV export ------------------------------------------------------------------------
 
 
@@ -229,33 +211,11 @@ def bench_csv(app, client, max_rows: int) -> dict[str, Any]:  # noqa: ANN001
 # --- certificates -------------------------------------------------------------------------
 
 
-def reserved_signature(size: int):  # noqa: ANN201
-    """signing.sign_pdf with `bytes_reserved` given (proposal P8): pyHanko then signs once
-    instead of twice (it otherwise signs a dummy first, to size the placeholder)."""
-    import io
-
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    from backoffice import signing
-
-    def sign_pdf(pdf: bytes, *, reason: str) -> bytes:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-        meta = signers.PdfSignatureMetadata(
-            field_name="SignatureANS", md_algorithm="sha256", reason=reason,
-            location="Paris", name="Agence du Numérique en Santé",
-            subfilter=fields.SigSeedSubFilter.PADES)
-        return signers.PdfSigner(meta, signer=signing._signer()).sign_pdf(
-            writer, bytes_reserved=size).getvalue()
-
-    return sign_pdf
-
-
-def bench_certificates(app, count: int, reserved: int | None = None) -> dict[str, Any]:  # noqa: ANN001
+def bench_certificates(app, count: int) -> dict[str, Any]:  # noqa: ANN001
     """Issue `count` pending certificates with the job a worker runs, one after the other.
     The notifications they queue are not run here (in production they go to another
-    queue, other workers). `reserved`: measure proposal P8 instead of today's code."""
-    from backoffice import signing, tasks
+    queue, other workers)."""
+    from backoffice import tasks
     from backoffice.models import Certificat
     from jobs.certificats import emettre
 
@@ -268,10 +228,8 @@ def bench_certificates(app, count: int, reserved: int | None = None) -> dict[str
     if not ids:
         return {"issued": 0, "note": "no candidature waits for its certificate any more"}
     deferred: list[str] = []
-    saved, saved_sign = tasks._run_in_process, signing.sign_pdf
+    saved = tasks._run_in_process
     tasks._run_in_process = lambda name, func, args: deferred.append(name)
-    if reserved:
-        signing.sign_pdf = reserved_signature(reserved)
     times = []
     try:
         start = time.perf_counter()
@@ -284,7 +242,7 @@ def bench_certificates(app, count: int, reserved: int | None = None) -> dict[str
             times.append((time.perf_counter() - t) * 1000)
         seconds = time.perf_counter() - start
     finally:
-        tasks._run_in_process, signing.sign_pdf = saved, saved_sign
+        tasks._run_in_process = saved
     with app.app_context():
         signed = db.scalar(select(func.count(Certificat.id)).where(
             Certificat.candidature_id.in_(ids), Certificat.sha256.is_not(None)))
@@ -343,15 +301,10 @@ def run(url: str, *, smoke: bool = False, repeat: int | None = None, depth: int 
             result["queue"] = bench_queue(app, client, user_id, facts, depth, repeat, warmup)
         if "pages" in wanted:
             result["pages"] = bench_pages(app, client, repeat, warmup)
-            result["proposals"] = {"messagerie_without_expiry": bench_messagerie_proposal(
-                app, client, repeat, warmup)}
         if "csv" in wanted:
             result["csv"] = bench_csv(app, client, csv_rows)
         if "certificates" in wanted:
             result["certificates"] = bench_certificates(app, certificates)
-            if not smoke:
-                result["certificates_bytes_reserved"] = bench_certificates(
-                    app, certificates, reserved=16384)
         result["budget"] = over_budget(result)
         result["machine"]["load_average_after"] = os.getloadavg()
         app.extensions["db_engine"].dispose()

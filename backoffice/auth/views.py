@@ -120,9 +120,8 @@ def second_factor():
         if totp.verify_code(user, code):
             return redirect(_complete_login(user))
         if totp.looks_like_recovery_code(code) and totp.use_recovery_code(user, code):
-            audit.record(user, "auth.code_secours_utilise", user,
-                         after={"restants": totp.recovery_codes_left(user)})
             left = totp.recovery_codes_left(user)
+            audit.record(user, "auth.code_secours_utilise", user, after={"restants": left})
             target = _complete_login(user)
             flash(f"Code de secours utilisé : il vous en reste {left}. Générez-en de nouveaux "
                   "depuis « Mon compte » si nécessaire.", "warning")
