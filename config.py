@@ -105,6 +105,9 @@ class Config:
         self.CLAMD_TIMEOUT = float(os.environ.get("CLAMD_TIMEOUT", "300"))
         # Where infected files go (mode 600, never served); default STORAGE_DIR/quarantaine.
         self.QUARANTINE_DIR = os.environ.get("QUARANTINE_DIR") or None
+        # Seconds the home page's team counts are kept at most (queues/cache.py: they are
+        # recomputed at once when a candidature moves; 0: never kept).
+        self.QUEUE_CACHE_SECONDS = float(os.environ.get("QUEUE_CACHE_SECONDS", "60"))
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
         self.JOBS_RAISE = _bool("JOBS_RAISE", False)
         self.TESTING = False

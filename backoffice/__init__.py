@@ -37,6 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     sessions.init_app(app)
     throttle.init_app(app)
+    from backoffice.queues import cache as queue_cache
+
+    queue_cache.init_app(app)
     from backoffice.college import bp as college_bp
     from backoffice.main import bp as main_bp
     from backoffice.public import bp as public_bp

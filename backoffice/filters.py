@@ -33,6 +33,16 @@ SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "aoû
                 "oct.", "nov.", "déc.")
 
 
+# DSFR badge colour of a step's status (_macros/badges.html: step_status)
+STATUS_COLOURS = {
+    "soumise": "info", "en_instruction": "new", "complements_demandes": "warning",
+    "modifications_demandees": "warning", "validee": "success", "rejetee": "error",
+    "envoyee": "warning", "signee": "info", "a_envoyer": "info", "expiree": "error",
+    "refusee": "error", "echec_emission": "error", "emis": "success", "deposees": "info",
+    "en_attente_depot": "warning",
+}
+
+
 def date_court(value: datetime | None) -> str:
     """23 juil. 2026"""
     if value is None:
@@ -59,3 +69,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(definitions.step_label, "step_label")
     app.add_template_filter(definitions.status_label, "status_label")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES
+    app.jinja_env.globals["STATUS_COLOURS"] = STATUS_COLOURS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -252,3 +254,21 @@ def _sync_queues(session: Session, _context: object, _instances: object) -> None
                              if s.id is None})
             waiting = any(s.status in SECTIONS_WAITING_ON_ANS for s in sections.values())
         candidature.sync_queue(sections_waiting=waiting)
+    if not session.info.get("queues_changed") and _moves_in_queues(session, touched.values()):
+        session.info["queues_changed"] = True  # queues/cache.py: counts recomputed
+
+
+QUEUE_COUNTED = ("status", "demarche_code", "current_step", "queue_turn", "queue_assignee_id",
+                 "queue_due_at")
+
+
+def _moves_in_queues(session: Session, candidatures: Iterable[Candidature]) -> bool:
+    """A candidature added, removed, or moved in what the queues count."""
+    if any(isinstance(obj, Candidature) for obj in session.deleted):
+        return True
+    for candidature in candidatures:
+        state = inspect(candidature)
+        if state.transient or state.pending or any(
+                state.attrs[name].history.has_changes() for name in QUEUE_COUNTED):
+            return True
+    return False

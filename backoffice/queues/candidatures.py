@@ -4,12 +4,25 @@ page whatever the number of rows."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
@@ -113,7 +126,65 @@ def _sort_key(sort: str) -> tuple[Any, bool]:
     return Candidature.queue_since, False
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What the queue's statement depends on, values aside: one statement is built and
+    compiled per shape (and kept), the values go as parameters (docs/benchmarks.md)."""
+    sort: str
+    demarches: int
+    demarche: bool = False
+    step: bool = False
+    status: bool = False
+    assignee: str | None = None  # "moi", "personne", "id"
+    turn: str | None = None
+    overdue: bool = False
+    campaign: bool = False
+    search: str | None = None  # "ids" (the matches named) or "walk" (checked on the way)
+    after: bool = False
+
+
+def _shape_and_params(user: User, f: Filters, now: datetime,
+                      after: str | None) -> tuple[_Shape, dict[str, Any]]:
+    demarches = visible_demarches(user)
+    params: dict[str, Any] = {"user_id": user.id, "now": now, "demarches": demarches}
+    shape: dict[str, Any] = {"sort": f.sort, "demarches": len(demarches)}
+    for name, value in (("demarche", f.demarche), ("step", f.step), ("status", f.status),
+                        ("campaign", f.campaign)):
+        if value:
+            shape[name], params[name] = True, value
+    if f.assignee == "moi":
+        shape["assignee"], params["assignee_id"] = "id", user.id
+    elif f.assignee == "personne":
+        shape["assignee"] = "personne"
+    elif f.assignee and f.assignee.isdigit():
+        shape["assignee"], params["assignee_id"] = "id", int(f.assignee)
+    if f.turn in ("ans", "industriel"):
+        shape["turn"] = f.turn
+    if f.overdue:
+        shape["overdue"] = True
+    if f.q:
+        pattern = _like(f.q)
+        ids = _search_matches(pattern)
+        if len(ids) <= SEARCH_CAP:
+            shape["search"], params["ids"] = "ids", sorted(ids)
+        else:
+            shape["search"], params["pattern"] = "walk", pattern
+    if after:
+        value, row_id = decode_cursor(after)
+        shape["after"] = True
+        params["cursor_value"], params["cursor_id"] = value, row_id
+    return _Shape(**shape), params
+
+
 def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any, Any]:
+    """The queue's statement with its values bound (for callers outside page())."""
+    shape, params = _shape_and_params(user, filters, now, None)
+    stmt, sort_expr, descending = _statement(shape)
+    return stmt.params(**params), sort_expr, descending
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(shape: _Shape) -> tuple[Select, Any, bool]:
     step = aliased(CandidatureStep)
     assignee = aliased(User)
     read = aliased(MessageRead)
@@ -128,7 +199,8 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
                  .where(SectionReview.candidature_id == Candidature.id,
                         SectionReview.status == "validee")
                  .correlate(Candidature).scalar_subquery())
-    sort_expr, descending = _sort_key(filters.sort)
+    sort_expr, descending = _sort_key(shape.sort)
+    now = bindparam("now", type_=UTCDateTime())
     stmt = (
         select(
             Candidature.id, Candidature.reference, Candidature.demarche_code,
@@ -138,7 +210,7 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
             step.step, step.status.label("step_status"), step.submitted_at,
             Candidature.queue_since.label("waiting_since"),
             step.due_at, (step.paused_at.is_not(None)).label("paused"),
-            days_left(step.due_at, literal(now, UTCDateTime())).label("days_left"),
+            days_left(step.due_at, now).label("days_left"),
             step.assignee_id, assignee.name.label("assignee_name"),
             Candidature.last_activity_at, unread.label("unread"),
             total.label("sections_total"), validated.label("sections_validated"),
@@ -150,64 +222,75 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
         .join(Product, Product.id == Candidature.product_id)
         .join(Organisation, Organisation.id == Candidature.organisation_id)
         .outerjoin(assignee, assignee.id == step.assignee_id)
-        .outerjoin(read, and_(read.candidature_id == Candidature.id, read.user_id == user.id))
+        .outerjoin(read, and_(read.candidature_id == Candidature.id,
+                              read.user_id == bindparam("user_id")))
         .where(Candidature.status == CandidatureStatus.en_cours.value,
-               Candidature.demarche_code.in_(visible_demarches(user)))
+               Candidature.demarche_code.in_(bindparam("demarches", expanding=True)))
     )
-    stmt = apply_filters(stmt, filters, user, step, now)
+    stmt = _apply_filters(stmt, shape, now)
+    if shape.after:
+        # a row comparison, which the index of the sort answers by seeking straight to
+        # the cursor (an OR of two comparisons makes it scan from the start)
+        key = tuple_(sort_expr, Candidature.id)
+        cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
+                        bindparam("cursor_id", type_=BigInteger()))
+        stmt = stmt.where(key < cursor if descending else key > cursor)
     return stmt, sort_expr, descending
 
 
-def apply_filters(stmt: Select, f: Filters, user: User, step: Any, now: datetime) -> Select:
+def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
     """Every filter reads the candidature's own columns (its queue fields): the sort's
     index is walked in order and rows are checked on the way."""
-    if f.demarche:
-        stmt = stmt.where(Candidature.demarche_code == f.demarche)
-    if f.step:
-        stmt = stmt.where(Candidature.current_step == f.step)
-    if f.status:
-        stmt = stmt.where(Candidature.queue_status == f.status)
-    if f.assignee == "moi":
-        stmt = stmt.where(Candidature.queue_assignee_id == user.id)
-    elif f.assignee == "personne":
+    if shape.demarche:
+        stmt = stmt.where(Candidature.demarche_code == bindparam("demarche"))
+    if shape.step:
+        stmt = stmt.where(Candidature.current_step == bindparam("step"))
+    if shape.status:
+        stmt = stmt.where(Candidature.queue_status == bindparam("status"))
+    if shape.assignee == "id":
+        stmt = stmt.where(Candidature.queue_assignee_id == bindparam("assignee_id"))
+    elif shape.assignee == "personne":
         stmt = stmt.where(Candidature.queue_assignee_id.is_(None))
-    elif f.assignee and f.assignee.isdigit():
-        stmt = stmt.where(Candidature.queue_assignee_id == int(f.assignee))
-    if f.turn == "ans":
+    if shape.turn == "ans":
         stmt = stmt.where(ans_turn())
-    elif f.turn == "industriel":
+    elif shape.turn == "industriel":
         stmt = stmt.where(vendor_turn())
-    if f.overdue:
+    if shape.overdue:
         stmt = stmt.where(Candidature.queue_due_at < now)
-    if f.campaign:
-        stmt = stmt.where(Candidature.campaign_window_id == f.campaign)
-    if f.q:
-        stmt = stmt.where(_search(f.q))
+    if shape.campaign:
+        stmt = stmt.where(Candidature.campaign_window_id == bindparam("campaign"))
+    if shape.search == "ids":
+        stmt = stmt.where(Candidature.id.in_(bindparam("ids", expanding=True)))
+    elif shape.search == "walk":
+        stmt = stmt.where(_search_condition(bindparam("pattern")))
     return stmt
 
 
 SEARCH_CAP = 2000  # matches sorted directly below this; above, the sort index is walked
 
 
-def _search(q: str) -> Any:
-    """Reference, product or vendor containing `q`. Three lookups (trigram indexes on
-    PostgreSQL) name the matches: when they are few, the page sorts just those; when
-    they are many, the sort's index is walked and each row checked, which finds a page of
-    them at once (measured in docs/benchmarks.md)."""
-    pattern = _like(q)
-    by_reference = Candidature.reference.ilike(pattern, escape="\\")
+def _search_condition(pattern: Any) -> Any:
+    return or_(
+        Candidature.reference.ilike(pattern, escape="\\"),
+        Candidature.product_id.in_(
+            select(Product.id).where(Product.name.ilike(pattern, escape="\\"))),
+        Candidature.organisation_id.in_(
+            select(Organisation.id).where(Organisation.name.ilike(pattern, escape="\\"))))
+
+
+def _search_matches(pattern: str) -> list[int]:
+    """Reference, product or vendor containing the pattern. Three lookups (trigram
+    indexes on PostgreSQL) name the matches: when they are few, the page sorts just
+    those; when they are many, the sort's index is walked and each row checked, which
+    finds a page of them at once (measured in docs/benchmarks.md)."""
     products = select(Product.id).where(Product.name.ilike(pattern, escape="\\"))
     vendors = select(Organisation.id).where(Organisation.name.ilike(pattern, escape="\\"))
     matches = union_all(
-        select(Candidature.id).where(by_reference),
+        select(Candidature.id).where(Candidature.reference.ilike(pattern, escape="\\")),
         select(Candidature.id).where(Candidature.product_id.in_(products)),
         select(Candidature.id).where(Candidature.organisation_id.in_(vendors)),
     ).subquery()
-    ids = db.scalars(select(matches.c.id).limit(SEARCH_CAP + 1)).all()
-    if len(ids) <= SEARCH_CAP:
-        return Candidature.id.in_(set(ids))
-    return or_(by_reference, Candidature.product_id.in_(products),
-               Candidature.organisation_id.in_(vendors))
+    return list(set(db.scalars(select(matches.c.id).limit(SEARCH_CAP + 1)).all()))
 
 
 def encode_cursor(value: datetime, row_id: int) -> str:
@@ -228,23 +311,23 @@ def page(user: User, filters: Filters, *, after: str | None = None,
          limit: int = PAGE_SIZE, now: datetime) -> tuple[list[Row], str | None]:
     """One page of the queue, ordered by the chosen sort then id (keyset: no OFFSET, no
     COUNT). Returns the rows and the cursor of the next page."""
-    stmt, sort_expr, descending = base_query(user, filters, now)
-    if after:
-        # a row comparison, which the index of the sort answers by seeking straight to
-        # the cursor (an OR of two comparisons makes it scan from the start)
-        value, row_id = decode_cursor(after)
-        key = tuple_(sort_expr, Candidature.id)
-        cursor = tuple_(literal(value, UTCDateTime()), literal(row_id))
-        stmt = stmt.where(key < cursor if descending else key > cursor)
-    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
-             else (sort_expr.asc(), Candidature.id.asc()))
-    result = db.execute(stmt.order_by(*order).limit(limit + 1)).all()
+    shape, params = _shape_and_params(user, filters, now, after)
+    stmt = _ordered(shape)
+    result = db.execute(stmt, {**params, "limit": limit + 1}).all()
     rows = [_row(r) for r in result[:limit]]
     next_cursor = None
     if len(result) > limit:
         last = result[limit - 1]
         next_cursor = encode_cursor(_as_utc(last.sort_value), last.id)
     return rows, next_cursor
+
+
+@functools.lru_cache(maxsize=512)
+def _ordered(shape: _Shape) -> Select:
+    stmt, sort_expr, descending = _statement(shape)
+    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
+             else (sort_expr.asc(), Candidature.id.asc()))
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer()))
 
 
 def _as_utc(value: Any) -> datetime:

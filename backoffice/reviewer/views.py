@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -71,6 +71,8 @@ def queue_page():
         "reviewer/queue.html", rows=rows, filters=filters, next_cursor=next_cursor,
         first_page=not request.args.get("apres"), demarches=demarches, steps=steps,
         statuses=STEP_STATUS_LABELS, colleagues=colleagues(), windows=windows,
+        # one url_for for the 50 rows (references are [A-Z]{9}: nothing to quote)
+        dossier_prefix=url_for("reviewer.dossier", reference="_").removesuffix("_"),
     )
 
 
