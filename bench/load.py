@@ -193,6 +193,91 @@ def summarise(results: list[tuple[str, float, int]], elapsed: float, users: int,
             "by_action": by_action}
 
 
+def run_wrk(url: str, users: int = 50, seconds: float = 60, workers: int | None = None,
+            warmup: float = 10, think_ms: float = 0, work: Path | None = None,
+            requests_per_user: int = 400) -> dict[str, Any]:
+    """The same mix driven by wrk (C, from Debian's package): the load generator takes a
+    fraction of the CPU the Python threads take, so that the figure is the server's.
+    Each virtual vérificateur has its own session; their requests are drawn in advance
+    (same weights), "next page" cursors read from the pages they reached."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is missing (apt-get install wrk)")
+    workers = workers or int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+    plan = targets(url, users)
+    own = work is None
+    work = work or Path(tempfile.mkdtemp(prefix="bench-load-"))
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "PYTHONPATH": str(ROOT),
+           "SECRET_KEY": "bench-only-secret-key", "INSTANCE_DIR": str(work),
+           "SESSION_COOKIE_SECURE": "false"}
+    server, port = start_gunicorn("bench.app:create_bench_app()", env, work / "gunicorn.log",
+                                  workers=workers)
+    try:
+        lines = _wrk_requests(port, plan, requests_per_user)
+        script = work / "requests.tsv"
+        script.write_text("".join(f"{cookie}\t{path}\n" for cookie, path in lines))
+        lua = Path(__file__).with_name("load.lua")
+
+        def wrk_run(duration: float) -> dict[str, Any]:
+            out = subprocess.run(  # noqa: S603 - fixed arguments
+                [wrk, "-t", "2", "-c", str(users), "-d", f"{max(duration, 1):.0f}s",
+                 "--timeout", "30s", "-s", str(lua), f"http://127.0.0.1:{port}", "--",
+                 str(script), str(think_ms)],
+                capture_output=True, text=True, check=True, timeout=duration + 120)
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        if warmup > 0:
+            wrk_run(warmup)
+        raw = wrk_run(seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if own and not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = raw["duration_us"] / 1e6
+    errors = sum(raw["errors"].values())
+    return {"client": "wrk", "users": users, "gunicorn_workers": workers,
+            "think_ms_mean": think_ms, "seconds": round(elapsed, 1),
+            "requests": raw["requests"],
+            "requests_per_second": round(raw["requests"] / elapsed, 1) if elapsed else 0,
+            "p50_ms": round(raw["p50_us"] / 1000, 1), "p95_ms": round(raw["p95_us"] / 1000, 1),
+            "p99_ms": round(raw["p99_us"] / 1000, 1), "max_ms": round(raw["max_us"] / 1000, 1),
+            "mean_ms": round(raw["mean_us"] / 1000, 1), "errors": errors,
+            "error_kinds": raw["errors"], "distinct_requests": len(lines)}
+
+
+def _wrk_requests(port: int, plan: dict[str, Any], per_user: int) -> list[tuple[str, str]]:
+    """Sign every virtual vérificateur in, follow its queue a few pages for real "next
+    page" cursors, draw its requests; interleave the users."""
+    per_user_lines: list[list[tuple[str, str]]] = []
+    for n, (user_id, parcours) in enumerate(plan["accounts"]):
+        user = VirtualUser(port, user_id, plan["targets"][parcours], 0, 0, n, [])
+        status, _ = user.get(f"/_bench/session/{user_id}")
+        if status != 200:
+            raise RuntimeError(f"session of user {user_id}: {status}")
+        cursors: list[str] = []
+        path = "/instruction/file"
+        for _ in range(5):
+            status, body = user.get(path)
+            found = NEXT.search(body.decode("utf-8", "replace")) if status == 200 else None
+            if not found:
+                break
+            cursors.append(found.group(1))
+            path = f"/instruction/file?apres={found.group(1)}"
+        names, weights = list(ACTIONS), list(ACTIONS.values())
+        lines = []
+        for _ in range(per_user):
+            action = user.rng.choices(names, weights)[0]
+            user.cursor = user.rng.choice(cursors) if cursors else None
+            lines.append((user.cookie, user.path_for(action)))
+        per_user_lines.append(lines)
+    return [line for group in zip(*per_user_lines, strict=True) for line in group]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
@@ -201,10 +286,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--warmup", type=float, default=10, help="seconds not counted")
     parser.add_argument("--exclude", default="", help="actions left out, e.g. home")
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk",
+                        help="wrk (C, light on the shared CPU) or Python threads")
+    parser.add_argument("--think-ms", type=float, default=0,
+                        help="mean think time after each answer (wrk client); 0: none")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    result = run(args.database_url, args.users, args.seconds, args.workers, args.warmup,
-                 exclude=frozenset(filter(None, args.exclude.split(","))))
+    if args.client == "wrk":
+        result = run_wrk(args.database_url, args.users, args.seconds, args.workers,
+                         args.warmup, args.think_ms)
+    else:
+        result = run(args.database_url, args.users, args.seconds, args.workers, args.warmup,
+                     exclude=frozenset(filter(None, args.exclude.split(","))))
     text = json.dumps(result, indent=2)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

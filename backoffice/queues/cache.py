@@ -1,4 +1,4 @@
-"""Counts shared by a team, kept until the queues change.
+"""Counts and lists shared by a team, kept until the queues change.
 
 The home page's counts per démarche and step are the same for every vérificateur of a
 parcours and cost one pass over the candidatures in progress (≈ 45 ms at 1M). They are
@@ -8,7 +8,9 @@ date, whose turn it is: models/candidature.py flags the session in `before_flush
 value computed at an older generation is never served; a change anywhere shows on the
 next page. The generation lives in Redis in production (shared by every gunicorn worker
 and `rq worker`), in this process in embedded mode. With Redis unreachable nothing is
-cached. Past `QUEUE_CACHE_SECONDS` a value is computed again anyway: "en retard" moves
+cached. The colleagues and campaign windows the queue's filters list are kept the same
+way (a change of an account, a team or a window bumps the generation). Past
+`QUEUE_CACHE_SECONDS` a value is computed again anyway: "en retard" moves
 with the clock, and rows written outside the application (a restore, psql) bump nothing."""
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ class QueueCache:
 
 def queue_cache() -> QueueCache:
     return current_app.extensions["queue_cache"]
+
+
+@event.listens_for(Session, "before_flush")
+def _flag_reference_changes(session: Session, _context: object, _instances: object) -> None:
+    """Accounts, teams and campaign windows are kept too (colleagues, filters)."""
+    from backoffice.models import CampaignWindow, Team, User
+
+    if not session.info.get(CHANGED) and any(
+            isinstance(obj, (User, Team, CampaignWindow))
+            for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[CHANGED] = True
 
 
 @event.listens_for(Session, "after_commit")

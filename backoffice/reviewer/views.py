@@ -16,6 +16,7 @@ from backoffice.db import db, utcnow
 from backoffice.filters import date_fr
 from backoffice.models import CampaignWindow, Team, User
 from backoffice.queues import candidatures as queue
+from backoffice.queues.cache import queue_cache
 from backoffice.queues.overview import step_overview
 from backoffice.reviewer import bp
 from backoffice.workflow.definitions import (
@@ -40,14 +41,31 @@ class Colleague:
 
 
 def colleagues() -> list[Colleague]:
-    """Vérificateurs sharing a parcours with the current user (id and name: one query)."""
-    parcours = current_user.parcours
+    """Vérificateurs sharing a parcours with the current user (id and name), kept until
+    an account or a team changes (queues/cache.py)."""
+    parcours = tuple(sorted(current_user.parcours))
     if not parcours:
         return []
-    return [Colleague(*row) for row in db.execute(
-        select(User.id, User.name).join(User.teams)
-        .where(Team.parcours.in_(parcours), User.active.is_(True))
-        .distinct().order_by(User.name))]
+    return queue_cache().get(("colleagues", parcours), lambda: [
+        Colleague(*row) for row in db.execute(
+            select(User.id, User.name).join(User.teams)
+            .where(Team.parcours.in_(parcours), User.active.is_(True))
+            .distinct().order_by(User.name))])
+
+
+@dataclass(frozen=True)
+class Window:
+    id: int
+    label: str
+
+
+def campaign_windows(demarches: list[str]) -> list[Window]:
+    """The démarches' campaign windows, latest first (kept like the colleagues)."""
+    return queue_cache().get(("windows", tuple(demarches)), lambda: [
+        Window(*row) for row in db.execute(
+            select(CampaignWindow.id, CampaignWindow.label)
+            .where(CampaignWindow.demarche_code.in_(demarches))
+            .order_by(CampaignWindow.closes_at.desc()))])
 
 
 @bp.route("/file")
@@ -64,9 +82,7 @@ def queue_page():
     demarches = [(code, DEMARCHES[code].label) for code in queue.visible_demarches(current_user)]
     steps = sorted({s for code, _ in demarches for s in DEMARCHES[code].steps},
                    key=lambda s: [d for d in DEMARCHES.values() if s in d.steps][0].steps.index(s))
-    windows = db.scalars(select(CampaignWindow).where(
-        CampaignWindow.demarche_code.in_([c for c, _ in demarches]))
-        .order_by(CampaignWindow.closes_at.desc())).all()
+    windows = campaign_windows([c for c, _ in demarches])
     return render_template(
         "reviewer/queue.html", rows=rows, filters=filters, next_cursor=next_cursor,
         first_page=not request.args.get("apres"), demarches=demarches, steps=steps,

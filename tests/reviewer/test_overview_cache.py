@@ -110,3 +110,29 @@ def test_redis_down_counts_every_time() -> None:
         down.get("k", lambda: calls.append(1))
     assert len(calls) == 3
     down.bump()  # no error either
+
+
+def test_colleagues_and_windows_are_kept_until_an_account_or_window_changes(desk, cached) -> None:  # noqa: ANN001
+    from tests.factories import UserFactory
+
+    def queue_queries() -> int:
+        with count_queries() as statements:
+            assert desk.client.get("/instruction/file").status_code == 200
+        return len(statements)
+
+    desk.candidature()
+    queue_queries()
+    kept = queue_queries()
+    cached.seconds = 0.0
+    assert queue_queries() == kept + 2  # colleagues and campaign windows read again
+    cached.seconds = 60.0
+    queue_queries()
+
+    # a vérificateur joins the team (admin): in the "Attribution" list at once
+    nadia = UserFactory(name="Nadia Nouvelle", roles=["verificateur"], teams=desk.me.teams)
+    db.commit()
+    assert "Nadia Nouvelle" in desk.client.get("/instruction/file").get_data(as_text=True)
+    # and deactivated: gone at once
+    nadia.active = False
+    db.commit()
+    assert "Nadia Nouvelle" not in desk.client.get("/instruction/file").get_data(as_text=True)
