@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask.globals import _cv_app, _cv_request
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import JSON, TypeDecorator
@@ -137,6 +137,24 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
+def _end_read_only_transaction() -> None:
+    """End a request's transaction that wrote nothing with COMMIT rather than ROLLBACK
+    (the same, for a transaction without writes): psycopg forgets every prepared
+    statement of the connection at a ROLLBACK, and with them the plans PostgreSQL keeps
+    for the statements a page runs again and again (docs/benchmarks.md: the queue page's
+    planning, 3-5 ms at each request). Anything pending, or any row written
+    (txid_current_if_assigned), and the transaction is rolled back as before."""
+    session = db.registry()
+    if (not session.in_transaction() or session.new or session.dirty or session.deleted
+            or session.get_bind().dialect.name != "postgresql"):
+        return
+    if db.scalar(text("SELECT txid_current_if_assigned() IS NULL")):
+        # nothing to expire: the session is closed next, and what it loaded stays
+        # readable (a streamed response reads it after this teardown, as after a close)
+        session.expire_on_commit = False
+        session.commit()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -159,7 +177,9 @@ def init_app(app: Flask) -> None:
     app.extensions["db_engine"] = engine
     app.extensions["db_session_options"] = {"bind": engine}
 
-    def _remove_session(_exc: BaseException | None) -> None:
+    def _remove_session(exc: BaseException | None) -> None:
+        if exc is None:
+            _end_read_only_transaction()
         db.remove()
 
     app.teardown_request(_remove_session)

@@ -71,11 +71,6 @@ def create_bench_app(config: dict[str, Any] | None = None) -> Flask:
                                    url="/_bench/admin/candidatures")
     admin.add_view(view)
     app.extensions["bench_baseline_view"] = view
-    proposals = {p for p in os.environ.get("BENCH_PROPOSALS", "").split(",") if p}
-    if proposals:  # measuring docs/benchmarks.md's proposals (bench.proposal_queue)
-        from bench.proposal_queue import apply
-
-        apply(proposals)
     return app
 
 

@@ -39,7 +39,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 # The queue projection of the current step on the candidature (migration 0009), written
 # when the schema has it: generated databases then match whichever code runs them.
-QUEUE_PROJECTION = ("queue_since", "queue_status", "queue_assignee_id", "queue_due_at")
+QUEUE_PROJECTION = ("queue_since", "queue_status", "queue_assignee_id", "queue_due_at",
+                    "queue_turn", "search_text")
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 

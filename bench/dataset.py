@@ -14,8 +14,10 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import takewhile
 from typing import Any
 
+from backoffice.models.candidature import SECTIONS_WAITING_ON_ANS, search_text, turn_of
 from backoffice.workflow.definitions import DEMARCHES, STEPS, StepKind
 from bench import distributions as dist
 from bench.columns import COLUMNS, FAR_FUTURE, TABLES  # noqa: F401 - re-exported
@@ -75,6 +77,7 @@ class Generator(EvidenceRows, ThreadRows):
         self.events = EventStream(self.next_id, ref.audit_last_hash)
         self.counts: dict[str, int] = defaultdict(int)
         self.products: list[tuple[int, int, str]] = []  # (id, organisation id, label)
+        self.product_names: dict[int, str] = {}
         self.org_names: dict[int, str] = {}
         n_large = large if large is not None else (3 if candidatures >= 1000 else 1)
         n_large = min(n_large, len(LARGE_REFERENCES), max(candidatures // 10, 1))
@@ -127,6 +130,7 @@ class Generator(EvidenceRows, ThreadRows):
                 json.dumps(["ISO 27001", "HDS"] if number % 2 else ["ISO 13485"]),
                 json.dumps(qualification), created))
             self.products.append((pid, oid, f"{name} - {version} - {number}"))
+            self.product_names[pid] = name
             number += 1
         return out
 
@@ -259,8 +263,12 @@ class Generator(EvidenceRows, ThreadRows):
                f"contact{org_id}@editeur{org_id}.example.fr", rng.random() < 0.7, 1)
         if len(COLUMNS["candidature"]) > len(row):  # the queue projection of the current step
             step_row = step_rows[index_current]
+            waiting = any(r[5] in SECTIONS_WAITING_ON_ANS for r in
+                          takewhile(lambda r: r[1] == cid, reversed(out["section_review"])))
             row += (step_row[8] or step_row[7] or t0, step_row[4], step_row[5],
-                    step_row[9] or FAR_FUTURE)
+                    step_row[9] or FAR_FUTURE, turn_of(step_row[4], waiting),
+                    search_text(reference, self.product_names[product_id],
+                                self.org_names[org_id]))
         out["candidature"].append(row)
         self._messages(cid, t0, last, messages, verifs, large, out)
         self.counts["large" if large else ("pending" if pending else final)] += 1

@@ -1,47 +1,18 @@
-"""EXPLAIN (ANALYZE, BUFFERS) of the queries behind the slow pages, on a bench database:
+"""EXPLAIN (ANALYZE, BUFFERS) of the statements behind the pages, on a bench database:
 
-    python -m bench.explain --database-url URL [queue|queue_deep|search|ans_turn|csv_page]
-    python -m bench.explain --database-url URL --page /instruction/
+    python -m bench.explain --database-url URL [--page /instruction/file?q=care ...]
 
-The first form prints the SQL of the queue (the application's own query builder,
-parameters inlined) and its plan; the second requests a page as the measuring
-vérificateur and explains the slowest statement it ran. docs/benchmarks.md quotes them."""
+Each page is requested as the measuring vérificateur (twice: the first warms the caches);
+the slowest statement it ran is explained with its own parameters. Without --page: the
+queue (first page, searched, filtered), the home page and the section queue.
+docs/benchmarks.md quotes them."""
 
 from __future__ import annotations
 
 import argparse
 
-from sqlalchemy import select, text
-
-from backoffice import create_app
-from backoffice.db import db, utcnow
-from backoffice.models import Candidature, User
-from backoffice.queues import candidatures as queue
-from bench.generate import SECRET_KEY
-from bench.reference import LEAD_EMAIL
-from config import normalise_database_url
-
-
-def queue_sql(user: User, filters: queue.Filters, after: str | None = None,
-              limit: int = queue.PAGE_SIZE) -> str:
-    """The SQL of queue.page(), as PostgreSQL receives it."""
-    from sqlalchemy import and_, literal, or_
-
-    from backoffice.db import UTCDateTime
-
-    stmt, sort_expr, descending = queue.base_query(user, filters, utcnow())
-    if after:
-        value, row_id = queue.decode_cursor(after)
-        param = literal(value, UTCDateTime())
-        stmt = stmt.where(or_(sort_expr > param,
-                              and_(sort_expr == param, Candidature.id > row_id)))
-    stmt = stmt.order_by(sort_expr.asc(), Candidature.id.asc()).limit(limit + 1)
-    return str(stmt.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
-
-
-def explain(sql: str) -> str:
-    rows = db.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}")).scalars()
-    return "\n".join(rows)
+PAGES = ("/instruction/file", "/instruction/file?q=cardiotrack", "/instruction/file?q=care",
+         "/instruction/file?tour=ans", "/instruction/", "/instruction/sections")
 
 
 def explain_page(database_url: str, path: str) -> str:
@@ -93,34 +64,10 @@ def _explain_slowest(app, path: str) -> str:  # noqa: ANN001
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("what", nargs="*", default=["queue"])
-    parser.add_argument("--cursor", help="apres= cursor for queue_deep")
-    parser.add_argument("--sql-only", action="store_true")
-    parser.add_argument("--page", help="a page path: explain its slowest statement")
+    parser.add_argument("--page", action="append", help="a page path (repeatable)")
     args = parser.parse_args(argv)
-    if args.page:
-        print(explain_page(args.database_url, args.page))
-        return
-    app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(args.database_url),
-                      "SECRET_KEY": SECRET_KEY, "REDIS_URL": None})
-    with app.app_context():
-        user = db.scalar(select(User).where(User.email == LEAD_EMAIL))
-        for what in args.what:
-            if what == "queue":
-                sql = queue_sql(user, queue.Filters())
-            elif what == "queue_deep":
-                sql = queue_sql(user, queue.Filters(), after=args.cursor)
-            elif what == "search":
-                sql = queue_sql(user, queue.Filters(q="cardiotrack"))
-            elif what == "ans_turn":
-                sql = queue_sql(user, queue.Filters(turn="ans"))
-            elif what == "csv_page":
-                sql = queue_sql(user, queue.Filters(), limit=500)
-            else:
-                raise SystemExit(f"unknown: {what}")
-            print(f"-- {what}\n{sql};\n")
-            if not args.sql_only:
-                print(explain(sql) + "\n")
+    for path in args.page or PAGES:
+        print(explain_page(args.database_url, path) + "\n")
 
 
 if __name__ == "__main__":

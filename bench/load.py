@@ -170,8 +170,7 @@ def run(url: str, users: int = 50, seconds: float = 60, workers: int | None = No
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
-    return {**summarise(results, elapsed, users, workers), "excluded": sorted(exclude),
-            "proposals": os.environ.get("BENCH_PROPOSALS", "")}
+    return {**summarise(results, elapsed, users, workers), "excluded": sorted(exclude)}
 
 
 def summarise(results: list[tuple[str, float, int]], elapsed: float, users: int,

@@ -2,8 +2,8 @@
 
     python -m bench.plot RUN.json [RUN.json ...] --output docs/benchmarks/queue-latency.png
 
-Each RUN.json is an output of bench.run (one data size each), or of bench.whatif --pages
-(the same pages with proposal P4); PostgreSQL, SQLite and P4 runs are separate series.
+Each RUN.json is an output of bench.run (one data size each); PostgreSQL and SQLite runs
+are separate series.
 Needs matplotlib (pip install -e '.[bench]')."""
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ def points(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[int, 
     out: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for run in runs:
         engine = run["database"]["engine"]
-        engine = "SQLite" if "SQLite" in engine else (
-            "PostgreSQL + P4" if "P4" in engine else "PostgreSQL")
+        engine = "SQLite" if "SQLite" in engine else "PostgreSQL"
         size = run["dataset"]["candidatures"]
         for side, name, label, _, _ in SERIES:
-            if engine.endswith("P4") and side == "baseline":
-                continue  # the same Flask-Admin list: drawn once, from the plain runs
             stats = run.get("queue", {}).get(side, {}).get(name)
             if isinstance(stats, dict):
                 out.setdefault((engine, label), []).append((size, stats["p95_ms"]))
@@ -46,8 +43,7 @@ def plot(runs: list[dict[str, Any]], output: Path) -> None:
 
     styles = {label: (line, marker) for _, _, label, line, marker in SERIES}
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
-    colours = {"PostgreSQL": ("#000091", "#e1000f"), "SQLite": ("#6a6af4", "#ff9575"),
-               "PostgreSQL + P4": ("#18753c", "#b34000")}
+    colours = {"PostgreSQL": ("#000091", "#e1000f"), "SQLite": ("#6a6af4", "#ff9575")}
     for (engine, label), values in points(runs).items():
         line, marker = styles[label]
         colour = colours[engine][0 if label.startswith("back-office") else 1]

@@ -53,7 +53,7 @@ if [[ -n "$sqlite_size" ]]; then
 fi
 
 if [[ -n "$largest" ]]; then
-    $py -m bench.whatif --database-url "$server/bench_$largest" --plans > "$out/whatif-$largest.txt"
+    $py -m bench.explain --database-url "$server/bench_$largest" > "$out/plans-$largest.txt"
     $py -m bench.load --database-url "$server/bench_$largest" --output "$out/load-$largest.json"
 fi
 $py -m bench.upload --size-mb "${BENCH_UPLOAD_MB:-1024}" --output "$out/upload.json"

@@ -12,14 +12,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
+    bindparam,
     event,
     func,
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import Base, utcnow
 from backoffice.models._types import one_of
@@ -71,8 +75,11 @@ class Candidature(Base):
               "queue_assignee_id", "queue_due_at",
               postgresql_where=text("status = 'en_cours'"),
               sqlite_where=text("status = 'en_cours'")),
-        Index("ix_candidature_reference_trgm", "reference", postgresql_using="gin",
-              postgresql_ops={"reference": "gin_trgm_ops"}),
+        # the queue's search (reference, product, vendor): trigrams of the open ones
+        Index("ix_candidature_search_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"},
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
         Index("ix_candidature_queue_assignee", "queue_assignee_id",
               postgresql_where=text("status = 'en_cours'"),
               sqlite_where=text("status = 'en_cours'")),
@@ -108,6 +115,9 @@ class Candidature(Base):
     queue_due_at: Mapped[datetime] = mapped_column(default=lambda: FAR_FUTURE)
     # whose turn it is: "ans" (to instruct), "industriel" (to answer), None (closed)
     queue_turn: Mapped[str | None] = mapped_column(String(16))
+    # What the queue's search reads: reference, product and vendor names, lower case
+    # (search_text()); written in SQL after each flush that changes one of them.
+    search_text: Mapped[str | None] = mapped_column(Text)
 
     organisation: Mapped[Organisation] = relationship()
     product: Mapped[Product] = relationship()
@@ -254,8 +264,62 @@ def _sync_queues(session: Session, _context: object, _instances: object) -> None
                              if s.id is None})
             waiting = any(s.status in SECTIONS_WAITING_ON_ANS for s in sections.values())
         candidature.sync_queue(sections_waiting=waiting)
+    _sync_search_text(session, touched.values())
     if not session.info.get("queues_changed") and _moves_in_queues(session, touched.values()):
         session.info["queues_changed"] = True  # queues/cache.py: counts recomputed
+
+
+def search_text(reference: str, product_name: str, organisation_name: str) -> str:
+    """What the queue's search looks into, in lower case (Python's: SQLite's lower() and
+    LIKE know ASCII letters only, so the pattern is lowered the same way)."""
+    return f"{reference} {product_name} {organisation_name}".lower()
+
+
+def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> None:
+    """The search text of new candidatures, of those given another product or vendor,
+    and of every candidature of a product or vendor renamed (admin)."""
+    with session.no_autoflush:
+        for candidature in candidatures:
+            state = inspect(candidature)
+            if candidature.search_text is not None and not any(
+                    state.attrs[name].history.has_changes() for name in (
+                        "reference", "product", "product_id", "organisation",
+                        "organisation_id")):
+                continue
+            if candidature.reference is None:  # its column default, drawn now
+                candidature.reference = new_reference()
+            product = candidature.product or session.get(Product, candidature.product_id)
+            vendor = (candidature.organisation
+                      or session.get(Organisation, candidature.organisation_id))
+            if product is not None and vendor is not None:
+                text_ = search_text(candidature.reference, product.name, vendor.name)
+                if candidature.search_text != text_:
+                    candidature.search_text = text_
+    renamed = [obj for obj in session.dirty if isinstance(obj, (Product, Organisation))
+               and inspect(obj).attrs["name"].history.has_changes()]
+    for obj in renamed:
+        column = (Candidature.product_id if isinstance(obj, Product)
+                  else Candidature.organisation_id)
+        rows = session.connection().execute(
+            select(Candidature.id, Candidature.reference, Product.name, Organisation.name)
+            .join(Product, Product.id == Candidature.product_id)
+            .join(Organisation, Organisation.id == Candidature.organisation_id)
+            .where(column == obj.id)).all()
+        names = {"product": obj.name} if isinstance(obj, Product) else {"vendor": obj.name}
+        texts = {id_: search_text(reference, names.get("product", product),
+                                  names.get("vendor", vendor))
+                 for id_, reference, product, vendor in rows}
+        if texts:
+            table = Candidature.__table__
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("row_id"))
+                .values(search_text=bindparam("text_")),
+                [{"row_id": id_, "text_": t} for id_, t in texts.items()])
+        mapper = inspect(Candidature)
+        for id_, t in texts.items():  # the copies this session holds say the same
+            held = session.identity_map.get(mapper.identity_key_from_primary_key((id_,)))
+            if held is not None:
+                set_committed_value(held, "search_text", t)
 
 
 QUEUE_COUNTED = ("status", "demarche_code", "current_step", "queue_turn", "queue_assignee_id",

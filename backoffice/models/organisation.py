@@ -5,23 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
 from backoffice.models._types import one_of
 
 
-def trigram_index(name: str, column: str) -> Index:
-    """The queue's search (ILIKE '%…%'): a trigram index on PostgreSQL (pg_trgm), a plain
-    one on SQLite."""
-    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
-
-
 class Organisation(Base):
     __tablename__ = "organisation"
-    __table_args__ = (trigram_index("ix_organisation_name_trgm", "name"),)
-
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     siret: Mapped[str | None] = mapped_column(String(14), unique=True)
@@ -67,7 +59,6 @@ class Product(Base):
     __table_args__ = (
         one_of("type", ["socle", "option"], "type"),
         UniqueConstraint("number"),
-        trigram_index("ix_product_name_trgm", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

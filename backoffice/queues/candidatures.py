@@ -18,10 +18,9 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    or_,
+    literal,
     select,
     tuple_,
-    union_all,
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
@@ -42,6 +41,10 @@ from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus
 from backoffice.workflow.delays import days_left
 
 SORTS = ("attente", "echeance", "activite")
+# Written into the SQL, not sent as a parameter: PostgreSQL then keeps one plan of a queue
+# statement (prepared after a few pages) that still walks the partial indexes, whose
+# predicate it can only match against a constant. The page's LIMIT likewise.
+IN_PROGRESS = literal(CandidatureStatus.en_cours.value, literal_execute=True)
 PAGE_SIZE = 50
 
 
@@ -139,7 +142,7 @@ class _Shape:
     turn: str | None = None
     overdue: bool = False
     campaign: bool = False
-    search: str | None = None  # "ids" (the matches named) or "walk" (checked on the way)
+    search: str | None = None  # "text": reference, product or vendor contains a term
     after: bool = False
 
 
@@ -163,12 +166,7 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
     if f.overdue:
         shape["overdue"] = True
     if f.q:
-        pattern = _like(f.q)
-        ids = _search_matches(pattern)
-        if len(ids) <= SEARCH_CAP:
-            shape["search"], params["ids"] = "ids", sorted(ids)
-        else:
-            shape["search"], params["pattern"] = "walk", pattern
+        shape["search"], params["pattern"] = "text", search_pattern(f.q)
     if after:
         value, row_id = decode_cursor(after)
         shape["after"] = True
@@ -177,14 +175,41 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
 
 
 def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any, Any]:
-    """The queue's statement with its values bound (for callers outside page())."""
+    """The ids of the queue, with their sort values, in no order (for callers outside
+    page(): counts, explain), values bound."""
     shape, params = _shape_and_params(user, filters, now, None)
-    stmt, sort_expr, descending = _statement(shape)
+    stmt, sort_expr, descending = _matches(shape)
     return stmt.params(**params), sort_expr, descending
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(shape: _Shape) -> tuple[Select, Any, bool]:
+def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
+    """The candidatures of the page's filters: the candidature's own columns only."""
+    sort_expr, descending = _sort_key(shape.sort)
+    stmt = (select(Candidature.id, sort_expr.label("sort_value"))
+            .where(Candidature.status == IN_PROGRESS,
+                   Candidature.demarche_code.in_(bindparam("demarches", expanding=True))))
+    stmt = _apply_filters(stmt, shape, bindparam("now", type_=UTCDateTime()))
+    if shape.after:
+        # a row comparison, which the index of the sort answers by seeking straight to
+        # the cursor (an OR of two comparisons makes it scan from the start)
+        key = tuple_(sort_expr, Candidature.id)
+        cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
+                        bindparam("cursor_id", type_=BigInteger()))
+        stmt = stmt.where(key < cursor if descending else key > cursor)
+    return stmt, sort_expr, descending
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(shape: _Shape) -> Select:
+    """One page: the page's ids first (an ordered walk of the sort's index, or the few
+    matches of a search sorted), then what the page shows, joined for those rows only."""
+    matches, sort_expr, descending = _matches(shape)
+    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
+             else (sort_expr.asc(), Candidature.id.asc()))
+    page = (matches.order_by(*order)
+            .limit(bindparam("limit", type_=Integer(), literal_execute=True))
+            .subquery("page"))
     step = aliased(CandidatureStep)
     assignee = aliased(User)
     read = aliased(MessageRead)
@@ -199,9 +224,8 @@ def _statement(shape: _Shape) -> tuple[Select, Any, bool]:
                  .where(SectionReview.candidature_id == Candidature.id,
                         SectionReview.status == "validee")
                  .correlate(Candidature).scalar_subquery())
-    sort_expr, descending = _sort_key(shape.sort)
     now = bindparam("now", type_=UTCDateTime())
-    stmt = (
+    return (
         select(
             Candidature.id, Candidature.reference, Candidature.demarche_code,
             (Product.name + " - " + Product.version + " - " + cast(Product.number, String)
@@ -214,9 +238,10 @@ def _statement(shape: _Shape) -> tuple[Select, Any, bool]:
             step.assignee_id, assignee.name.label("assignee_name"),
             Candidature.last_activity_at, unread.label("unread"),
             total.label("sections_total"), validated.label("sections_validated"),
-            sort_expr.label("sort_value"),
+            page.c.sort_value,
         )
-        .select_from(Candidature)
+        .select_from(page)
+        .join(Candidature, Candidature.id == page.c.id)
         .join(step, and_(step.candidature_id == Candidature.id,
                          step.step == Candidature.current_step))
         .join(Product, Product.id == Candidature.product_id)
@@ -224,18 +249,9 @@ def _statement(shape: _Shape) -> tuple[Select, Any, bool]:
         .outerjoin(assignee, assignee.id == step.assignee_id)
         .outerjoin(read, and_(read.candidature_id == Candidature.id,
                               read.user_id == bindparam("user_id")))
-        .where(Candidature.status == CandidatureStatus.en_cours.value,
-               Candidature.demarche_code.in_(bindparam("demarches", expanding=True)))
+        .order_by(*((page.c.sort_value.desc(), page.c.id.desc()) if descending
+                    else (page.c.sort_value.asc(), page.c.id.asc())))
     )
-    stmt = _apply_filters(stmt, shape, now)
-    if shape.after:
-        # a row comparison, which the index of the sort answers by seeking straight to
-        # the cursor (an OR of two comparisons makes it scan from the start)
-        key = tuple_(sort_expr, Candidature.id)
-        cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
-                        bindparam("cursor_id", type_=BigInteger()))
-        stmt = stmt.where(key < cursor if descending else key > cursor)
-    return stmt, sort_expr, descending
 
 
 def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
@@ -259,38 +275,19 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.queue_due_at < now)
     if shape.campaign:
         stmt = stmt.where(Candidature.campaign_window_id == bindparam("campaign"))
-    if shape.search == "ids":
-        stmt = stmt.where(Candidature.id.in_(bindparam("ids", expanding=True)))
-    elif shape.search == "walk":
-        stmt = stmt.where(_search_condition(bindparam("pattern")))
+    if shape.search:
+        # the trigram index of the open candidatures names the matches when they are
+        # few; when they are many, the sort's index is walked and each row checked
+        # The pattern is written into the SQL (quoted by SQLAlchemy): each term gets its
+        # own plan, from the term's own frequency, never a plan made for another one.
+        stmt = stmt.where(Candidature.search_text.like(
+            bindparam("pattern", type_=String(), literal_execute=True), escape="\\"))
     return stmt
 
 
-SEARCH_CAP = 2000  # matches sorted directly below this; above, the sort index is walked
-
-
-def _search_condition(pattern: Any) -> Any:
-    return or_(
-        Candidature.reference.ilike(pattern, escape="\\"),
-        Candidature.product_id.in_(
-            select(Product.id).where(Product.name.ilike(pattern, escape="\\"))),
-        Candidature.organisation_id.in_(
-            select(Organisation.id).where(Organisation.name.ilike(pattern, escape="\\"))))
-
-
-def _search_matches(pattern: str) -> list[int]:
-    """Reference, product or vendor containing the pattern. Three lookups (trigram
-    indexes on PostgreSQL) name the matches: when they are few, the page sorts just
-    those; when they are many, the sort's index is walked and each row checked, which
-    finds a page of them at once (measured in docs/benchmarks.md)."""
-    products = select(Product.id).where(Product.name.ilike(pattern, escape="\\"))
-    vendors = select(Organisation.id).where(Organisation.name.ilike(pattern, escape="\\"))
-    matches = union_all(
-        select(Candidature.id).where(Candidature.reference.ilike(pattern, escape="\\")),
-        select(Candidature.id).where(Candidature.product_id.in_(products)),
-        select(Candidature.id).where(Candidature.organisation_id.in_(vendors)),
-    ).subquery()
-    return list(set(db.scalars(select(matches.c.id).limit(SEARCH_CAP + 1)).all()))
+def search_pattern(q: str) -> str:
+    """LIKE pattern of a search, lowered as the search text is (models: search_text)."""
+    return _like(q.lower())
 
 
 def encode_cursor(value: datetime, row_id: int) -> str:
@@ -312,22 +309,13 @@ def page(user: User, filters: Filters, *, after: str | None = None,
     """One page of the queue, ordered by the chosen sort then id (keyset: no OFFSET, no
     COUNT). Returns the rows and the cursor of the next page."""
     shape, params = _shape_and_params(user, filters, now, after)
-    stmt = _ordered(shape)
-    result = db.execute(stmt, {**params, "limit": limit + 1}).all()
+    result = db.execute(_statement(shape), {**params, "limit": limit + 1}).all()
     rows = [_row(r) for r in result[:limit]]
     next_cursor = None
     if len(result) > limit:
         last = result[limit - 1]
         next_cursor = encode_cursor(_as_utc(last.sort_value), last.id)
     return rows, next_cursor
-
-
-@functools.lru_cache(maxsize=512)
-def _ordered(shape: _Shape) -> Select:
-    stmt, sort_expr, descending = _statement(shape)
-    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
-             else (sort_expr.asc(), Candidature.id.asc()))
-    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer()))
 
 
 def _as_utc(value: Any) -> datetime:

@@ -12,9 +12,9 @@ from sqlalchemy import and_, case, func, select
 from backoffice.db import db
 from backoffice.models import Candidature, User
 from backoffice.queues.cache import queue_cache
-from backoffice.queues.candidatures import visible_demarches
+from backoffice.queues.candidatures import IN_PROGRESS, visible_demarches
 from backoffice.queues.turns import ans_turn, vendor_turn
-from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus
+from backoffice.workflow.definitions import DEMARCHES
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def step_overview(user: User, now: datetime) -> list[OverviewRow]:
         select(Candidature.demarche_code, Candidature.current_step, func.count())
         .where(Candidature.queue_assignee_id == user.id,
                Candidature.demarche_code.in_(demarches),
-               Candidature.status == CandidatureStatus.en_cours.value)
+               Candidature.status == IN_PROGRESS)
         .group_by(Candidature.demarche_code, Candidature.current_step)))
     rows = [OverviewRow(code, step, step_position(code, step), total, to_take,
                         mine.get((code, step), 0), on_vendor, overdue)
@@ -75,7 +75,7 @@ def _team_counts(demarches: tuple[str, ...], now: datetime) -> list[tuple[Any, .
             count(Candidature.queue_due_at < now),
         )
         .where(Candidature.demarche_code.in_(demarches),
-               Candidature.status == CandidatureStatus.en_cours.value)
+               Candidature.status == IN_PROGRESS)
         .group_by(Candidature.demarche_code, Candidature.current_step)
     )
     return [(code, step, *(n or 0 for n in counts)) for code, step, *counts in db.execute(stmt)]

@@ -7,19 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, literal, select, tuple_
+from sqlalchemy import String, bindparam, cast, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
 from backoffice.db import UTCDateTime, db
 from backoffice.models import Candidature, Organisation, Product, SectionReview, User
 from backoffice.queues.candidatures import (
+    IN_PROGRESS,
     PAGE_SIZE,
     _as_utc,
     decode_cursor,
     encode_cursor,
     visible_demarches,
 )
-from backoffice.workflow.definitions import CandidatureStatus
 
 
 @dataclass
@@ -74,9 +74,11 @@ def page(user: User, f: SectionFilters, *, after: str | None = None, limit: int 
         .join(Product, Product.id == Candidature.product_id)
         .join(Organisation, Organisation.id == Candidature.organisation_id)
         .outerjoin(assignee, assignee.id == SectionReview.assignee_id)
-        .where(Candidature.status == CandidatureStatus.en_cours.value,
+        .where(Candidature.status == IN_PROGRESS,
                Candidature.demarche_code.in_(visible_demarches(user)),
-               SectionReview.status.in_(("soumise", "en_revue")))
+               # in the SQL, as the partial index's predicate (see IN_PROGRESS)
+               SectionReview.status.in_(bindparam("waiting", ["soumise", "en_revue"],
+                                                  expanding=True, literal_execute=True)))
     )
     if f.demarche:
         stmt = stmt.where(Candidature.demarche_code == f.demarche)
@@ -94,7 +96,8 @@ def page(user: User, f: SectionFilters, *, after: str | None = None, limit: int 
         value, row_id = decode_cursor(after)
         param = literal(value, UTCDateTime())
         stmt = stmt.where(tuple_(waiting, SectionReview.id) > tuple_(param, literal(row_id)))
-    rows = db.execute(stmt.order_by(waiting, SectionReview.id).limit(limit + 1)).all()
+    rows = db.execute(stmt.order_by(waiting, SectionReview.id).limit(
+        literal(limit + 1, literal_execute=True))).all()
     items = [SectionRow(r.reference, r.demarche_code, r.product_label, r.organisation, r.code,
                         r.title, r.status, r.round, r.assignee_name,
                         _as_utc(r.submitted_at) if r.submitted_at else None)
