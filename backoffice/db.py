@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask.globals import _cv_app, _cv_request
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import JSON, TypeDecorator
@@ -142,17 +142,31 @@ def _end_read_only_transaction() -> None:
     (the same, for a transaction without writes): psycopg forgets every prepared
     statement of the connection at a ROLLBACK, and with them the plans PostgreSQL keeps
     for the statements a page runs again and again (docs/benchmarks.md: the queue page's
-    planning, 3-5 ms at each request). Anything pending, or any row written
-    (txid_current_if_assigned), and the transaction is rolled back as before."""
+    planning, 3-5 ms at each request). Anything pending, or any statement other than a
+    SELECT sent in the transaction (_track_writes), and it is rolled back as before."""
     session = db.registry()
     if (not session.in_transaction() or session.new or session.dirty or session.deleted
             or session.get_bind().dialect.name != "postgresql"):
         return
-    if db.scalar(text("SELECT txid_current_if_assigned() IS NULL")):
+    if not session.connection().info.get(WROTE, True):
         # nothing to expire: the session is closed next, and what it loaded stays
         # readable (a streamed response reads it after this teardown, as after a close)
         session.expire_on_commit = False
         session.commit()
+
+
+WROTE = "backoffice_wrote"  # in Connection.info: a statement other than SELECT was sent
+
+
+def _track_writes(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.info[WROTE] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not conn.info.get(WROTE) and statement.lstrip()[:6].upper() != "SELECT":
+            conn.info[WROTE] = True  # INSERT, UPDATE, DELETE, WITH…, SAVEPOINT: not read-only
 
 
 def make_engine(url: str) -> Engine:
@@ -163,8 +177,10 @@ def make_engine(url: str) -> Engine:
     # JIT compilation pays off for long analytical queries, never for a page's: on a
     # 1M-row database it added ~50 ms to queries the planner over-estimated
     # (docs/benchmarks.md); statements are bounded by a timeout so that no page hangs.
-    return create_engine(url, pool_pre_ping=True, connect_args={
+    engine = create_engine(url, pool_pre_ping=True, connect_args={
         "options": "-c jit=off -c statement_timeout=30000"})
+    _track_writes(engine)
+    return engine
 
 
 def init_app(app: Flask) -> None:

@@ -109,7 +109,7 @@ def queue_csv():
         writer = csv.writer(buffer, delimiter=";")
         buffer.write("\ufeff")  # Excel opens UTF-8 only with a BOM
         writer.writerow(CSV_COLUMNS)
-        for row in queue.stream(user, filters, now=now):
+        for n, row in enumerate(queue.stream(user, filters, now=now), 1):
             writer.writerow((
                 row.reference, row.product_label, row.organisation,
                 DEMARCHES[row.demarche_code].label, step_label(row.step),
@@ -119,9 +119,10 @@ def queue_csv():
                 row.assignee_name or "", row.unread,
                 f"{row.sections_validated}/{row.sections_total}" if row.sections_total else "",
             ))
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+            if n % 200 == 0:  # a chunk every 200 rows (~30 kB): flat memory, few writes
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
         yield buffer.getvalue()
 
     filename = f"file-{now:%Y%m%d-%H%M}.csv"

@@ -179,3 +179,15 @@ def test_queue_page_runs_a_fixed_number_of_queries(desk) -> None:  # noqa: ANN00
     # no exact COUNT(*) over the queue: only the per-row unread and progress subqueries
     totals = [s for s in many if re.search(r"count\(\*\)", s, re.I)]
     assert totals == [], totals
+
+
+def test_the_page_statement_selects_rows_in_row_order() -> None:
+    """page() builds Row straight from the statement's columns on PostgreSQL: a column
+    added or moved in the SELECT must be moved in Row too."""
+    from dataclasses import fields
+
+    import backoffice.queues.candidatures as queue
+
+    statement = queue._statement(queue._Shape(sort="attente", demarches=1))
+    names = [c.name for c in statement.selected_columns][:queue.ROW_FIELDS]
+    assert names == [f.name for f in fields(queue.Row)]
