@@ -120,3 +120,18 @@ def test_concurrent_load_reports_requests_without_errors(bench_url, tmp_path: Pa
     result = run(url, users=2, seconds=1.5, workers=1, warmup=0.5, work=tmp_path)
     assert result["requests"] > 0
     assert result["errors"] == 0, result
+
+
+@pytest.mark.parametrize("bench_url", ["sqlite"], indirect=True)
+def test_wrk_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+    import shutil
+
+    from bench.load import run_wrk
+
+    if shutil.which("wrk") is None:
+        missing_tier("wrk is missing (apt-get install wrk)")
+    url, _ = bench_url
+    result = run_wrk(url, users=3, seconds=1, workers=1, warmup=0, think_ms=50, work=tmp_path,
+                     requests_per_user=20)
+    assert result["requests"] > 0 and result["distinct_requests"] == 60
+    assert result["errors"] == 0, result
