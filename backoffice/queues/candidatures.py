@@ -350,7 +350,7 @@ def _row(r: Any) -> Row:
     )
 
 
-def stream(user: User, filters: Filters, *, now: datetime, batch: int = 500):  # noqa: ANN201
+def stream(user: User, filters: Filters, *, now: datetime, batch: int = 1000):  # noqa: ANN201
     """Every row of the filtered queue, page by page (for the CSV export). The next page
     is read while this one is written out: by a thread of its own, on a session of its
     own (the database works while Python formats; docs/benchmarks.md)."""
