@@ -9,7 +9,8 @@
 #   BENCH_UPLOAD_MB size of the upload (1024)
 #   BENCH_PLOT      where the plot goes (docs/benchmarks/queue-latency.png)
 # The databases are named bench_10k, bench_100k, bench_1m: the `test` database is never
-# touched. Heavy steps run under `nice`: the machine may be shared.
+# touched. Heavy steps run under `nice`: the machine may be shared. The load benchmark
+# drives gunicorn with wrk (Debian package `wrk`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -54,7 +55,11 @@ fi
 
 if [[ -n "$largest" ]]; then
     $py -m bench.explain --database-url "$server/bench_$largest" > "$out/plans-$largest.txt"
-    $py -m bench.load --database-url "$server/bench_$largest" --output "$out/load-$largest.json"
+    # 50 vérificateurs pausing 350 ms on average between two pages (≥ 100 requests/s
+    # together), then without any pause (the server's saturation throughput)
+    $py -m bench.load --database-url "$server/bench_$largest" --think-ms 350 \
+        --output "$out/load-$largest-think350.json"
+    $py -m bench.load --database-url "$server/bench_$largest" --output "$out/load-$largest-saturation.json"
 fi
 $py -m bench.upload --size-mb "${BENCH_UPLOAD_MB:-1024}" --output "$out/upload.json"
 $py -m bench.plot "${runs[@]}" --output "${BENCH_PLOT:-docs/benchmarks/queue-latency.png}"
