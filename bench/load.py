@@ -22,6 +22,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +137,13 @@ class VirtualUser(threading.Thread):
                 self.cursor = found.group(1) if found else None
 
 
-def run(url: str, users: int = 50, seconds: float = 60, workers: int | None = None,
-        warmup: float = 10, work: Path | None = None,
-        exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+@contextmanager
+def bench_server(url: str, workers: int | None, work: Path | None) -> Iterator[tuple[int, int]]:
+    """gunicorn serving the bench application over `url`: (port, workers)."""
+    import shutil
     import tempfile
 
     workers = workers or int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
-    plan = targets(url, users)
     own = work is None
     work = work or Path(tempfile.mkdtemp(prefix="bench-load-"))
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "PYTHONPATH": str(ROOT),
@@ -150,6 +152,19 @@ def run(url: str, users: int = 50, seconds: float = 60, workers: int | None = No
     server, port = start_gunicorn("bench.app:create_bench_app()", env, work / "gunicorn.log",
                                   workers=workers)
     try:
+        yield port, workers
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if own and not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(url: str, users: int = 50, seconds: float = 60, workers: int | None = None,
+        warmup: float = 10, work: Path | None = None,
+        exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    plan = targets(url, users)
+    with bench_server(url, workers, work) as (port, workers):
         results: list[tuple[str, float, int]] = []
         since = time.monotonic() + warmup
         until = since + seconds
@@ -163,13 +178,6 @@ def run(url: str, users: int = 50, seconds: float = 60, workers: int | None = No
         for thread in threads:
             thread.join(timeout=seconds + warmup + 60)
         elapsed = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if own and not os.environ.get("BENCH_KEEP"):
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
     return {**summarise(results, elapsed, users, workers), "excluded": sorted(exclude)}
 
 
@@ -206,18 +214,11 @@ def run_wrk(url: str, users: int = 50, seconds: float = 60, workers: int | None 
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is missing (apt-get install wrk)")
-    workers = workers or int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
     plan = targets(url, users)
-    own = work is None
-    work = work or Path(tempfile.mkdtemp(prefix="bench-load-"))
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "PYTHONPATH": str(ROOT),
-           "SECRET_KEY": "bench-only-secret-key", "INSTANCE_DIR": str(work),
-           "SESSION_COOKIE_SECURE": "false"}
-    server, port = start_gunicorn("bench.app:create_bench_app()", env, work / "gunicorn.log",
-                                  workers=workers)
-    try:
+    with bench_server(url, workers, work) as (port, workers), \
+            tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         lines = _wrk_requests(port, plan, requests_per_user)
-        script = work / "requests.tsv"
+        script = Path(tmp) / "requests.tsv"
         script.write_text("".join(f"{cookie}\t{path}\n" for cookie, path in lines))
         lua = Path(__file__).with_name("load.lua")
 
@@ -232,11 +233,6 @@ def run_wrk(url: str, users: int = 50, seconds: float = 60, workers: int | None 
         if warmup > 0:
             wrk_run(warmup)
         raw = wrk_run(seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if own and not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
     elapsed = raw["duration_us"] / 1e6
     errors = sum(raw["errors"].values())
     return {"client": "wrk", "users": users, "gunicorn_workers": workers,
