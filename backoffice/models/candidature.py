@@ -116,7 +116,7 @@ class Candidature(Base):
     # whose turn it is: "ans" (to instruct), "industriel" (to answer), None (closed)
     queue_turn: Mapped[str | None] = mapped_column(String(16))
     # What the queue's search reads: reference, product and vendor names, lower case
-    # (search_text()); written in SQL after each flush that changes one of them.
+    # (search_text()); kept by the before_flush hook, for a product or vendor renamed too.
     search_text: Mapped[str | None] = mapped_column(Text)
 
     organisation: Mapped[Organisation] = relationship()

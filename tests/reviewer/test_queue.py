@@ -191,3 +191,25 @@ def test_the_page_statement_selects_rows_in_row_order() -> None:
     statement = queue._statement(queue._Shape(sort="attente", demarches=1))
     names = [c.name for c in statement.selected_columns][:queue.ROW_FIELDS]
     assert names == [f.name for f in fields(queue.Row)]
+
+
+def test_search_follows_renamed_products_and_vendors(desk) -> None:  # noqa: ANN001
+    product = ProductFactory(organisation=desk.organisation, name="Cardiolink")
+    a = desk.candidature("dmn_pecan", product=product)
+    b = desk.candidature("dmn_pect", product=ProductFactory(organisation=desk.organisation,
+                                                            name="Oxymètre"))
+
+    def refs(query: str) -> set[str]:
+        return set(_references(desk.client.get(f"/instruction/file?{query}")
+                               .get_data(as_text=True)))
+
+    assert refs("q=cardiolink") == {a.reference}
+    product.name = "Pulsaro Médical"  # an administrator renames the product
+    db.commit()
+    assert refs("q=cardiolink") == set()
+    assert refs("q=PULSARO%20m%C3%A9dical") == {a.reference}  # any case, accents kept
+    desk.organisation.name = "Éditions Santé Nord"  # and the vendor
+    db.commit()
+    assert refs("q=careoptim") == set()
+    assert refs("q=%C3%A9ditions%20sant%C3%A9") == {a.reference, b.reference}
+    assert db.get(Candidature, b.id).search_text.startswith(b.reference.lower())
