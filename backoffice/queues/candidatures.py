@@ -136,11 +136,10 @@ class _Shape:
     """What the queue's statement depends on, values aside: one statement is built and
     compiled per shape (and kept), the values go as parameters (docs/benchmarks.md)."""
     sort: str
-    demarches: int
     demarche: bool = False
     step: bool = False
     status: bool = False
-    assignee: str | None = None  # "moi", "personne", "id"
+    assignee: str | None = None  # "id" (mine or a colleague's) or "personne"
     turn: str | None = None
     overdue: bool = False
     campaign: bool = False
@@ -152,7 +151,7 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
                       after: str | None) -> tuple[_Shape, dict[str, Any]]:
     demarches = visible_demarches(user)
     params: dict[str, Any] = {"user_id": user.id, "now": now, "demarches": demarches}
-    shape: dict[str, Any] = {"sort": f.sort, "demarches": len(demarches)}
+    shape: dict[str, Any] = {"sort": f.sort}
     for name, value in (("demarche", f.demarche), ("step", f.step), ("status", f.status),
                         ("campaign", f.campaign)):
         if value:

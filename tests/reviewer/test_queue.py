@@ -188,7 +188,7 @@ def test_the_page_statement_selects_rows_in_row_order() -> None:
 
     import backoffice.queues.candidatures as queue
 
-    statement = queue._statement(queue._Shape(sort="attente", demarches=1))
+    statement = queue._statement(queue._Shape(sort="attente"))
     names = [c.name for c in statement.selected_columns][:queue.ROW_FIELDS]
     assert names == [f.name for f in fields(queue.Row)]
 
