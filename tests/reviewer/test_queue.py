@@ -65,6 +65,11 @@ def test_filters(desk) -> None:  # noqa: ANN001
     assert refs(f"q={b.reference.lower()}") == {b.reference}
     assert refs("q=careopt") == {a.reference, b.reference, c.reference}  # organisation
     assert refs("q=%25") == set()  # LIKE wildcards are searched literally
+    # the term is written into the SQL (queues/candidatures.py): quotes and backslashes
+    # stay text, on both databases
+    assert refs("q=%27%29%20OR%201%3D1%20--") == set()  # ') OR 1=1 --
+    assert refs("q=cardio%5C%27") == set()  # cardio\'
+    assert refs("q=CARDIO") == {a.reference}
     step = db.get(Candidature, a.id).step("recevabilite")
     step.due_at = utcnow() - timedelta(days=2)
     db.commit()
