@@ -145,7 +145,9 @@ def _end_read_only_transaction() -> None:
     planning, 3-5 ms at each request). Anything pending, or any statement other than a
     SELECT sent in the transaction (_track_writes), and it is rolled back as before."""
     session = db.registry()
-    if (not session.in_transaction() or session.new or session.dirty or session.deleted
+    transaction = session.get_transaction()
+    if (transaction is None or not transaction.is_active  # none, or failed: rolled back
+            or session.new or session.dirty or session.deleted
             or session.get_bind().dialect.name != "postgresql"):
         return
     if not session.connection().info.get(WROTE, True):

@@ -38,6 +38,17 @@ def pg_app(tmp_path):  # noqa: ANN001, ANN201
         db.add(Team(name="Équipe en attente", parcours="dmn"))  # not even flushed
         return {"ok": True}
 
+    @app.route("/_t/echec-rattrape")
+    def failed_flush_caught():  # noqa: ANN202
+        from sqlalchemy.exc import IntegrityError
+
+        db.add(Team(name="Équipe hors parcours", parcours="inconnu"))  # CHECK refuses it
+        try:
+            db.flush()
+        except IntegrityError:
+            return {"ok": False}  # caught, and the session left as the failure left it
+        return {"ok": True}
+
     app.config["LOGIN_DISABLED"] = True
     yield app
     app.extensions["db_engine"].dispose()
@@ -58,3 +69,9 @@ def test_what_a_view_wrote_without_committing_is_rolled_back(pg_app) -> None:  #
     with pg_app.app_context():
         names = db.scalars(select(Team.name)).all()
     assert "Équipe fantôme" not in names and "Équipe en attente" not in names
+
+
+def test_a_failed_transaction_left_by_the_view_is_rolled_back(pg_app) -> None:  # noqa: ANN001
+    client = pg_app.test_client()
+    assert client.get("/_t/echec-rattrape").get_json() == {"ok": False}
+    assert client.get("/_t/lire").status_code == 200  # the connection is usable again
