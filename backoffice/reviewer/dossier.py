@@ -81,16 +81,15 @@ def mark_read(candidature_id: int, message_id: int) -> None:
               "last_read_message_id": message_id}
     if db().bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
+        newest = func.greatest
     else:
         from sqlalchemy.dialects.sqlite import insert
+        newest = func.max  # SQLite's max() of two values
     stmt = insert(MessageRead).values(**values)
     db.execute(stmt.on_conflict_do_update(
         index_elements=["user_id", "candidature_id"],
-        set_={"last_read_message_id": func.max(
-            MessageRead.last_read_message_id, stmt.excluded.last_read_message_id)}
-        if db().bind.dialect.name == "sqlite" else
-        {"last_read_message_id": func.greatest(
-            MessageRead.last_read_message_id, stmt.excluded.last_read_message_id)}))
+        set_={"last_read_message_id": newest(MessageRead.last_read_message_id,
+                                              stmt.excluded.last_read_message_id)}))
     # what this page loaded stays loaded: expiring it would reload each message and its
     # attachments one by one while the template renders them (1,094 queries at 500)
     session = db()

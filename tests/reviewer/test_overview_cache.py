@@ -81,11 +81,6 @@ def test_rows_changed_behind_the_application_wait_for_the_time_limit(desk, cache
     assert _counts(desk) == (0, 1, 0, 0, 1)
 
 
-def test_without_a_cache_every_page_counts(desk) -> None:  # noqa: ANN001
-    desk.candidature()
-    assert _home_queries(desk) == _home_queries(desk)
-
-
 @pytest.mark.redis
 def test_generation_is_shared_by_processes_through_redis() -> None:
     if not TEST_REDIS_URL:
