@@ -33,13 +33,14 @@ run: demo
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Production mode: an RQ worker listening on every queue (REDIS_URL must be set).
+# Production mode: the job worker (backoffice/worker.py) on every queue (REDIS_URL must
+# be set); `python -m backoffice.worker certificats` for one queue.
 worker: install
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL n'est pas défini."; exit 1; }
-	$(BIN)/rq worker --url "$$REDIS_URL" $$($(BIN)/python -c 'from backoffice.tasks import all_queues; print(" ".join(all_queues()))')
+	$(BIN)/python -m backoffice.worker
 
 serve-production: db
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-4} 'backoffice:create_app()'
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) 'backoffice:create_app()'  # gunicorn.conf.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -13,10 +13,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 _app = None
 
 
+def use_app(app: Any) -> None:
+    """The application every job of this process runs in (`backoffice.worker` builds it
+    once at start-up)."""
+    global _app
+    _app = app
+
+
 def job(fn: F | None = None, *, retries: int = 3) -> Any:
-    """Give the job an application context (the in-process runner already has one; an
-    `rq worker` process builds the application once and reuses it) and its retry policy
-    (`enqueue` reads `retries`)."""
+    """Give the job an application context of its own, hence its own database session (the
+    in-process runner already has one; a worker process builds the application once,
+    `backoffice.worker`) and its retry policy (`enqueue` reads `retries`)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)

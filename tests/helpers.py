@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from typing import Any
 
 from flask.testing import FlaskClient
 
 from tests.factories import PASSWORD, UserFactory
+
+# the production job worker (`make worker`), every queue; REDIS_URL etc. from the environment
+WORKER = [sys.executable, "-m", "backoffice.worker"]
 
 ROLES = ("verificateur", "college", "support", "admin")
 

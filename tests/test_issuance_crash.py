@@ -20,7 +20,6 @@ from backoffice import create_app
 from backoffice.db import db
 from backoffice.models import Candidature, Certificat
 from backoffice.seed import ensure_delay_rules
-from backoffice.tasks import all_queues
 from backoffice.workflow.base import Industriel
 from backoffice.workflow.referentiels import load_json
 from backoffice.workflow.scenarios import Driver
@@ -32,6 +31,7 @@ from tests.factories import (
     UserFactory,
     fichier_for,
 )
+from tests.helpers import WORKER
 
 ROOT = Path(__file__).resolve().parents[1]
 DOSSIERS = 8
@@ -73,7 +73,7 @@ def test_killed_worker_and_restarted_redis_still_issue_once(backend, tmp_path) -
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url,
            "INSTANCE_DIR": str(tmp_path), "SECRET_KEY": "crash-test",
            **{k: str(v) for k, v in base_config(tmp_path, url).items() if k.startswith("SIGN")}}
-    worker_cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, *all_queues()]
+    worker_cmd = WORKER
     try:
         with app.app_context():
             from backoffice.seed import ensure_demarches

@@ -17,7 +17,7 @@ from backoffice.models import AuditEvent
 from backoffice.tasks import after_commit, all_queues, enqueue, resolve
 from jobs import job
 from tests.conftest import BACKENDS, TEST_REDIS_URL, base_config, fresh_database_url, missing_tier
-from tests.helpers import audit_triggers_disabled
+from tests.helpers import WORKER, audit_triggers_disabled
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS: list[tuple] = []
@@ -113,17 +113,17 @@ def redis_app(request, tmp_path):  # noqa: ANN001, ANN201
     Redis.from_url(TEST_REDIS_URL).flushdb()
 
 
+def _worker_env(app) -> dict[str, str]:  # noqa: ANN001
+    return {**os.environ,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": TEST_REDIS_URL,
+            "INSTANCE_DIR": app.config["INSTANCE_DIR"],
+            "SECRET_KEY": "worker-secret"}
+
+
 def _run_worker(app) -> subprocess.CompletedProcess:  # noqa: ANN001
-    env = {**os.environ,
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": TEST_REDIS_URL,
-           "INSTANCE_DIR": app.config["INSTANCE_DIR"],
-           "SECRET_KEY": "worker-secret"}
-    return subprocess.run(
-        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", TEST_REDIS_URL,
-         *all_queues()],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    return subprocess.run([*WORKER, "--burst"], cwd=ROOT, env=_worker_env(app),
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.redis
@@ -163,6 +163,42 @@ def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
     assert queued.id in failed.get_job_ids()
 
 
+@pytest.mark.redis
+def test_the_worker_runs_a_retry_when_it_is_due(redis_app) -> None:  # noqa: ANN001
+    """A failed job with retries left waits in RQ's scheduled registry: the worker's
+    scheduler puts it back on its queue when due (without it the retry never runs)."""
+    import time
+
+    from rq import Queue, Retry
+
+    from jobs.audit import verify_chain
+
+    with redis_app.app_context():
+        audit.record("test", "test.evenement", "base")
+        audit.record("test", "test.evenement", "base")
+        db.commit()
+        with audit_triggers_disabled(db):  # the job fails at each run
+            db.execute(update(AuditEvent).where(AuditEvent.id == 1).values(action="falsifie"))
+        db.commit()
+        from backoffice.tasks import redis_connection
+
+        queued = Queue("audit", connection=redis_connection()).enqueue(
+            verify_chain, retry=Retry(max=1, interval=1))
+    worker = subprocess.Popen([*WORKER, "audit"], cwd=ROOT, env=_worker_env(redis_app),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while queued.get_status(refresh=True) != "failed" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        _, errors = worker.communicate(timeout=30)
+    queued.refresh()
+    # the first failure left it "scheduled" with no retry left: "failed" is the retry's
+    assert queued.get_status() == "failed", errors
+    assert queued.retries_left == 0
+
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:  # noqa: ANN001
@@ -198,3 +234,15 @@ def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:  # noq
             assert purge_outbox() == 0
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_the_worker_refuses_an_unknown_queue_and_a_missing_redis(tmp_path, capsys) -> None:  # noqa: ANN001
+    from backoffice import worker
+
+    with pytest.raises(SystemExit):
+        worker.main(["certificats", "inconnue"])
+    assert "file(s) inconnue(s) : inconnue" in capsys.readouterr().err
+    app = create_app({**base_config(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite3'}"),
+                      "REDIS_URL": None})
+    with pytest.raises(SystemExit, match="REDIS_URL n'est pas défini"):
+        worker.build_worker(app, ["certificats"])

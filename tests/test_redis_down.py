@@ -17,7 +17,6 @@ from backoffice import create_app
 from backoffice.db import db
 from backoffice.models import JobOutbox, Message, OutboxMail
 from backoffice.seed import ensure_delay_rules
-from backoffice.tasks import all_queues
 from backoffice.workflow.base import Industriel
 from backoffice.workflow.referentiels import load_json
 from backoffice.workflow.scenarios import Driver
@@ -36,7 +35,7 @@ from tests.factories import (
     UserFactory,
     fichier_for,
 )
-from tests.helpers import csrf_token, login
+from tests.helpers import WORKER, csrf_token, login
 from tests.test_issuance_crash import _free_port, _start_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,9 +103,8 @@ def test_redis_down_pages_served_jobs_kept_then_sent(backend, tmp_path) -> None:
                                     capture_output=True, text=True, timeout=120)
             assert pushed.returncode == 0, pushed.stderr
             assert "1 tâche(s) envoyée(s) ; 0 en attente." in pushed.stdout
-            worker = subprocess.run(
-                [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url,
-                 *all_queues()], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            worker = subprocess.run([*WORKER, "--burst"], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=120)
             assert worker.returncode == 0, worker.stderr
             db.remove()
             assert db.get(OutboxMail, mail.id).status == "envoye"
