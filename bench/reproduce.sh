@@ -8,6 +8,7 @@
 #   BENCH_REUSE=1   keep the bench databases already loaded (loading 1M takes ~30 min)
 #   BENCH_UPLOAD_MB size of the upload (1024)
 #   BENCH_PLOT      where the plot goes (docs/benchmarks/queue-latency.png)
+#   BENCH_REDIS     a Redis database the worker benchmark may empty (redis://127.0.0.1:6379/14)
 # The databases are named bench_10k, bench_100k, bench_1m: the `test` database is never
 # touched. Heavy steps run under `nice`: the machine may be shared. The load benchmark
 # drives gunicorn with wrk (Debian package `wrk`).
@@ -60,6 +61,11 @@ if [[ -n "$largest" ]]; then
     $py -m bench.load --database-url "$server/bench_$largest" --think-ms 350 \
         --output "$out/load-$largest-think350.json"
     $py -m bench.load --database-url "$server/bench_$largest" --output "$out/load-$largest-saturation.json"
+    # certificates through the production worker (and 10 through plain `rq worker`); the
+    # Redis database given is emptied
+    $py -m bench.worker --database-url "$server/bench_$largest" \
+        --redis-url "${BENCH_REDIS:-redis://127.0.0.1:6379/14}" --certificates 200 --baseline 10 \
+        --output "$out/worker-$largest.json"
 fi
 $py -m bench.upload --size-mb "${BENCH_UPLOAD_MB:-1024}" --output "$out/upload.json"
 $py -m bench.plot "${runs[@]}" --output "${BENCH_PLOT:-docs/benchmarks/queue-latency.png}"

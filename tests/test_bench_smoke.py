@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import BACKENDS, TEST_DATABASE_URL, missing_tier
+from tests.conftest import BACKENDS, TEST_DATABASE_URL, TEST_REDIS_URL, missing_tier
 
 SIZE = 300  # candidatures: seconds on both backends, more than a page of them open
 QUERY_BUDGET = 8
@@ -30,7 +30,7 @@ def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         server = normalise_database_url(TEST_DATABASE_URL)
         url = make_url(server).set(database=f"bench_smoke_{os.getpid()}").render_as_string(
             hide_password=False)
-    summary = generate(url, SIZE, large=1, pending=3, quiet=True, verify_audit=True)
+    summary = generate(url, SIZE, large=1, pending=6, quiet=True, verify_audit=True)
     yield url, summary
     if request.param != "sqlite":
         admin = create_engine(make_url(url).set(database="postgres"),
@@ -135,3 +135,18 @@ def test_wrk_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> 
                      requests_per_user=20)
     assert result["requests"] > 0 and result["distinct_requests"] == 60
     assert result["errors"] == 0, result
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("bench_url", ["postgresql"], indirect=True)
+def test_worker_benchmark_issues_through_the_production_worker(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+    from bench.worker import run
+
+    if not TEST_REDIS_URL:
+        missing_tier("TEST_REDIS_URL is not set (Redis tier)")
+    url, _ = bench_url
+    result = run(url, TEST_REDIS_URL, certificates=2, baseline=1, work=tmp_path)
+    for name, issued in (("worker", 2), ("rq_worker_forking", 1)):
+        assert result[name]["issued"] == result[name]["signed"] == issued, name
+        assert result[name]["per_second"] > 0 and result[name]["p95_ms"] > 0, name
+    assert result["worker"]["peak_rss_mb"] > 0
