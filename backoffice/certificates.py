@@ -108,7 +108,7 @@ def issue(candidature: Candidature, kind: str) -> Certificat:
         return cert
     signed = signing.sign_pdf(render(candidature, cert),
                               reason=f"Délivrance du {cert.number}")
-    fichier = store_bytes(candidature, f"{cert.number}.pdf", signed)
-    cert.fichier_id, cert.sha256 = fichier.id, hashlib.sha256(signed).hexdigest()
+    cert.fichier = store_bytes(candidature, f"{cert.number}.pdf", signed)
+    cert.sha256 = hashlib.sha256(signed).hexdigest()
     db.flush()
     return cert

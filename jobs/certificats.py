@@ -43,12 +43,11 @@ def emettre(candidature_id: int) -> str | None:
         return None  # already issued, or not (yet) to issue
     try:
         cert = issue(candidature, step.step)
-        from backoffice.models import Fichier
-
-        emission.emission_reussie(candidature, actor=SYSTEME, numero=cert.number,
-                                  document=db.get(Fichier, cert.fichier_id))
+        number = cert.number  # read before the commit expires it
+        emission.emission_reussie(candidature, actor=SYSTEME, numero=number,
+                                  document=cert.fichier)
         db.commit()
-        return cert.number
+        return number
     except Exception as error:
         db.rollback()
         log.exception("issuance failed for candidature %s", reference)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
 from backoffice.models._types import one_of
+from backoffice.models.files import Fichier
 
 STATUSES = ("valide", "suspendu", "retire")
 
@@ -28,6 +29,7 @@ class Certificat(Base):
     number: Mapped[str] = mapped_column(String(40), unique=True)
     numero_referencement: Mapped[str | None] = mapped_column(String(40), unique=True)
     fichier_id: Mapped[int | None] = mapped_column(ForeignKey("fichier.id"))
+    fichier: Mapped[Fichier | None] = relationship()
     sha256: Mapped[str | None] = mapped_column(String(64))
     product_label: Mapped[str] = mapped_column(String(300))
     organisation_name: Mapped[str] = mapped_column(String(200))

@@ -49,10 +49,8 @@ def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
     touch(candidature)
     audit.record(actor, f"{step.step}.emis", step, candidature=candidature,
                  before={"status": before}, after={"status": step.status, "numero": numero})
-    message = post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step],
-                                  numero=numero)
-    if document is not None:
-        message.attachments.append(document)
+    post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step],
+                        numero=numero, attachments=[document] if document is not None else [])
 
 
 @transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})

@@ -3,8 +3,10 @@ admins will edit them with the messagerie issue)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backoffice.db import db, utcnow
-from backoffice.models import Candidature, Message, OutboxMail
+from backoffice.models import Candidature, Fichier, Message, OutboxMail
 from backoffice.tasks import schedule
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -91,8 +93,10 @@ class _Values(dict):
         return "{" + key + "}"
 
 
-def post_system_message(candidature: Candidature, event: str, **values: object) -> Message:
-    """Post the automatic message of `event`; e-mail it (outbox) if the contact agreed."""
+def post_system_message(candidature: Candidature, event: str, *,
+                        attachments: Sequence[Fichier] = (), **values: object) -> Message:
+    """Post the automatic message of `event` (with its attachments); e-mail it (outbox) if
+    the contact agreed."""
     subject, body = _template(event)
     values.setdefault("reference", candidature.reference)
     values.setdefault("extra", "")
@@ -104,6 +108,7 @@ def post_system_message(candidature: Candidature, event: str, **values: object) 
         subject=subject.format_map(_Values(values)),
         body=body.format_map(_Values(values)),
         created_at=utcnow(),
+        attachments=list(attachments),
     )
     db.add(message)
     db.flush()
