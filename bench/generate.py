@@ -9,7 +9,6 @@ counts, the timings and the size on disk."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from backoffice.db import make_engine
 from backoffice.migrate import upgrade
-from bench import reference
+from bench import measure, reference
 from bench.dataset import COLUMNS, Generator
 from bench.sinks import PostgresSink, SqliteSink
 from config import normalise_database_url
@@ -161,11 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = generate(args.database_url, args.candidatures, seed=args.seed, large=args.large,
                       pending=args.pending, batch=args.batch, verify_audit=args.verify_audit)
-    text_out = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text_out)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text_out + "\n")
+    measure.report(result, args.output)
 
 
 if __name__ == "__main__":

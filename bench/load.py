@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -293,11 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         result = run(args.database_url, args.users, args.seconds, args.workers, args.warmup,
                      exclude=frozenset(filter(None, args.exclude.split(","))))
-    text = json.dumps(result, indent=2)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    print(text, file=sys.stdout)
+    measure.report(result, args.output)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -112,3 +113,13 @@ def reset_peak(pid: int | str = "self") -> bool:
 
 
 MB = 1024 * 1024
+
+
+def report(result: dict[str, Any], output: Path | None, *, quiet: bool = False) -> None:
+    """A script's result as JSON: written to `output` if given, printed unless `quiet`
+    (then only where it went)."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+    print(f"written to {output}" if quiet and output else text)

@@ -17,10 +17,8 @@ concurrent vérificateurs)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -337,11 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args.database_url, smoke=args.smoke, repeat=args.repeat, depth=args.depth,
                  csv_rows=args.csv_rows, certificates=args.certificates,
                  only=set(args.only.split(",")) if args.only else None)
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    print(text if not args.output else f"written to {args.output}", file=sys.stdout)
+    measure.report(result, args.output, quiet=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ and are not run here. The Redis database given is emptied before and after."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -93,9 +92,9 @@ def issue(url: str, redis_url: str, ids: list[int], command: list[str],
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=_environment(url, redis_url, work),  # noqa: S603
                                    stdout=output, stderr=subprocess.STDOUT)
-        peak_kb = 0
+        peak = 0
         while process.poll() is None:  # the worker process's own peak (VmHWM)
-            peak_kb = max(peak_kb, _peak_kb(process.pid))
+            peak = max(peak, _peak(process.pid))
             time.sleep(0.05)
     wall = time.perf_counter() - start
     if process.returncode != 0:
@@ -116,18 +115,15 @@ def issue(url: str, redis_url: str, ids: list[int], command: list[str],
             "seconds_with_start": round(wall, 2),
             **measure.summary([(job.ended_at - job.started_at).total_seconds() * 1000
                                for job in jobs]),
-            "peak_rss_mb": round(peak_kb / 1024, 1),  # a forking worker's horses not included
+            "peak_rss_mb": round(peak / measure.MB, 1),  # a forking worker's horses not included
             "notifications_queued": notifications}
 
 
-def _peak_kb(pid: int) -> int:
+def _peak(pid: int) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
+        return measure.peak_rss(pid)
+    except (FileNotFoundError, ProcessLookupError):  # it has just ended
+        return 0
 
 
 def run(url: str, redis_url: str, certificates: int = 200, baseline: int = 0,
@@ -162,11 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     result = run(args.database_url, args.redis_url, args.certificates, args.baseline)
-    text = json.dumps(result, indent=2)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    print(text)
+    measure.report(result, args.output)
 
 
 if __name__ == "__main__":
