@@ -122,7 +122,7 @@ def issue(url: str, redis_url: str, ids: list[int], command: list[str],
 def _peak(pid: int) -> int:
     try:
         return measure.peak_rss(pid)
-    except (FileNotFoundError, ProcessLookupError):  # it has just ended
+    except (FileNotFoundError, ProcessLookupError, KeyError):  # it has just ended (zombie)
         return 0
 
 
