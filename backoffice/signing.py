@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import io
 import secrets
 import threading
@@ -162,6 +163,7 @@ class _Container:
         return _der(0x30, self.content_type + _der(0xA0, signed_data))
 
 
+@functools.cache
 def _pades_signer_class():  # noqa: ANN202 - pyHanko is imported on first use
     from asn1crypto import cms
     from pyhanko.sign import signers
@@ -216,8 +218,8 @@ def _signer():  # noqa: ANN202
     paths = material()
     if not Path(paths["SIGNING_KEY"]).exists():
         raise SigningUnavailable("Aucune clé de signature n'est configurée (SIGNING_KEY).")
-    files = [Path(paths[k]) for k in ("SIGNING_KEY", "SIGNING_CERT", "SIGNING_CA")]
-    version = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    version = tuple((path, stat.st_mtime_ns, stat.st_size) for path, stat in (
+        (paths[k], Path(paths[k]).stat()) for k in ("SIGNING_KEY", "SIGNING_CERT", "SIGNING_CA")))
     with _signers_lock:
         signer = _signers.get(version)
         if signer is None:
