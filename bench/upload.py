@@ -154,6 +154,73 @@ def api_token(database: str) -> str:
     return raw
 
 
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+user root;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {spool};
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /spooled {{
+            client_max_body_size 0;
+            client_body_in_file_only on;
+            client_body_buffer_size 1m;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Body-File $request_body_file;
+            proxy_read_timeout 900;
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(work: Path, upstream: int, spool: Path) -> tuple[subprocess.Popen, int]:
+    """nginx (Debian's) in front of `upstream`, spooling request bodies into `spool`."""
+    port = free_port()
+    spool.mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, spool=spool, port=port, upstream=upstream))
+    process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)],  # noqa: S603, S607
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("nginx did not start")
+
+
+def put_file(port: int, path: str, file: Path) -> tuple[int, dict[str, Any], float]:
+    """PUT `file` as the raw request body, streamed in 1 MiB chunks."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    start = time.perf_counter()
+    conn.putrequest("PUT", path)
+    conn.putheader("Content-Type", "application/pdf")
+    conn.putheader("Content-Length", str(file.stat().st_size))
+    conn.endheaders()
+    with file.open("rb") as f:
+        while chunk := f.read(MB):
+            conn.send(chunk)
+    response = conn.getresponse()
+    body = response.read()
+    seconds = time.perf_counter() - start
+    conn.close()
+    return response.status, json.loads(body or b"{}"), seconds
+
+
 def copy_throughput(file: Path, work: Path) -> dict[str, Any]:
     target = work / "copy.bin"
     start = time.perf_counter()
@@ -204,7 +271,18 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
         result["direct_fast_prototype"] = measured_upload(direct, port, "/upload-fast", file,
                                                           fields, {})
         result["read_only"] = measured_upload(direct, port, "/discard", file, fields, {})
-        for name in ("api", "direct_prototype", "direct_fast_prototype", "read_only"):
+        names = ["api", "direct_prototype", "direct_fast_prototype", "read_only"]
+        if shutil.which("nginx"):
+            proxy, proxy_port = start_nginx(work, port, work / "direct" / "spool")
+            servers.append(proxy)
+            status, answer, seconds = put_file(proxy_port, "/spooled", file)
+            if status >= 300:
+                raise RuntimeError(f"spooled upload refused: {status} {answer}")
+            result["proxy_spooled_prototype"] = {
+                "seconds": round(seconds, 2), "mb_per_s": round(size_mb / seconds, 1),
+                "answer_size": answer.get("size")}
+            names.append("proxy_spooled_prototype")
+        for name in names:
             result[name]["share_of_cp"] = round(
                 result[name]["mb_per_s"] / result["cp"]["mb_per_s"], 2)
         return result

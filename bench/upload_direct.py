@@ -4,7 +4,8 @@ MultipartDecoder) and the file part goes straight into the store's temporary fil
 on the way, fsynced and renamed — one write instead of two (Werkzeug's spooled temporary
 file, then the store's copy of it).
 
-`gunicorn 'bench.upload_direct:create_app("/path/to/store")'` serves POST /upload."""
+`gunicorn 'bench.upload_direct:create_app("/path/to/store")'` serves POST /upload; PUT
+/spooled is the other proposal: a raw-body route behind a proxy that spools the body."""
 
 from __future__ import annotations
 
@@ -121,6 +122,22 @@ def create_app(root: str = "instance/bench-store") -> Flask:
         size = 0
         while chunk := request.stream.read(CHUNK):
             size += len(chunk)
+        return {"size": size}
+
+    @app.put("/spooled")
+    def spooled() -> Any:
+        """Behind a reverse proxy that wrote the raw request body to a file on the store's
+        filesystem (nginx `client_body_in_file_only`): make it durable and rename it into
+        the store. No byte goes through Python; the hash is left to a later job."""
+        body = Path(request.headers["X-Body-File"])
+        if body.parent != store / "spool":  # only the proxy's own spool folder
+            return {"error": "not a spooled body"}, 400
+        with body.open("rb") as handle:
+            os.fsync(handle.fileno())
+            size = os.fstat(handle.fileno()).st_size
+        target = store / "files" / body.name
+        target.parent.mkdir(exist_ok=True)
+        os.replace(body, target)
         return {"size": size}
 
     return app

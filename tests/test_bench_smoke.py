@@ -105,8 +105,12 @@ def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
 def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
     from bench.upload import run
 
+    import shutil
+
+    if shutil.which("nginx") is None:
+        missing_tier("nginx is missing (apt-get install nginx-light)")
     result = run(size_mb=4, work=tmp_path)
-    for name in ("api", "direct_prototype", "direct_fast_prototype"):
+    for name in ("api", "direct_prototype", "direct_fast_prototype", "proxy_spooled_prototype"):
         assert result[name]["answer_size"] == 4 * 1024 * 1024 + 9, name
         assert result[name]["mb_per_s"] > 0 and result[name]["share_of_cp"] > 0
     assert result["cp"]["mb_per_s"] > 0
