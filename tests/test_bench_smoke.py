@@ -103,9 +103,9 @@ def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
 
 
 def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
-    from bench.upload import run
-
     import shutil
+
+    from bench.upload import run
 
     if shutil.which("nginx") is None:
         missing_tier("nginx is missing (apt-get install nginx-light)")
