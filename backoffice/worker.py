@@ -40,6 +40,8 @@ def prepare(queues: Sequence[str]):  # noqa: ANN201 - flask.Flask
         importlib.import_module(f"jobs.{queue}")
     for name in WARM_MODULES:
         importlib.import_module(name)
+    # RQ's scheduler runs in a forked process: no database connection may be shared with it
+    app.extensions["db_engine"].dispose()
     gc.collect()
     gc.freeze()
     return app
