@@ -65,10 +65,8 @@ def signed(url: str, ids: list[int]) -> int:
 def _environment(url: str, redis_url: str, work: Path) -> dict[str, str]:
     from backoffice.signing import generate_demo_material
 
-    signing = work / "signing"
-    material = generate_demo_material(signing) if not (signing / "signing.pem").exists() \
-        else {"SIGNING_KEY": str(signing / "signing-key.pem"),
-              "SIGNING_CERT": str(signing / "signing.pem"), "SIGNING_CA": str(signing / "ca.pem")}
+    # demo signing material for this worker (a new key per run: the bench signs nothing kept)
+    material = generate_demo_material(work / "signing")
     return {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url,
             "PYTHONPATH": str(ROOT), "INSTANCE_DIR": str(work), "SECRET_KEY": "bench-only",
             "STORAGE_DIR": str(work / "storage"), "MAIL_OUTBOX_DIR": str(work / "mails"),
