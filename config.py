@@ -18,11 +18,18 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _instance_secret(name: str) -> str:
+PRODUCTION = "production"
+
+
+def _instance_secret(name: str) -> str | None:
     """A secret from the environment (NAME in capitals), else one generated once into
-    instance/<name> (mode 600)."""
+    instance/<name> (mode 600). Not in production: every host must share the same secrets,
+    which only the environment (the secret store) can give; unset, it stays None and the
+    start-up checks refuse to start (backoffice/settings_check.py)."""
     if os.environ.get(name.upper()):
         return os.environ[name.upper()]
+    if os.environ.get("BACKOFFICE_ENV") == PRODUCTION:
+        return None
     path = INSTANCE_DIR / name
     if not path.exists():
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
@@ -30,6 +37,22 @@ def _instance_secret(name: str) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def log_settings() -> tuple[str, str]:
+    """(format, level) of the logs: JSON lines in production, readable lines elsewhere,
+    unless LOG_FORMAT says; INFO unless LOG_LEVEL says. Also read by gunicorn's logger,
+    which starts before any application exists."""
+    production = os.environ.get("BACKOFFICE_ENV") == PRODUCTION
+    return (os.environ.get("LOG_FORMAT") or ("json" if production else "text"),
+            (os.environ.get("LOG_LEVEL") or "INFO").upper())
+
+
+def _int_or_raw(value: str) -> int | str:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -94,6 +117,17 @@ class Config:
                                                    "SONS-SAS-{year}-{id:06d}")
         # Public address of the back-office, printed in the certificates' QR codes.
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        # Reverse proxies in front of the application (nginx: 1). Their X-Forwarded-For,
+        # -Proto and -Host are believed for that many hops (Werkzeug's ProxyFix); 0: every
+        # such header is ignored, a client cannot choose its own address. Kept as written
+        # when it is not a number: the start-up checks say so.
+        self.TRUSTED_PROXIES = _int_or_raw(os.environ.get("TRUSTED_PROXIES", "0"))
+        # Logs (backoffice/logs.py): "json" (one object a line) or "text", and the level.
+        self.LOG_FORMAT, self.LOG_LEVEL = log_settings()
+        # Who may read /metrics: clients in these networks (CIDRs, comma-separated), or
+        # with `Authorization: Bearer <METRICS_TOKEN>`. Neither set: /metrics is 404.
+        self.METRICS_ALLOWED_NETWORKS = os.environ.get("METRICS_ALLOWED_NETWORKS", "")
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
         # ClamAV daemon scanning every upload (backoffice/antivirus.py): a Unix socket, or a
