@@ -1,17 +1,25 @@
 """gunicorn's settings for the back-office: read by gunicorn when it starts from this
-folder (`make serve-production`, the benchmarks); the command line overrides them.
+folder (`make serve-production`, deploy/systemd/convergence-web.service, the benchmarks);
+the command line overrides them. The application to serve is `backoffice.wsgi:app`.
 
 Threaded workers (gthread): a browser keeps its connection open between two clicks
 (HTTP keep-alive); a sync worker would either close it at each answer or sit idle on it,
 unable to serve anyone else until the next click (measured in docs/benchmarks.md: 50
 vérificateurs with think time, 4 sync workers, 49 requests/s with a p95 over one second).
 A thread waiting on a connection or on PostgreSQL costs no CPU; one process per core and
-a few threads each keep both cores busy."""
+a few threads each keep both cores busy.
+
+A thread is also held while a request's body arrives: a client sending slowly would hold it
+for as long as it likes. Production puts nginx in front (deploy/nginx/), which receives
+every body in full before passing the request on (docs/operations.md, "Behind nginx")."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count())
 worker_class = "gthread"
@@ -21,6 +29,48 @@ keepalive = 5
 # a worker that stops answering its heartbeat for this long is restarted (large uploads
 # run in a thread: the heartbeat goes on meanwhile)
 timeout = 60
-# the access log in the usual combined format, with the time taken (µs)
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
+# On a stop or a reload, requests in progress get this long to finish. The longest is a
+# 2 GB zip of the ligne générique, passed on by nginx once it has it all: read from the
+# loopback at ≥ 250 MB/s (docs/benchmarks.md) and inspected, well under a minute; nginx
+# waits up to 300 s for the answer on that route (deploy/nginx/convergence.conf,
+# proxy_read_timeout), and so does a stop. systemd's TimeoutStopSec is a little longer.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
+# request line and headers: a slow client is nginx's to hold, but keep gunicorn's own
+# bounds too (a header line, the number of headers)
+limit_request_line = 8190
+limit_request_fields = 100
+
+# Logs: gunicorn's error and access logs in the application's format (JSON lines in
+# production), through the same handler (backoffice/logs.py); the access line carries the
+# request id, user and route. GUNICORN_ACCESS_LOG= (empty) turns the access log off.
+logger_class = "backoffice.logs.GunicornLogger"
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+
+# Prometheus (backoffice/metrics.py): each worker counts its requests in files of this
+# folder, added up at scrape time. It must be set before the application is imported, so
+# here, in the master; the systemd unit gives /run/convergence/metrics.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backoffice-metrics-")
+
+
+def on_starting(server) -> None:  # noqa: ANN001
+    """In the master, before any worker: refuse to start on unsafe production settings (one
+    French line per problem, exit 1: backoffice/settings_check.py), and forget the previous
+    run's per-process metric files."""
+    from backoffice.settings_check import enforce_environment
+
+    enforce_environment("web")
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def child_exit(server, worker) -> None:  # noqa: ANN001
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

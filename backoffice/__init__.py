@@ -19,9 +19,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from backoffice import db, errors, filters, navigation, security, uploads
+    from backoffice import (
+        db,
+        errors,
+        filters,
+        frontdoor,
+        logs,
+        metrics,
+        navigation,
+        security,
+        settings_check,
+        uploads,
+    )
     from backoffice.extensions import babel, csrf, login_manager
 
+    logs.configure_app(app.config)
     db.init_app(app)
     babel.init_app(app, locale_selector=lambda: "fr", timezone_selector=lambda: "Europe/Paris")
     csrf.init_app(app)
@@ -71,4 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from backoffice import tasks
 
     tasks.init_app(app)  # its `flask pousser-taches` command
+    settings_check.init_app(app)  # `flask check-config`
+    metrics.init_app(app)
+    frontdoor.init_app(app)  # last: ProxyFix, and the request hook that runs first
     return app

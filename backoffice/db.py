@@ -172,15 +172,19 @@ def _track_writes(engine: Engine) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a statement's parameters never appear in a log or an error message
+    # (they may hold personal data, a token's hash, a second-factor counter)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False},
+                               hide_parameters=True)
         _sqlite_pragmas(engine)
         return engine
     # JIT compilation pays off for long analytical queries, never for a page's: on a
     # 1M-row database it added ~50 ms to queries the planner over-estimated
-    # (docs/benchmarks.md); statements are bounded by a timeout so that no page hangs.
-    engine = create_engine(url, pool_pre_ping=True, connect_args={
-        "options": "-c jit=off -c statement_timeout=30000"})
+    # (docs/benchmarks.md); statements are bounded by a timeout so that no page hangs, and
+    # so is connecting (an unreachable server fails a request, or a probe, in 10 s).
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={
+        "options": "-c jit=off -c statement_timeout=30000", "connect_timeout": 10})
     _track_writes(engine)
     return engine
 

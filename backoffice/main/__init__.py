@@ -1,7 +1,7 @@
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user
 
-from backoffice.auth.access import login_required, public
+from backoffice.auth.access import login_required
 
 bp = Blueprint("main", __name__)
 
@@ -31,13 +31,5 @@ def no_role():
     return render_template("main/no_role.html")
 
 
-@bp.route("/sante")
-@public
-def health():
-    """Liveness probe for the load balancer: the app answers and the database too."""
-    from sqlalchemy import text
-
-    from backoffice.db import db
-
-    db.execute(text("SELECT 1"))
-    return {"status": "ok"}
+# the probes (/sante, /sante/pret) and /metrics
+from backoffice.main import health, metrics  # noqa: E402, F401
