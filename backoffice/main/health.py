@@ -32,8 +32,7 @@ SKIPPED = "non_verifie"
 NOT_CONFIGURED = "non_configure"
 
 # A probe runs every few seconds: a failure is logged when it starts and when it ends, not
-# at every probe (per process).
-_failing: dict[str, str] = {}
+# at every probe (per process: app.extensions["readiness_failing"]).
 _failing_lock = threading.Lock()
 
 
@@ -94,6 +93,7 @@ def _run(name: str, check: Callable[[], str | None]) -> dict[str, str]:
     except Exception as error:  # noqa: BLE001 - a probe reports; it never fails
         problem, detail = MESSAGES[name], f"{type(error).__name__}: {error}"
     with _failing_lock:
+        _failing = current_app.extensions.setdefault("readiness_failing", {})
         was = _failing.get(name)
         if problem is None:
             _failing.pop(name, None)
