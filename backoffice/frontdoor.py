@@ -23,7 +23,7 @@ import uuid
 from flask import Flask, Response, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backoffice.logs import ENVIRON_KEYS, _current_user_id
+from backoffice.logs import ENVIRON_KEYS, current_user_id, identity
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,8 @@ def _finish(response: Response) -> Response:
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
     environ = request.environ
-    environ[ENVIRON_KEYS["user_id"]] = _current_user_id()
-    organisation = g.get("organisation")
-    environ[ENVIRON_KEYS["organisation_id"]] = getattr(organisation, "id", None)
+    environ[ENVIRON_KEYS["user_id"]] = current_user_id()
+    environ[ENVIRON_KEYS["organisation_id"]] = identity(g.get("organisation"))
     return response
 
 

@@ -48,23 +48,34 @@ def mask_secrets(text: str) -> str:
     return text
 
 
-def _current_user_id() -> int | None:
-    """The signed-in user, if Flask-Login already loaded it: a log call must never query
-    the database (it may be what failed)."""
-    user = g.get("_login_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        return getattr(user, "id", None)
-    return None
+def identity(obj: Any) -> Any:
+    """The primary key of an ORM object as its session knows it, without loading anything:
+    a log call or an after-request hook must never query the database (the object may be
+    expired by a commit or a rollback, or the database may be what failed)."""
+    if obj is None:
+        return None
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import NoInspectionAvailable
+
+    try:
+        key = inspect(obj).identity
+    except NoInspectionAvailable:  # Flask-Login's anonymous user
+        return None
+    return key[0] if key else None
+
+
+def current_user_id() -> Any:
+    """The signed-in user, if Flask-Login already loaded it (never loaded here)."""
+    return identity(g.get("_login_user"))
 
 
 def request_context() -> dict[str, Any]:
     if not has_request_context():
         return {}
-    organisation = g.get("organisation")
     return {
         "request_id": g.get("request_id"),
-        "user_id": _current_user_id(),
-        "organisation_id": getattr(organisation, "id", None),
+        "user_id": current_user_id(),
+        "organisation_id": identity(g.get("organisation")),
         "route": request.endpoint,
         "method": request.method,
         "path": request.path,
