@@ -11,7 +11,8 @@ a few threads each keep both cores busy.
 
 A thread is also held while a request's body arrives: a client sending slowly would hold it
 for as long as it likes. Production puts nginx in front (deploy/nginx/), which receives
-every body in full before passing the request on (docs/operations.md, "Behind nginx")."""
+every body in full before passing the request on (docs/operations.md, "Production: behind
+nginx")."""
 
 from __future__ import annotations
 
