@@ -36,10 +36,6 @@ timeout = 60
 # waits up to 300 s for the answer on that route (deploy/nginx/convergence.conf,
 # proxy_read_timeout), and so does a stop. systemd's TimeoutStopSec is a little longer.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
-# request line and headers: a slow client is nginx's to hold, but keep gunicorn's own
-# bounds too (a header line, the number of headers)
-limit_request_line = 8190
-limit_request_fields = 100
 
 # Logs: gunicorn's error and access logs in the application's format (JSON lines in
 # production), through the same handler (backoffice/logs.py); the access line carries the
@@ -51,7 +47,8 @@ errorlog = "-"
 # Prometheus (backoffice/metrics.py): each worker counts its requests in files of this
 # folder, added up at scrape time. It must be set before the application is imported, so
 # here, in the master; the systemd unit gives /run/convergence/metrics.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backoffice-metrics-")
 
 
@@ -75,3 +72,8 @@ def child_exit(server, worker) -> None:  # noqa: ANN001
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:  # noqa: ANN001
+    if _OWN_METRICS_DIR:  # the temporary folder made above, not the deployment's
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
