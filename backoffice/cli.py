@@ -125,11 +125,18 @@ def verify_audit() -> None:
 @click.command("send-mails")
 @with_appcontext
 def send_mails() -> None:
-    """Send the outbox's due e-mails (run it from cron, or let the worker do it)."""
-    from jobs.notifications import vider
+    """Send the outbox's due e-mails now (the worker does it every minute); exit 1 when
+    some could not be sent (they stay in the outbox, retried later)."""
+    from jobs.notifications import send_due
 
-    sent = vider()
-    click.echo(f"{sent} e-mail(s) envoyé(s).")
+    report = send_due()
+    click.echo(f"{report.sent} e-mail(s) envoyé(s), {report.failed} en échec.")
+    if report.failed:
+        for line in report.errors[:20]:
+            click.echo(f"  {line}", err=True)
+        if len(report.errors) > 20:
+            click.echo(f"  … et {len(report.errors) - 20} autre(s).", err=True)
+        sys.exit(1)
 
 
 @click.command("import-referentiel")

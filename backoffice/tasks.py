@@ -124,7 +124,8 @@ def all_queues() -> list[str]:
 
     import jobs
 
-    return sorted(m.name for m in pkgutil.iter_modules(jobs.__path__))
+    return sorted(m.name for m in pkgutil.iter_modules(jobs.__path__)
+                  if not m.name.startswith("_"))  # _settings and the like hold no job
 
 
 def queue_name(job_name: str) -> str:
