@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -66,34 +67,77 @@ def schedule(job_name: str, *ids: int | str, session: Session | None = None) -> 
 def push_outbox(first_id: int | None = None, limit: int = 500) -> int:
     """Push pending outbox rows to RQ (the given one first, then older ones left behind
     by an outage); returns how many were pushed. Stops at the first Redis failure: the
-    rows stay pending, nothing is lost. Runs on its own connection (called after commit)."""
-    from redis.exceptions import RedisError
+    rows stay pending, nothing is lost. Runs on its own connections (called after commit).
 
-    from backoffice.models import JobOutbox
-
+    Several pushers may run at once (after every commit, on every host's periodic job,
+    `flask pousser-taches`): each row is pushed in a transaction of its own that holds it
+    (`FOR UPDATE SKIP LOCKED`: another pusher takes the next row instead of waiting;
+    SQLite: BEGIN IMMEDIATE, one pusher at a time) and marks it sent before letting go,
+    so that no row reaches Redis twice."""
     engine = current_app.extensions["db_engine"]
-    with engine.connect() as conn:
-        query = select(JobOutbox.id, JobOutbox.job_name, JobOutbox.args).where(
-            JobOutbox.enqueued_at.is_(None)).order_by(JobOutbox.id).limit(limit)
-        rows = list(conn.execute(query))
-    if first_id is not None:
-        rows.sort(key=lambda r: r.id != first_id)
     pushed = 0
-    for row in rows:
-        try:
-            _push_to_rq(row.job_name, tuple(row.args), job_id=f"outbox-{row.id}")
-        except RedisError as exc:
-            log.warning("Redis unavailable, job %s kept in the outbox (%s)", row.id, exc)
-            with engine.begin() as conn:
-                conn.execute(update(JobOutbox).where(JobOutbox.id == row.id).values(
-                    attempts=JobOutbox.attempts + 1, last_error=str(exc)[:2000]))
+    if first_id is not None:
+        outcome = _push_one(engine, only_id=first_id)
+        if outcome == "failed":
+            return 0
+        pushed += outcome == "pushed"
+    while pushed < limit:
+        outcome = _push_one(engine)
+        if outcome != "pushed":
             break
-        with engine.begin() as conn:
-            conn.execute(update(JobOutbox).where(JobOutbox.id == row.id,
-                                                 JobOutbox.enqueued_at.is_(None))
-                         .values(enqueued_at=utcnow(), attempts=JobOutbox.attempts + 1))
         pushed += 1
     return pushed
+
+
+def _push_one(engine: Any, only_id: int | None = None) -> str:
+    """Push the oldest pending row nobody else holds: "pushed", "none" or "failed"."""
+    from redis.exceptions import RedisError
+
+    from backoffice.db import write_intent
+    from backoffice.models import JobOutbox
+
+    query = select(JobOutbox.id, JobOutbox.job_name, JobOutbox.args).where(
+        JobOutbox.enqueued_at.is_(None)).order_by(JobOutbox.id).limit(1) \
+        .with_for_update(skip_locked=True)
+    if only_id is not None:
+        query = query.where(JobOutbox.id == only_id)
+    token = write_intent.set(True)
+    try:
+        with engine.connect() as conn, _begin_or_busy(conn) as began:
+            if not began:
+                return "none"  # SQLite: another pusher holds the write lock; it goes on
+            row = conn.execute(query).first()
+            if row is None:
+                return "none"
+            try:
+                _push_to_rq(row.job_name, tuple(row.args), job_id=f"outbox-{row.id}")
+            except RedisError as exc:
+                log.warning("Redis unavailable, job %s kept in the outbox (%s)", row.id, exc)
+                conn.execute(update(JobOutbox).where(JobOutbox.id == row.id).values(
+                    attempts=JobOutbox.attempts + 1, last_error=str(exc)[:2000]))
+                return "failed"
+            conn.execute(update(JobOutbox).where(JobOutbox.id == row.id).values(
+                enqueued_at=utcnow(), attempts=JobOutbox.attempts + 1, last_error=None))
+            return "pushed"
+    finally:
+        write_intent.reset(token)
+
+
+@contextmanager
+def _begin_or_busy(conn: Any) -> Iterator[bool]:
+    """A transaction on `conn` (committed at the end, rolled back on error); False
+    instead when SQLite's write lock stayed taken for its whole busy timeout."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        transaction = conn.begin()
+    except OperationalError as exc:
+        if conn.dialect.name == "sqlite" and "locked" in str(exc):
+            yield False
+            return
+        raise
+    with transaction:
+        yield True
 
 
 def purge_outbox(older_than: timedelta = timedelta(days=7)) -> int:
