@@ -168,11 +168,22 @@ def import_referentiel(path: Path, code: str, version: str, label: str | None) -
 @click.command("reprendre-emissions")
 @with_appcontext
 def resume_issuance() -> None:
-    """Queue again the certificates still to issue (after an incident)."""
+    """Queue again the certificates still to issue (after an incident); in the embedded
+    mode they are issued at once. Exit 1, listing them, when some failed."""
+    from backoffice.tasks import collect_failures, exit_on_failures
     from jobs.certificats import rattraper
 
-    count = rattraper()
-    click.echo(f"{count} émission(s) remise(s) en file.")
+    with collect_failures() as failures:
+        count = rattraper()
+    # in the embedded mode the failures may include the jobs an issuance set off (its
+    # e-mail): the count says how many issuances themselves failed
+    failed = sum(f.job_name == "certificats.emettre" for f in failures)
+    if current_app.config.get("REDIS_URL"):
+        click.echo(f"{count - failed} émission(s) remise(s) en file sur {count}.")
+    else:
+        click.echo(f"{count} émission(s) reprise(s) sur place (mode embarqué), "
+                   f"{count - failed} sans erreur.")
+    exit_on_failures(failures)
 
 
 @click.command("sauvegarder")

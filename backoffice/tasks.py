@@ -17,6 +17,8 @@ import importlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -185,11 +187,63 @@ def redis_connection(url: str | None = None):  # noqa: ANN201 - redis.Redis
                           socket_timeout=10)
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    job_name: str
+    ids: tuple[Any, ...]
+    error: str
+
+    def __str__(self) -> str:
+        args = ", ".join(map(str, self.ids))
+        return f"{self.job_name}({args}) : {self.error}"
+
+
+_failures: ContextVar[list[JobFailure] | None] = ContextVar("job_failures", default=None)
+
+
+@contextmanager
+def collect_failures() -> Iterator[list[JobFailure]]:
+    """Within this block, a job that fails in-process (embedded mode), or that cannot be
+    queued (Redis down), is listed here instead of being logged and flashed only: a CLI
+    command then says which failed and exits non-zero (`exit_on_failures`)."""
+    failures: list[JobFailure] = []
+    token = _failures.set(failures)
+    try:
+        yield failures
+    finally:
+        _failures.reset(token)
+
+
+def exit_on_failures(failures: list[JobFailure]) -> None:
+    """For CLI commands: list the failed jobs and exit 1, if any failed."""
+    import click
+
+    if not failures:
+        return
+    click.echo(f"{len(failures)} tâche(s) en échec :", err=True)
+    for failure in failures:
+        click.echo(f"  {failure}", err=True)
+    raise SystemExit(1)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
 def enqueue(job_name: str, *ids: int | str) -> Any:
     """Queue a job with ids only (never objects); return the RQ job or the result."""
     func = resolve(job_name)
     if current_app.config.get("REDIS_URL"):
-        return _push_to_rq(job_name, ids)
+        collected = _failures.get()
+        if collected is None:
+            return _push_to_rq(job_name, ids)
+        from redis.exceptions import RedisError
+
+        try:
+            return _push_to_rq(job_name, ids)
+        except RedisError as error:
+            collected.append(JobFailure(job_name, ids, _describe(error)))
+            return None
     return _run_in_process(job_name, func, ids)
 
 
@@ -208,8 +262,12 @@ def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...
     try:
         with app.app_context():
             return func(*ids)
-    except Exception:
+    except Exception as error:
         log.exception("in-process job %s%r failed", job_name, ids)
+        collected = _failures.get()
+        if collected is not None:  # a CLI command reports it (collect_failures)
+            collected.append(JobFailure(job_name, ids, _describe(error)))
+            return None
         if app.config.get("JOBS_RAISE"):
             raise
         if has_request_context():
