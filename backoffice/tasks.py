@@ -302,4 +302,35 @@ def init_app(app: Any) -> None:
         if left:
             raise SystemExit(1)
 
+    @click.command("taches-periodiques")
+    @with_appcontext
+    def periodic_command() -> None:
+        """List the periodic jobs the workers run, their period and their last run."""
+        import json
+        from datetime import UTC, datetime
+
+        from jobs import periodiques
+
+        if not current_app.config.get("REDIS_URL"):
+            click.echo("Mode embarqué (REDIS_URL non défini) : aucune tâche périodique ; "
+                       "les commandes manuelles restent (send-mails, reprendre-emissions…).")
+            return
+        periods = periodiques.periods()
+        connection = redis_connection()
+        for periodique in periodiques.PERIODIQUES:
+            every = periods.get(periodique.name)
+            line = f"{periodique.name:<22} " + (f"toutes les {every} s" if every
+                                                  else "désactivée")
+            runs = periodiques.history(connection, periodique.name)
+            if runs:
+                last = runs[0]
+                at = datetime.fromtimestamp(last["debut"], UTC).isoformat(timespec="seconds")
+                outcome = (f"erreur : {last['erreur']}" if "erreur" in last
+                           else f"résultat : {json.dumps(last.get('resultat'))}")
+                line += f" — dernière exécution {at} par {last['par']}, {outcome}"
+            else:
+                line += " — jamais exécutée"
+            click.echo(line)
+
     app.cli.add_command(push_command)
+    app.cli.add_command(periodic_command)

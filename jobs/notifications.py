@@ -190,9 +190,11 @@ def _writing() -> Iterator[None]:
         write_intent.reset(token)
 
 
-def _claim(limit: int, only_id: int | None = None) -> tuple[list[OutboxMail], datetime]:
-    """Lease up to `limit` due rows to this sender; return them (detached from any
-    transaction: nothing is locked while they are sent) and the lease's end."""
+def _claim(limit: int,
+           only_id: int | None = None) -> tuple[list[tuple[int, EmailMessage]], datetime]:
+    """Lease up to `limit` due rows to this sender; return their mails, ready to send
+    (the transaction is over: nothing is locked while they are sent), and the lease's
+    end."""
     db.commit()  # whatever the caller read: the claim starts its own transaction
     now = utcnow()
     lease = now + LEASE
@@ -210,8 +212,9 @@ def _claim(limit: int, only_id: int | None = None) -> tuple[list[OutboxMail], da
         rows = list(db.scalars(select(OutboxMail).where(
             OutboxMail.id.in_(ids), OutboxMail.next_attempt_at == lease)
             .order_by(OutboxMail.id).execution_options(populate_existing=True))) if ids else []
+        mails = [(row.id, build(row)) for row in rows]
         db.commit()
-    return rows, lease
+    return mails, lease
 
 
 def _record(row_id: int, lease: datetime, error: str | None) -> bool:
@@ -251,12 +254,11 @@ def _release(row_ids: list[int], lease: datetime) -> None:
         db.commit()
 
 
-def _send_batch(rows: list[OutboxMail], lease: datetime) -> tuple[SendReport, bool]:
-    """Send the claimed rows over one connection; returns the report and whether the
+def _send_batch(mails: list[tuple[int, EmailMessage]],
+                lease: datetime) -> tuple[SendReport, bool]:
+    """Send the claimed mails over one connection; returns the report and whether the
     relay is still usable."""
     report = SendReport()
-    mails = [(row.id, build(row)) for row in rows]
-    db.commit()  # read: no transaction while the relay talks
     started = time.monotonic()
     usable, relay_error = True, ""
     with relay() as current:
@@ -291,10 +293,10 @@ def send_due(limit: int = 500, batch_size: int = BATCH_SIZE) -> SendReport:
     connection each); stop at the first batch the relay could not take."""
     report = SendReport()
     while report.sent + report.failed < limit:
-        rows, lease = _claim(min(batch_size, limit - report.sent - report.failed))
-        if not rows:
+        mails, lease = _claim(min(batch_size, limit - report.sent - report.failed))
+        if not mails:
             break
-        batch, usable = _send_batch(rows, lease)
+        batch, usable = _send_batch(mails, lease)
         report.add(batch)
         if not usable:
             break
@@ -304,10 +306,10 @@ def send_due(limit: int = 500, batch_size: int = BATCH_SIZE) -> SendReport:
 @job(retries=0)  # the outbox keeps the mail and its own backoff; RQ need not retry
 def envoyer(outbox_id: int) -> bool:
     """Send one mail of the outbox; nothing if it was sent already (or is being sent)."""
-    rows, lease = _claim(1, only_id=outbox_id)
-    if not rows:
+    mails, lease = _claim(1, only_id=outbox_id)
+    if not mails:
         return False
-    report, _ = _send_batch(rows, lease)
+    report, _ = _send_batch(mails, lease)
     return report.sent == 1
 
 

@@ -97,12 +97,12 @@ class Hosts:
             cwd=ROOT, env=self.env(host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True))
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             try:
-                if requests.get(f"{base}/sante", timeout=5).status_code == 200:
+                if requests.get(f"{base}/sante", timeout=10).status_code == 200:
                     return base
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting
                 pass
             assert self.processes[-1].poll() is None, self.processes[-1].stderr.read()
             assert time.monotonic() < deadline, f"{host} did not start"
