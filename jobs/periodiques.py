@@ -131,7 +131,7 @@ class Planificateur:
                                    ex=max(2 * every, 60)):
                 Queue(QUEUE, connection=self.connection).enqueue(
                     f"jobs.{QUEUE}.executer", name, slot, job_id=f"periodique-{name}-{slot}",
-                    job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 86400)
+                    job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
                 enqueued.append((name, slot))
             self.last_slot[name] = slot  # claimed here or elsewhere: done for this slot
         return enqueued
