@@ -192,14 +192,18 @@ def quarantine(key: str, name: str) -> Path | None:
 @click.command("analyser-fichiers")
 @with_appcontext
 def analyser_fichiers() -> None:
-    """Queue again the antivirus scan of every file still waiting or whose scan failed."""
+    """Queue again the antivirus scan of every file still waiting or whose scan failed
+    (scanned at once in the embedded mode); exit 1, listing them, when some failed."""
+    from backoffice.tasks import collect_failures, exit_on_failures
     from jobs.antivirus import rattraper
 
     if not configured():
         raise click.ClickException("Aucun antivirus n'est configuré (CLAMD_SOCKET ou "
                                    "CLAMD_HOST).")
-    count = rattraper()
+    with collect_failures() as failures:
+        count = rattraper()
     click.echo(f"{count} fichier(s) remis en analyse.")
+    exit_on_failures(failures)
 
 
 def init_app(app: Flask) -> None:

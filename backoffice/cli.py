@@ -125,11 +125,18 @@ def verify_audit() -> None:
 @click.command("send-mails")
 @with_appcontext
 def send_mails() -> None:
-    """Send the outbox's due e-mails (run it from cron, or let the worker do it)."""
-    from jobs.notifications import vider
+    """Send the outbox's due e-mails now (the worker does it every minute); exit 1 when
+    some could not be sent (they stay in the outbox, retried later)."""
+    from jobs.notifications import send_due
 
-    sent = vider()
-    click.echo(f"{sent} e-mail(s) envoyé(s).")
+    report = send_due()
+    click.echo(f"{report.sent} e-mail(s) envoyé(s), {report.failed} en échec.")
+    if report.failed:
+        for line in report.errors[:20]:
+            click.echo(f"  {line}", err=True)
+        if len(report.errors) > 20:
+            click.echo(f"  … et {len(report.errors) - 20} autre(s).", err=True)
+        sys.exit(1)
 
 
 @click.command("import-referentiel")
@@ -161,11 +168,22 @@ def import_referentiel(path: Path, code: str, version: str, label: str | None) -
 @click.command("reprendre-emissions")
 @with_appcontext
 def resume_issuance() -> None:
-    """Queue again the certificates still to issue (after an incident)."""
+    """Queue again the certificates still to issue (after an incident); in the embedded
+    mode they are issued at once. Exit 1, listing them, when some failed."""
+    from backoffice.tasks import collect_failures, exit_on_failures
     from jobs.certificats import rattraper
 
-    count = rattraper()
-    click.echo(f"{count} émission(s) remise(s) en file.")
+    with collect_failures() as failures:
+        count = rattraper()
+    # in the embedded mode the failures may include the jobs an issuance set off (its
+    # e-mail): the count says how many issuances themselves failed
+    failed = sum(f.job_name == "certificats.emettre" for f in failures)
+    if current_app.config.get("REDIS_URL"):
+        click.echo(f"{count - failed} émission(s) remise(s) en file sur {count}.")
+    else:
+        click.echo(f"{count} émission(s) reprise(s) sur place (mode embarqué), "
+                   f"{count - failed} sans erreur.")
+    exit_on_failures(failures)
 
 
 @click.command("sauvegarder")

@@ -11,7 +11,10 @@ application context and database session (`jobs.job`); a job's time limit still 
 (RQ's SIGALRM death penalty runs in the main thread).
 
 It also runs RQ's scheduler, without which a failed job's retry (`Retry(interval=…)`,
-`tasks.enqueue`) would wait in the scheduled registry for ever."""
+`tasks.enqueue`) would wait in the scheduled registry for ever, and, when it listens to
+the `periodiques` queue, the planner of the periodic jobs (jobs/periodiques.py: due
+mails, waiting jobs, stuck issuances, rescans, purges), each run once per period across
+every worker and host."""
 
 from __future__ import annotations
 
@@ -70,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="s'arrêter quand les files sont vides")
     parser.add_argument("--max-jobs", type=int, default=None,
                         help="s'arrêter après ce nombre de tâches (le superviseur relance)")
+    parser.add_argument("--sans-periodiques", action="store_true",
+                        help="ne pas planifier les tâches périodiques (envois, purges…)")
     args = parser.parse_args(argv)
     known = all_queues()
     unknown = sorted(set(args.queues) - set(known))
@@ -78,8 +83,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     queues = args.queues or known
     app = prepare(queues)
     worker = build_worker(app, queues)
-    worker.work(burst=args.burst, max_jobs=args.max_jobs, with_scheduler=True,
-                logging_level="INFO")
+    stop = None
+    if "periodiques" in queues and not (args.burst or args.sans_periodiques):
+        stop = start_periodic(app)
+    try:
+        worker.work(burst=args.burst, max_jobs=args.max_jobs, with_scheduler=True,
+                    logging_level="INFO")
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def start_periodic(app):  # noqa: ANN001, ANN201 - threading.Event
+    """The periodic jobs' planner, in a thread of this worker (it only talks to Redis;
+    the jobs it queues run like any other). A bad PERIODIC_JOBS stops the start."""
+    from backoffice.tasks import redis_connection
+    from jobs import periodiques
+
+    with app.app_context():
+        try:
+            periods = periodiques.periods()
+        except ValueError as error:
+            raise SystemExit(str(error)) from error
+        return periodiques.start(redis_connection(), periods)
 
 
 if __name__ == "__main__":

@@ -70,14 +70,39 @@ def analyser(fichier_id: int) -> str | None:
 
 
 @job(retries=0)
-def rattraper() -> int:
-    """Queue again the scan of every file waiting for it or whose scan failed."""
+def rattraper(older_than_minutes: float | None = None) -> int:
+    """Queue again the scan of every file waiting for it or whose scan failed; with
+    `older_than_minutes`, only those uploaded (waiting) or last tried (failed) that long
+    ago — a fresh upload's scan is still in its queue."""
+    from datetime import timedelta
+
+    from sqlalchemy import and_, or_
+
+    from backoffice.db import utcnow
     from backoffice.tasks import enqueue
 
-    ids = db.scalars(select(Fichier.id).where(
+    query = select(Fichier.id).where(
         Fichier.scan_status.in_(sorted(verdicts.TO_SCAN)), Fichier.deleted_at.is_(None))
-        .order_by(Fichier.id)).all()
+    if older_than_minutes is not None:
+        before = utcnow() - timedelta(minutes=older_than_minutes)
+        query = query.where(or_(
+            and_(Fichier.scan_status == "en_attente", Fichier.uploaded_at < before),
+            and_(Fichier.scan_status == "erreur", or_(Fichier.scanned_at.is_(None),
+                                                     Fichier.scanned_at < before))))
+    ids = db.scalars(query.order_by(Fichier.id)).all()
     db.commit()  # nothing written: release SQLite's read lock before the scans write
     for fichier_id in ids:
         enqueue("antivirus.analyser", fichier_id)
     return len(ids)
+
+
+@job(retries=0)
+def rattraper_en_retard() -> int:
+    """The periodic job: files waiting for their scan, or whose scan failed, for longer
+    than ANTIVIRUS_RETRY_AFTER_MINUTES (15) are scanned again. Nothing when no antivirus
+    is configured."""
+    from jobs import _settings
+
+    if not antivirus.configured():
+        return 0
+    return rattraper(_settings.number("ANTIVIRUS_RETRY_AFTER_MINUTES", 15))

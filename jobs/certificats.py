@@ -60,16 +60,37 @@ def emettre(candidature_id: int) -> str | None:
 
 
 @job(retries=0)
-def rattraper() -> int:
+def rattraper(older_than_minutes: float | None = None) -> int:
     """Queue again every issuance still pending (after a lost queue or a killed worker):
-    safe, since issuing twice is impossible."""
+    safe, since issuing twice is impossible. With `older_than_minutes`, only those whose
+    candidature has not moved for that long (the periodic job: a fresh issuance is still
+    in its queue or its retries)."""
+    from datetime import timedelta
+
+    from backoffice.db import utcnow
     from backoffice.models import CandidatureStep
     from backoffice.tasks import enqueue
 
-    ids = db.scalars(select(Candidature.id).join(CandidatureStep, (
+    query = select(Candidature.id).join(CandidatureStep, (
         CandidatureStep.candidature_id == Candidature.id) & (
         CandidatureStep.step == Candidature.current_step)).where(
-        Candidature.status == "en_cours", CandidatureStep.status == "emission_en_cours")).all()
+        Candidature.status == "en_cours", CandidatureStep.status == "emission_en_cours")
+    if older_than_minutes is not None:
+        query = query.where(Candidature.last_activity_at
+                            < utcnow() - timedelta(minutes=older_than_minutes))
+    ids = db.scalars(query.order_by(Candidature.id)).all()
+    # nothing written: end the transaction, so that in-process issuances (embedded
+    # mode) can write — SQLite would otherwise refuse them ("database is locked")
+    db.commit()
     for candidature_id in ids:
         enqueue("certificats.emettre", candidature_id)
     return len(ids)
+
+
+@job(retries=0)
+def rattraper_bloquees() -> int:
+    """The periodic job: issuances pending for longer than ISSUANCE_RETRY_AFTER_MINUTES
+    (30 by default) are queued again."""
+    from jobs import _settings
+
+    return rattraper(_settings.number("ISSUANCE_RETRY_AFTER_MINUTES", 30))

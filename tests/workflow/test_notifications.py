@@ -40,20 +40,17 @@ def test_transition_emails_the_contact_after_commit(app, driver, product) -> Non
 
 
 def test_mail_server_down_keeps_the_mail_for_later(app, driver, product, monkeypatch) -> None:  # noqa: ANN001, E501
-    import smtplib
+    from tests.test_issuance_crash import _free_port
 
-    import jobs.notifications as notifications
-
-    def down(_mail):  # noqa: ANN001, ANN202
-        raise smtplib.SMTPConnectError(421, "service indisponible")
-
-    monkeypatch.setattr(notifications, "_send", down)
+    # a relay nobody listens on (tests/test_mail_relay.py talks to a real one)
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", _free_port())
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.fill(candidature, "recevabilite")
     driver.submit(candidature, "recevabilite")
     db.commit()
     pending = db.scalars(select(OutboxMail).where(OutboxMail.status == "a_envoyer")).all()
-    assert pending and all(r.attempts == 1 and "service indisponible" in r.last_error
+    assert pending and all(r.attempts == 1 and "ConnectionRefusedError" in r.last_error
                            for r in pending)
     assert vider() == 0  # not due yet: backoff
     monkeypatch.undo()

@@ -1,0 +1,220 @@
+"""Periodic work without cron (issue 14): the job workers schedule it, each period's job
+runs once however many workers there are. Real Redis; two real worker processes
+(`python -m backoffice.worker`) on each database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from backoffice import create_app
+from backoffice.db import db, utcnow
+from backoffice.models import JobOutbox, OutboxMail
+from jobs import periodiques
+from tests.conftest import BACKENDS, TEST_REDIS_URL, base_config, fresh_database_url, missing_tier
+from tests.helpers import WORKER
+
+ROOT = Path(__file__).resolve().parents[1]
+PERIOD = 2  # seconds, for every periodic job in these tests
+EVERY_JOB_FAST = ",".join(f"{p.name}={PERIOD}" for p in periodiques.PERIODIQUES)
+
+
+def redis_or_skip():  # noqa: ANN201 - redis.Redis
+    if not TEST_REDIS_URL:
+        missing_tier("TEST_REDIS_URL is not set (Redis tier)")
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    connection = Redis.from_url(TEST_REDIS_URL)
+    try:
+        connection.flushdb()
+    except RedisConnectionError as exc:
+        missing_tier(f"Redis unreachable at {TEST_REDIS_URL}: {exc}")
+    return connection
+
+
+@pytest.fixture
+def redis():  # noqa: ANN201
+    connection = redis_or_skip()
+    yield connection
+    connection.flushdb()
+
+
+# --- the planner: one enqueue per slot, whoever ticks --------------------------------
+
+
+@pytest.mark.redis
+def test_planners_on_several_hosts_enqueue_each_slot_once(redis) -> None:  # noqa: ANN001
+    from rq import Queue
+
+    planners = [periodiques.Planificateur(redis, {"envoyer-mails": 60, "purger-taches": 300})
+                for _ in range(3)]
+    start = 1_800_000_000 - 1_800_000_000 % 300  # a slot boundary of both periods
+    enqueued = []
+    for second in range(0, 900, 7):  # 15 minutes, every host ticking at nearly the same time
+        for offset, planner in enumerate(planners):
+            enqueued += planner.tick(start + second + offset * 0.1)
+    assert sorted(n for n, _ in enqueued).count("envoyer-mails") == 15
+    assert sorted(n for n, _ in enqueued).count("purger-taches") == 3
+    assert len(set(enqueued)) == len(enqueued)
+    queued = Queue(periodiques.QUEUE, connection=redis).job_ids
+    assert len(queued) == 18
+    assert f"periodique-envoyer-mails-{start // 60}" in queued
+
+
+@pytest.mark.redis
+def test_planners_racing_in_threads_enqueue_each_slot_once(redis) -> None:  # noqa: ANN001
+    from rq import Queue
+
+    barrier = threading.Barrier(8)
+    results: list = []
+
+    def host() -> None:
+        planner = periodiques.Planificateur(redis, {"envoyer-mails": 60})
+        barrier.wait()
+        results.append(planner.tick(1_800_000_000))
+
+    threads = [threading.Thread(target=host) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(len(r) for r in results) == [0] * 7 + [1]
+    assert len(Queue(periodiques.QUEUE, connection=redis)) == 1
+
+
+def test_periods_come_from_periodic_jobs_setting(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PERIODIC_JOBS", "envoyer-mails=30, purger-quarantaine=0")
+    found = periodiques.periods()
+    assert found["envoyer-mails"] == 30 and "purger-quarantaine" not in found
+    assert found["purger-taches"] == 86400
+    monkeypatch.setenv("PERIODIC_JOBS", "envoyer-courriels=30")
+    with pytest.raises(ValueError, match="tâche périodique inconnue « envoyer-courriels »"):
+        periodiques.periods()
+
+
+@pytest.mark.redis
+def test_a_run_is_skipped_while_the_previous_one_goes_on(redis, tmp_path) -> None:  # noqa: ANN001
+    app = create_app({**base_config(tmp_path, f"sqlite:///{tmp_path / 'p.sqlite3'}"),
+                      "REDIS_URL": TEST_REDIS_URL, "UPLOAD_TMP_MAX_AGE_HOURS": 1})
+    stale = _stale_file(Path(app.config["STORAGE_DIR"]) / "tmp" / "upload-vieux", days=2)
+    redis.set(periodiques.lock_key("purger-temporaires"), "another-run")
+    with app.app_context():
+        assert periodiques.executer("purger-temporaires", 1) == {
+            "ignore": "exécution précédente en cours"}
+        assert stale.exists()
+        redis.delete(periodiques.lock_key("purger-temporaires"))
+        assert periodiques.executer("purger-temporaires", 2) == 1
+    assert not stale.exists()
+    assert redis.get(periodiques.lock_key("purger-temporaires")) is None  # released
+    [run] = periodiques.history(redis, "purger-temporaires")
+    assert run["slot"] == 2 and run["resultat"] == 1 and run["fin"] >= run["debut"]
+    listing = app.test_cli_runner().invoke(args=["taches-periodiques"]).output
+    line = next(x for x in listing.splitlines() if x.startswith("purger-temporaires"))
+    assert "toutes les 3600 s — dernière exécution" in line and "résultat : 1" in line
+    assert "envoyer-mails          toutes les 60 s — jamais exécutée" in listing
+
+
+# --- two real workers ---------------------------------------------------------------
+
+
+def _stale_file(path: Path, days: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    old = time.time() - days * 86400
+    os.utime(path, (old, old))
+    return path
+
+
+def _worker(tmp_path: Path, url: str, host: str, shared: Path) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL,
+           "INSTANCE_DIR": str(tmp_path / host), "STORAGE_DIR": str(shared / "storage"),
+           "MAIL_OUTBOX_DIR": str(shared / "mails"), "SECRET_KEY": "periodic-test",
+           "PERIODIC_JOBS": EVERY_JOB_FAST, "QUARANTINE_RETENTION_DAYS": "1",
+           "UPLOAD_TMP_MAX_AGE_HOURS": "1"}
+    env.pop("MAIL_SERVER", None)
+    return subprocess.Popen(WORKER, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, timeout: float = 120) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _stop(worker: subprocess.Popen) -> str:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        _, errors = worker.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        _, errors = worker.communicate()
+    return errors
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_path) -> None:  # noqa: ANN001, E501
+    shared = tmp_path / "shared"
+    url = fresh_database_url(backend, tmp_path, "periodic")
+    app = create_app({**base_config(tmp_path, url), "STORAGE_DIR": str(shared / "storage")})
+    with app.app_context():
+        db.add(OutboxMail(recipient="contact@editeur.example.fr", subject="Objet", body="Corps"))
+        db.add(JobOutbox(job_name="audit.verify_chain", args=[]))  # kept while Redis was down
+        db.add(JobOutbox(job_name="audit.verify_chain", args=[],
+                         enqueued_at=utcnow() - timedelta(days=8)))  # sent long ago
+        db.commit()
+    app.extensions["db_engine"].dispose()
+    storage = shared / "storage"
+    stale_tmp = _stale_file(storage / "tmp" / "upload-interrompu", days=2)
+    fresh_tmp = _stale_file(storage / "tmp" / "upload-en-cours", days=0)
+    old_quarantine = _stale_file(storage / "quarantaine" / "fichier-1", days=10)
+    fresh_quarantine = _stale_file(storage / "quarantaine" / "fichier-2", days=0)
+
+    workers = [_worker(tmp_path, url, host, shared) for host in ("hote-a", "hote-b")]
+    errors: list[str] = []
+    try:
+        def runs(name: str) -> list[dict]:
+            return periodiques.history(redis, name)
+
+        _wait_for(lambda: all(len(runs(p.name)) >= 4 for p in periodiques.PERIODIQUES))
+        # one host goes away: the other takes over its share, still once per slot
+        before = {p.name: len(runs(p.name)) for p in periodiques.PERIODIQUES}
+        errors.append(_stop(workers[0]))
+        _wait_for(lambda: all(len(runs(n)) >= before[n] + 3 for n in before))
+    finally:
+        errors += [_stop(w) for w in workers if w.poll() is None]
+    log = "\n".join(errors)
+
+    for periodique in periodiques.PERIODIQUES:
+        history = periodiques.history(redis, periodique.name)
+        slots = [run["slot"] for run in history]
+        assert len(slots) == len(set(slots)), f"{periodique.name} ran twice in a slot: {slots}"
+        assert all("erreur" not in run for run in history), (history, log)
+        # periods left out while a worker was up: at most one at the hand-over, and one
+        # for a CPU-starved machine (2-second periods)
+        assert max(slots) - min(slots) + 1 - len(slots) <= 2, (periodique.name, slots)
+    # what they did, once
+    assert len(list((shared / "mails").glob("*.eml"))) == 1
+    assert not stale_tmp.exists() and fresh_tmp.exists()
+    assert not old_quarantine.exists() and fresh_quarantine.exists()
+    with app.app_context():
+        [mail] = db.scalars(select(OutboxMail)).all()
+        assert mail.status == "envoye" and mail.attempts == 1
+        [job] = db.scalars(select(JobOutbox)).all()  # the old sent one was purged
+        assert job.enqueued_at is not None and job.attempts == 1
+    app.extensions["db_engine"].dispose()
+    # the slots claimed after the hand-over were all the second host's
+    owners = {redis.get(key).decode() for key in redis.scan_iter(f"{periodiques.PREFIX}:*:*")
+              if not key.endswith((b":verrou", b":historique"))}
+    assert any(owner.endswith(f":{workers[1].pid}") for owner in owners), owners
