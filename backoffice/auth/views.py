@@ -55,12 +55,20 @@ def _expired_pending():  # noqa: ANN202
     return redirect(url_for("auth.login"))
 
 
-def _complete_login(user: User):  # noqa: ANN202
+def _locked(user: User) -> User:
+    """The account's row, locked until the commit (one second-factor attempt at a time per
+    account) and read afresh: the row was loaded earlier in the request, and without
+    populate_existing the lock's fresh values would not replace the stale ones."""
+    return db.scalar(select(User).where(User.id == user.id).with_for_update()
+                     .execution_options(populate_existing=True))
+
+
+def _complete_login(user: User, reserved_address: str | None = None):  # noqa: ANN202
     nxt = session.get(_PENDING, {}).get("next")
     user.last_login_at = utcnow()
     audit.record(user, "auth.connexion", user)
     db.commit()
-    throttle().success(user.email)
+    throttle().success(user.email, reserved_address)
     session.clear()  # no fixation: a fresh session at login
     login_user(user)
     sessions.start(user)
@@ -75,7 +83,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        wait = throttle().wait_seconds(email, request.remote_addr)
+        # the attempt is counted before the password is checked: parallel attempts cannot
+        # all slip under the limit
+        wait = throttle().reserve(email, request.remote_addr)
         if wait:
             form.email.errors.append(throttle_message(wait))
             return render_template("auth/login.html", form=form), 429
@@ -84,11 +94,11 @@ def login():
             burn_time(form.password.data)
         if user is None or not verify_password(user.password_hash, form.password.data) \
                 or not user.active:
-            throttle().failure(email, request.remote_addr)
             audit.record(None, "auth.echec_connexion", "user_account", after={"email": email})
             db.commit()
             form.password.errors.append(BAD_CREDENTIALS)
             return render_template("auth/login.html", form=form), 200
+        throttle().give_back(email, request.remote_addr)  # right: not a failure
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(form.password.data)
             db.commit()
@@ -111,23 +121,22 @@ def second_factor():
     form = CodeForm()
     if form.validate_on_submit():
         code = form.code.data.strip()
-        wait = throttle().wait_seconds(user.email, request.remote_addr)
+        address = request.remote_addr
+        wait = throttle().reserve(user.email, address)
         if wait:
             form.code.errors.append(throttle_message(wait))
             return render_template("auth/code.html", form=form), 429
-        # one attempt at a time per account: the code's step is used up under the lock
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if totp.verify_code(user, code):
-            return redirect(_complete_login(user))
+            return redirect(_complete_login(user, address))
         if totp.looks_like_recovery_code(code) and totp.use_recovery_code(user, code):
             left = totp.recovery_codes_left(user)
             audit.record(user, "auth.code_secours_utilise", user, after={"restants": left})
-            target = _complete_login(user)
+            target = _complete_login(user, address)
             flash(f"Code de secours utilisé : il vous en reste {left}. Générez-en de nouveaux "
                   "depuis « Mon compte » si nécessaire.", "warning")
             return redirect(target)
-        db.rollback()
-        throttle().failure(user.email, request.remote_addr)
+        db.rollback()  # the reserved attempt stays counted: a failure
         audit.record(user, "auth.echec_second_facteur", user)
         db.commit()
         form.code.errors.append(BAD_CODE)
@@ -148,7 +157,7 @@ def enrol():
         db.commit()
     secret = totp.secret_of(user)
     if form.validate_on_submit():
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if totp.verify_code(user, form.code.data):
             codes = totp.confirm_enrolment(user)
             audit.record(user, "auth.double_authentification_activee", user)
@@ -168,7 +177,7 @@ def account():
     user = db.get(User, current_user.id)
     form = CodeForm()
     if form.validate_on_submit():
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if not totp.verify_code(user, form.code.data):
             db.rollback()
             form.code.errors.append(BAD_CODE.split(" Saisissez")[0] + ".")
