@@ -128,12 +128,16 @@ def confirm_enrolment(user: User) -> list[str]:
     return new_recovery_codes(user)
 
 
-def reset(user: User) -> None:
-    """Administrator's reset: the user enrols again at next login."""
+def reset(user: User) -> str:
+    """Administrator's reset: the user enrols again at next login, with the one-time
+    enrolment code returned here (to show once to the administrator)."""
+    from backoffice.auth import enrolment
+
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_counter = None
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    return enrolment.issue(user)
 
 
 # --- recovery codes -----------------------------------------------------------------

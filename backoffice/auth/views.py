@@ -12,9 +12,9 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from backoffice import audit
-from backoffice.auth import bp, sessions, totp
+from backoffice.auth import bp, enrolment, sessions, totp
 from backoffice.auth.access import login_required, public
-from backoffice.auth.forms import CodeForm, LoginForm
+from backoffice.auth.forms import CodeForm, EnrolmentCodeForm, LoginForm
 from backoffice.auth.passwords import burn_time, hash_password, needs_rehash, verify_password
 from backoffice.auth.throttle import message as throttle_message
 from backoffice.auth.throttle import throttle
@@ -24,6 +24,10 @@ from backoffice.models import User
 BAD_CREDENTIALS = "Adresse électronique ou mot de passe incorrect."
 BAD_CODE = "Code incorrect ou déjà utilisé. Saisissez le code affiché maintenant par votre " \
     "application, ou un code de secours."
+BAD_ENROLMENT_CODE = ("Code d'activation incorrect ou déjà utilisé. Saisissez le code que "
+                      "l'administrateur vous a remis lors de la réinitialisation.")
+ENROLMENT_CODE_EXPIRED = ("Ce code d'activation a expiré. Demandez à un administrateur une "
+                          "nouvelle réinitialisation de votre double authentification.")
 PENDING_SECONDS = {"code": 5 * 60, "activation": 15 * 60}
 _PENDING = "second_factor"
 
@@ -151,6 +155,9 @@ def enrol():
         return _expired_pending()
     if totp.enrolled(user):
         return redirect(url_for("auth.second_factor"))
+    if enrolment.required(user) and \
+            not enrolment.granted(user, session[_PENDING].get("enrolment_grant")):
+        return _enrolment_code_step(user)
     form = CodeForm()
     if user.totp_secret is None or totp.secret_of(user) is None:
         totp.begin_enrolment(user)
@@ -160,6 +167,7 @@ def enrol():
         user = _locked(user)
         if totp.verify_code(user, form.code.data):
             codes = totp.confirm_enrolment(user)
+            enrolment.clear(user)
             audit.record(user, "auth.double_authentification_activee", user)
             target = _complete_login(user)
             return render_template("auth/recovery_codes.html", codes=codes, next=target)
@@ -169,6 +177,37 @@ def enrol():
     uri = totp.provisioning_uri(user, secret)
     return render_template("auth/enrol.html", form=form, secret=secret,
                            qr=totp.qr_svg(uri))
+
+
+def _enrolment_code_step(user: User):  # noqa: ANN202
+    """After an administrator's reset: the one-time enrolment code they gave, before any
+    new key is shown (auth/enrolment.py). Throttled like the other login steps."""
+    form = EnrolmentCodeForm()
+    status = 200
+    if form.validate_on_submit():
+        address = request.remote_addr
+        wait = throttle().reserve(user.email, address)
+        if wait:
+            form.code_activation.errors.append(throttle_message(wait))
+            return render_template("auth/enrolment_code.html", form=form), 429
+        user = _locked(user)
+        if enrolment.expired(user):
+            db.rollback()
+            form.code_activation.errors.append(ENROLMENT_CODE_EXPIRED)
+            return render_template("auth/enrolment_code.html", form=form), 200
+        nonce = enrolment.redeem(user, form.code_activation.data)
+        if nonce is not None:
+            totp.begin_enrolment(user)  # the new key exists only from now on
+            audit.record(user, "auth.code_activation_utilise", user)
+            db.commit()
+            throttle().give_back(user.email, address)
+            session[_PENDING] = {**session[_PENDING], "enrolment_grant": nonce}
+            return redirect(url_for("auth.enrol"))
+        db.rollback()  # the reserved attempt stays counted: a failure
+        audit.record(user, "auth.echec_code_activation", user)
+        db.commit()
+        form.code_activation.errors.append(BAD_ENROLMENT_CODE)
+    return render_template("auth/enrolment_code.html", form=form), status
 
 
 @bp.route("/compte", methods=["GET", "POST"])
