@@ -183,7 +183,6 @@ def _enrolment_code_step(user: User):  # noqa: ANN202
     """After an administrator's reset: the one-time enrolment code they gave, before any
     new key is shown (auth/enrolment.py). Throttled like the other login steps."""
     form = EnrolmentCodeForm()
-    status = 200
     if form.validate_on_submit():
         address = request.remote_addr
         wait = throttle().reserve(user.email, address)
@@ -207,7 +206,7 @@ def _enrolment_code_step(user: User):  # noqa: ANN202
         audit.record(user, "auth.echec_code_activation", user)
         db.commit()
         form.code_activation.errors.append(BAD_ENROLMENT_CODE)
-    return render_template("auth/enrolment_code.html", form=form), status
+    return render_template("auth/enrolment_code.html", form=form)
 
 
 @bp.route("/compte", methods=["GET", "POST"])
