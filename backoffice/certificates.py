@@ -1,9 +1,18 @@
 """Issuing a certificate: the number, the PDF with the mentions the Code de la santé
-publique asks for, a QR code to the public verification page, the PAdES signature."""
+publique asks for, a QR code to the public verification page, the PAdES signature.
+
+A certificate number is readable and unique — `ANS-DMN-2026-000123-K7QXM`: a prefix, the
+year, the row's id, and a random check part. The check part is what makes the public
+page confirm a number one holds without letting anyone walk the numbers one by one
+(issue 15, finding 9: 6 genuine certificates found in 80 guesses before). It is printed
+on the PDF and in its QR code; /verify needs the whole number. The public list of
+certified products shows the number without it (`base_number`)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 import uuid
 from datetime import timedelta
 
@@ -18,6 +27,24 @@ from backoffice.models import Candidature, Certificat, Referentiel
 from backoffice.workflow.definitions import DEMARCHES
 
 VALIDITY = timedelta(days=3 * 365)  # next check of a DMN certificate (configurable later)
+CHECK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud, typed back
+CHECK_LENGTH = 5  # 31^5 ≈ 28.6 million possibilities per number
+NUMBER = re.compile(rf"^ANS-(DMN|SAS)-\d{{4}}-\d{{6,}}-[{CHECK_ALPHABET}]{{{CHECK_LENGTH}}}$")
+BASE_NUMBER = re.compile(r"^ANS-(DMN|SAS)-\d{4}-\d{6,}$")
+
+
+def check_part() -> str:
+    return "".join(secrets.choice(CHECK_ALPHABET) for _ in range(CHECK_LENGTH))
+
+
+def base_number(number: str) -> str:
+    """The number without its check part (the public list shows this much)."""
+    return number.rsplit("-", 1)[0] if NUMBER.match(number) else number
+
+
+def normalise(number: str) -> str:
+    """As a person may type it: surrounding spaces, lower case."""
+    return number.strip().upper()
 
 
 def verify_url(number: str) -> str:
@@ -26,7 +53,7 @@ def verify_url(number: str) -> str:
 
 def reserve(candidature: Candidature, kind: str) -> Certificat:
     """The certificate row, created once (unique candidature_id); its number comes from its
-    id: ANS-DMN-2026-000123 / ANS-SAS-2026-000007."""
+    id and a random check part: ANS-DMN-2026-000123-K7QXM / ANS-SAS-2026-000007-3HWPA."""
     existing = db.scalar(select(Certificat).where(Certificat.candidature_id == candidature.id))
     if existing is not None:
         return existing
@@ -43,7 +70,7 @@ def reserve(candidature: Candidature, kind: str) -> Certificat:
     db.add(row)
     db.flush()
     prefix = "DMN" if kind == "certificat" else "SAS"
-    row.number = f"ANS-{prefix}-{now.year}-{row.id:06d}"
+    row.number = f"ANS-{prefix}-{now.year}-{row.id:06d}-{check_part()}"
     if kind == "referencement":
         row.numero_referencement = current_app.config["REFERENCEMENT_FORMAT"].format(
             year=now.year, id=row.id)

@@ -84,3 +84,73 @@ def test_every_route_for_every_role(app, client, ctx, role) -> None:  # noqa: AN
     assert seen > 80
     if role:
         logout(client)
+
+
+# --- the collège's object scope (issue 15, finding 7) ---------------------------------------
+# A collège member reads a DMN dossier and its files only while it is on the agenda of a
+# séance they sit in, and afterwards for the séances they sat in; never the attachment of
+# an internal note. Out of scope answers 404, as for an unknown reference.
+
+SCOPE_TARGETS = ("on_agenda", "past_seance", "draft", "other_vendor",
+                 "file_on_agenda", "file_past_seance", "file_draft", "file_other_vendor",
+                 "note_attachment")
+SCOPE_EXPECTED = {
+    "member": {"on_agenda": 200, "past_seance": 200, "file_on_agenda": 200,
+               "file_past_seance": 200},
+    "outsider": {},  # a collège member who sits in no séance holding these dossiers
+    "admin": {t: 200 for t in SCOPE_TARGETS if t != "note_attachment"},
+    "verificateur": {t: 403 for t in SCOPE_TARGETS},
+    "support": {t: 403 for t in SCOPE_TARGETS},
+}
+
+
+@pytest.fixture
+def college_scope(ctx):  # noqa: ANN001, ANN201
+    from backoffice.db import db
+    from backoffice.demo_files import one_page_pdf, store_bytes
+    from backoffice.models import Message
+    from tests.factories import CandidatureFactory
+    from tests.security.seats import seat
+
+    member = UserFactory(roles=["college"])
+    users = {"member": member, "outsider": UserFactory(roles=["college"]),
+             "admin": UserFactory(roles=["admin"]),
+             "verificateur": UserFactory(roles=["verificateur"], teams=[TeamFactory(
+                 parcours="dmn")]),
+             "support": UserFactory(roles=["support"])}
+    dossiers = {"on_agenda": CandidatureFactory(at="college", status_at_step="inscrite"),
+                "past_seance": CandidatureFactory(at="college", status_at_step="a_programmer"),
+                "draft": CandidatureFactory(at="recevabilite"),
+                "other_vendor": CandidatureFactory(at="college", status_at_step="a_programmer")}
+    seat([member], dossiers["on_agenda"])
+    seat([member], dossiers["past_seance"], status="close")  # adjourned there
+    seat([UserFactory(roles=["college"])], dossiers["other_vendor"])  # someone else's séance
+    urls = {}
+    for name, candidature in dossiers.items():
+        urls[name] = f"/college/dossiers/{candidature.reference}"
+        fichier = store_bytes(candidature, f"{name}.pdf", one_page_pdf(name))
+        urls[f"file_{name}"] = f"/college/fichiers/{fichier.id}"
+    secret = store_bytes(dossiers["on_agenda"], "note.pdf", one_page_pdf("Note interne"))
+    db.add(Message(candidature_id=dossiers["on_agenda"].id, author_kind="ans",
+                   author_id=users["verificateur"].id, kind="note_interne",
+                   body="Pour l'équipe seulement", attachments=[secret]))
+    urls["note_attachment"] = f"/college/fichiers/{secret.id}"
+    db.commit()
+    return users, urls
+
+
+@pytest.mark.parametrize("who", list(SCOPE_EXPECTED))
+def test_college_reads_only_the_dossiers_of_its_seances(client, college_scope, who) -> None:  # noqa: ANN001
+    users, urls = college_scope
+    login(client, users[who])
+    answers = {target: client.get(urls[target]).status_code for target in SCOPE_TARGETS}
+    expected = {target: SCOPE_EXPECTED[who].get(target, 404) for target in SCOPE_TARGETS}
+    assert answers == expected
+    logout(client)
+
+
+def test_college_scope_anonymous_goes_to_the_login_page(client, college_scope) -> None:  # noqa: ANN001
+    _users, urls = college_scope
+    for target in SCOPE_TARGETS:
+        response = client.get(urls[target])
+        assert response.status_code == 302 and "/connexion" in response.headers["Location"]

@@ -33,6 +33,7 @@ from tests.conftest import missing_tier
 from tests.factories import CandidatureFactory, OrganisationFactory, ProductFactory, UserFactory
 from tests.helpers import csrf_token, login, logout
 from tests.reviewer.conftest import desk  # noqa: F401 - the workspace fixture
+from tests.security.seats import seat
 from tests.test_jobs import _run_worker, redis_app  # noqa: F401 - the Redis tier's app
 
 CLAMD = os.environ.get("CLAMD_PATH", "/usr/sbin/clamd")
@@ -276,7 +277,9 @@ def test_pending_file_cannot_be_opened(app, desk, scanning) -> None:  # noqa: AN
     candidature = desk.candidature(submit=False)
     reference, pdf = candidature.reference, one_page_pdf("Attestation")
     college = app.test_client()
-    login(college, UserFactory(roles=["college"]))
+    member = UserFactory(roles=["college"])
+    seat([member], candidature)  # a member reads only the dossiers of their séances
+    login(college, member)
     with app.test_request_context("/"):
         upload = FileStorage(io.BytesIO(pdf), "attestation.pdf")
         fichier = uploads.store(candidature, upload, "piece")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import make_response
 from flask_admin import expose
 from flask_admin.actions import action
 from markupsafe import Markup, escape
@@ -41,7 +42,8 @@ class UserView(SecureModelView):
     column_filters = ("active",)
     column_default_sort = "email"
     column_details_exclude_list = ("password_hash", "totp_secret", "totp_last_counter",
-                                   "session_epoch")
+                                   "session_epoch", "enrolment_code_hash",
+                                   "enrolment_code_expires_at")
     column_formatters = {
         "totp_enabled_at": lambda v, c, m, n: "Activée" if m.totp_enabled_at else "À activer",
         "roles": lambda v, c, m, n: ", ".join(m.role_labels),
@@ -105,10 +107,11 @@ class UserView(SecureModelView):
 
     @action("reinitialiser_2fa", "Réinitialiser la double authentification",
             "Réinitialiser la double authentification des comptes sélectionnés ? Leurs "
-            "sessions prennent fin ; ils enrôleront une nouvelle application à la prochaine "
-            "connexion.")
-    def action_reinitialiser_2fa(self, ids: list[str]) -> None:
-        from flask import flash
+            "sessions prennent fin ; un code d'activation à usage unique vous sera affiché "
+            "pour chacun, à leur remettre en main propre ou par téléphone.")
+    def action_reinitialiser_2fa(self, ids: list[str]) -> Any:
+        """Each account re-enrols with its password AND a one-time enrolment code shown
+        here once (backoffice/auth/enrolment.py): the password alone no longer enrols."""
         from flask_login import current_user
         from sqlalchemy import select
 
@@ -119,15 +122,21 @@ class UserView(SecureModelView):
         from backoffice.models import User
 
         users = db.scalars(select(User).where(User.id.in_([int(i) for i in ids]))
-                           .with_for_update()).all()
+                           .order_by(User.email).with_for_update()).all()
+        issued = []
         for user in users:
-            totp.reset(user)
+            code = totp.reset(user)
             invalidate(user)
             audit.record(current_user._get_current_object(),
-                         "admin.double_authentification_reinitialisee", user)
+                         "admin.double_authentification_reinitialisee", user,
+                         after={"code_activation_expire_le":
+                                user.enrolment_code_expires_at.isoformat()})
+            issued.append((user, code))
         db.commit()
-        flash(f"Double authentification réinitialisée pour {len(users)} compte(s) : "
-              "nouvel enrôlement à la prochaine connexion.", "success")
+        response = self.render("admin/reset_2fa_codes.html", issued=issued)
+        response = make_response(response)
+        response.headers["Cache-Control"] = "no-store"  # the codes are shown once
+        return response
 
 
 class TeamView(SecureModelView):

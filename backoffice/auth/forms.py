@@ -20,3 +20,11 @@ class CodeForm(FlaskForm):
         validators=[DataRequired("Saisissez le code affiché par votre application."),
                     Length(max=32, message="Ce code est trop long.")],
     )
+
+
+class EnrolmentCodeForm(FlaskForm):
+    code_activation = StringField(
+        "Code d'activation",
+        validators=[DataRequired("Saisissez le code d'activation remis par l'administrateur."),
+                    Length(max=64, message="Ce code est trop long.")],
+    )

@@ -3,9 +3,16 @@
 - The secret is encrypted at rest (Fernet, key TOTP_ENCRYPTION_KEY, kept out of the
   database); it is written at enrolment but only counts once a first code confirms it.
 - A code is accepted for the previous, current or next 30 s step (clock drift), and
-  only for a step later than the last one accepted: no code works twice (ASVS 6.5.1).
+  only for a step later than the last one accepted: no code works twice (ASVS 6.5.1),
+  even when two logins post it at the same instant — the step is used up by a
+  conditional UPDATE (`... WHERE totp_last_counter < :step`), which only one of them
+  can win, on PostgreSQL as on SQLite.
 - Ten recovery codes are shown once; only their keyed hashes are stored; each works
-  once. An administrator can reset the second factor (the user enrols again).
+  once (used up the same way: `... WHERE used_at IS NULL`).
+- An administrator can reset the second factor: the user enrols again, and must then
+  enter a one-time enrolment code that the reset showed to the administrator (given to
+  the user out of band; stored hashed; it expires), so that a stolen password alone
+  cannot enrol the thief's authenticator (backoffice/auth/enrolment.py).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import db, utcnow
 from backoffice.models import RecoveryCode, User
@@ -95,9 +103,23 @@ def verify_code(user: User, code: str) -> bool:
     last = user.totp_last_counter if user.totp_last_counter is not None else -1
     for counter in (now - 1, now, now + 1):
         if counter > last and hmac.compare_digest(totp.generate_otp(counter), code):
-            user.totp_last_counter = counter
-            return True
+            return _use_step(user, counter)
     return False
+
+
+def _use_step(user: User, counter: int) -> bool:
+    """Record `counter` as the last step used, only if no later or equal step was used
+    meanwhile by a concurrent login (the database decides: one UPDATE wins)."""
+    result = db.execute(
+        update(User)
+        .where(User.id == user.id,
+               (User.totp_last_counter.is_(None)) | (User.totp_last_counter < counter))
+        .values(totp_last_counter=counter)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_counter", counter)
+    return True
 
 
 def confirm_enrolment(user: User) -> list[str]:
@@ -106,12 +128,16 @@ def confirm_enrolment(user: User) -> list[str]:
     return new_recovery_codes(user)
 
 
-def reset(user: User) -> None:
-    """Administrator's reset: the user enrols again at next login."""
+def reset(user: User) -> str:
+    """Administrator's reset: the user enrols again at next login, with the one-time
+    enrolment code returned here (to show once to the administrator)."""
+    from backoffice.auth import enrolment
+
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_counter = None
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    return enrolment.issue(user)
 
 
 # --- recovery codes -----------------------------------------------------------------
@@ -134,16 +160,15 @@ def new_recovery_codes(user: User) -> list[str]:
 
 
 def use_recovery_code(user: User, code: str) -> bool:
-    row = db.scalar(
-        select(RecoveryCode)
+    """Use up one recovery code; a concurrent request using the same code loses (the
+    UPDATE's condition `used_at IS NULL` lets exactly one of them through)."""
+    result = db.execute(
+        update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
                RecoveryCode.code_hash == _hash_recovery(code))
-        .with_for_update()
-    )
-    if row is None:
-        return False
-    row.used_at = utcnow()
-    return True
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 def recovery_codes_left(user: User) -> int:

@@ -12,9 +12,9 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from backoffice import audit
-from backoffice.auth import bp, sessions, totp
+from backoffice.auth import bp, enrolment, sessions, totp
 from backoffice.auth.access import login_required, public
-from backoffice.auth.forms import CodeForm, LoginForm
+from backoffice.auth.forms import CodeForm, EnrolmentCodeForm, LoginForm
 from backoffice.auth.passwords import burn_time, hash_password, needs_rehash, verify_password
 from backoffice.auth.throttle import message as throttle_message
 from backoffice.auth.throttle import throttle
@@ -24,6 +24,10 @@ from backoffice.models import User
 BAD_CREDENTIALS = "Adresse électronique ou mot de passe incorrect."
 BAD_CODE = "Code incorrect ou déjà utilisé. Saisissez le code affiché maintenant par votre " \
     "application, ou un code de secours."
+BAD_ENROLMENT_CODE = ("Code d'activation incorrect ou déjà utilisé. Saisissez le code que "
+                      "l'administrateur vous a remis lors de la réinitialisation.")
+ENROLMENT_CODE_EXPIRED = ("Ce code d'activation a expiré. Demandez à un administrateur une "
+                          "nouvelle réinitialisation de votre double authentification.")
 PENDING_SECONDS = {"code": 5 * 60, "activation": 15 * 60}
 _PENDING = "second_factor"
 
@@ -55,12 +59,20 @@ def _expired_pending():  # noqa: ANN202
     return redirect(url_for("auth.login"))
 
 
-def _complete_login(user: User):  # noqa: ANN202
+def _locked(user: User) -> User:
+    """The account's row, locked until the commit (one second-factor attempt at a time per
+    account) and read afresh: the row was loaded earlier in the request, and without
+    populate_existing the lock's fresh values would not replace the stale ones."""
+    return db.scalar(select(User).where(User.id == user.id).with_for_update()
+                     .execution_options(populate_existing=True))
+
+
+def _complete_login(user: User, reserved_address: str | None = None):  # noqa: ANN202
     nxt = session.get(_PENDING, {}).get("next")
     user.last_login_at = utcnow()
     audit.record(user, "auth.connexion", user)
     db.commit()
-    throttle().success(user.email)
+    throttle().success(user.email, reserved_address)
     session.clear()  # no fixation: a fresh session at login
     login_user(user)
     sessions.start(user)
@@ -75,7 +87,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        wait = throttle().wait_seconds(email, request.remote_addr)
+        # the attempt is counted before the password is checked: parallel attempts cannot
+        # all slip under the limit
+        wait = throttle().reserve(email, request.remote_addr)
         if wait:
             form.email.errors.append(throttle_message(wait))
             return render_template("auth/login.html", form=form), 429
@@ -84,11 +98,11 @@ def login():
             burn_time(form.password.data)
         if user is None or not verify_password(user.password_hash, form.password.data) \
                 or not user.active:
-            throttle().failure(email, request.remote_addr)
             audit.record(None, "auth.echec_connexion", "user_account", after={"email": email})
             db.commit()
             form.password.errors.append(BAD_CREDENTIALS)
             return render_template("auth/login.html", form=form), 200
+        throttle().give_back(email, request.remote_addr)  # right: not a failure
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(form.password.data)
             db.commit()
@@ -111,23 +125,22 @@ def second_factor():
     form = CodeForm()
     if form.validate_on_submit():
         code = form.code.data.strip()
-        wait = throttle().wait_seconds(user.email, request.remote_addr)
+        address = request.remote_addr
+        wait = throttle().reserve(user.email, address)
         if wait:
             form.code.errors.append(throttle_message(wait))
             return render_template("auth/code.html", form=form), 429
-        # one attempt at a time per account: the code's step is used up under the lock
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if totp.verify_code(user, code):
-            return redirect(_complete_login(user))
+            return redirect(_complete_login(user, address))
         if totp.looks_like_recovery_code(code) and totp.use_recovery_code(user, code):
             left = totp.recovery_codes_left(user)
             audit.record(user, "auth.code_secours_utilise", user, after={"restants": left})
-            target = _complete_login(user)
+            target = _complete_login(user, address)
             flash(f"Code de secours utilisé : il vous en reste {left}. Générez-en de nouveaux "
                   "depuis « Mon compte » si nécessaire.", "warning")
             return redirect(target)
-        db.rollback()
-        throttle().failure(user.email, request.remote_addr)
+        db.rollback()  # the reserved attempt stays counted: a failure
         audit.record(user, "auth.echec_second_facteur", user)
         db.commit()
         form.code.errors.append(BAD_CODE)
@@ -142,15 +155,19 @@ def enrol():
         return _expired_pending()
     if totp.enrolled(user):
         return redirect(url_for("auth.second_factor"))
+    if enrolment.required(user) and \
+            not enrolment.granted(user, session[_PENDING].get("enrolment_grant")):
+        return _enrolment_code_step(user)
     form = CodeForm()
     if user.totp_secret is None or totp.secret_of(user) is None:
         totp.begin_enrolment(user)
         db.commit()
     secret = totp.secret_of(user)
     if form.validate_on_submit():
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if totp.verify_code(user, form.code.data):
             codes = totp.confirm_enrolment(user)
+            enrolment.clear(user)
             audit.record(user, "auth.double_authentification_activee", user)
             target = _complete_login(user)
             return render_template("auth/recovery_codes.html", codes=codes, next=target)
@@ -162,13 +179,43 @@ def enrol():
                            qr=totp.qr_svg(uri))
 
 
+def _enrolment_code_step(user: User):  # noqa: ANN202
+    """After an administrator's reset: the one-time enrolment code they gave, before any
+    new key is shown (auth/enrolment.py). Throttled like the other login steps."""
+    form = EnrolmentCodeForm()
+    if form.validate_on_submit():
+        address = request.remote_addr
+        wait = throttle().reserve(user.email, address)
+        if wait:
+            form.code_activation.errors.append(throttle_message(wait))
+            return render_template("auth/enrolment_code.html", form=form), 429
+        user = _locked(user)
+        if enrolment.expired(user):
+            db.rollback()
+            form.code_activation.errors.append(ENROLMENT_CODE_EXPIRED)
+            return render_template("auth/enrolment_code.html", form=form), 200
+        nonce = enrolment.redeem(user, form.code_activation.data)
+        if nonce is not None:
+            totp.begin_enrolment(user)  # the new key exists only from now on
+            audit.record(user, "auth.code_activation_utilise", user)
+            db.commit()
+            throttle().give_back(user.email, address)
+            session[_PENDING] = {**session[_PENDING], "enrolment_grant": nonce}
+            return redirect(url_for("auth.enrol"))
+        db.rollback()  # the reserved attempt stays counted: a failure
+        audit.record(user, "auth.echec_code_activation", user)
+        db.commit()
+        form.code_activation.errors.append(BAD_ENROLMENT_CODE)
+    return render_template("auth/enrolment_code.html", form=form)
+
+
 @bp.route("/compte", methods=["GET", "POST"])
 @login_required
 def account():
     user = db.get(User, current_user.id)
     form = CodeForm()
     if form.validate_on_submit():
-        user = db.scalar(select(User).where(User.id == user.id).with_for_update())
+        user = _locked(user)
         if not totp.verify_code(user, form.code.data):
             db.rollback()
             form.code.errors.append(BAD_CODE.split(" Saisissez")[0] + ".")

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import selectinload
 
 from backoffice.auth.access import roles_required
+from backoffice.college import scope
 from backoffice.db import db
 from backoffice.models import (
     AgendaItem,
@@ -115,6 +116,7 @@ def seance(seance_id: int):
             .options(selectinload(Candidature.product)).order_by(Candidature.id)).all()
     return render_template("college/seance.html", seance=seance, candidates=candidates,
                            can_prepare=seances.can_prepare(current_user),
+                           reads_dossiers=scope.reads_agenda(current_user, seance),
                            quorum_reached=seances.quorum_reached)
 
 
@@ -204,7 +206,8 @@ def dossier(reference: str):
     """Read-only: the whole DMN dossier, with a one-page synthesis first."""
     candidature = db.scalar(select(Candidature).where(Candidature.reference == reference)
                             .options(selectinload(Candidature.steps)))
-    if candidature is None or not candidature.demarche_code.startswith("dmn_"):
+    # out of scope answers like an unknown reference: nothing tells a dossier exists
+    if candidature is None or not scope.can_read_dossier(current_user, candidature):
         abort(404)
     sections = db.scalars(select(SectionReview).where(
         SectionReview.candidature_id == candidature.id).options(
@@ -237,13 +240,11 @@ def dossier(reference: str):
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>")
 @roles_required(*COLLEGE)
 def download(fichier_id: int):
-    """A DMN dossier's file, for the collège (read-only access to the whole dossier)."""
+    """A file of a dossier the member may read (scope.py), never an internal note's."""
     from backoffice import downloads
     from backoffice.models import Fichier
 
     fichier = db.get(Fichier, fichier_id)
-    demarche = db.scalar(select(Candidature.demarche_code).where(
-        Candidature.id == fichier.candidature_id)) if fichier else None
-    if fichier is None or not (demarche or "").startswith("dmn_"):
+    if fichier is None or not scope.can_read_file(current_user, fichier):
         abort(404)
     return downloads.serve(fichier, "attachment")

@@ -86,6 +86,12 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None]
     totp_last_counter: Mapped[int | None] = mapped_column(BigInteger)
+    # After an administrator's reset of the second factor: the keyed hash of the one-time
+    # enrolment code the reset showed to the administrator (the user must enter it with
+    # the password to enrol), then of the grant of the login that entered it; and when it
+    # stops counting (backoffice.auth.enrolment).
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
+    enrolment_code_expires_at: Mapped[datetime | None]
 
     role_rows: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by=UserRole.role

@@ -124,4 +124,5 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
     page.get_by_role("button", name="Enregistrer").click()
     page.goto(f"/verify/{number}")
     assert "retiré" in page.get_by_test_id("verdict").inner_text()
-    assert page.get_by_text("Non-conformité constatée après délivrance.").is_visible()
+    # the public sees the status and its date, never the internal motive (issue 15.9)
+    assert page.get_by_text("Non-conformité constatée après délivrance.").count() == 0
