@@ -25,6 +25,7 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 
 import click
 from flask import current_app
@@ -85,10 +86,12 @@ def audit_owner_problem(engine: Engine) -> str | None:
 # --- setting up the application's role ----------------------------------------------------
 
 
-def scram_verifier(password: str) -> str:
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802/7677), computed here so that
-    the password itself never reaches the server (nor its statement log)."""
-    salt = secrets.token_bytes(16)
+    the password itself never reaches the server (nor its statement log). PostgreSQL
+    SASLprep-normalises the password first: NFKC, as here."""
+    salt = salt or secrets.token_bytes(16)
+    password = unicodedata.normalize("NFKC", password)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
@@ -172,8 +175,9 @@ def _ensure(engine: Engine, role: str, password: str | None) -> list[str]:
                                 "(avec un superutilisateur) ou choisissez un autre rôle.")
             done.append(f"Rôle « {role} » existant : droits remis à jour.")
         if password is not None:
-            verifier = scram_verifier(password)  # base64, '$' and ':' only: no quoting issue
-            conn.execute(text(f"ALTER ROLE {q} LOGIN PASSWORD '{verifier}'"))
+            # base64, '$' and ':' only: nothing to escape (and no bind parameter for text())
+            verifier = scram_verifier(password)
+            conn.exec_driver_sql(f"ALTER ROLE {q} LOGIN PASSWORD '{verifier}'")
             done.append("Mot de passe défini (SCRAM-SHA-256, vérificateur calculé localement).")
         done += _grant(conn, q, qs, qowner, database)
     return done

@@ -210,7 +210,8 @@ def test_a_row_edited_in_place_is_found_by_the_full_walk(checkpoints) -> None:  
     assert not full.report.ok and full.report.broken_id == written[1].id
 
 
-def test_the_incremental_check_reads_only_the_rows_after_the_checkpoint(checkpoints, connection) -> None:  # noqa: ANN001
+def test_the_incremental_check_reads_only_the_rows_after_the_checkpoint(
+        checkpoints, connection) -> None:  # noqa: ANN001
     events(60)
     first = verify(write=True)
     assert first.report.fetched == 60 and first.written.events == 60
@@ -260,7 +261,8 @@ def test_checkpoint_files_cannot_be_forged_or_renamed(checkpoints) -> None:  # n
     assert not outcome.report.ok and "renommé" in outcome.lines[0], outcome.lines
 
 
-def test_a_checkpoint_signed_with_another_key_is_named_as_such(app, checkpoints, monkeypatch) -> None:  # noqa: ANN001
+def test_a_checkpoint_signed_with_another_key_is_named_as_such(
+        app, checkpoints, monkeypatch) -> None:  # noqa: ANN001
     events(2)
     verify(write=True)
     monkeypatch.setitem(app.config, "AUDIT_HMAC_KEY", "x" * 48)
@@ -311,7 +313,8 @@ def test_the_key_comes_from_the_environment_in_production(app, monkeypatch) -> N
         assert audit_key() == b"e" * 40
 
 
-def test_the_embedded_key_is_generated_once_into_the_instance_folder(app, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_embedded_key_is_generated_once_into_the_instance_folder(
+        app, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.delitem(app.config, "AUDIT_HMAC_KEY", raising=False)
     monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
     monkeypatch.setitem(app.config, "INSTANCE_DIR", str(tmp_path))
