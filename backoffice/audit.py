@@ -132,10 +132,16 @@ def request_id() -> str | None:
     return g.request_id
 
 
+# json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
+# the encoder built once: a full walk calls it for every row
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                            default=str)
+
+
 def _content(event: Any) -> str:
     """The hashed bytes: every column except id and hash. Works on an AuditEvent, a result
     row of COLUMNS, or anything with these attributes."""
-    return json.dumps(
+    return _ENCODER.encode(
         {
             "created_at": event.created_at.isoformat(),
             "actor_id": event.actor_id,
@@ -148,11 +154,7 @@ def _content(event: Any) -> str:
             "after": event.after,
             "request_id": event.request_id,
             "prev_hash": event.prev_hash,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
+        }
     )
 
 

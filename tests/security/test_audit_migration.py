@@ -4,9 +4,10 @@ migration both ways. Both databases."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from alembic import command
@@ -15,7 +16,7 @@ from sqlalchemy import column, insert, select, table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from backoffice import audit, create_app
-from backoffice.audit import GENESIS, KEYED, LEGACY, compute_hash
+from backoffice.audit import GENESIS, KEYED, LEGACY
 from backoffice.audit_checkpoints import run_verification
 from backoffice.db import db, make_engine
 from backoffice.migrate import alembic_config, upgrade
@@ -40,6 +41,14 @@ def old_database(request, tmp_path):  # noqa: ANN001, ANN201
     engine.dispose()
 
 
+def old_hash(values: dict) -> str:
+    """backoffice.audit.compute_hash as it was before 0017, restated independently."""
+    content = {k: v for k, v in values.items() if k not in ("id", "hash")}
+    content["created_at"] = content["created_at"].isoformat()
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":"), default=str).encode()).hexdigest()
+
+
 def legacy_rows(n: int) -> list[dict]:
     """Rows as the application wrote them before 0017 (bench/events.py does the same)."""
     rows, prev = [], GENESIS
@@ -51,7 +60,7 @@ def legacy_rows(n: int) -> list[dict]:
                   "candidature_id": None, "before": {"status": "soumise"},
                   "after": {"status": "validee", "é": "ü"}, "request_id": None,
                   "prev_hash": prev}
-        values["hash"] = compute_hash(SimpleNamespace(**values))
+        values["hash"] = old_hash(values)
         prev = values["hash"]
         rows.append(values)
     return rows
