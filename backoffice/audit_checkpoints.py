@@ -339,6 +339,30 @@ def run_verification(*, full: bool = False, write: bool = True,
                    write_error)
 
 
+def set_aside_after_restore(session: Session | None = None) -> list[str]:
+    """`verify-audit --after-restore`: a database restored from a backup legitimately ends
+    before the latest checkpoints. They are moved aside (kept), the operation is logged and
+    recorded in the trail itself, and the verification then starts from the latest
+    checkpoint the restored database still has. Commits."""
+    from backoffice import audit
+
+    session = session or db()
+    head = session.scalar(select(func.max(AuditEvent.id)))
+    store = CheckpointStore(directory(), audit_key())
+    moved = store.set_aside_after(head)
+    if not moved:
+        return [f"Aucun point de contrôle au-delà du dernier événement ({head or 'aucun'})."]
+    names = [path.name for path in moved]
+    log.warning("audit checkpoints set aside after a restore (head %s): %s", head,
+                ", ".join(names))
+    audit.record("cli", "audit.points_de_controle_ecartes", "audit_event",
+                 after={"dernier_evenement": head, "points_de_controle": names,
+                        "dossier": str(moved[0].parent)}, session=session)
+    session.commit()
+    return [f"{len(moved)} point(s) de contrôle au-delà de l'événement {head} écarté(s) dans "
+            f"{moved[0].parent} (conservés, plus lus) ; opération inscrite au journal."]
+
+
 def _lines(report: ChainReport, written: Checkpoint | None, write_error: str | None,
            root: Path) -> list[str]:
     if not report.ok:
@@ -366,4 +390,5 @@ def _lines(report: ChainReport, written: Checkpoint | None, write_error: str | N
 
 
 __all__ = ["GENESIS", "KEYED", "Checkpoint", "CheckpointError", "CheckpointStore",
-           "directory", "run_verification", "verify_full", "verify_since_latest"]
+           "directory", "run_verification", "set_aside_after_restore", "verify_full",
+           "verify_since_latest"]

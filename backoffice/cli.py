@@ -116,13 +116,19 @@ def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str,
                    "dernier point de contrôle).")
 @click.option("--no-checkpoint", "no_checkpoint", is_flag=True,
               help="N'écrire aucun point de contrôle après une vérification réussie.")
+@click.option("--after-restore", "after_restore", is_flag=True,
+              help="Après une restauration : écarter (sans les effacer) les points de contrôle "
+                   "d'événements que la base restaurée n'a plus.")
 @with_appcontext
-def verify_audit(full: bool, no_checkpoint: bool) -> None:
+def verify_audit(full: bool, no_checkpoint: bool, after_restore: bool) -> None:
     """Check the audit trail from its latest checkpoint (or whole); exit 1 when broken."""
     from backoffice.audit import AuditKeyError
-    from backoffice.audit_checkpoints import run_verification
+    from backoffice.audit_checkpoints import run_verification, set_aside_after_restore
 
     try:
+        if after_restore:
+            for line in set_aside_after_restore():
+                click.echo(line)
         outcome = run_verification(full=full, write=not no_checkpoint)
     except AuditKeyError as error:
         raise click.ClickException(error.message) from error
