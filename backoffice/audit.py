@@ -226,6 +226,8 @@ def record(
 
 BROKEN_LINK = "le chaînage avec la ligne précédente est rompu (ligne supprimée ou insérée)"
 MODIFIED = "le contenu de la ligne a été modifié"
+# the first keyed row of a walk failing is also what a wrong key looks like
+WRONG_KEY_HINT = " (ou AUDIT_HMAC_KEY n'est pas la clé qui a écrit le journal)"
 DOWNGRADED = ("la ligne porte une empreinte sans clé après des lignes signées (empreinte "
               "recalculée sans la clé du journal)")
 UNKNOWN_SCHEME = "schéma d'empreinte inconnu"
@@ -299,7 +301,8 @@ def walk(
         else:
             expected = hashlib.sha256(content).hexdigest()
         if not hmac.compare_digest(expected, row.hash):
-            return _broken(report, row.id, MODIFIED)
+            first_keyed = row.hash_scheme == KEYED and floor < KEYED
+            return _broken(report, row.id, MODIFIED + (WRONG_KEY_HINT if first_keyed else ""))
         report.checked += 1
         floor, prev_hash = row.hash_scheme, row.hash
         report.last_id, report.last_hash, report.last_scheme = row.id, row.hash, floor
