@@ -19,6 +19,9 @@ def register(app: Flask) -> None:
     for command in (init_db, seed_demo, create_user, verify_audit, send_mails,
                     import_referentiel, resume_issuance, sauvegarder, restaurer):
         app.cli.add_command(command)
+    from backoffice.dbroles import roles_bd  # the application's database role
+
+    app.cli.add_command(roles_bd)
 
 
 @click.command("init-db")
@@ -108,18 +111,31 @@ def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str,
 
 
 @click.command("verify-audit")
+@click.option("--full", is_flag=True,
+              help="Vérifier toute la chaîne et chaque point de contrôle (sinon : depuis le "
+                   "dernier point de contrôle).")
+@click.option("--no-checkpoint", "no_checkpoint", is_flag=True,
+              help="N'écrire aucun point de contrôle après une vérification réussie.")
+@click.option("--after-restore", "after_restore", is_flag=True,
+              help="Après une restauration : écarter (sans les effacer) les points de contrôle "
+                   "d'événements que la base restaurée n'a plus.")
 @with_appcontext
-def verify_audit() -> None:
-    """Check the audit trail's hash chain; exit 1 at the first broken row."""
-    from backoffice.audit import verify_chain
+def verify_audit(full: bool, no_checkpoint: bool, after_restore: bool) -> None:
+    """Check the audit trail from its latest checkpoint (or whole); exit 1 when broken."""
+    from backoffice.audit import AuditKeyError
+    from backoffice.audit_checkpoints import run_verification, set_aside_after_restore
 
-    report = verify_chain()
-    if report.ok:
-        click.echo(f"OK : {report.checked} événements vérifiés.")
-        return
-    click.echo(f"ROMPU à l'événement {report.broken_id} : {report.reason} "
-               f"({report.checked} événements valides avant).")
-    sys.exit(1)
+    try:
+        if after_restore:
+            for line in set_aside_after_restore():
+                click.echo(line)
+        outcome = run_verification(full=full, write=not no_checkpoint)
+    except AuditKeyError as error:
+        raise click.ClickException(error.message) from error
+    for line in outcome.lines:
+        click.echo(line)
+    if not outcome.report.ok:
+        sys.exit(1)
 
 
 @click.command("send-mails")

@@ -49,9 +49,14 @@ def run(app: Flask, *args: str) -> Any:
     return result
 
 
-def new_app(tmp: Path, url: str) -> Flask:
+# The secrets are not in a backup: the restoring host has the same audit key as the one
+# that wrote the trail, from its environment (docs/operations.md, "Restoring").
+AUDIT_KEY = "backup-test-audit-key-0123456789abcdef"
+
+
+def new_app(tmp: Path, url: str, audit_key: str = AUDIT_KEY) -> Flask:
     tmp.mkdir(parents=True, exist_ok=True)
-    return create_app(base_config(tmp, url))
+    return create_app({**base_config(tmp, url), "AUDIT_HMAC_KEY": audit_key})
 
 
 @dataclass
@@ -135,7 +140,8 @@ def backup(source: Source, tmp_path: Path) -> Path:
     return dest
 
 
-def target(source: Source, tmp_path: Path, name: str, *, migrated: bool = True) -> Flask:
+def target(source: Source, tmp_path: Path, name: str, *, migrated: bool = True,
+           audit_key: str = AUDIT_KEY) -> Flask:
     """A second application: a new database (empty, migrated or blank) and an empty store."""
     (tmp_path / name).mkdir()
     if migrated:
@@ -145,7 +151,7 @@ def target(source: Source, tmp_path: Path, name: str, *, migrated: bool = True) 
     else:
         url = reset_postgres_database(TEST_DATABASE_URL,
                                       f"backoffice_test_backup_{name}_{os.getpid()}")
-    return new_app(tmp_path / name, url)
+    return new_app(tmp_path / name, url, audit_key)
 
 
 def test_backup_and_restore_into_an_empty_database(source: Source, backup: Path,
@@ -226,6 +232,19 @@ def test_a_tar_backup_restores_into_a_blank_database(source: Source, tmp_path: P
         result = run(restored, "restaurer", str(archive))
         assert result.exit_code == 0, result.output
         assert snapshot(restored) == snapshot(source.app)
+    finally:
+        restored.extensions["db_engine"].dispose()
+
+
+def test_a_restore_needs_the_audit_key_that_wrote_the_trail(source: Source, backup: Path,
+                                                            tmp_path: Path) -> None:
+    restored = target(source, tmp_path, "autre_cle", migrated=False,
+                      audit_key="une-autre-cle-que-celle-du-journal-0123")
+    try:
+        result = run(restored, "restaurer", str(backup))
+        assert result.exit_code == 1
+        assert "Journal d'audit rompu après restauration" in result.output
+        assert "AUDIT_HMAC_KEY n'est pas la clé qui a écrit le journal" in result.output
     finally:
         restored.extensions["db_engine"].dispose()
 

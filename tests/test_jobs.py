@@ -86,9 +86,13 @@ def test_job_names_resolve_to_the_jobs_package() -> None:
     assert "audit" in all_queues()
 
 
-def test_audit_verification_job_in_process(ctx) -> None:  # noqa: ANN001
-    audit.record("test", "test.evenement", "base")
+def test_audit_verification_job_in_process(app, ctx, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # the session's application is shared: its checkpoints must not outlive this test
+    monkeypatch.setitem(app.config, "AUDIT_CHECKPOINT_DIR", str(tmp_path))
+    event = audit.record("test", "test.evenement", "base")
     assert enqueue("audit.verify_chain")["ok"] is True
+    assert enqueue("audit.checkpoint") == {"ok": True, "checked": 0}  # nothing new since
+    assert (tmp_path / f"{event.id:015d}.json").is_file()
 
 
 # --- Redis tier: a real Redis and a real `rq worker` process -------------------------
@@ -140,7 +144,7 @@ def test_job_goes_through_redis_to_a_worker_process(redis_app) -> None:  # noqa:
     job_ = jobs[0]
     job_.refresh()
     assert job_.get_status() == "finished", worker.stderr
-    assert job_.return_value() == {"ok": True, "checked": 3}
+    assert job_.return_value() == {"ok": True, "checked": 3, "checkpoint": 3}
 
 
 @pytest.mark.redis

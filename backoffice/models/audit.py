@@ -1,11 +1,12 @@
-"""The audit trail: append-only, each row chained to the previous one by its hash."""
+"""The audit trail: append-only, each row chained to the previous one by its hash
+(backoffice/audit.py: how the hash is computed, per `hash_scheme`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backoffice.db import Base, utcnow
@@ -30,3 +31,7 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # 1: SHA-256 of the content, unkeyed (every row written before migration 0017);
+    # 2: HMAC-SHA256 with AUDIT_HMAC_KEY, kept outside the database. Never goes back down
+    # along the chain (a forger without the key cannot pass a row off as an old one).
+    hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")
