@@ -101,7 +101,10 @@ def check_request() -> Any:
     """Refuse a request whose path, query string or (back-office) form fields hold a
     character no page and no database column can take — a NUL in `?q=` used to end in a
     PostgreSQL error. The API's JSON body and multipart fields are checked by the API itself
-    (api/validation.py), after its token: parsing an upload here would store it for anyone."""
+    (api/validation.py), after its token: parsing an upload here would store it for anyone.
+    A request no route matched is left to its 404 or 405: nothing will read it."""
+    if request.endpoint is None:
+        return None
     api = request.blueprint == "api"
     found = _first_problem(request.view_args or {})
     if found is not None:

@@ -236,8 +236,9 @@ def _check_one(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
         if declared != (info.CRC, info.compress_size, info.file_size):
             raise UnsafeArchive("header_mismatch", entry=info.filename)
         return data_end
-    # Sizes deferred to a data descriptor: the header may still carry them (or zeros).
-    if declared != (0, 0, 0) and declared != (info.CRC, info.compress_size, info.file_size):
+    # Sizes deferred to a data descriptor: the header may still carry each of them, or 0.
+    expected = (info.CRC, info.compress_size, info.file_size)
+    if any(value not in (0, truth) for value, truth in zip(declared, expected, strict=True)):
         raise UnsafeArchive("header_mismatch", entry=info.filename)
     return data_end + _descriptor_length(fp, data_end, info)
 

@@ -116,6 +116,8 @@ class Entry:
     local_method: int | None = None
     local_sizes: tuple[int, int] | None = None  # (compressed, uncompressed)
     local_flags: int | None = None
+    local_crc: int | None = None
+    trailer: bytes = b""  # after the data: a data descriptor
     flags: int = 0
     method: int | None = None  # the directory's method (default: what the data is)
     extra: bytes = b""
@@ -140,8 +142,9 @@ def local_record(entry: Entry) -> bytes:
     return LOCAL.pack(b"PK\x03\x04", 20,
                       entry.flags if entry.local_flags is None else entry.local_flags,
                       method if entry.local_method is None else entry.local_method, 0, 0x21,
-                      zlib.crc32(entry.data), *sizes, len(name),
-                      len(entry.local_extra)) + name + entry.local_extra + body
+                      zlib.crc32(entry.data) if entry.local_crc is None else entry.local_crc,
+                      *sizes, len(name), len(entry.local_extra)) \
+        + name + entry.local_extra + body + entry.trailer
 
 
 def craft(entries: list[Entry], *, prefix: bytes = b"") -> bytes:
@@ -173,6 +176,18 @@ def unicode_path(name: bytes, real_name: str) -> bytes:
 
 
 OK = Entry(b"INS 1.1.pdf", PDF)
+OK_LAST = Entry(b"INS 9.9.pdf", PDF)
+
+
+def deferred(name: bytes, data: bytes, *, crc_in_header: bool = False, signature: bool = True,
+             descriptor_sizes: tuple[int, int] | None = None) -> Entry:
+    """An entry whose local header defers CRC and sizes to a data descriptor (flag 0x8),
+    as streaming writers do; `descriptor_sizes` makes the descriptor lie."""
+    compressed, size = descriptor_sizes or (len(data), len(data))
+    trailer = (b"PK\x07\x08" if signature else b"") + struct.pack("<3L", zlib.crc32(data),
+                                                                     compressed, size)
+    return Entry(name, data, flags=0x8, local_sizes=(0, 0),
+                 local_crc=None if crc_in_header else 0, trailer=trailer)
 
 
 def hidden_entry() -> bytes:
@@ -224,6 +239,9 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "no_local_header_where_the_directory_points": (
         craft([OK, Entry(b"INS 1.2.pdf", PDF, offset=3)]), "overlapping"),
     "entry_hidden_from_the_directory": (hidden_entry(), "overlapping"),
+    "data_descriptor_differs": (
+        craft([deferred(b"INS 1.1.pdf", PDF, descriptor_sizes=(len(PDF), 10 * MiB))]),
+        "header_mismatch"),
     "overlapping_entries": (overlapping_entries(), "overlapping"),
     "unicode_path_field_climbs_out": (
         craft([Entry(b"INS 1.1.pdf", PDF, extra=unicode_path(b"INS 1.1.pdf", "../../x.sh"))]),
@@ -250,6 +268,9 @@ BENIGN: dict[str, tuple[bytes, str]] = {
                           zip64=True), "docx"),
     "odt": (odt(), "odt"),
     "zip_crafted": (craft([OK, Entry(b"INS 1.2.pdf", PDF * 50, deflate=True)]), "zip"),
+    "zip_with_data_descriptors": (
+        craft([deferred(b"INS 1.1.pdf", PDF), deferred(b"INS 1.2.pdf", PDF, signature=False),
+               deferred(b"INS 1.3.pdf", PDF, crc_in_header=True), OK_LAST]), "zip"),
     "zip_with_a_consistent_unicode_path": (
         craft([Entry(b"INS 1.1 pr\x82sentation.pdf", PDF,
                      extra=unicode_path(b"INS 1.1 pr\x82sentation.pdf",

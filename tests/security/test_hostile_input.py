@@ -312,6 +312,14 @@ def test_other_pages_refuse_them_too(app, desk) -> None:  # noqa: ANN001, F811
         as_text=True)
 
 
+def test_a_request_no_route_matches_stays_a_404(desk) -> None:  # noqa: ANN001, F811
+    """The guard leaves unmatched URLs alone (nothing reads them; no form parsed for them),
+    and the API's 404 stays JSON."""
+    assert desk.client.get("/instruction/nulle-part?q=%00").status_code == 404
+    response = desk.client.post("/api/v1/nulle-part%0A?x=%00", data={"a\x10": "\x00"})
+    assert_refused(response, 404, ("not_found", "Ressource introuvable."))
+
+
 def test_the_queue_filters_strip_what_the_guard_would_refuse(desk) -> None:  # noqa: ANN001, F811
     """Called from elsewhere than a request (exports, benchmarks), the queue still never
     sends a NUL to the database."""
