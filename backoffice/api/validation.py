@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from flask import g, request
@@ -58,8 +57,6 @@ _MESSAGES = {
 
 # --- nesting depth, measured on the raw bytes ------------------------------------------
 
-# A JSON string (escapes included); its brackets are text, not structure.
-_STRING = re.compile(rb'"(?:[^"\\]+|\\.)*"', re.DOTALL)
 _OPENERS_CLOSERS = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -67,11 +64,17 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether the brackets of a JSON text nest deeper than `limit`, without parsing it.
 
-    Strings removed, only brackets kept ({} read as []); each pass removes every innermost
+    Strings removed (their brackets are text): escaped backslashes, then escaped quotes, then
+    every other piece between quotes — bytes methods only, no regex, so that no input can
+    make it backtrack. Only brackets kept ({} read as []); each pass removes every innermost
     pair at C speed (bytes.replace does not rescan what it produced), so `limit` passes
     empty any text nested at most `limit` deep. Unbalanced brackets are left for the parser
     to call malformed."""
-    brackets = _STRING.sub(b"", raw).translate(_OPENERS_CLOSERS, _NOT_BRACKETS)
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(_OPENERS_CLOSERS, _NOT_BRACKETS)
     for _ in range(limit):
         if not brackets:
             return False

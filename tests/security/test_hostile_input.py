@@ -143,6 +143,42 @@ def test_hostile_json_is_refused_with_its_code_never_a_500(
     assert products() == before
 
 
+@pytest.mark.parametrize(("text", "deep"), [
+    pytest.param("[" * 32 + "]" * 32, False, id="32_levels"),
+    pytest.param("[" * 33 + "]" * 33, True, id="33_levels"),
+    pytest.param('{"a": [{"b": [1, {"c": []}]}], "d": {}}', False, id="ordinary"),
+    pytest.param("[" * 20 + '{"x": "' + "[" * 40 + '"}' + "]" * 20, False,
+                 id="brackets_in_a_string"),
+    pytest.param("[" * 20 + '{"x": "\\\\", "y": "\\"' + "[" * 40 + '"}' + "]" * 20, False,
+                 id="escaped_backslash_then_escaped_quote"),
+    pytest.param("[" * 20 + '{"x": "\\\\"' + ", \"y\": " + "[" * 20 + "1" + "]" * 20 + "}"
+                 + "]" * 20, True, id="escaped_backslash_ends_the_string"),
+    pytest.param("[" * 16 + "{" * 17 + "}" * 17 + "]" * 16, True, id="mixed_33_levels"),
+])
+def test_the_depth_is_measured_on_the_raw_text(text: str, deep: bool) -> None:
+    from backoffice.api.validation import too_deep
+
+    assert too_deep(text.encode()) is deep
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("[" * 40 + '"' + "a" * 1_000_000, id="unterminated_string"),
+    pytest.param('"ab\\"c' * 150_000, id="escaped_quotes"),
+    pytest.param('"' * 1_000_000 + "[" * 40, id="quotes"),
+    pytest.param("\\" * 1_000_000 + "{" * 40, id="backslashes"),
+])
+def test_the_depth_check_has_no_slow_input(text: str) -> None:
+    """No regex: nothing to backtrack on (a first version's string pattern took seconds on
+    an unterminated string of 22 characters... and doubled with each one more)."""
+    import time
+
+    from backoffice.api.validation import too_deep
+
+    started = time.perf_counter()
+    too_deep(text.encode()[:1024 * 1024])
+    assert time.perf_counter() - started < 2
+
+
 def test_brackets_inside_strings_are_not_nesting(desk) -> None:  # noqa: ANN001, F811
     name = "[{" * 90
     response = send(desk, "POST", "/products", product_with(name=json.dumps(name)))
