@@ -60,6 +60,11 @@ def datetime_fr(value: datetime | None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from backoffice import safetext
+
+    # Jinja's finalize (stored text that cannot be encoded still renders) and the guard on
+    # every query string and form field: set up with the filters, before any template.
+    safetext.init_app(app)
     app.add_template_filter(date_fr)
     app.add_template_filter(datetime_fr)
     app.add_template_filter(date_court)

@@ -660,9 +660,12 @@ def test_corrupt_archives_are_refused(tmp_path: Path) -> None:
             inspect_zip(path)
         assert reason(excinfo) == "corrupt", label
         assert excinfo.value.message == "Archive refusée : elle est corrompue ou illisible."
-        # Sniffing calls it a zip so that the archive check gets to explain the refusal.
+        # Sniffing inspects what starts like a ZIP: the archive check explains the refusal.
         if data.startswith(b"PK"):
-            assert detect_kind(data, path) == "zip", label
+            with pytest.raises(UnsafeArchive) as excinfo:
+                detect_kind(data, path)
+            assert reason(excinfo) == "corrupt", label
+        assert detect_kind(data[:8192]) == ("zip" if data.startswith(b"PK") else "pdf")
 
 
 # --- reading one entry ---------------------------------------------------------------------

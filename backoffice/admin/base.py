@@ -8,11 +8,11 @@ from flask import abort, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField
 
 from backoffice import audit
 from backoffice.filters import datetime_fr
+from backoffice.webforms import SafeForm
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -27,9 +27,10 @@ def _refuse() -> Any:
     abort(403)
 
 
-class AdminForm(FlaskForm):
+class AdminForm(SafeForm):
     """Flask-WTF's CSRF token on every admin form (the same token CSRFProtect checks),
-    with the `_obj` attribute Flask-Admin's unique validator reads."""
+    with the `_obj` attribute Flask-Admin's unique validator reads; text fields checked and
+    normalised by SafeForm."""
 
     def __init__(self, formdata: Any = None, obj: Any = None, prefix: str = "", **kw: Any):
         self._obj = obj

@@ -15,6 +15,7 @@ from backoffice.api.errors import ApiError, not_found
 from backoffice.api.idempotency import idempotent
 from backoffice.api.respond import respond
 from backoffice.api.serializers import file_json, iso, preuve_json, section_json
+from backoffice.api.validation import form_text
 from backoffice.db import db
 from backoffice.models import Fichier, Message, Preuve
 from backoffice.models.messaging import message_attachment
@@ -40,8 +41,8 @@ def _upload(field: str = "file"):  # noqa: ANN202
 def upload_piece(reference: str):  # noqa: ANN201
     uploads.check_declared_size("piece")
     candidature = own_candidature(reference, lock=True)
-    type_code = (request.form.get("type") or "").strip()
-    step = (request.form.get("step") or "").strip() or forms.current_form_step(candidature)
+    type_code = form_text("type") or ""
+    step = form_text("step") or forms.current_form_step(candidature)
     if not type_code:
         raise ApiError(422, "validation_error", "Le type de pièce est obligatoire.",
                        fields={"type": "Ce champ est obligatoire."})
@@ -65,7 +66,7 @@ def upload_preuve(reference: str, section: str, exigence: str):  # noqa: ANN201
     candidature = own_candidature(reference, lock=True)
     review = preuves.section_of(candidature, section)
     preuves.exigence_of(review, exigence)
-    declaration = request.form.get("declaration_non_applicable")
+    declaration = form_text("declaration_non_applicable", multiline=True)
     if declaration is not None and "file" not in request.files:
         preuves.declarer_non_applicable(candidature, section, exigence, actor=industriel(),
                                         declaration=declaration)

@@ -43,7 +43,7 @@ def post_message(reference: str):  # noqa: ANN201
     else:
         data, files = json_object(), []
     f = Fields(data)
-    body = f.text("body", max_length=MAX_BODY)
+    body = f.text("body", max_length=MAX_BODY, multiline=True)
     subject = f.text("subject", required=False, default="")
     f.done()
     if len(files) > MAX_ATTACHMENTS:

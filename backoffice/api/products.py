@@ -37,7 +37,8 @@ def create_product():  # noqa: ANN201
         "type": f.choice("type", ("socle", "option")),
         "nil": f.text("nil", required=False, max_length=50),
         "responsable": f.text("responsable"),
-        "description": f.text("description", required=False, max_length=5000, default=""),
+        "description": f.text("description", required=False, max_length=5000, default="",
+                              multiline=True),
         "certifications": f.string_list("certifications"),
         "qualification": f.obj("qualification"),
     }

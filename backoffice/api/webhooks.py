@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 from flask import current_app, request
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice.api import bp
 from backoffice.api.errors import ApiError
 from backoffice.api.respond import respond
+from backoffice.api.validation import parse_json
 from backoffice.auth.access import public
 from backoffice.db import db
 from backoffice.models import Candidature, Convention, WebhookEvent
@@ -46,11 +46,11 @@ def yousign_webhook():  # noqa: ANN201
     if not hmac.compare_digest(given.encode(), sign(secret, body).encode()):
         raise ApiError(401, "invalid_signature", "Signature du webhook invalide.")
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
         event_id = str(payload["event_id"])
         event_name = str(payload["event_name"])
         request_id = str(payload["data"]["signature_request"]["id"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ApiError, KeyError, TypeError) as exc:
         raise ApiError(422, "invalid_payload", "Événement Yousign illisible.") from exc
     try:
         with db.begin_nested():

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
+from backoffice import safetext
 from backoffice.db import UTCDateTime, db
 from backoffice.models import (
     Candidature,
@@ -69,7 +70,9 @@ class Filters:
     @classmethod
     def from_args(cls, args: Any) -> Filters:
         def text(name: str) -> str | None:
-            value = (args.get(name) or "").strip()
+            # The HTTP guard (safetext.check_request) already refuses control characters;
+            # a queue read from elsewhere (exports, benchmarks) strips them all the same.
+            value = safetext.searchable(args.get(name) or "").strip()
             return value or None
 
         campaign = text("campagne")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
+from backoffice import safetext
 from backoffice.db import UTCDateTime, db
 from backoffice.models import Candidature, Organisation, Product, SectionReview, User
 from backoffice.queues.candidatures import (
@@ -33,7 +34,7 @@ class SectionFilters:
     @classmethod
     def from_args(cls, args: Any) -> SectionFilters:
         def text(name: str) -> str | None:
-            return (args.get(name) or "").strip() or None
+            return safetext.searchable(args.get(name) or "").strip() or None
 
         tour = text("tour")
         return cls(demarche=text("demarche"), section=text("section"),

@@ -1,8 +1,7 @@
-"""The vérificateur's forms (WTForms, CSRF by Flask-WTF)."""
+"""The vérificateur's forms (WTForms, CSRF by Flask-WTF; text checked by SafeForm)."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import (
     BooleanField,
@@ -14,14 +13,16 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
+from backoffice.webforms import SafeForm
 
-class ActionForm(FlaskForm):
+
+class ActionForm(SafeForm):
     """A bare POST: only the CSRF token."""
 
     retour = HiddenField()
 
 
-class ComplementsForm(FlaskForm):
+class ComplementsForm(SafeForm):
     pieces = SelectMultipleField("Pièces manquantes ou à corriger", choices=[],
                                  validate_choice=False)
     message = TextAreaField(
@@ -31,30 +32,30 @@ class ComplementsForm(FlaskForm):
     )
 
 
-class RejetForm(FlaskForm):
+class RejetForm(SafeForm):
     motif = TextAreaField("Motif du rejet", validators=[
         DataRequired("Le motif du rejet est obligatoire."), Length(max=10_000)])
     confirmation = BooleanField("Je confirme le rejet : la candidature sera close.",
                                 validators=[DataRequired("Cochez la case pour confirmer.")])
 
 
-class ConfierForm(FlaskForm):
+class ConfierForm(SafeForm):
     user_id = StringField("Confier à", validators=[DataRequired("Choisissez un collègue.")])
 
 
-class EnvoiConventionForm(FlaskForm):
+class EnvoiConventionForm(SafeForm):
     signature_request_id = StringField(
         "Identifiant de la demande de signature Yousign",
         validators=[Optional(), Length(max=100)],
     )
 
 
-class SignatureManuelleForm(FlaskForm):
+class SignatureManuelleForm(SafeForm):
     fichier = FileField("Convention signée (PDF)",
                         validators=[DataRequired("Joignez la convention signée (PDF).")])
 
 
-class MessageForm(FlaskForm):
+class MessageForm(SafeForm):
     body = TextAreaField("Message", validators=[
         DataRequired("Le message ne peut pas être vide."), Length(max=20_000)])
     kind = RadioField("Type", choices=[("message", "Message à l'industriel"),

@@ -11,6 +11,7 @@ from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import select
 
+from backoffice import exports
 from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
 from backoffice.filters import date_fr
@@ -100,30 +101,32 @@ CSV_COLUMNS = ("Référence", "Produit", "Organisation", "Démarche", "Étape", 
 @bp.route("/file.csv")
 @roles_required("verificateur")
 def queue_csv():
-    """The filtered queue as CSV, streamed page by page (memory stays flat)."""
+    """The filtered queue as CSV, streamed page by page (memory stays flat). Every cell goes
+    through exports.cell (no formula from a vendor's product name); the text is encoded with
+    replacement, so that a row stored before input was checked cannot cut the download."""
     filters = queue.Filters.from_args(request.args)
     user, now = current_user._get_current_object(), utcnow()
 
-    def generate() -> Iterator[str]:
+    def generate() -> Iterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=";")
         buffer.write("\ufeff")  # Excel opens UTF-8 only with a BOM
         writer.writerow(CSV_COLUMNS)
         for n, row in enumerate(queue.stream(user, filters, now=now), 1):
-            writer.writerow((
+            writer.writerow(exports.row((
                 row.reference, row.product_label, row.organisation,
                 DEMARCHES[row.demarche_code].label, step_label(row.step),
                 status_label(row.step_status), date_fr(row.submitted_at),
                 date_fr(row.due_at) if row.due_at else "",
-                f"{row.days_left:.0f}" if row.days_left is not None else "",
+                round(row.days_left) if row.days_left is not None else "",  # a number
                 row.assignee_name or "", row.unread,
                 f"{row.sections_validated}/{row.sections_total}" if row.sections_total else "",
-            ))
+            )))
             if n % 200 == 0:  # a chunk every 200 rows (~30 kB): flat memory, few writes
-                yield buffer.getvalue()
+                yield buffer.getvalue().encode("utf-8", "replace")
                 buffer.seek(0)
                 buffer.truncate()
-        yield buffer.getvalue()
+        yield buffer.getvalue().encode("utf-8", "replace")
 
     filename = f"file-{now:%Y%m%d-%H%M}.csv"
     return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",

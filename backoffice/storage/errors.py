@@ -109,6 +109,12 @@ ARCHIVE_REASONS = {
     "symlink": "elle contient un lien symbolique",
     "encrypted": "elle contient un fichier chiffré ou protégé par mot de passe",
     "duplicate": "elle contient plusieurs fichiers portant le même nom",
+    # zipinspect._check_local_headers: what streaming extractors read differs from the directory
+    "header_mismatch": (
+        "un fichier y est décrit de deux façons différentes (nom, taille ou méthode de "
+        "compression)"
+    ),
+    "overlapping": "elle contient des données cachées ou des fichiers qui se chevauchent",
 }
 
 

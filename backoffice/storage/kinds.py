@@ -2,6 +2,11 @@
 
 `gif` is detected (so logs can say what was sent) but belongs to no allow-list: it is
 refused everywhere, like any unknown content.
+
+Given the file, sniffing also inspects every ZIP container before naming it (zipinspect):
+a Word, Excel, PowerPoint or OpenDocument file is a ZIP to any unzip tool, and so is a JAR,
+an EPUB, or a PDF or image with an archive appended to it. Typing one as a document used to
+skip the inspection: a 1000:1 bomb or a `../../../x.sh` entry was accepted as a pièce.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from backoffice.storage.zipformat import ZIP_ERRORS, count_entries
+from backoffice.storage.zipformat import ZIP_ERRORS, count_entries, has_central_directory
 
 HEAD_SIZE = 8 * 1024  # how much of the start of a file the sniffing looks at
 
@@ -85,14 +90,28 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 def detect_kind(head: bytes, path: Path | None = None) -> str | None:
-    """Return the kind of a file from its first bytes (and its path, to tell ZIPs apart)."""
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
+    """Return the kind of a file from its first bytes (and its path, to tell ZIPs apart).
+
+    With the path, any ZIP container is inspected first: UnsafeArchive if it is unsafe,
+    whatever kind it would have been."""
     if head.startswith(_ZIP_MAGIC):
         # Without the file we cannot read the central directory: best effort is "zip".
-        return _zip_kind(path) if path is not None else "zip"
-    return "text" if _looks_like_text(head[:HEAD_SIZE]) else None
+        if path is None:
+            return "zip"
+        _inspect(path)
+        return _zip_kind(path)
+    kind = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    if kind is None and _looks_like_text(head[:HEAD_SIZE]):
+        kind = "text"
+    if path is not None and has_central_directory(path):
+        _inspect(path)  # an archive glued to the end: unzip tools open it all the same
+    return kind
+
+
+def _inspect(path: Path) -> None:
+    from backoffice.storage.zipinspect import inspect_zip  # it imports this module's labels
+
+    inspect_zip(path)
 
 
 def _zip_kind(path: Path) -> str | None:

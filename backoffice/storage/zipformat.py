@@ -66,6 +66,24 @@ def _central_directory(fp: BinaryIO) -> tuple[int, int] | None:
     return (start, cd_size) if start >= 0 else None
 
 
+def central_directory_start(fp: BinaryIO) -> int | None:
+    """Where the central directory starts in the file (after any prefix), or None."""
+    located = _central_directory(fp)
+    return None if located is None else located[0]
+
+
+def has_central_directory(path: Path) -> bool:
+    """Whether the file ends like a ZIP: an end record pointing at a directory whose first
+    record is there. A PDF or an image with an archive glued to its end does."""
+    with path.open("rb") as fp:
+        located = _central_directory(fp)
+        if located is None:
+            return False
+        start, size = located
+        fp.seek(start)
+        return size == 0 or fp.read(4) == _CD_SIG
+
+
 def count_entries(path: Path, limit: int) -> int | None:
     """Count central-directory records, stopping at `limit + 1`; None if the directory is bad."""
     with path.open("rb") as fp:
