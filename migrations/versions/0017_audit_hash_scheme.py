@@ -11,7 +11,7 @@ Adding a column with a constant default rewrites nothing on PostgreSQL (11+), an
 plain ALTER TABLE on SQLite: the append-only triggers stay in place.
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-01
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017'
-down_revision = '0012'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
