@@ -96,6 +96,10 @@ class Config:
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        # SMTPS (TLS from the first byte, port 465) instead of STARTTLS; both verify the
+        # relay's certificate and name, against the system's CAs or MAIL_CA_FILE.
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+        self.MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE") or None
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
         self.MAIL_DEFAULT_SENDER = os.environ.get(
@@ -130,6 +134,19 @@ class Config:
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
+        # Key of the audit trail's HMAC chain, kept outside the database (backoffice/audit.py).
+        # Unset in the embedded mode: generated once into the app's instance folder (not
+        # with _instance_secret, which would read this process's INSTANCE_DIR, not the
+        # app's); required in production.
+        self.AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY") or None
+        # Where the signed audit checkpoints are written (default STORAGE_DIR/audit-checkpoints).
+        self.AUDIT_CHECKPOINT_DIR = os.environ.get("AUDIT_CHECKPOINT_DIR") or None
+        # /verify: unknown numbers looked up per client address and window.
+        self.VERIFY_MAX_FAILURES_ADDRESS = int(os.environ.get("VERIFY_MAX_FAILURES_ADDRESS",
+                                                              "20"))
+        self.VERIFY_THROTTLE_SECONDS = int(os.environ.get("VERIFY_THROTTLE_SECONDS", "3600"))
+        # Validity of the one-time enrolment code an admin's second-factor reset issues.
+        self.ENROLMENT_CODE_HOURS = float(os.environ.get("ENROLMENT_CODE_HOURS", "72"))
         # ClamAV daemon scanning every upload (backoffice/antivirus.py): a Unix socket, or a
         # host and port. Unset: no scanning, files are "sans_objet" and open at once.
         self.CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET") or None

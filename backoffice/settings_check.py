@@ -78,6 +78,9 @@ def secrets_problems(config: Mapping[str, Any]) -> list[str]:
         config, "TOTP_ENCRYPTION_KEY",
         "il chiffre les clés de double authentification : une clé propre à chaque hôte "
         "ferait refuser tous les codes sur les autres")
+    found += _secret_problems(
+        config, "AUDIT_HMAC_KEY",
+        "il scelle le journal d'audit hors de la base : identique sur chaque hôte")
     if config.get("SECRET_KEY") and config.get("SECRET_KEY") == config.get(
             "TOTP_ENCRYPTION_KEY"):
         found.append("TOTP_ENCRYPTION_KEY : identique à SECRET_KEY ; utilisez deux clés "
@@ -342,7 +345,13 @@ def schema_problem(engine: Engine) -> str | None:
 
 # Each returns a French line or None; they run in this order, and only when the database
 # answers.
-DATABASE_CHECKS: list[Callable[[Engine], str | None]] = [schema_problem]
+def audit_owner_problem(engine: Engine) -> str | None:
+    from backoffice.dbroles import audit_owner_problem as check
+
+    return check(engine)
+
+
+DATABASE_CHECKS: list[Callable[[Engine], str | None]] = [schema_problem, audit_owner_problem]
 
 
 def database_problems(engine: Engine) -> list[str]:

@@ -37,7 +37,10 @@ def prepare(queues: Sequence[str]):  # noqa: ANN201 - flask.Flask
     import jobs
     from backoffice import create_app
 
+    from backoffice.settings_check import enforce
+
     app = create_app()
+    enforce(app, "worker")  # production: unsafe settings or a schema behind head stop it here
     jobs.use_app(app)
     for queue in queues:
         importlib.import_module(f"jobs.{queue}")

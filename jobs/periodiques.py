@@ -61,6 +61,11 @@ PERIODIQUES: tuple[Periodique, ...] = (
                "supprime les fichiers en quarantaine au-delà de QUARANTINE_RETENTION_DAYS"),
     Periodique("purger-taches", "maintenance.purger_taches", 86400,
                "oublie les tâches envoyées depuis JOB_OUTBOX_RETENTION_DAYS"),
+    Periodique("verifier-audit", "audit.checkpoint", 300,
+               "vérifie les événements d'audit depuis le dernier point de contrôle et en "
+               "écrit un nouveau (flask verify-audit)"),
+    Periodique("verifier-audit-complet", "audit.verify_chain", 86400,
+               "vérifie toute la chaîne d'audit (flask verify-audit --full)"),
 )
 BY_NAME = {p.name: p for p in PERIODIQUES}
 

@@ -64,6 +64,7 @@ def production_environment(tmp: Path, database_url: str) -> dict[str, str]:
         "STORAGE_DIR": str(storage),
         "SECRET_KEY": secrets.token_urlsafe(48),
         "TOTP_ENCRYPTION_KEY": secrets.token_urlsafe(48),
+        "AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
         "PUBLIC_BASE_URL": "https://backoffice.ans.example",
         "MAIL_SERVER": "smtp.ans.example.fr",
         "MAIL_DEFAULT_SENDER": "Convergence <ne-pas-repondre@esante.gouv.fr>",

@@ -26,7 +26,7 @@ from tests.production_settings import production_environment, signing_material
 def environment(tmp_path, monkeypatch) -> dict[str, str]:  # noqa: ANN001
     """A production environment that passes every check (database aside)."""
     values = production_environment(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}")
-    for name in ("SECRET_KEY", "TOTP_ENCRYPTION_KEY", "PUBLIC_BASE_URL", "MAIL_SERVER",
+    for name in ("SECRET_KEY", "TOTP_ENCRYPTION_KEY", "AUDIT_HMAC_KEY", "PUBLIC_BASE_URL", "MAIL_SERVER",
                  "MAIL_DEFAULT_SENDER", "MAIL_PASSWORD", "MAIL_USE_TLS", "SIGNING_KEY",
                  "SIGNING_CERT", "SIGNING_CA", "TRUSTED_PROXIES", "METRICS_TOKEN",
                  "METRICS_ALLOWED_NETWORKS", "LOG_FORMAT", "LOG_LEVEL",
@@ -65,6 +65,10 @@ CASES: list[tuple[str, Any, list[str]]] = [
      ["SECRET_KEY : trop court (18 caractères"]),
     ("TOTP key missing (each host would make its own)", {"TOTP_ENCRYPTION_KEY": None},
      ["TOTP_ENCRYPTION_KEY : non défini dans l'environnement"]),
+    ("audit key missing (each host would seal its own chain)", {"AUDIT_HMAC_KEY": None},
+     ["AUDIT_HMAC_KEY : non défini dans l'environnement"]),
+    ("audit key too short", {"AUDIT_HMAC_KEY": "Zq8-LmW2xR5tYp0vN7"},
+     ["AUDIT_HMAC_KEY : trop court (18 caractères"]),
     ("public address missing", {"PUBLIC_BASE_URL": None},
      ["PUBLIC_BASE_URL : doit commencer par https://", "PUBLIC_BASE_URL : désigne la machine "
       "locale (127.0.0.1)"]),

@@ -68,6 +68,8 @@ class Hosts:
         self.shared = tmp / "partage"  # the shared filesystem
         self.secrets = {"SECRET_KEY": secrets.token_urlsafe(48),
                         "TOTP_ENCRYPTION_KEY": secrets.token_urlsafe(48),
+                        # one audit chain: a key per host would break it at every switch
+                        "AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
                         **{k: str(v) for k, v in base_config(tmp, url).items()
                            if k.startswith("SIGNING_")}}
         self.processes: list[subprocess.Popen] = []

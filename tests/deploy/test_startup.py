@@ -125,9 +125,6 @@ def test_the_wsgi_entry_checks_on_its_own(tmp_path) -> None:  # noqa: ANN001
     assert _schema_line(url) in lines
 
 
-@pytest.mark.xfail(strict=True, reason="backoffice/worker.py does not call "
-                   "settings_check.enforce(app, 'worker') yet (integrator: see the report); "
-                   "remove this mark once it does")
 def test_the_worker_refuses_unsafe_settings(tmp_path) -> None:  # noqa: ANN001
     url = fresh_database_url("sqlite", tmp_path, "worker")
     result = subprocess.run(  # noqa: S603
