@@ -129,7 +129,12 @@ def ensure_database(engine: Engine) -> bool:
             if exists:  # it exists: the first error was something else (password…)
                 raise DatabaseUnavailable(_unreachable(engine, first_error))
             quoted = connection.dialect.identifier_preparer.quote(name)
-            connection.execute(text(f"CREATE DATABASE {quoted}"))
+            try:
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+            except SQLAlchemyError as error:
+                if _created_meanwhile(error):  # another host's init-db made it first
+                    return False
+                raise
             return True
     except SQLAlchemyError as error:
         if "does not exist" in str(first_error) or "permission denied" in str(error):
@@ -140,6 +145,11 @@ def ensure_database(engine: Engine) -> bool:
         raise DatabaseUnavailable(_unreachable(engine, first_error)) from None
     finally:
         maintenance.dispose()
+
+
+def _created_meanwhile(error: SQLAlchemyError) -> bool:
+    text_ = str(error)
+    return "already exists" in text_ or "pg_database_datname_index" in text_
 
 
 def _cause(error: SQLAlchemyError) -> str:

@@ -187,6 +187,9 @@ def connection(app, engine: Engine) -> Iterator[Connection]:  # noqa: ANN001
 def ctx(app, connection):  # noqa: ANN001, ANN201
     """An application context and its session, for setting up and asserting."""
     with app.app_context():
+        # begin the session's transaction, as a request's first query does (a job queued
+        # with after_commit before any query would otherwise outlive a rollback: tasks.py)
+        db.connection()
         yield db
         db.remove()
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.models import Demarche, MessageTemplate, ReferenceSnapshot
 from backoffice.reference import demarches, pieces, referentiels, templates
 from backoffice.reference.files import DATA_DIR, ReferenceDataError, message_texts, read
 from backoffice.reference.merge import Report
@@ -31,9 +35,19 @@ def load(data_dir: Path | None = None) -> Report:
         demarches.NAME, pieces.NAME, templates.NAME, referentiels.NAME)}
     demarches.check(contents[demarches.NAME])
     pieces.check(contents[pieces.NAME])
+    kept = _preload()  # held: the identity map only keeps rows that something references
     report = Report()
     demarches.load(contents[demarches.NAME], report)
     pieces.load(contents[pieces.NAME], report)
     templates.load(contents[templates.NAME], report)
     referentiels.load(contents[referentiels.NAME], report, data_dir)
+    del kept
     return report
+
+
+def _preload() -> list[object]:
+    """The rows looked up one by one, in three queries (db.get then finds them in the
+    identity map): a load with nothing to do (each deployment, each test session) costs a
+    handful of queries."""
+    return [row for model in (ReferenceSnapshot, MessageTemplate, Demarche)
+            for row in db.scalars(select(model))]
