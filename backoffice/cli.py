@@ -55,10 +55,14 @@ def _revisions_line(before: set[str], after: set[str]) -> str:
 def _load_reference(migrate, reference):  # noqa: ANN001, ANN202
     """Under the set-up lock, in one transaction: a second host waits, then finds it done."""
     from backoffice import audit
+    from backoffice.models import ReferenceSnapshot
 
     with migrate.exclusive(db.connection()):
+        first = db.scalar(select(ReferenceSnapshot.kind).limit(1)) is None
         report = reference.load()
-        if report.changed:
+        # a later deployment changing the delays or the wording in force is recorded; the
+        # first load is the installation itself (and leaves the database restorable)
+        if report.changed and not first:
             audit.record("init-db", "reference.chargee", "base", after=report.as_dict())
         db.commit()
     return report

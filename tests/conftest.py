@@ -113,9 +113,9 @@ def _postgres_url(suffix: str) -> str:
         raise
 
 
-def load_reference(engine: Engine) -> None:
+def load_reference(engine: Engine, *, windows: bool = False) -> None:
     """What `init-db` loads after the migrations (démarches, delays, pièces, message
-    templates, référentiels), and for the tests a campaign window open per démarche."""
+    templates, référentiels); `windows`: a campaign window open per démarche as well."""
     from backoffice import reference
     from backoffice.seed import open_windows
 
@@ -123,7 +123,8 @@ def load_reference(engine: Engine) -> None:
     loader.extensions["db_session_options"] = {"bind": engine}
     with loader.app_context():
         reference.load()
-        open_windows()
+        if windows:
+            open_windows()
         db.commit()
         db.remove()
 
@@ -152,6 +153,7 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     tmp = tmp_path_factory.mktemp(f"db-{backend}")
     url = fresh_database_url(backend, tmp, "main")
     engine = make_engine(url)
+    load_reference(engine, windows=True)  # every test may open a candidature
     yield engine
     engine.dispose()
 

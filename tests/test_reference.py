@@ -191,3 +191,23 @@ def test_every_automatic_message_the_workflow_posts_has_its_wording() -> None:
     events |= {"form.soumise", "form.resoumise", "convention.expiree", "convention.refusee"}
     assert len(events) > 20
     assert events <= set(reference.message_texts())
+
+
+def test_init_db_records_a_later_change_of_the_reference_data_in_the_audit_trail(
+        app, ctx, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from backoffice.models import AuditEvent
+
+    data = data_copy(tmp_path)
+    monkeypatch.setattr(reference, "DATA_DIR", data)
+    unchanged = app.test_cli_runner().invoke(args=["init-db"])
+    assert unchanged.exit_code == 0, unchanged.output
+    assert "Données de référence : déjà à jour." in unchanged.output
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "reference.chargee")) is None
+
+    edit(data, "demarches.json",
+         lambda c: c["demarches"][0]["delays"]["preuves"].update(days=61))
+    changed = app.test_cli_runner().invoke(args=["init-db"])
+    assert "mis à jour : 1 délai(s)" in changed.output, changed.output
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "reference.chargee"))
+    assert event is not None and event.after == {
+        "created": {}, "updated": {"delay_rule": 1}, "removed": {}}

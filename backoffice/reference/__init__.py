@@ -24,7 +24,12 @@ from backoffice.reference import demarches, pieces, referentiels, templates
 from backoffice.reference.files import DATA_DIR, ReferenceDataError, message_texts, read
 from backoffice.reference.merge import Report
 
-__all__ = ["DATA_DIR", "ReferenceDataError", "Report", "load", "message_texts"]
+__all__ = ["DATA_DIR", "TABLES", "ReferenceDataError", "Report", "load", "message_texts"]
+
+# The tables init-db fills: a database holding nothing else is as empty as a new one (a
+# restore may replace it without --force).
+TABLES = ("demarche", "delay_rule", "piece_type", "message_template", "referentiel",
+          "referentiel_section", "referentiel_exigence", "profil", "reference_snapshot")
 
 
 def load(data_dir: Path | None = None) -> Report:
