@@ -49,7 +49,9 @@ def _revisions_line(before: set[str], after: set[str]) -> str:
     head = ", ".join(sorted(after))
     if before == after:
         return f"déjà à jour (révision {head})"
-    return f"migré de {', '.join(sorted(before)) or 'une base vide'} à la révision {head}"
+    if not before:
+        return f"créé (révision {head})"
+    return f"migré de la révision {', '.join(sorted(before))} à la révision {head}"
 
 
 def _load_reference(migrate, reference):  # noqa: ANN001, ANN202
@@ -97,7 +99,12 @@ def seed_demo(if_empty: bool, candidatures: int) -> None:
         if path.exists():
             _print_credentials(json.loads(path.read_text()))
         return
-    credentials = seed(candidatures=candidatures)
+    from backoffice.reference import ReferenceDataError
+
+    try:
+        credentials = seed(candidatures=candidatures)
+    except ReferenceDataError as error:  # init-db has not run
+        raise click.ClickException(error.message) from None
     db.commit()
     path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(tmp_path) 
             assert code == 0, (out, err)
             assert "Traceback" not in err
         outputs = [out for _code, out, _err in results]
-        assert sum("migré de une base vide" in out for out in outputs) == 1, outputs
+        assert sum("Schéma : créé (révision" in out for out in outputs) == 1, outputs
         assert sum("déjà à jour (révision" in out for out in outputs) == 1, outputs
         assert sum("créée" in out for out in outputs) <= 1  # the other found it made
         assert sum("Données de référence : créé(s)" in out for out in outputs) == 1, outputs

@@ -83,7 +83,7 @@ def test_the_wheel_installed_outside_the_source_tree_sets_up_a_database_and_serv
     assert imported == "[]"
 
     init = run(venv / "bin" / "flask", "--app", "backoffice", "init-db", cwd=site, env=env)
-    assert "migré de une base vide" in init.stdout, init.stdout
+    assert "Schéma : créé (révision" in init.stdout, init.stdout
     assert "Données de référence : créé(s) : 5 démarche(s)" in init.stdout
 
     port = free_port()

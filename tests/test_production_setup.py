@@ -166,7 +166,7 @@ def test_from_an_empty_database_to_a_first_decision_in_each_demarche(production)
     assert first.returncode == 0, first.stderr
     if production.backend == "postgresql":
         assert "créée" in first.stdout
-    assert "migré de une base vide" in first.stdout and "créé(s)" in first.stdout
+    assert "Schéma : créé (révision" in first.stdout and "créé(s)" in first.stdout
     loaded = reference_counts(app)
     assert loaded["demarche"] == 5 and loaded["referentiel"] == 2
     assert all(loaded.values()), loaded
