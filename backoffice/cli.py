@@ -27,9 +27,13 @@ def init_db() -> None:
     """Set up the database: create it if missing (PostgreSQL), migrate it to head under a
     lock, load the reference data of data/. The only command that migrates; idempotent."""
     from backoffice import migrate, reference
+    from backoffice.db import write_intent
 
     engine = current_app.extensions["db_engine"]
     where = engine.url.render_as_string(hide_password=True)
+    # SQLite: BEGIN IMMEDIATE, so that a second init-db waits for the first's write lock
+    # instead of reading the old schema (PostgreSQL: the advisory lock, migrate.exclusive)
+    write_intent.set(True)
     try:
         if migrate.ensure_database(engine):
             click.echo(f"Base de données « {engine.url.database} » créée.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -47,8 +48,15 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     command.upgrade(alembic_config(connection), revision)
 
 
+@cache  # the migrations do not change while a process runs; a probe may ask every second
+def _script() -> tuple[frozenset[str], frozenset[str]]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return (frozenset(script.get_heads()),
+            frozenset(s.revision for s in script.walk_revisions()))
+
+
 def heads() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return set(_script()[0])
 
 
 def current_revisions(connection: Connection) -> set[str]:
@@ -65,10 +73,26 @@ def exclusive(connection: Connection) -> Iterator[None]:
     yield
 
 
+@contextmanager
+def _patient(connection: Connection) -> Iterator[None]:
+    """SQLite: wait minutes, not the application's 5 s, for another init-db's write lock
+    (set on the driver's connection, before SQLAlchemy's BEGIN IMMEDIATE waits for it)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA busy_timeout = 600000")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA busy_timeout = 5000")
+
+
 def upgrade_locked(engine: Engine) -> tuple[set[str], set[str]]:
     """Migrate to head under the lock, in one transaction; (revisions before, after)."""
     try:
-        with engine.begin() as connection, exclusive(connection):
+        with engine.connect() as connection, _patient(connection), connection.begin(), \
+                exclusive(connection):
             before = current_revisions(connection)
             if before != heads():
                 upgrade(connection)
@@ -102,7 +126,7 @@ def schema_problem(engine: Engine) -> str | None:
 
 
 def _known_revisions() -> set[str]:
-    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return set(_script()[1])
 
 
 # --- creating the database ---------------------------------------------------------
@@ -161,5 +185,8 @@ def _cause(error: SQLAlchemyError) -> str:
 
 def _unreachable(engine: Engine, error: SQLAlchemyError) -> str:
     where = make_url(engine.url).render_as_string(hide_password=True)
+    if "database is locked" in str(error):
+        return (f"Base de données {where} verrouillée par un autre processus (un autre "
+                "`make db` ?) : relancez la commande quand il a fini.")
     return (f"Base de données injoignable ({where}) : {_cause(error)}. Vérifiez "
             "DATABASE_URL et que le serveur de base de données est démarré.")

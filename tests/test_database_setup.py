@@ -41,10 +41,11 @@ def postgres_server() -> str:
     return TEST_DATABASE_URL
 
 
-@pytest.mark.postgresql
-def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(backend, tmp_path) -> None:  # noqa: ANN001, E501
+    """PostgreSQL: the advisory lock; SQLite: BEGIN IMMEDIATE with a long busy timeout."""
     name = f"backoffice_test_parallel_{os.getpid()}"
-    url = empty_database_url("postgresql", tmp_path, name)
+    url = empty_database_url(backend, tmp_path, name)
     try:
         runs = [init_db(url, tmp_path / str(i)) for i in range(2)]
         results = [finish(p) for p in runs]
@@ -66,7 +67,8 @@ def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(tmp_path) 
         finally:
             engine.dispose()
     finally:
-        drop_database(TEST_DATABASE_URL, name)
+        if backend == "postgresql":
+            drop_database(TEST_DATABASE_URL, name)
 
 
 def test_an_unreachable_server_is_one_french_line(tmp_path) -> None:  # noqa: ANN001
