@@ -36,6 +36,7 @@ install-production:
 	@test ! -e $(STAMP) || { echo "$(VENV) est l'environnement de développement (make install) : supprimez-le ou choisissez un autre dossier (VENV=…)."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/production.txt
+	rm -rf build  # setuptools would ship files deleted since a previous build
 	$(BIN)/python -m pip install --quiet --no-deps .
 	touch $(PRODUCTION_STAMP)
 

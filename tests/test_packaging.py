@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,7 +62,12 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes_and_no_test_tool() -
 def test_the_wheel_installed_outside_the_source_tree_sets_up_a_database_and_serves(tmp_path) -> None:  # noqa: ANN001, E501
     wheels, venv, site = tmp_path / "wheels", tmp_path / "venv", tmp_path / "site"
     site.mkdir()
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, ROOT,
+    # from a clean copy: setuptools' build/ folder keeps files deleted since a past build
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "instance", "test-results", "__pycache__",
+        "node_modules", "tests"))
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, source,
         cwd=tmp_path)
     (wheel,) = wheels.glob("convergence_backoffice-*.whl")
     run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
