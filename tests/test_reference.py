@@ -26,6 +26,7 @@ from backoffice.models import (
 )
 from backoffice.reference import ReferenceDataError
 from tests.factories import CandidatureFactory, fichier_for
+from tests.test_cli import cli_app  # noqa: F401 - a fresh database per test
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,20 +195,26 @@ def test_every_automatic_message_the_workflow_posts_has_its_wording() -> None:
 
 
 def test_init_db_records_a_later_change_of_the_reference_data_in_the_audit_trail(
-        app, ctx, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+        cli_app, tmp_path, monkeypatch) -> None:  # noqa: ANN001, F811
+    """On a database of its own: init-db commits, and holds the set-up lock meanwhile."""
     from backoffice.models import AuditEvent
+
+    def audited() -> list[dict[str, Any]]:
+        with cli_app.app_context():
+            rows = db.scalars(select(AuditEvent.after).where(
+                AuditEvent.action == "reference.chargee")).all()
+            db.remove()
+            return rows
 
     data = data_copy(tmp_path)
     monkeypatch.setattr(reference, "DATA_DIR", data)
-    unchanged = app.test_cli_runner().invoke(args=["init-db"])
+    unchanged = cli_app.test_cli_runner().invoke(args=["init-db"])
     assert unchanged.exit_code == 0, unchanged.output
     assert "Données de référence : déjà à jour." in unchanged.output
-    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "reference.chargee")) is None
+    assert audited() == []
 
     edit(data, "demarches.json",
          lambda c: c["demarches"][0]["delays"]["preuves"].update(days=61))
-    changed = app.test_cli_runner().invoke(args=["init-db"])
+    changed = cli_app.test_cli_runner().invoke(args=["init-db"])
     assert "mis à jour : 1 délai(s)" in changed.output, changed.output
-    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "reference.chargee"))
-    assert event is not None and event.after == {
-        "created": {}, "updated": {"delay_rule": 1}, "removed": {}}
+    assert audited() == [{"created": {}, "updated": {"delay_rule": 1}, "removed": {}}]
