@@ -33,7 +33,7 @@ def init_db() -> None:
     where = engine.url.render_as_string(hide_password=True)
     # SQLite: BEGIN IMMEDIATE, so that a second init-db waits for the first's write lock
     # instead of reading the old schema (PostgreSQL: the advisory lock, migrate.exclusive)
-    write_intent.set(True)
+    intent = write_intent.set(True)
     try:
         if migrate.ensure_database(engine):
             click.echo(f"Base de données « {engine.url.database} » créée.")
@@ -44,6 +44,8 @@ def init_db() -> None:
         db.rollback()
         click.echo(error.message, err=True)
         sys.exit(1)
+    finally:
+        write_intent.reset(intent)
     click.echo(_reference_line(report))
     for note in report.notes:
         click.echo(f"  {note}")
