@@ -6,8 +6,18 @@ FLASK  := $(BIN)/flask --app backoffice
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
+PRODUCTION_STAMP := $(VENV)/.production
 
-.PHONY: run test install db demo worker lint serve-production clean
+# `make install-production` makes a runtime-only venv: the commands a deployment runs (db,
+# worker, serve-production) then use it as it is, instead of installing the test and
+# development tools into it.
+ifneq ($(wildcard $(PRODUCTION_STAMP)),)
+READY := $(PRODUCTION_STAMP)
+else
+READY := $(STAMP)
+endif
+
+.PHONY: run test install install-production lock db demo worker lint serve-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +30,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-db: install
+# Production: the runtime dependencies pinned with their hashes (requirements/production.txt,
+# `make lock`), then the application itself; no test or development tool.
+install-production:
+	@test ! -e $(STAMP) || { echo "$(VENV) est l'environnement de développement (make install) : supprimez-le ou choisissez un autre dossier (VENV=…)."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/production.txt
+	rm -rf build  # setuptools would ship files deleted since a previous build
+	$(BIN)/python -m pip install --quiet --no-deps .
+	touch $(PRODUCTION_STAMP)
+
+# Re-pin the production dependencies after a change of pyproject.toml's dependencies.
+lock: install
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements/production.txt pyproject.toml
+
+# Creates the database if missing (PostgreSQL), migrates it under a lock, loads the
+# reference data of data/: the only command that migrates.
+db: $(READY)
 	$(FLASK) init-db
 
 demo: db
@@ -35,11 +62,12 @@ test: install
 
 # Production mode: the job worker (backoffice/worker.py) on every queue (REDIS_URL must
 # be set); `python -m backoffice.worker certificats` for one queue.
-worker: install
+worker: $(READY)
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL n'est pas défini."; exit 1; }
 	$(BIN)/python -m backoffice.worker
 
-serve-production: db
+# Does not migrate: run `make db` first (deployments run it once, before the hosts start).
+serve-production: $(READY)
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) 'backoffice:create_app()'  # gunicorn.conf.py
 
 lint: install

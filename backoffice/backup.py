@@ -94,8 +94,14 @@ def referenced_keys(conn: Connection) -> set[str]:
 
 
 def _non_empty_tables(engine: Engine) -> list[str]:
+    """Tables holding something a restore would lose: not the schema's version, not the
+    reference data `make db` loads (the restore drill runs it first; the backup's own
+    reference data replaces it)."""
+    from backoffice.reference import TABLES
+
+    ignored = {"alembic_version", *TABLES}
     with engine.connect() as conn:
-        names = sorted(n for n in inspect(conn).get_table_names() if n != "alembic_version")
+        names = sorted(n for n in inspect(conn).get_table_names() if n not in ignored)
         return [name for name in names
                 if conn.execute(select(literal(1)).select_from(table(name)).limit(1)).first()]
 

@@ -16,8 +16,8 @@ from backoffice.db import db
 
 
 def register(app: Flask) -> None:
-    for command in (init_db, seed_demo, create_user, verify_audit, send_mails,
-                    import_referentiel, resume_issuance, sauvegarder, restaurer):
+    for command in (init_db, seed_demo, create_user, create_api_token, verify_audit,
+                    send_mails, import_referentiel, resume_issuance, sauvegarder, restaurer):
         app.cli.add_command(command)
     from backoffice.dbroles import roles_bd  # the application's database role
 
@@ -27,13 +27,70 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create or upgrade the schema to the latest migration."""
-    from backoffice.migrate import upgrade
+    """Set up the database: create it if missing (PostgreSQL), migrate it to head under a
+    lock, load the reference data of data/. The only command that migrates; idempotent."""
+    from backoffice import migrate, reference
+    from backoffice.db import write_intent
 
     engine = current_app.extensions["db_engine"]
-    with engine.begin() as connection:
-        upgrade(connection)
-    click.echo(f"Base de données à jour ({engine.url.render_as_string(hide_password=True)}).")
+    where = engine.url.render_as_string(hide_password=True)
+    # SQLite: BEGIN IMMEDIATE, so that a second init-db waits for the first's write lock
+    # instead of reading the old schema (PostgreSQL: the advisory lock, migrate.exclusive)
+    intent = write_intent.set(True)
+    try:
+        if migrate.ensure_database(engine):
+            click.echo(f"Base de données « {engine.url.database} » créée.")
+        before, after = migrate.upgrade_locked(engine)
+        click.echo(f"Schéma : {_revisions_line(before, after)} ({where}).")
+        report = _load_reference(migrate, reference)
+    except (migrate.DatabaseUnavailable, reference.ReferenceDataError) as error:
+        db.rollback()
+        click.echo(error.message, err=True)
+        sys.exit(1)
+    finally:
+        write_intent.reset(intent)
+    click.echo(_reference_line(report))
+    for note in report.notes:
+        click.echo(f"  {note}")
+
+
+def _revisions_line(before: set[str], after: set[str]) -> str:
+    head = ", ".join(sorted(after))
+    if before == after:
+        return f"déjà à jour (révision {head})"
+    if not before:
+        return f"créé (révision {head})"
+    return f"migré de la révision {', '.join(sorted(before))} à la révision {head}"
+
+
+def _load_reference(migrate, reference):  # noqa: ANN001, ANN202
+    """Under the set-up lock, in one transaction: a second host waits, then finds it done."""
+    from backoffice import audit
+    from backoffice.models import ReferenceSnapshot
+
+    with migrate.exclusive(db.connection()):
+        first = db.scalar(select(ReferenceSnapshot.kind).limit(1)) is None
+        report = reference.load()
+        # a later deployment changing the delays or the wording in force is recorded; the
+        # first load is the installation itself (and leaves the database restorable)
+        if report.changed and not first:
+            audit.record("init-db", "reference.chargee", "base", after=report.as_dict())
+        db.commit()
+    return report
+
+
+_KINDS = {"demarche": "démarche(s)", "delay_rule": "délai(s)", "piece_type": "pièce(s)",
+          "message_template": "message(s) automatique(s)", "referentiel": "référentiel(s)"}
+
+
+def _reference_line(report) -> str:  # noqa: ANN001
+    parts = []
+    for what, counts in (("créé(s)", report.created), ("mis à jour", report.updated),
+                         ("retiré(s)", report.removed)):
+        if counts:
+            listed = ", ".join(f"{n} {_KINDS.get(kind, kind)}" for kind, n in counts.items())
+            parts.append(f"{what} : {listed}")
+    return "Données de référence : " + ("; ".join(parts) if parts else "déjà à jour") + "."
 
 
 @click.command("seed-demo")
@@ -51,7 +108,12 @@ def seed_demo(if_empty: bool, candidatures: int) -> None:
         if path.exists():
             _print_credentials(json.loads(path.read_text()))
         return
-    credentials = seed(candidatures=candidatures)
+    from backoffice.reference import ReferenceDataError
+
+    try:
+        credentials = seed(candidatures=candidatures)
+    except ReferenceDataError as error:  # init-db has not run
+        raise click.ClickException(error.message) from None
     db.commit()
     path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +170,64 @@ def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str,
     click.echo(f"Compte créé : {email}")
     if generated:
         click.echo(f"Mot de passe : {password}")
+
+
+@click.command("create-api-token")
+@with_appcontext
+@click.option("--organisation", "organisation_name", required=True,
+              help="Raison sociale ; l'organisation est créée si elle n'existe pas.")
+@click.option("--siret", help="SIRET (14 chiffres), pour une organisation créée ici.")
+@click.option("--contact-email", help="Contact de l'organisation créée ici.")
+@click.option("--name", required=True, help="Usage du jeton, par ex. « Portail Convergence ».")
+def create_api_token(organisation_name: str, siret: str | None, contact_email: str | None,
+                     name: str) -> None:
+    """Create an intake API token for an organisation; print it once (only its SHA-256 is
+    kept)."""
+    from backoffice import audit
+    from backoffice.models import Organisation
+    from backoffice.tokens import new_api_token
+
+    organisation_name, name = organisation_name.strip(), name.strip()
+    if not organisation_name or not name:
+        raise click.ClickException("L'organisation et l'usage du jeton sont obligatoires.")
+    if siret is not None and not (len(siret) == 14 and siret.isdigit()):
+        raise click.ClickException("Le SIRET compte 14 chiffres.")
+    organisation = _find_organisation(organisation_name, siret)
+    if organisation is None:
+        organisation = Organisation(name=organisation_name, siret=siret,
+                                    contact_email=contact_email)
+        db.add(organisation)
+        db.flush()
+        audit.record("cli", "admin.organisation.creee", organisation,
+                     after={"name": organisation_name, "siret": siret})
+        click.echo(f"Organisation créée : {organisation_name}")
+    token, raw = new_api_token(organisation, name)
+    db.add(token)
+    db.flush()
+    audit.record("cli", "admin.apitoken.cree", token,
+                 after={"organisation": organisation_name, "name": name, "prefix": token.prefix})
+    db.commit()
+    click.echo(f"Jeton créé pour {organisation_name} ({name}) : {raw}")
+    click.echo("Copiez-le maintenant : il ne sera plus jamais affiché (révocation : "
+               "administration, Jetons d'API).")
+
+
+def _find_organisation(name: str, siret: str | None):  # noqa: ANN202
+    from backoffice.models import Organisation
+
+    if siret is not None:
+        found = db.scalar(select(Organisation).where(Organisation.siret == siret))
+        if found is not None and found.name != name:
+            raise click.ClickException(f"Le SIRET {siret} est celui de « {found.name} ».")
+        if found is not None:
+            return found
+    named = db.scalars(select(Organisation).where(Organisation.name == name)).all()
+    if len(named) > 1:
+        raise click.ClickException(
+            f"Plusieurs organisations s'appellent « {name} » : précisez --siret.")
+    if named and siret is not None and named[0].siret not in (None, siret):
+        raise click.ClickException(f"« {name} » a le SIRET {named[0].siret}, pas {siret}.")
+    return named[0] if named else None
 
 
 @click.command("verify-audit")

@@ -1,6 +1,7 @@
 """Demo data: one account per role, teams, organisations and products in the guide's
-style, the five démarches with open campaign windows, candidatures spread over the
-démarches and their steps.
+style, an open campaign window per démarche, candidatures spread over the démarches and
+their steps. The démarches, delays, pièces, référentiels and message wording are
+reference data (backoffice/reference, loaded by init-db), not demo data.
 
 The candidatures are placed at their step directly (`place_at_step`), with consistent
 dates and deciders; the lifecycle issue replaces this with runs of the workflow itself
@@ -9,22 +10,19 @@ so that their audit trails are real.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import secrets
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 
-from backoffice import audit
+from backoffice import audit, reference
 from backoffice.auth import totp
 from backoffice.auth.passwords import hash_password
 from backoffice.db import db, utcnow
 from backoffice.models import (
-    ApiToken,
     CampaignWindow,
     Candidature,
     CandidatureStep,
@@ -34,8 +32,8 @@ from backoffice.models import (
     Team,
     User,
 )
+from backoffice.tokens import new_api_token
 from backoffice.workflow.definitions import DECIDED_STATUSES, DEMARCHES, STEPS, StepKind
-from backoffice.workflow.referentiels import load_json
 
 PARIS = ZoneInfo("Europe/Paris")
 DEMO_DOMAIN = "demo.convergence.fr"
@@ -60,60 +58,36 @@ PASSED: dict[StepKind, str] = {
 }
 
 
-def new_api_token(organisation: Organisation, name: str) -> tuple[ApiToken, str]:
-    """A bearer token; only its SHA-256 is kept."""
-    raw = "cvg_" + secrets.token_urlsafe(32)
-    token = ApiToken(
-        organisation=organisation,
-        name=name,
-        prefix=raw[:10],
-        token_hash=hashlib.sha256(raw.encode()).hexdigest(),
-    )
-    return token, raw
+def open_windows(open_for_days: int = 120) -> None:
+    """A campaign window open now for each démarche that has none (demo and tests; in
+    production an administrator opens them)."""
+    now = utcnow()
+    for demarche in db.scalars(select(Demarche).order_by(Demarche.code)):
+        if demarche.windows:
+            continue
+        closes = (now + timedelta(days=open_for_days)).astimezone(PARIS).replace(
+            hour=14, minute=0, second=0, microsecond=0
+        )
+        db.add(CampaignWindow(
+            demarche=demarche,
+            label=f"Campagne {now.year} — {demarche.label}",
+            opens_at=now - timedelta(days=180),
+            closes_at=closes,
+        ))
+    db.flush()
 
 
 def ensure_demarches(open_for_days: int = 120) -> list[Demarche]:
-    """The five démarches of design.md, each with a campaign window open now."""
-    now = utcnow()
-    rows = []
-    for code, definition in DEMARCHES.items():
-        demarche = db.get(Demarche, code)
-        if demarche is None:
-            demarche = Demarche(
-                code=code,
-                label=definition.label,
-                parcours=definition.parcours.value,
-                phase_transitoire=bool(definition.transitional_steps),
-            )
-            db.add(demarche)
-        if not demarche.windows:
-            closes = (now + timedelta(days=open_for_days)).astimezone(PARIS).replace(
-                hour=14, minute=0, second=0, microsecond=0
-            )
-            db.add(CampaignWindow(
-                demarche=demarche,
-                label=f"Campagne {now.year} — {definition.label}",
-                opens_at=now - timedelta(days=180),
-                closes_at=closes,
-            ))
-        rows.append(demarche)
-    db.flush()
-    return rows
+    """The reference data (backoffice/reference) and a campaign window open now for each
+    démarche. Kept for the tests and benchmarks written before backoffice/reference."""
+    reference.load()
+    open_windows(open_for_days)
+    return [db.get(Demarche, code) for code in DEMARCHES]
 
 
 def ensure_delay_rules() -> None:
-    """The default delays (admins change them)."""
-    from backoffice.models import DelayRule
-    from backoffice.workflow.delays import DEFAULT_DELAYS
-
-    existing = {(r.demarche_code, r.step) for r in db.scalars(select(DelayRule))}
-    for code, definition in DEMARCHES.items():
-        for step in dict.fromkeys(definition.steps + (definition.transitional_steps or ())):
-            if step in DEFAULT_DELAYS and (code, step) not in existing:
-                days, working, basis = DEFAULT_DELAYS[step]
-                db.add(DelayRule(demarche_code=code, step=step, days=days,
-                                 working_days=working, legal_basis=basis))
-    db.flush()
+    """The delays are reference data now (data/demarches.json); kept for older callers."""
+    reference.load()
 
 
 def place_at_step(
@@ -181,7 +155,7 @@ ORGANISATIONS = [
 ]
 
 
-REFERENTIEL_JSON = Path(__file__).resolve().parents[1] / "data" / "referentiel.json"
+REFERENTIEL_JSON = reference.DATA_DIR / "referentiel.json"
 
 # Where the demo candidatures stop: (démarche, step reached, what happens there).
 TARGETS: list[tuple[str, str, str]] = [
@@ -323,9 +297,11 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     from backoffice.models import JobOutbox
 
     outbox_before = db.scalar(select(func.max(JobOutbox.id))) or 0
-    ensure_demarches()
-    load_json(REFERENTIEL_JSON)
-    ensure_delay_rules()
+    if db.get(Demarche, "sons_sas") is None:
+        raise reference.ReferenceDataError(
+            "Les données de référence ne sont pas chargées : lancez d'abord `make db` "
+            "(flask --app backoffice init-db).")
+    open_windows()
 
     dmn = Team(name="Équipe DMN", parcours="dmn")
     segur = Team(name="Équipe Ségur", parcours="segur")

@@ -4,8 +4,10 @@
   on both (the `engine` fixture is parametrised). Real Redis + `rq worker` when
   TEST_REDIS_URL is set. Browser tests drive Debian's /usr/bin/chromium.
 - REQUIRE_TIERS=1 (set by .ci/run) turns a missing tier into a failure, never a skip.
-- The schema is built once per engine from the Alembic migrations; each test runs in an
-  outer transaction rolled back at the end (sessions join it through SAVEPOINTs).
+- The schema is built once per engine from the Alembic migrations, and the reference data
+  loaded once by the loader `init-db` runs (backoffice/reference), with a campaign window
+  open per démarche; each test runs in an outer transaction rolled back at the end
+  (sessions join it through SAVEPOINTs).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
@@ -110,8 +113,24 @@ def _postgres_url(suffix: str) -> str:
         raise
 
 
+def load_reference(engine: Engine, *, windows: bool = False) -> None:
+    """What `init-db` loads after the migrations (démarches, delays, pièces, message
+    templates, référentiels); `windows`: a campaign window open per démarche as well."""
+    from backoffice import reference
+    from backoffice.seed import open_windows
+
+    loader = Flask("reference-loader")  # the session only needs an app context and a bind
+    loader.extensions["db_session_options"] = {"bind": engine}
+    with loader.app_context():
+        reference.load()
+        if windows:
+            open_windows()
+        db.commit()
+        db.remove()
+
+
 def fresh_database_url(backend: str, tmp: Path, suffix: str) -> str:
-    """A new, empty database of that backend, migrated to head."""
+    """A new database of that backend, migrated to head, with the reference data."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp / f'{suffix}.sqlite3'}"
     else:
@@ -119,6 +138,7 @@ def fresh_database_url(backend: str, tmp: Path, suffix: str) -> str:
     engine = make_engine(url)
     with engine.begin() as connection:
         upgrade(connection)
+    load_reference(engine)
     engine.dispose()
     return url
 
@@ -133,6 +153,7 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     tmp = tmp_path_factory.mktemp(f"db-{backend}")
     url = fresh_database_url(backend, tmp, "main")
     engine = make_engine(url)
+    load_reference(engine, windows=True)  # every test may open a candidature
     yield engine
     engine.dispose()
 
@@ -168,10 +189,9 @@ def connection(app, engine: Engine) -> Iterator[Connection]:  # noqa: ANN001
 def ctx(app, connection):  # noqa: ANN001, ANN201
     """An application context and its session, for setting up and asserting."""
     with app.app_context():
-        from backoffice.seed import ensure_demarches
-
-        ensure_demarches()
-        db.flush()
+        # begin the session's transaction, as a request's first query does (a job queued
+        # with after_commit before any query would otherwise outlive a rollback: tasks.py)
+        db.connection()
         yield db
         db.remove()
 

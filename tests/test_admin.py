@@ -198,12 +198,15 @@ def test_admin_rewords_an_automatic_message(client, ctx) -> None:  # noqa: ANN00
     from tests.factories import CandidatureFactory
 
     _admin(client, ctx)
-    form = client.get("/admin/messagetemplate/new/").get_data(as_text=True)
-    assert "form.complements_demandes" in form
-    response = client.post("/admin/messagetemplate/new/", data={
+    # every automatic message is listed (reference data, data/message_templates.json)
+    listed = client.get("/admin/messagetemplate/").get_data(as_text=True)
+    assert "form.complements_demandes" in listed and "candidature.ouverte" in listed
+    url = "/admin/messagetemplate/edit/?id=form..complements_demandes"  # "." escaped
+    assert url.removeprefix("/admin/messagetemplate") in listed.replace("&amp;", "&")
+    response = client.post(url, data={
         "event": "form.complements_demandes", "subject": "Action requise : {step}",
         "body": "Bonjour,\n{body}\nCordialement, l'ANS ({inconnu})",
-        "csrf_token": csrf_token(client, "/admin/messagetemplate/new/"),
+        "csrf_token": csrf_token(client, url),
     })
     assert response.status_code == 302
     candidature = CandidatureFactory()

@@ -12,6 +12,7 @@ from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, 
 from backoffice.models.jobs import JobOutbox
 from backoffice.models.messaging import Message, MessageRead, MessageTemplate, OutboxMail
 from backoffice.models.organisation import ApiToken, Organisation, Product, ProductEvaluation
+from backoffice.models.reference import ReferenceSnapshot
 from backoffice.models.referentiel import (
     DelayRule,
     PieceType,
@@ -41,6 +42,7 @@ __all__ = [
     "MessageTemplate",
     "OutboxMail",
     "RecoveryCode",
+    "ReferenceSnapshot",
     "Piece",
     "PieceType",
     "Preuve",

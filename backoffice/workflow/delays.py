@@ -20,16 +20,8 @@ from backoffice.models import CandidatureStep, DelayRule
 
 PARIS = ZoneInfo("Europe/Paris")
 
-# Defaults loaded by the seed; admins change them. Basis in the referentiel's legal_delays.
-DEFAULT_DELAYS: dict[str, tuple[int, bool, str]] = {
-    "recevabilite": (30, False, "Délai interne de recevabilité"),
-    "depot": (15, True, "Délai interne"),
-    "eligibilite": (15, True, "Délai interne"),
-    "convention": (15, False, "Délai interne"),
-    "preuves": (60, False, "CSS R.162-76 : décision sous 60 jours du dossier complet"),
-    "preuves_pour_avis": (60, False, "CSS R.162-104 : code délivré sous 2 mois"),
-    "college": (30, False, "Délai interne"),
-}
+# The defaults are reference data (data/demarches.json, loaded by init-db); admins change
+# them in the administration (DelayRule).
 
 
 @lru_cache(maxsize=16)

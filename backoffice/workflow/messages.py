@@ -1,5 +1,5 @@
 """The automatic messages each transition posts to the candidature's thread (French;
-admins will edit them with the messagerie issue)."""
+admins edit their wording in the admin area)."""
 
 from __future__ import annotations
 
@@ -7,72 +7,12 @@ from collections.abc import Sequence
 
 from backoffice.db import db, utcnow
 from backoffice.models import Candidature, Fichier, Message, OutboxMail
+from backoffice.reference.files import message_texts
 from backoffice.tasks import schedule
 
-TEXTS: dict[str, tuple[str, str]] = {
-    "candidature.ouverte": ("Candidature créée", "Votre candidature {reference} a été créée."),
-    "form.soumise": ("{step} : dossier soumis",
-                     "Votre dossier pour l'étape « {step} » a bien été reçu. Il sera instruit "
-                     "par un vérificateur de l'ANS."),
-    "form.resoumise": ("{step} : compléments reçus",
-                       "Vos compléments pour l'étape « {step} » ont bien été reçus."),
-    "form.prise": ("{step} : en instruction",
-                   "Votre dossier pour l'étape « {step} » est en cours d'instruction."),
-    "form.validee": ("{step} : validée", "L'étape « {step} » est validée.{extra}"),
-    "form.complements_demandes": ("{step} : compléments demandés", "{body}"),
-    "form.rejetee": ("{step} : candidature rejetée",
-                     "Votre candidature n'a pas été retenue à l'étape « {step} ».\n\n"
-                     "Motif : {body}"),
-    "convention.envoyee": ("Convention envoyée pour signature",
-                           "La convention vous a été envoyée pour signature électronique "
-                           "(Yousign). Consultez votre messagerie électronique."),
-    "convention.signee": ("Convention signée", "La convention a été signée par les parties."),
-    "convention.expiree": ("Convention expirée",
-                           "La demande de signature de la convention a expiré. Elle vous sera "
-                           "renvoyée."),
-    "convention.refusee": ("Convention refusée", "La signature de la convention a été refusée."),
-    "convention.validee": ("Convention validée",
-                           "La convention est validée : vous pouvez déposer vos preuves."),
-    "section.soumise": ("Section {section} soumise",
-                        "La section {section} a été soumise pour revue (tour {round})."),
-    "section.validee": ("Section {section} validée", "La section {section} est validée."),
-    "section.modifications_demandees": ("Section {section} : modifications demandées",
-                                        "{body}"),
-    "preuves.validees": ("Preuves validées",
-                         "Toutes les sections sont validées.{extra}"),
-    "pour_avis.deposees": ("Preuves pour avis reçues",
-                           "Votre archive « {name} » a bien été reçue."),
-    "pour_avis.avis_rendu": ("Avis rendu", "{body}"),
-    "college.inscrite": ("Collège de certification",
-                         "Votre dossier est inscrit à l'ordre du jour d'une séance du collège de "
-                         "certification."),
-    "college.favorable": ("Décision favorable du collège",
-                          "Le collège de certification a rendu une décision favorable. Le "
-                          "certificat est en cours d'émission."),
-    "college.defavorable": ("Décision défavorable du collège",
-                            "Le collège de certification a rendu une décision défavorable.\n\n"
-                            "Motif : {body}"),
-    "college.ajournee": ("Dossier ajourné par le collège", "{body}"),
-    "emission.emis": ("{document} émis",
-                      "{document} a été émis sous le numéro {numero}. Il est joint à ce message "
-                      "dans votre messagerie Convergence ; son authenticité se vérifie en "
-                      "ligne."),
-    "emission.echec": ("Émission retardée",
-                       "L'émission du document rencontre un incident technique ; l'ANS a été "
-                       "prévenue."),
-    "support.fichier_supprime": ("Fichier supprimé : {name}",
-                                 "À votre demande ({demande}), le support Convergence a "
-                                 "supprimé le fichier « {name} ».\n\nMotif : {body}"),
-    "antivirus.fichier_infecte": ("Fichier mis en quarantaine : {name}",
-                                  "L'analyse antivirus du fichier « {name} » que vous avez "
-                                  "déposé a détecté un contenu malveillant (signature "
-                                  "{signature}). Le fichier a été mis en quarantaine : il ne "
-                                  "sera pas examiné par les vérificateurs.\n\nVérifiez le poste "
-                                  "d'où il provient, puis déposez une version saine du "
-                                  "fichier."),
-    "candidature.abandonnee": ("Candidature abandonnée", "La candidature a été abandonnée."),
-    "candidature.close_sans_suite": ("Candidature close sans suite", "Motif : {body}"),
-}
+# The built-in wording, event -> (subject, body): reference data (data/message_templates.json,
+# loaded into message_template by init-db, where admins edit it).
+TEXTS: dict[str, tuple[str, str]] = message_texts()
 
 # Internal outcomes the vendor is not e-mailed about.
 NOT_NOTIFIED = {"emission.echec"}

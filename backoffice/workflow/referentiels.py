@@ -4,9 +4,7 @@ does not change a candidature in flight)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -14,16 +12,12 @@ from backoffice.db import db
 from backoffice.models import (
     Candidature,
     CandidatureExigence,
-    PieceType,
-    Profil,
     Referentiel,
-    ReferentielExigence,
     ReferentielSection,
     SectionReview,
     StepForm,
 )
 from backoffice.workflow.base import InvalidInput
-from backoffice.workflow.definitions import Parcours
 
 
 def referentiel_code(candidature: Candidature) -> str:
@@ -110,59 +104,12 @@ def exigence_codes(candidature: Candidature) -> dict[str, str]:
 # --- loading the shared reference data ------------------------------------------------
 
 
-def load_json(path: Path, version: str = "V1") -> list[Referentiel]:
-    """Load ../shared/referentiel/referentiel.json: the DMN and SONS SAS référentiels,
-    their profils and the pièces justificatives. Idempotent per (code, version)."""
-    data = json.loads(path.read_text())
-    loaded = []
-    dmn = data["dmn"]
-    loaded.append(_load_referentiel(
-        "dmn", version, dmn["referentiel"]["name"], dmn["sections"],
-        [(p["code"], p["label"], p["selects"]) for p in dmn["profils"]],
-    ))
-    sas = data["sons_sas"]
-    sas_sections = sas["sections"]
-    loaded.append(_load_referentiel(
-        "sons_sas", version, sas["demarche"]["label"], sas_sections,
-        [("GENERAL", "Profil Général", [s["code"] for s in sas_sections])],
-    ))
-    _load_pieces(Parcours.dmn.value, "recevabilite", dmn["pieces_justificatives"])
-    for step in sas["steps"]:
-        if step.get("pieces"):
-            _load_pieces(Parcours.segur.value, step["code"], step["pieces"])
-    db.flush()
-    return loaded
+def load_json(path: Path | None = None, version: str = "V1") -> list[Referentiel]:
+    """Kept for callers written before backoffice/reference, which loads the référentiels
+    (data/referentiels.json) with the rest of the reference data; `path` is ignored."""
+    from backoffice import reference
 
-
-def _load_referentiel(code: str, version: str, label: str, sections: list[dict[str, Any]],
-                      profils: list[tuple[str, str, list[str]]]) -> Referentiel:
-    existing = db.scalar(select(Referentiel).where(Referentiel.code == code,
-                                                   Referentiel.version == version))
-    if existing is not None:
-        return existing
-    for other in db.scalars(select(Referentiel).where(Referentiel.code == code)):
-        other.current = False
-    referentiel = Referentiel(code=code, version=version, label=label, current=True)
-    for i, section in enumerate(sections):
-        row = ReferentielSection(code=section["code"], title=section["title"], position=i)
-        row.exigences = [
-            ReferentielExigence(code=e["code"], title=e["title"], statement=e.get("statement", ""),
-                                expected_preuves=e.get("expected_preuves", []),
-                                criticite=e.get("criticite"), position=j)
-            for j, e in enumerate(section["exigences"])
-        ]
-        referentiel.sections.append(row)
-    referentiel.profils = [Profil(code=c, label=lbl, sections=s) for c, lbl, s in profils]
-    db.add(referentiel)
-    return referentiel
-
-
-def _load_pieces(parcours: str, step: str, pieces: list[dict[str, Any]]) -> None:
-    for i, piece in enumerate(pieces):
-        exists = db.scalar(select(PieceType).where(
-            PieceType.parcours == parcours, PieceType.step == step,
-            PieceType.code == piece["code"]))
-        if exists is None:
-            db.add(PieceType(parcours=parcours, step=step, code=piece["code"],
-                             label=piece["label"], required=bool(piece.get("required")),
-                             position=i))
+    reference.load()
+    return [db.scalar(select(Referentiel).where(Referentiel.code == code,
+                                                Referentiel.version == version))
+            for code in ("dmn", "sons_sas")]

@@ -7,7 +7,7 @@ number by number; the migration keeps its own copy of the alphabet (as the appli
 backoffice/certificates.py).
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from backoffice.db import UTCDateTime
 
 revision = '0016'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from backoffice.db import db
 from backoffice.models import Candidature
-from backoffice.seed import ensure_delay_rules, new_api_token
-from backoffice.workflow.referentiels import load_json
+from backoffice.tokens import new_api_token
 from tests.factories import OrganisationFactory, TeamFactory, UserFactory
 
 REFERENTIEL = Path(__file__).resolve().parents[2] / "data" / "referentiel.json"
@@ -92,8 +91,6 @@ class World:
 
 @pytest.fixture
 def world(client, ctx) -> World:  # noqa: ANN001
-    load_json(REFERENTIEL)
-    ensure_delay_rules()
     org, other = OrganisationFactory(name="Careoptim"), OrganisationFactory(name="Concurrent")
     tokens = []
     for organisation in (org, other):

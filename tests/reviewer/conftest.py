@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 
 from backoffice.db import db
-from backoffice.seed import ensure_delay_rules, new_api_token
+from backoffice.tokens import new_api_token
 from backoffice.workflow.base import Industriel
-from backoffice.workflow.referentiels import load_json
 from backoffice.workflow.scenarios import Driver
-from tests.api.conftest import REFERENTIEL, Api
+from tests.api.conftest import Api
 from tests.factories import (
     OrganisationFactory,
     ProductFactory,
@@ -53,8 +52,6 @@ class Desk:
 
 @pytest.fixture
 def desk(client, ctx) -> Desk:  # noqa: ANN001
-    load_json(REFERENTIEL)
-    ensure_delay_rules()
     dmn = TeamFactory(name="Équipe DMN", parcours="dmn")
     organisation = OrganisationFactory(name="Careoptim")
     token, raw = new_api_token(organisation, "portail")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from backoffice.db import db
-from backoffice.seed import ensure_delay_rules
+from backoffice.models import Referentiel
 from backoffice.workflow.base import Industriel
-from backoffice.workflow.referentiels import load_json
 from tests.factories import OrganisationFactory, TeamFactory, UserFactory
 
 REFERENTIEL = Path(__file__).resolve().parents[2] / "data" / "referentiel.json"
@@ -17,10 +17,10 @@ REFERENTIEL = Path(__file__).resolve().parents[2] / "data" / "referentiel.json"
 
 @pytest.fixture
 def referentiels(ctx):  # noqa: ANN001, ANN201
-    loaded = load_json(REFERENTIEL)
-    ensure_delay_rules()
-    db.flush()
-    return loaded
+    """The V1 référentiels, loaded with the reference data once per session."""
+    return [db.scalar(select(Referentiel).where(Referentiel.code == code,
+                                                Referentiel.version == "V1"))
+            for code in ("dmn", "sons_sas")]
 
 
 @pytest.fixture

@@ -54,12 +54,16 @@ def test_import_builds_sections_exigences_preuves_and_profils(ctx, tmp_path) -> 
 
 def test_a_new_version_becomes_current_and_versions_are_never_overwritten(ctx, tmp_path) -> None:  # noqa: ANN001, E501
     path = _workbook(tmp_path / "export.xlsx")
-    v1 = import_workbook(path, code="dmn", version="V1", label="V1")
+    # V1 is the reference data's version (data/referentiels.json), in force until now
+    v1 = db.scalar(select(Referentiel).where(Referentiel.code == "dmn",
+                                             Referentiel.version == "V1"))
+    assert v1.current
     v2 = import_workbook(path, code="dmn", version="V2", label="V2")
     db.expire_all()
     assert db.get(Referentiel, v1.id).current is False and db.get(Referentiel, v2.id).current
-    with pytest.raises(InvalidInput, match="existe déjà"):
-        import_workbook(path, code="dmn", version="V2", label="V2")
+    for version in ("V1", "V2"):
+        with pytest.raises(InvalidInput, match="existe déjà"):
+            import_workbook(path, code="dmn", version=version, label=version)
 
 
 def test_missing_columns_and_garbage_are_refused(ctx, tmp_path) -> None:  # noqa: ANN001
