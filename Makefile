@@ -47,8 +47,13 @@ lock: install
 
 # Creates the database if missing (PostgreSQL), migrates it under a lock, loads the
 # reference data of data/: the only command that migrates.
+# With APP_DB_ROLE set (production), then grants the application's role what it needs and
+# no more: it must not own the audit table (docs/operations.md, "Database roles"); the
+# role's password, if any, is read from the variable named by APP_DB_PASSWORD_ENV.
 db: $(READY)
 	$(FLASK) init-db
+	@if [ -n "$(APP_DB_ROLE)" ]; then $(FLASK) roles-bd --app-role "$(APP_DB_ROLE)" \
+		$(if $(APP_DB_PASSWORD_ENV),--password-env $(APP_DB_PASSWORD_ENV)); fi
 
 demo: db
 	$(FLASK) seed-demo --if-empty
@@ -68,7 +73,7 @@ worker: $(READY)
 
 # Does not migrate: run `make db` first (deployments run it once, before the hosts start).
 serve-production: $(READY)
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) 'backoffice:create_app()'  # gunicorn.conf.py
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) backoffice.wsgi:app
 
 lint: install
 	$(BIN)/ruff check .

@@ -14,7 +14,6 @@ must still work while the schema is behind (it is what brings it to head).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import ipaddress
 import sys
 import tempfile
@@ -303,43 +302,11 @@ CONFIG_CHECKS: tuple[Callable[[Mapping[str, Any]], list[str]], ...] = (
 
 # --- the database ----------------------------------------------------------------------------
 
-@functools.cache
-def migration_heads() -> frozenset[str]:
-    """The migrations' head revision(s): read once per process (the files do not change
-    under a running process)."""
-    from alembic.script import ScriptDirectory
-
-    from backoffice.migrate import alembic_config
-
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
-def current_schema_problem(engine: Engine) -> str | None:
-    """The database's Alembic revision against the migrations' head(s): one small query,
-    cheap enough for the readiness probe."""
-    from sqlalchemy import inspect, text
-
-    heads = migration_heads()
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            current: set[str] = set()
-        else:
-            current = set(connection.execute(
-                text("SELECT version_num FROM alembic_version")).scalars())
-    if current == heads:
-        return None
-    if not current:
-        return "Base de données : vide (aucune migration appliquée) ; lancez `make db`."
-    return (f"Base de données : schéma à la révision {', '.join(sorted(current))}, le code "
-            f"attend {', '.join(sorted(heads))} ; lancez `make db`.")
-
-
 def schema_problem(engine: Engine) -> str | None:
-    """At start: backoffice.migrate.schema_problem once it exists (the database set-up's
-    own, issue 14 item 3), this module's until then."""
-    from backoffice import migrate
+    """The database set-up's own check (backoffice/migrate.py): the schema at the
+    migrations' head, or the line saying how to get there."""
+    from backoffice.migrate import schema_problem as check
 
-    check = getattr(migrate, "schema_problem", None) or current_schema_problem
     return check(engine)
 
 

@@ -36,7 +36,6 @@ def prepare(queues: Sequence[str]):  # noqa: ANN201 - flask.Flask
     what they use, then freeze the start-up heap."""
     import jobs
     from backoffice import create_app
-
     from backoffice.settings_check import enforce
 
     app = create_app()

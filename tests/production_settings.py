@@ -70,3 +70,29 @@ def production_environment(tmp: Path, database_url: str) -> dict[str, str]:
         "MAIL_DEFAULT_SENDER": "Convergence <ne-pas-repondre@esante.gouv.fr>",
         **signing_material(tmp / "signing"),
     }
+
+
+APPLICATION_ROLE = "backoffice_test_app"
+
+
+def application_role_url(url: str) -> str:
+    """The URL production's web and workers would use for this database: on PostgreSQL, the
+    application's role (`flask roles-bd`, run here as the tests' superuser, the owner of
+    the tables), which does not own the audit table — the start-up checks refuse the
+    owner. SQLite has no roles: the URL is returned as it is."""
+    from sqlalchemy import make_url
+
+    from backoffice.db import make_engine
+    from backoffice.dbroles import ensure_app_role
+    from config import normalise_database_url
+
+    url = normalise_database_url(url)
+    if not url.startswith("postgresql"):
+        return url
+    engine = make_engine(url)
+    try:
+        ensure_app_role(engine, APPLICATION_ROLE)
+    finally:
+        engine.dispose()
+    return make_url(url).set(username=APPLICATION_ROLE, password=None).render_as_string(
+        hide_password=False)

@@ -128,7 +128,7 @@ def test_readiness_names_the_schema_when_it_is_not_at_head(empty_database_url, t
         assert response.status_code == 503
         assert response.get_json()["failing"] == ["schema"]
         assert response.get_json()["checks"]["schema"]["message"].startswith(
-            "Base de données : vide")
+            "La base de données n'est pas initialisée")
     finally:
         app.extensions["db_engine"].dispose()
 

@@ -51,9 +51,9 @@ def _database() -> str | None:
 
 
 def _schema() -> str | None:
-    from backoffice.settings_check import current_schema_problem
+    from backoffice.migrate import schema_problem
 
-    return current_schema_problem(current_app.extensions["db_engine"])
+    return schema_problem(current_app.extensions["db_engine"])
 
 
 def _redis() -> str | None:

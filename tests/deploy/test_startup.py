@@ -20,7 +20,7 @@ from backoffice.db import make_engine
 from config import BASE_DIR, normalise_database_url
 from tests.conftest import _postgres_url, fresh_database_url
 from tests.deploy.conftest import free_port, plain_get, start_gunicorn, stop
-from tests.production_settings import production_environment
+from tests.production_settings import application_role_url, production_environment
 
 
 def _environment(tmp: Path, database_url: str, **changes: str | None) -> dict[str, str]:
@@ -45,7 +45,9 @@ def _gunicorn(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def migrated_url(backend, tmp_path) -> str:  # noqa: ANN001
-    return fresh_database_url(backend, tmp_path, f"start_{secrets.token_hex(3)}")
+    """Migrated by its owner, served as production's application role (PostgreSQL)."""
+    return application_role_url(
+        fresh_database_url(backend, tmp_path, f"start_{secrets.token_hex(3)}"))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from backoffice.db import db, make_engine
 from backoffice.dbroles import audit_owner_problem, scram_verifier
 from backoffice.migrate import upgrade
 from config import normalise_database_url
-from tests.conftest import TEST_DATABASE_URL, base_config, missing_tier
+from tests.conftest import TEST_DATABASE_URL, base_config, load_reference, missing_tier
 
 
 def _server() -> str:
@@ -51,9 +51,10 @@ class Roles:
         with self.superuser.connect() as conn:
             conn.execute(text(f'CREATE ROLE "{self.owner}" LOGIN CREATEROLE'))
             conn.execute(text(f'CREATE DATABASE "{self.database}" OWNER "{self.owner}"'))
-        engine = make_engine(self.url(self.owner))  # the migrations run as the owner
+        engine = make_engine(self.url(self.owner))  # the set-up runs as the owner
         with engine.begin() as connection:
             upgrade(connection)
+        load_reference(engine)  # what `make db` loads after the migrations
         engine.dispose()
 
     def teardown(self) -> None:
@@ -173,8 +174,9 @@ def test_the_whole_application_runs_as_its_role(roles, tmp_path) -> None:  # noq
                                       "--role", "admin"])
         assert created.exit_code == 0, created.output
         verified = runner.invoke(args=["verify-audit"])
-        assert verified.exit_code == 0 and verified.output.startswith("OK"), verified.output
-        assert "Point de contrôle écrit" in verified.output
+        # stdout: the checkpoint's log line goes to standard error
+        assert verified.exit_code == 0 and verified.stdout.startswith("OK"), verified.output
+        assert "Point de contrôle écrit" in verified.stdout
         with app.app_context():
             assert audit_owner_problem(app.extensions["db_engine"]) is None
             audit.record("test", "test.evenement", "base")
