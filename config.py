@@ -32,10 +32,22 @@ def _instance_secret(name: str) -> str | None:
         return None
     path = INSTANCE_DIR / name
     if not path.exists():
+        # written whole under a private name, then linked into place: two processes starting
+        # at once (`make db` twice) both end up reading the one that was linked first, never
+        # an empty or half-written file
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        draft = INSTANCE_DIR / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: its secret is the one
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 

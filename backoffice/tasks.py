@@ -36,6 +36,9 @@ _PENDING = "backoffice_after_commit"
 def after_commit(fn: Callable[..., Any], *args: Any, session: Session | None = None) -> None:
     """Run fn(*args) once the current transaction has committed; drop it on rollback."""
     session = session or db()
+    # a transaction must exist for its rollback to drop fn: with none begun yet, a
+    # rollback() emits no event and fn would run at the next, unrelated commit
+    session.connection()
     session.info.setdefault(_PENDING, []).append((fn, args))
 
 

@@ -304,6 +304,9 @@ class MessageTemplateView(SecureModelView):
     column_descriptions = {"body": "Accolades : {step}, {section}, {round}, {body} (message saisi "
                                    "par le vérificateur), {reference}, {extra}."}
     can_view_details = False
+    # every event has its row, loaded from data/ by `make db`: an admin edits, never adds
+    can_create = False
+    can_delete = False
 
     def create_form(self, obj: Any = None) -> Any:
         from backoffice.workflow.messages import TEXTS
