@@ -124,7 +124,8 @@ def test_send_mails_exits_non_zero_and_lists_the_failures(relay_app) -> None:  #
     result = relay_app.test_cli_runner().invoke(args=["send-mails"])  # the relay is down
     assert result.exit_code == 1
     assert "0 e-mail(s) envoyé(s), 3 en échec." in result.output
-    assert result.output.count("ConnectionRefusedError") == 3
+    failures = [line for line in result.stderr.splitlines() if line.startswith("  outbox ")]
+    assert len(failures) == 3 and all("ConnectionRefusedError" in line for line in failures)
     assert all(r.status == "a_envoyer" and r.attempts == 1 for r in rows(relay_app))
     with relay_app.app_context():
         for row in db.scalars(select(OutboxMail)):

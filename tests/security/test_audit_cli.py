@@ -44,20 +44,20 @@ def test_verify_audit_checkpoints_then_reads_only_what_is_new(cli_app) -> None: 
     add_users(cli_app, "a", "b", "c")
     first = run(cli_app, "verify-audit")
     assert first.exit_code == 0
-    assert first.output.startswith("OK : 3 événements vérifiés (chaîne complète ; aucun point")
+    assert first.stdout.startswith("OK : 3 événements vérifiés (chaîne complète ; aucun point")
     assert "Point de contrôle écrit : événement 3" in first.output
     assert checkpoint_files(cli_app) == [f"{3:015d}.json"]  # under STORAGE_DIR by default
 
     add_users(cli_app, "d")
     readonly = run(cli_app, "verify-audit", "--no-checkpoint")
-    assert readonly.output.startswith("OK : 1 événement(s) vérifié(s) depuis le point de "
+    assert readonly.stdout.startswith("OK : 1 événement(s) vérifié(s) depuis le point de "
                                       "contrôle du ")
     assert "(événement 3)" in readonly.output and "écrit" not in readonly.output
     assert len(checkpoint_files(cli_app)) == 1
 
     full = run(cli_app, "verify-audit", "--full")
     assert full.exit_code == 0
-    assert full.output.startswith("OK : 4 événements vérifiés (chaîne complète), 1 point(s) de "
+    assert full.stdout.startswith("OK : 4 événements vérifiés (chaîne complète), 1 point(s) de "
                                   "contrôle concordant(s).")
     assert len(checkpoint_files(cli_app)) == 2
 
@@ -73,7 +73,7 @@ def test_after_a_restore_the_checkpoints_beyond_it_are_set_aside_and_recorded(cl
         db.commit()
     broken = run(cli_app, "verify-audit")
     assert broken.exit_code == 1
-    assert broken.output.startswith("ROMPU à l'événement 4 : l'événement 4 du point de contrôle")
+    assert broken.stdout.startswith("ROMPU à l'événement 4 : l'événement 4 du point de contrôle")
     assert "restaurée depuis une sauvegarde plus ancienne" in broken.output
 
     restored = run(cli_app, "verify-audit", "--after-restore")
