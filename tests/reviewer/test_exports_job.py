@@ -16,6 +16,7 @@ from backoffice.db import db, utcnow
 from backoffice.models import AuditEvent, CandidatureStep, Export, OutboxMail
 from tests.factories import CandidatureFactory, ProductFactory, UserFactory
 from tests.helpers import ROLES, csrf_token, login, logout
+from tests.test_jobs import redis_app  # noqa: F401 - the Redis tier fixture
 
 THRESHOLD = 5
 
@@ -205,3 +206,42 @@ def test_the_queue_page_offers_both_exports(desk) -> None:  # noqa: ANN001
     assert "/instruction/file.csv?demarche=dmn_pecan" in page
     assert "/instruction/exports?format=xlsx&amp;demarche=dmn_pecan" in page
 
+
+
+@pytest.mark.redis
+def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # noqa: ANN001, F811
+    """Production's path: the request queues the job (outbox, then Redis); the page says
+    it waits; the worker process writes the file; the page then offers it."""
+    from tests.factories import TeamFactory
+    from tests.test_jobs import _run_worker
+
+    from tests.conftest import IsolatedClient
+
+    redis_app.config["EXPORT_STREAM_MAX_ROWS"] = 1
+    redis_app.test_client_class = IsolatedClient  # requests apart from the test's context
+    client = redis_app.test_client()
+    with redis_app.app_context():
+        me = UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")])
+        references = sorted(CandidatureFactory().reference for _ in range(3))
+        db.commit()
+        login(client, me)
+        assert client.get("/instruction/file.csv").status_code == 302  # over the limit
+        response = client.post("/instruction/exports", data={
+            "format": "csv", "csrf_token": csrf_token(client, "/instruction/exports")})
+        assert response.status_code == 302
+        page = client.get("/instruction/exports").get_data(as_text=True)
+        assert "En attente" in page and "/fichier" not in page
+        db.remove()
+    worker = _run_worker(redis_app)
+    assert worker.returncode == 0, worker.stderr
+    with redis_app.app_context():
+        export = db.scalar(select(Export))
+        assert export.status == "pret", (export.error, worker.stderr)
+        assert (export.rows_total, export.rows_written) == (3, 3)
+        db.remove()  # let go of the database (SQLite: the download writes its audit event)
+        page = client.get("/instruction/exports").get_data(as_text=True)
+        assert "Prêt" in page and "3 / 3" in page
+        response = client.get(f"/instruction/exports/{export.id}/fichier")
+        assert response.status_code == 200
+        assert sorted(r[0] for r in _csv(response.data)[1:]) == references
+        db.remove()
