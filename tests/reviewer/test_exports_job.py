@@ -212,10 +212,9 @@ def test_the_queue_page_offers_both_exports(desk) -> None:  # noqa: ANN001
 def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # noqa: ANN001, F811
     """Production's path: the request queues the job (outbox, then Redis); the page says
     it waits; the worker process writes the file; the page then offers it."""
+    from tests.conftest import IsolatedClient
     from tests.factories import TeamFactory
     from tests.test_jobs import _run_worker
-
-    from tests.conftest import IsolatedClient
 
     redis_app.config["EXPORT_STREAM_MAX_ROWS"] = 1
     redis_app.test_client_class = IsolatedClient  # requests apart from the test's context
