@@ -220,10 +220,16 @@ def document() -> dict[str, Any]:
                 "entries": {"type": "array", "items": obj({"name": STR, "size": INT})},
                 "nested_archives": {"type": "array", "items": STR}}), 403, *MULTIPART_415)}},
         "/candidatures/{reference}/messages": {
-            "get": {"summary": "Fil de messages", "operationId": "listMessages",
-                    "parameters": candidature,
-                    "responses": responses(200, obj({"items": {"type": "array",
-                                                               "items": ref("Message")}}))},
+            "get": {"summary": "Fil de messages (par pages, les plus récents d'abord)",
+                    "operationId": "listMessages",
+                    "parameters": [*candidature,
+                                   {"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1,
+                                               "maximum": 200}},
+                                   {"name": "after", "in": "query", "schema": STR}],
+                    "responses": responses(200, obj({
+                        "items": {"type": "array", "items": ref("Message")},
+                        "next": STR_NULL}), 422)},
             "post": {"summary": "Écrire aux vérificateurs", "operationId": "postMessage",
                      "parameters": [REFERENCE, IDEMPOTENCY],
                      "requestBody": {"required": True, "content": {

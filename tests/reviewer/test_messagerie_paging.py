@@ -93,3 +93,49 @@ def test_the_tab_runs_the_same_queries_at_10_and_200_messages(desk) -> None:  # 
         desk.client.get(_older_link(html.get_data(as_text=True)))
     assert len(older) <= len(counts["large"])
     assert not any(re.search(r"OFFSET [1-9]", s, re.I) for s in [*counts["large"], *older])
+
+
+# --- the vendor's API: GET /api/v1/candidatures/{ref}/messages -------------------------
+
+
+def _api_page(desk, reference: str, **args: object) -> dict:  # noqa: ANN001
+    query = "&".join(f"{k}={v}" for k, v in args.items())
+    response = desk.api.get(f"/candidatures/{reference}/messages" + (f"?{query}" if query else ""))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_the_api_pages_the_thread_newest_page_first(desk) -> None:  # noqa: ANN001
+    candidature = desk.candidature()
+    ids = _messages(candidature, 120)
+    db.execute(insert(Message), [{"candidature_id": candidature.id, "author_kind": "ans",
+                                  "kind": "note_interne", "subject": "", "body": "interne",
+                                  "created_at": utcnow(), "reponse_attendue": False}])
+    db.commit()
+    first = _api_page(desk, candidature.reference)
+    # the newest 50, in the thread's order (oldest first) as before paging; no note
+    assert [m["id"] for m in first["items"]] == ids[-50:]
+    assert set(first["items"][0]) >= {"id", "body", "event", "created_at", "attachments"}
+    second = _api_page(desk, candidature.reference, after=first["next"])
+    assert [m["id"] for m in second["items"]] == ids[-100:-50]
+    last = _api_page(desk, candidature.reference, after=second["next"], limit=200)
+    assert [m["id"] for m in last["items"]] == ids[:-100] and last["next"] is None
+    small = _api_page(desk, candidature.reference, limit=7)
+    assert [m["id"] for m in small["items"]] == ids[-7:]
+    for bad, code in (({"limit": "x"}, "invalid_limit"), ({"after": "%%%"}, "invalid_cursor")):
+        query = "&".join(f"{k}={v}" for k, v in bad.items())
+        response = desk.api.get(f"/candidatures/{candidature.reference}/messages?{query}")
+        assert response.status_code == 422 and response.json["code"] == code
+
+
+def test_the_api_runs_the_same_queries_at_10_and_200_messages(desk) -> None:  # noqa: ANN001
+    small, large = desk.candidature(), desk.candidature()
+    _messages(small, 10)
+    _messages(large, 200)
+    counts = []
+    _api_page(desk, small.reference)  # the token's first use of the test is recorded once
+    for candidature in (small, large):
+        with count_queries() as statements:
+            _api_page(desk, candidature.reference)
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
