@@ -67,8 +67,12 @@ def exports_create():
                  after={"format": fmt, "filtres": args})
     schedule("exports.produire", item.id)
     db.commit()
-    flash("Export demandé : il est préparé en tâche de fond. Vous serez prévenu par e-mail "
-          "quand il sera prêt ; cette page en suit l'avancement.", "success")
+    # the embedded mode has run the job by now (after the commit, in process)
+    if db.scalar(select(Export.status).where(Export.id == item.id)) == "pret":
+        flash("Export prêt : téléchargez-le ci-dessous.", "success")
+    else:
+        flash("Export demandé : il est préparé en tâche de fond. Vous serez prévenu par "
+              "e-mail quand il sera prêt ; cette page en suit l'avancement.", "success")
     return redirect(url_for("reviewer.exports_page"))
 
 

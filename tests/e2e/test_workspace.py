@@ -120,7 +120,7 @@ def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:  # noqa: 
     assert axe_violations(page) == []
     page.get_by_role("button", name="Préparer l'export").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Export demandé").is_visible()
+    assert page.get_by_text("Export prêt : téléchargez-le ci-dessous.").is_visible()
     row = page.locator("#table-exports tbody tr").first
     assert "Prêt" in row.inner_text()
     assert axe_violations(page) == []

@@ -79,6 +79,8 @@ def test_a_large_queue_is_exported_by_a_job_end_to_end(desk, small_threshold) ->
     response = _ask(desk, "csv", demarche="dmn_nom_de_marque")
     assert response.status_code == 302
     assert response.headers["Location"] == "/instruction/exports"
+    page = desk.client.get("/instruction/exports").get_data(as_text=True)
+    assert "Export prêt : téléchargez-le ci-dessous." in page
     (export,) = _mine(desk)
     assert export.status == "pret"  # embedded mode: the job ran after the commit
     assert (export.rows_total, export.rows_written) == (len(wanted), len(wanted))
@@ -230,6 +232,7 @@ def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # 
         assert response.status_code == 302
         page = client.get("/instruction/exports").get_data(as_text=True)
         assert "En attente" in page and "/fichier" not in page
+        assert "Vous serez prévenu par e-mail" in page
         db.remove()
     worker = _run_worker(redis_app)
     assert worker.returncode == 0, worker.stderr
