@@ -49,13 +49,17 @@ def _progress(export_id: int) -> writer.Progress:
 
 @job(retries=0, timeout=4 * 3600)  # a failed export is asked for again by its requester
 def produire(export_id: int) -> str:
-    """Write the export's file; nothing when it is not waiting any more (run twice)."""
-    export = db.get(Export, export_id)
-    if export is None or export.status != "en_attente":
-        return export.status if export is not None else "absent"
-    user = db.get(User, export.requester_id)
+    """Write the export's file; nothing when it is not waiting any more (run twice, or by
+    two workers at once: the first to move it to « en cours » writes it)."""
     now = utcnow()
-    export.status, export.started_at = "en_cours", now
+    claimed = db.execute(update(Export).where(
+        Export.id == export_id, Export.status == "en_attente").values(
+        status="en_cours", started_at=now)).rowcount
+    if not claimed:
+        db.rollback()
+        return db.scalar(select(Export.status).where(Export.id == export_id)) or "absent"
+    export = db.get(Export, export_id)
+    user = db.get(User, export.requester_id)
     filters = queue.Filters.from_args(export.filters)
     export.rows_total = queue.count(user, filters, now=now)
     db.commit()

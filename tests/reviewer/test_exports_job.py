@@ -203,6 +203,29 @@ def test_the_job_runs_once(desk, small_threshold) -> None:  # noqa: ANN001
     assert export.file_key == key
 
 
+def test_a_failed_job_says_so_and_leaves_no_partial_file(app, desk, small_threshold,  # noqa: ANN001
+                                                          monkeypatch) -> None:
+    from backoffice.queues import export as writer
+    from jobs.exports import produire
+
+    def broken(rows, out, progress):  # noqa: ANN001, ANN202
+        out.write(b"half a file")
+        raise OSError("disque plein")
+
+    _queue(desk, 1)
+    monkeypatch.setitem(writer.WRITERS, "csv", broken)
+    monkeypatch.setitem(app.config, "JOBS_RAISE", False)  # as in production: logged, shown
+    assert _ask(desk, "csv").status_code == 302
+    (export,) = _mine(desk)
+    assert export.status == "echec" and "disque plein" in export.error
+    assert export.file_key is None and list(small_threshold.iterdir()) == []
+    assert produire(export.id) == "echec"  # not run again
+    page = desk.client.get("/instruction/exports").get_data(as_text=True)
+    assert "Une tâche de fond a échoué" in page
+    assert "En échec : demandez-en un nouveau" in page
+    assert desk.client.get(f"/instruction/exports/{export.id}/fichier").status_code == 410
+
+
 def test_the_queue_page_offers_both_exports(desk) -> None:  # noqa: ANN001
     page = desk.client.get("/instruction/file?demarche=dmn_pecan").get_data(as_text=True)
     assert "/instruction/file.csv?demarche=dmn_pecan" in page
