@@ -3,7 +3,7 @@ and the download of a ready file by its requester only."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -19,6 +19,33 @@ from backoffice.tasks import schedule
 
 LISTED = 20  # the requester's latest exports shown
 RUNNING_MAX = 3  # exports a vérificateur may have waiting or running at once
+
+
+PENDING = "exports_en_preparation"  # in the requester's session: the exports to tell about
+
+
+@bp.before_request
+def tell_finished_exports() -> None:
+    """A flash on the first workspace page after the requester's export is done (the
+    e-mail tells them too). One query, and only while an export of theirs is being
+    prepared: the workspace's query budgets are untouched otherwise."""
+    pending = session.get(PENDING)
+    if not pending or request.method != "GET" or not current_user.is_authenticated:
+        return
+    done = db.execute(select(Export.id, Export.status).where(
+        Export.id.in_(pending), Export.requester_id == current_user.id,
+        Export.status.not_in(("en_attente", "en_cours")))).all()
+    if not done:
+        return
+    for _, status in done:
+        if status == "pret":
+            flash("Votre export de la file est prêt : téléchargez-le depuis la page Exports.",
+                  "success")
+        else:
+            flash("Votre export de la file n'a pas pu être préparé : demandez-en un nouveau "
+                  "depuis la file.", "error")
+    finished = {export_id for export_id, _ in done}
+    session[PENDING] = [i for i in pending if i not in finished]
 
 
 @bp.route("/exports")
@@ -71,6 +98,7 @@ def exports_create():
     if db.scalar(select(Export.status).where(Export.id == item.id)) == "pret":
         flash("Export prêt : téléchargez-le ci-dessous.", "success")
     else:
+        session[PENDING] = [*session.get(PENDING, []), item.id][-RUNNING_MAX:]
         flash("Export demandé : il est préparé en tâche de fond. Vous serez prévenu par "
               "e-mail quand il sera prêt ; cette page en suit l'avancement.", "success")
     return redirect(url_for("reviewer.exports_page"))

@@ -264,6 +264,10 @@ def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # 
         assert export.status == "pret", (export.error, worker.stderr)
         assert (export.rows_total, export.rows_written) == (3, 3)
         db.remove()  # let go of the database (SQLite: the download writes its audit event)
+        # the requester's next workspace page says so, once
+        home = client.get("/instruction/").get_data(as_text=True)
+        assert "Votre export de la file est prêt" in home
+        assert "Votre export" not in client.get("/instruction/").get_data(as_text=True)
         page = client.get("/instruction/exports").get_data(as_text=True)
         assert "Prêt" in page and "3 / 3" in page
         response = client.get(f"/instruction/exports/{export.id}/fichier")
