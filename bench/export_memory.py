@@ -74,7 +74,7 @@ def run_export(url: str, fmt: str, *, trace: bool = False) -> dict[str, Any]:
         db.scalar(select(User.id).limit(1))
         import openpyxl  # noqa: F401
         db.remove()
-        before = rss_bytes()
+        before = sampler.peak = rss_bytes()
         if trace:
             tracemalloc.start()
         sampler.start()
