@@ -274,3 +274,23 @@ def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # 
         assert response.status_code == 200
         assert sorted(r[0] for r in _csv(response.data)[1:]) == references
         db.remove()
+
+
+def test_the_exports_page_runs_the_same_queries_at_1_and_20_exports(desk) -> None:  # noqa: ANN001
+    from tests.reviewer.test_queue import count_queries
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            db.add(Export(requester_id=desk.me.id, format="csv", status="pret",
+                          file_key="x.csv", rows_total=3, rows_written=3,
+                          expires_at=utcnow() + timedelta(hours=1)))
+        db.commit()
+
+    add(1)
+    with count_queries() as few:
+        assert desk.client.get("/instruction/exports").status_code == 200
+    add(24)
+    with count_queries() as many:
+        page = desk.client.get("/instruction/exports").get_data(as_text=True)
+    assert page.count("data-export=") == 20  # the latest 20
+    assert len(many) == len(few), "\n".join(many)
