@@ -114,13 +114,18 @@ def seed_demo(if_empty: bool, candidatures: int) -> None:
         credentials = seed(candidatures=candidatures)
     except ReferenceDataError as error:  # init-db has not run
         raise click.ClickException(error.message) from None
-    db.commit()
+    from backoffice.tasks import collect_failures, exit_on_failures
+
+    # the issuances the demo's last steps set off run (embedded mode) or are queued now
+    with collect_failures() as failures:
+        db.commit()
     path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False))
     path.chmod(0o600)
     _print_credentials(credentials)
     click.echo(f"(écrits dans {path})")
+    exit_on_failures(failures)
 
 
 def _print_credentials(credentials: dict) -> None:

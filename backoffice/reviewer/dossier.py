@@ -29,7 +29,7 @@ from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe
 from backoffice.reviewer.views import colleagues
-from backoffice.workflow import assignment, forms
+from backoffice.workflow import assignment, emission, forms
 from backoffice.workflow.definitions import STEPS, StepKind
 from backoffice.workflow.delays import days_between
 
@@ -125,6 +125,7 @@ def dossier(reference: str):
         "days_left": days_between(now, current.due_at, False) if current.due_at else None,
         "colleagues": colleagues(),
         "can_take": assignment.can_prendre(current_user, candidature),
+        "can_relancer": emission.can_relancer(current_user, candidature),
         "can_decide": forms.current_form_step(candidature) is not None
                       and current.status == "en_instruction"
                       and current.assignee_id == current_user.id,

@@ -3,11 +3,14 @@ echec_emission after exhausted retries, which can be retried."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from backoffice import audit
 from backoffice.models import Candidature, Fichier, User
 from backoffice.tasks import schedule
 from backoffice.workflow.base import (
     Actor,
+    TransitionError,
     ensure_allowed,
     ensure_open,
     ensure_status,
@@ -65,11 +68,45 @@ def emission_echouee(candidature: Candidature, *, actor: Actor, erreur: str) -> 
     post_system_message(candidature, "emission.echec")
 
 
-@transition("emission.relancer", StepKind.emission, {"echec_emission"}, {"emission_en_cours"})
+def retry_after() -> timedelta:
+    """How long an issuance may stay « en cours » before « Relancer » is offered (the
+    periodic job queues it again after the same time)."""
+    from jobs import _settings
+
+    return timedelta(minutes=_settings.number("ISSUANCE_RETRY_AFTER_MINUTES", 30))
+
+
+def bloquee(candidature: Candidature) -> bool:
+    """The issuance has been « en cours » longer than ISSUANCE_RETRY_AFTER_MINUTES: its job
+    was lost (queue emptied, worker killed) or is failing; it can be queued again."""
+    step = candidature.current
+    if candidature.status != "en_cours" or step is None or step.step not in DOCUMENTS or \
+            step.status != "emission_en_cours":
+        return False
+    since = candidature.last_activity_at or candidature.created_at
+    return since is not None and since <= now() - retry_after()
+
+
+def can_relancer(user: User, candidature: Candidature) -> bool:
+    """The « Relancer » button: after a failure, or an issuance stuck « en cours »."""
+    step = candidature.current
+    if candidature.status != "en_cours" or step is None or step.step not in DOCUMENTS:
+        return False
+    allowed = is_admin(user) or is_verificateur_for(user, candidature)
+    return allowed and (step.status == "echec_emission" or bloquee(candidature))
+
+
+@transition("emission.relancer", StepKind.emission, {"echec_emission", "emission_en_cours"},
+            {"emission_en_cours"})
 def relancer(candidature: Candidature, *, actor: User) -> None:
-    """certificat | referencement: echec_emission -> emission_en_cours ("Relancer")."""
+    """certificat | referencement: echec_emission | emission_en_cours (stuck for longer than
+    ISSUANCE_RETRY_AFTER_MINUTES) -> emission_en_cours ("Relancer")."""
     ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
-    step = _step(candidature, {"echec_emission"})
+    step = _step(candidature, {"echec_emission", "emission_en_cours"})
+    if step.status == "emission_en_cours" and not bloquee(candidature):
+        raise TransitionError(
+            "emission_recente", "L'émission est en cours depuis peu : elle pourra être "
+            f"relancée si elle n'a pas abouti dans {int(retry_after().total_seconds() // 60)} minutes.")
     before, step.status = step.status, "emission_en_cours"
     touch(candidature)
     audit.record(actor, f"{step.step}.relancer", step, candidature=candidature,
