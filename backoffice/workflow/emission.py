@@ -104,9 +104,10 @@ def relancer(candidature: Candidature, *, actor: User) -> None:
     ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
     step = _step(candidature, {"echec_emission", "emission_en_cours"})
     if step.status == "emission_en_cours" and not bloquee(candidature):
+        minutes = int(retry_after().total_seconds() // 60)
         raise TransitionError(
             "emission_recente", "L'émission est en cours depuis peu : elle pourra être "
-            f"relancée si elle n'a pas abouti dans {int(retry_after().total_seconds() // 60)} minutes.")
+            f"relancée si elle n'a pas abouti dans {minutes} minutes.")
     before, step.status = step.status, "emission_en_cours"
     touch(candidature)
     audit.record(actor, f"{step.step}.relancer", step, candidature=candidature,
