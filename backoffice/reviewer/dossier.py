@@ -13,6 +13,7 @@ from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
+    Certificat,
     Convention,
     Fichier,
     Message,
@@ -135,6 +136,10 @@ def dossier(reference: str):
             Convention.candidature_id == candidature.id))
         if STEPS[current.step].kind == StepKind.convention else None,
         "unread": _unread(candidature) if tab != "messagerie" else 0,
+        # the issued certificate / attestation, read only once the candidature has one
+        "certificat": db.scalar(select(Certificat).where(
+            Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
+        if candidature.status in ("certifiee", "referencee") else None,
     }
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(

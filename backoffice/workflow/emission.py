@@ -27,6 +27,8 @@ from backoffice.workflow.steps import close
 
 DOCUMENTS = {"certificat": "Le certificat de conformité",
              "referencement": "L'attestation de référencement"}
+# the automatic message of each document (their wording agrees with the document's gender)
+EVENTS = {"certificat": "emission.emis", "referencement": "emission.referencement_emis"}
 FINAL = {"certificat": CandidatureStatus.certifiee,
          "referencement": CandidatureStatus.referencee}
 
@@ -42,7 +44,8 @@ def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
 
 @transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"})
 def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
-                     document: Fichier | None = None) -> None:
+                     document: Fichier | None = None,
+                     numero_referencement: str | None = None) -> None:
     """certificat | referencement: emission_en_cours -> emis; the candidature ends."""
     ensure_allowed(is_systeme(actor))
     step = _step(candidature, {"emission_en_cours"})
@@ -51,9 +54,16 @@ def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
     close(candidature, FINAL[step.step])
     touch(candidature)
     audit.record(actor, f"{step.step}.emis", step, candidature=candidature,
-                 before={"status": before}, after={"status": step.status, "numero": numero})
-    post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step],
-                        numero=numero, attachments=[document] if document is not None else [])
+                 before={"status": before},
+                 after={"status": step.status, "numero": numero,
+                        **({"numero_referencement": numero_referencement}
+                           if numero_referencement else {})})
+    from backoffice.certificates import verify_url
+
+    post_system_message(candidature, EVENTS[step.step], document=DOCUMENTS[step.step],
+                        numero=numero, numero_referencement=numero_referencement or "—",
+                        verification=verify_url(numero),
+                        attachments=[document] if document is not None else [])
 
 
 @transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})
