@@ -33,6 +33,7 @@ from backoffice.reviewer.views import colleagues
 from backoffice.workflow import assignment, emission, forms
 from backoffice.workflow.definitions import STEPS, StepKind
 from backoffice.workflow.delays import days_between
+from backoffice.workflow.referentiels import profil_labels
 
 TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
         ("preuves", "Preuves"), ("messagerie", "Messagerie"), ("historique", "Historique"),
@@ -144,6 +145,8 @@ def dossier(reference: str):
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(
             StepForm.candidature_id == candidature.id)).all()
+        context["profil_labels"] = profil_labels(candidature) if any(
+            f.data.get("profils") for f in context["forms"]) else {}
     elif tab == "pieces":
         context["pieces"] = _pieces(candidature)
     elif tab == "preuves":

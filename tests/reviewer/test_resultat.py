@@ -104,3 +104,47 @@ def test_the_dossier_shows_the_result_panel(desk, status) -> None:  # noqa: ANN0
     assert f"/instruction/fichiers/{cert.fichier_id}/apercu" in text
     label = {"valide": "Valide", "suspendu": "Suspendue", "retire": "Retirée"}[status]
     assert f">{label}</span>" in text
+
+
+def _pdf_text(data: bytes, tmp_path) -> str:  # noqa: ANN001
+    """The text poppler's pdftotext reads on the page (what lies past its edge is lost)."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import missing_tier
+
+    if not shutil.which("pdftotext"):
+        missing_tier("poppler's pdftotext is not installed")
+    path = tmp_path / "document.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
+                         check=True, timeout=60)
+    return " ".join(out.stdout.decode().split())
+
+
+def test_the_attestation_pdf_prints_its_whole_title_and_profile_labels(desk, tmp_path) -> None:  # noqa: ANN001
+    from backoffice.uploads import storage
+
+    candidature, cert = _referencee(desk)
+    with storage().open(cert.fichier.storage_key) as handle:
+        text = _pdf_text(handle.read(), tmp_path)
+    assert "Attestation de conformité — référencement SONS SAS" in text
+    assert f"Numéro unique de référencement {cert.numero_referencement}" in " ".join(
+        text.replace(" :", "").split())
+    assert "Profil Général" in text and "GENERAL" not in text
+
+
+def test_the_certificate_pdf_names_profiles_by_their_labels(desk, tmp_path) -> None:  # noqa: ANN001
+    from backoffice.certificates import render
+    from backoffice.workflow.referentiels import profil_labels
+
+    candidature, cert = _referencee(desk)
+    candidature.demarche_code, cert.kind = "dmn_nom_de_marque", "certificat"
+    candidature.profils = ["GEN", "INS"]
+    candidature.referentiel_id = None  # the DMN référentiel in force
+    labels = profil_labels(candidature)
+    text = _pdf_text(render(candidature, cert), tmp_path)
+    assert "Certificat de conformité" in text
+    assert f"{labels['GEN']}, {labels['INS']}" in text
+    assert "GEN," not in text and " INS" not in text
+    db.rollback()
