@@ -123,3 +123,46 @@ def test_seed_demo_queues_its_issuances_through_redis(backend, tmp_path) -> None
     finally:
         app.extensions["db_engine"].dispose()
         Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+def _pending_outbox(app) -> int:  # noqa: ANN001
+    with app.app_context():
+        return db.scalar(select(func.count()).select_from(JobOutbox)
+                         .where(JobOutbox.enqueued_at.is_(None)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seed_demo_exits_1_listing_the_issuances_that_failed(backend, tmp_path) -> None:  # noqa: ANN001
+    url = fresh_database_url(backend, tmp_path, "demo")
+    app = create_app({**base_config(tmp_path, url), "SIGNING_KEY": str(tmp_path / "absente.pem"),
+                      "JOBS_RAISE": False})
+    try:
+        result = app.test_cli_runner().invoke(args=["seed-demo", "--candidatures", str(SEEDED)])
+        assert result.exit_code == 1, result.output
+        listed = [line for line in result.output.splitlines()
+                  if line.startswith("  certificats.emettre(")]
+        assert len(listed) >= 2 and all("SigningUnavailable" in line for line in listed)
+        with app.app_context():  # visible where a vérificateur can retry them
+            assert _stuck_issuances() == 0
+            assert db.scalar(select(func.count()).select_from(CandidatureStep)
+                             .where(CandidatureStep.status == "echec_emission")) == len(listed)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_seed_demo_exits_1_when_redis_is_down(backend, tmp_path) -> None:  # noqa: ANN001
+    from tests.test_issuance_crash import _free_port
+
+    url = fresh_database_url(backend, tmp_path, "demo")
+    app = create_app({**base_config(tmp_path, url),
+                      "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"})
+    try:
+        result = app.test_cli_runner().invoke(args=["seed-demo", "--candidatures", str(SEEDED)])
+        assert result.exit_code == 1, result.output
+        listed = [line for line in result.output.splitlines()
+                  if line.startswith("  certificats.emettre(")]
+        assert len(listed) >= 2 and all("file sortante" in line for line in listed)
+        assert _pending_outbox(app) == len(listed)  # kept for `flask pousser-taches`
+    finally:
+        app.extensions["db_engine"].dispose()
