@@ -140,9 +140,8 @@ def _left_in_outbox(after_id: int) -> list:
     rows = db.execute(select(JobOutbox.job_name, JobOutbox.args, JobOutbox.last_error).where(
         JobOutbox.id > after_id, JobOutbox.enqueued_at.is_(None))
         .order_by(JobOutbox.id)).all()
-    return [JobFailure(row.job_name, tuple(row.args),
-                       f"en attente dans la file sortante ({row.last_error or 'Redis injoignable'})")
-            for row in rows]
+    return [JobFailure(row.job_name, tuple(row.args), "en attente dans la file sortante "
+                       f"({row.last_error or 'Redis injoignable'})") for row in rows]
 
 
 def _print_credentials(credentials: dict) -> None:
