@@ -117,6 +117,10 @@ class Config:
         self.MAIL_DEFAULT_SENDER = os.environ.get(
             "MAIL_DEFAULT_SENDER", "Convergence <ne-pas-repondre@convergence.example>"
         )
+        # The documents an automatic message carries (certificate, attestation) are attached
+        # to its e-mail up to this total size; above it the e-mail says where to fetch them.
+        self.MAIL_ATTACHMENTS_MAX_BYTES = int(os.environ.get("MAIL_ATTACHMENTS_MAX_BYTES",
+                                                             str(5 * 1024 * 1024)))
         # Embedded mode writes e-mails to this folder instead of sending them.
         self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mails"))
         # Upload limits per purpose in MB, e.g. "piece=50,preuve=200,zip=2048,message=20".

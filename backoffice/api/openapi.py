@@ -123,6 +123,22 @@ SCHEMAS["Candidature"] = {"allOf": [ref("CandidatureSummary"), obj({
     "change_requests": {"type": "array", "items": {"type": "object"}},
     "deadlines": obj({"campaign_closes_at": DT_NULL, "current_step_due_at": DT_NULL,
                       "current_step_paused": {"type": "boolean"}}),
+    "result": {**obj({
+        "kind": {"type": "string", "enum": ["certificat", "referencement"],
+                 "description": "certificat : certificat de conformité (DMN) ; "
+                                "referencement : attestation de référencement (SONS SAS)"},
+        "number": {"type": "string", "description": "Numéro du document, à vérifier sur "
+                                                    "verify_url"},
+        "numero_referencement": {"type": "string", "nullable": True,
+                                 "description": "Numéro unique de référencement (SONS SAS), "
+                                                "demandé pour l'inscription auprès de l'ASP"},
+        "issued_at": DT, "next_check_at": DT_NULL,
+        "status": {"type": "string", "enum": ["valide", "suspendu", "retire"]},
+        "status_changed_at": DT_NULL,
+        "verify_url": {"type": "string", "description": "Page publique de vérification"},
+        "file": ref("File"),
+    }), "nullable": True,
+        "description": "Le document délivré, une fois émis (sinon null)"},
 })]}
 
 MULTIPART_415 = (415, 413, 409, 422)

@@ -13,6 +13,7 @@ from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
+    Certificat,
     Convention,
     Fichier,
     Message,
@@ -29,9 +30,10 @@ from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe
 from backoffice.reviewer.views import colleagues
-from backoffice.workflow import assignment, forms
+from backoffice.workflow import assignment, emission, forms
 from backoffice.workflow.definitions import STEPS, StepKind
 from backoffice.workflow.delays import days_between
+from backoffice.workflow.referentiels import profil_labels
 
 TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
         ("preuves", "Preuves"), ("messagerie", "Messagerie"), ("historique", "Historique"),
@@ -151,6 +153,7 @@ def dossier(reference: str):
         "days_left": days_between(now, current.due_at, False) if current.due_at else None,
         "colleagues": colleagues(),
         "can_take": assignment.can_prendre(current_user, candidature),
+        "can_relancer": emission.can_relancer(current_user, candidature),
         "can_decide": forms.current_form_step(candidature) is not None
                       and current.status == "en_instruction"
                       and current.assignee_id == current_user.id,
@@ -160,10 +163,16 @@ def dossier(reference: str):
             Convention.candidature_id == candidature.id))
         if STEPS[current.step].kind == StepKind.convention else None,
         "unread": _unread(candidature) if tab != "messagerie" else 0,
+        # the issued certificate / attestation, read only once the candidature has one
+        "certificat": db.scalar(select(Certificat).where(
+            Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
+        if candidature.status in ("certifiee", "referencee") else None,
     }
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(
             StepForm.candidature_id == candidature.id)).all()
+        context["profil_labels"] = profil_labels(candidature) if any(
+            f.data.get("profils") for f in context["forms"]) else {}
     elif tab == "pieces":
         context["pieces"] = _pieces(candidature)
     elif tab == "preuves":
