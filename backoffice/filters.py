@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -75,3 +76,17 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(definitions.status_label, "status_label")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES
     app.jinja_env.globals["STATUS_COLOURS"] = STATUS_COLOURS
+    app.jinja_env.globals["can"] = can
+
+
+def can(name: str, candidature: Any, *args: Any) -> bool:
+    """`{% if can("form.liberer", candidature) %}`: the signed-in user passes the
+    registered predicate of that transition (role and state), the very check its guard
+    makes: a button is shown exactly when clicking it would work."""
+    from flask_login import current_user
+
+    from backoffice.workflow.base import allowed
+
+    user = current_user._get_current_object()  # noqa: SLF001
+    return bool(getattr(user, "is_authenticated", False)) and \
+        allowed(name, user, candidature, *args)

@@ -85,10 +85,15 @@ def liberer(candidature: Candidature, *, actor: User) -> None:
                  after={"status": step.status, "assignee": None})
 
 
+def can_confier(actor: User, candidature: Candidature) -> bool:
+    """Any vérificateur of the parcours hands an open dossier to a colleague."""
+    return candidature.status == "en_cours" and is_verificateur_for(actor, candidature)
+
+
 def confier(candidature: Candidature, *, actor: User, to: User) -> None:
     """Hand the current step to a colleague of the same parcours."""
     ensure_open(candidature)
-    ensure_allowed(is_verificateur_for(actor, candidature))
+    ensure_allowed(can_confier(actor, candidature))
     if not is_verificateur_for(to, candidature):
         raise TransitionError("not_a_colleague",
                               f"{to.name} n'est pas vérificateur de ce parcours.", 422)
