@@ -27,7 +27,7 @@ from backoffice.models import (
     User,
     UserRole,
 )
-from backoffice.reviewer.history import describe
+from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.uploads import storage
 from backoffice.workflow import seances
 from backoffice.workflow.base import TransitionError
@@ -232,9 +232,14 @@ def dossier(reference: str):
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
                            forms=forms, pieces=pieces, messages=messages,
                            non_applicable=non_applicable, referentiel=referentiel,
-                           events=[(e, describe(e)) for e in events],
+                           events=_told(candidature, events),
                            verdict_count=verdict_count)
 
+
+
+def _told(candidature, events) -> list[tuple]:  # noqa: ANN001
+    lexicon = lexicon_for(candidature, events)
+    return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 
 
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>")

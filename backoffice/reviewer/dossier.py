@@ -27,7 +27,7 @@ from backoffice.models import (
 )
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
-from backoffice.reviewer.history import describe
+from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.reviewer.views import colleagues
 from backoffice.workflow import assignment, forms
 from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
@@ -163,7 +163,8 @@ def dossier(reference: str):
     elif tab == "historique":
         events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
                             .order_by(AuditEvent.id.desc())).all()
-        context["events"] = [(e, describe(e)) for e in events]
+        lexicon = lexicon_for(candidature, events)
+        context["events"] = [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
     elif tab == "produit":
         context["evaluations"] = db.scalars(select(ProductEvaluation).where(
             ProductEvaluation.product_id == candidature.product_id)).all()

@@ -60,7 +60,7 @@ def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
 
 @transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"},
             can=can_emission_reussie, audit="{step}.emis", event="emission.emis",
-            verb="a émis le document")
+            verb="a émis le document « {step} »")
 def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
                      document: Fichier | None = None) -> None:
     """certificat | referencement: emission_en_cours -> emis; the candidature ends."""

@@ -84,7 +84,7 @@ def can_soumettre(actor: Actor, candidature: Candidature, step_code: str, *,
 
 
 @transition("form.soumettre", StepKind.form, SUBMITTABLE, {"soumise"}, can=can_soumettre,
-            audit="{step}.soumettre", event="form.soumise", verb="a soumis l'étape")
+            audit="{step}.soumettre", event="form.soumise", verb="a soumis l'étape « {step} »")
 def soumettre(candidature: Candidature, step_code: str, *, actor: Actor) -> None:
     """form step: brouillon | complements_demandes -> soumise (the vendor submits)."""
     ensure_allowed(can_soumettre(actor, candidature, step_code, check_state=False))
@@ -126,7 +126,8 @@ def can_prendre(actor: Actor, candidature: Candidature, step_code: str, *,
 
 
 @transition("form.prendre", StepKind.form, {"soumise"}, {"en_instruction"}, can=can_prendre,
-            audit="{step}.prendre", event="form.prise", verb="a pris le dossier")
+            audit="{step}.prendre", event="form.prise",
+            verb="a pris en instruction l'étape « {step} »")
 def prendre(candidature: Candidature, step_code: str, *, actor: User) -> None:
     """form step: soumise -> en_instruction (a vérificateur takes it)."""
     ensure_open(candidature)
@@ -179,7 +180,7 @@ def is_informative(candidature: Candidature, step_code: str) -> bool:
 
 
 @transition("form.valider", StepKind.form, {"en_instruction"}, {"validee"}, can=can_valider,
-            audit="{step}.valider", event="form.validee", verb="a validé l'étape")
+            audit="{step}.valider", event="form.validee", verb="a validé l'étape « {step} »")
 def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
     """form step: en_instruction -> validee; the next step opens."""
     step = _ensure_decider(actor, candidature, step_code)
@@ -205,7 +206,7 @@ def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
 @transition("form.demander_complements", StepKind.form, {"en_instruction"},
             {"complements_demandes"}, can=can_demander_complements,
             audit="{step}.demander_complements", event="form.complements_demandes",
-            verb="a demandé des compléments")
+            verb="a demandé des compléments sur l'étape « {step} »")
 def demander_complements(candidature: Candidature, step_code: str, *, actor: User,
                          message: str) -> None:
     """form step: en_instruction -> complements_demandes (the vendor must answer)."""
@@ -223,7 +224,8 @@ def demander_complements(candidature: Candidature, step_code: str, *, actor: Use
 
 
 @transition("form.rejeter", StepKind.form, {"en_instruction"}, {"rejetee"}, can=can_rejeter,
-            audit="{step}.rejeter", event="form.rejetee", verb="a rejeté la candidature")
+            audit="{step}.rejeter", event="form.rejetee",
+            verb="a rejeté la candidature à l'étape « {step} »")
 def rejeter(candidature: Candidature, step_code: str, *, actor: User, motif: str) -> None:
     """form step: en_instruction -> rejetee; the candidature ends rejetee."""
     body = require_text(motif, "Le motif du rejet est obligatoire.")

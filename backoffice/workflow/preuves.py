@@ -230,7 +230,7 @@ def commencer_revue(candidature: Candidature, section_code: str, *, actor: User)
 
 
 @transition("section.juger_exigence", "section", {"en_revue"}, {"en_revue"},
-            can=can_juger_exigence, verb="a jugé l'exigence")
+            can=can_juger_exigence, verb="a rendu son verdict sur")
 def juger_exigence(candidature: Candidature, section_code: str, exigence_code: str, *,
                    actor: User, verdict: str, comment: str | None = None) -> ExigenceVerdict:
     """A verdict on one exigence for the section's current round (a draft until the
