@@ -217,7 +217,8 @@ def dossier(reference: str):
                       if v.verdict == "non_applicable" and v.round == s.round]
     referentiel = db.get(Referentiel, candidature.referentiel_id) \
         if candidature.referentiel_id else None
-    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
+                                                 AuditEvent.action != "fichier.ouvrir")
                         .order_by(AuditEvent.id)).all()
     verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
         CandidatureExigence).join(SectionReview).where(

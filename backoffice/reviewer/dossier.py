@@ -161,7 +161,9 @@ def dossier(reference: str):
         context["authors"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
             {m.author_id for m in context["messages"] if m.author_id})))}
     elif tab == "historique":
-        events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+        # openings of files are for the support desk's audit view, not the dossier's story
+        events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
+                                                     AuditEvent.action != "fichier.ouvrir")
                             .order_by(AuditEvent.id.desc())).all()
         lexicon = lexicon_for(candidature, events)
         context["events"] = [(e, who(e, lexicon), describe(e, lexicon)) for e in events]

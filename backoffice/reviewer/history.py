@@ -201,6 +201,8 @@ def _details(event: AuditEvent) -> list[str]:
         details.append(f"message : {_quoted(after['message'])}")
     if after.get("signature"):
         details.append(f"signature {_quoted(after['signature'], 100)}")
+    if action == "fichier.ouvrir" and after.get("mode") in ("aperçu", "téléchargement"):
+        details.append(after["mode"])
     if after.get("supersedes"):
         details.append("remplace l'archive précédente")
     old, new = before.get("status"), after.get("status")

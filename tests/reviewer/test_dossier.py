@@ -283,3 +283,19 @@ def test_release_button_follows_the_predicate(desk) -> None:  # noqa: ANN001
     refused = _post(desk, f"{base}/liberer", follow_redirects=True)
     assert "seul le vérificateur qui le tient peut le libérer" in _flash(refused)
     assert _reload(candidature).step("recevabilite").assignee_id == desk.me.id
+
+
+def test_history_tells_who_by_name_and_what_in_french(desk) -> None:  # noqa: ANN001
+    import html as entities
+
+    candidature = desk.candidature()
+    base = f"/instruction/candidatures/{candidature.reference}"
+    _post(desk, f"{base}/prendre")
+    _post(desk, f"{base}/recevabilite/demander-complements", {"message": "Kbis illisible."})
+    page = entities.unescape(desk.client.get(f"{base}?onglet=historique").get_data(as_text=True))
+    assert "Victor Vérificateur" in page and desk.me.email not in page
+    assert "a pris en instruction l'étape « Recevabilité » — Soumise → En instruction" in page
+    assert ("a demandé des compléments sur l'étape « Recevabilité » — message : "
+            "« Kbis illisible. »") in page
+    assert "L'industriel (Careoptim)" in page and "a soumis l'étape « Recevabilité »" in page
+    assert "recevabilite." not in page  # no raw audit code
