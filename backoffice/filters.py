@@ -35,13 +35,7 @@ SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "aoû
 
 
 # DSFR badge colour of a step's status (_macros/badges.html: step_status)
-STATUS_COLOURS = {
-    "soumise": "info", "en_instruction": "new", "complements_demandes": "warning",
-    "modifications_demandees": "warning", "validee": "success", "rejetee": "error",
-    "envoyee": "warning", "signee": "info", "a_envoyer": "info", "expiree": "error",
-    "refusee": "error", "echec_emission": "error", "emis": "success", "deposees": "info",
-    "en_attente_depot": "warning",
-}
+STATUS_COLOURS = definitions.STATUS_COLOURS
 
 
 def date_court(value: datetime | None) -> str:

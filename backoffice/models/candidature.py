@@ -33,10 +33,14 @@ from backoffice.models.user import User
 from backoffice.workflow.definitions import (
     ALL_STEP_STATUSES,
     DECIDED_STATUSES,
+    STATUSES,
     STEPS,
     CandidatureStatus,
+    SectionStatus,
+    Turn,
     status_label,
     step_label,
+    turn_of,
 )
 
 REFERENCE_ALPHABET = string.ascii_uppercase
@@ -219,22 +223,10 @@ class CandidatureStep(Base):
         return status_label(self.status)
 
 
-ANS_TURN = ("soumise", "en_instruction", "a_envoyer", "signee", "expiree", "refusee",
-            "deposees", "echec_emission", "a_programmer", "inscrite")
-VENDOR_TURN = ("brouillon", "complements_demandes", "envoyee", "en_attente_depot")
-SECTIONS_WAITING_ON_ANS = ("soumise", "en_revue")
-
-
-def turn_of(step_status: str, sections_waiting: bool) -> str | None:
-    """ANS's turn (to instruct) or the vendor's (to answer); in the evidence review
-    ("en_cours"), ANS's as long as a section waits for its review."""
-    if step_status in ANS_TURN:
-        return "ans"
-    if step_status in VENDOR_TURN:
-        return "industriel"
-    if step_status == "en_cours":
-        return "ans" if sections_waiting else "industriel"
-    return None
+# Whose turn each status is: read from the one table of statuses (workflow.definitions).
+ANS_TURN = tuple(s for s in ALL_STEP_STATUSES if STATUSES[s].turn == Turn.ans)
+VENDOR_TURN = tuple(s for s in ALL_STEP_STATUSES if STATUSES[s].turn == Turn.industriel)
+SECTIONS_WAITING_ON_ANS = tuple(s.value for s in SectionStatus if STATUSES[s].turn == Turn.ans)
 
 
 @event.listens_for(Session, "before_flush")

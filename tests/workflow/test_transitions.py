@@ -37,6 +37,7 @@ from backoffice.workflow import (
 from backoffice.workflow.base import SYSTEME, TRANSITIONS, Industriel, TransitionError
 from backoffice.workflow.definitions import (
     DECIDED_STATUSES,
+    SectionStatus,
     STEP_STATUSES,
     CandidatureStatus,
     StepKind,
@@ -45,7 +46,7 @@ from backoffice.workflow.referentiels import open_sections
 from backoffice.workflow.steps import INITIAL_STATUS
 from tests.factories import CandidatureFactory, OrganisationFactory, UserFactory, fichier_for
 
-SECTION_STATUSES = ("a_completer", "soumise", "en_revue", "validee", "modifications_demandees")
+SECTION_STATUSES = tuple(s.value for s in SectionStatus)
 
 
 @dataclass
