@@ -150,7 +150,9 @@ class Candidature(Base):
         `sections_waiting`: a section of the evidence review waits on ANS."""
         step = next((s for s in self.steps if s.step == self.current_step), None)
         values = {
-            "queue_turn": turn_of(step.status, sections_waiting) if step else None,
+            # an unknown code is left to the CHECK constraint, which refuses the row
+            "queue_turn": turn_of(step.status, sections_waiting)
+            if step and step.status in STATUSES else None,
             "queue_since": (step and (step.submitted_at or step.opened_at))
             or self.created_at or utcnow(),
             "queue_status": step.status if step else None,
