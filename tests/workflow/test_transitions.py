@@ -37,9 +37,9 @@ from backoffice.workflow import (
 from backoffice.workflow.base import SYSTEME, TRANSITIONS, Industriel, TransitionError
 from backoffice.workflow.definitions import (
     DECIDED_STATUSES,
-    SectionStatus,
     STEP_STATUSES,
     CandidatureStatus,
+    SectionStatus,
     StepKind,
 )
 from backoffice.workflow.referentiels import open_sections
@@ -127,88 +127,110 @@ def _exigence(c):  # noqa: ANN001, ANN202
     return _first_section(c).exigences[0].code
 
 
+DMN, LG, SONS = "dmn_nom_de_marque", "dmn_ligne_generique", "sons_sas"
+
 CASES: dict[str, Case] = {
-    "form.soumettre": Case("dmn_nom_de_marque", "recevabilite",
-                           lambda c, w, a: forms.soumettre(c, "recevabilite", actor=a),
-                           _fill_recevabilite, actor="industriel", args=_recevabilite),
-    "form.prendre": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w, a: forms.prendre(c, "recevabilite", actor=a), args=_recevabilite),
-    "form.valider": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w, a: forms.valider(c, "recevabilite", actor=a), args=_recevabilite),
+    "form.soumettre": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.soumettre(c, "recevabilite", actor=a),
+        _fill_recevabilite, actor="industriel", args=_recevabilite),
+    "form.prendre": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.prendre(c, "recevabilite", actor=a),
+        args=_recevabilite),
+    "form.valider": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.valider(c, "recevabilite", actor=a),
+        args=_recevabilite),
     "form.demander_complements": Case(
-        "dmn_nom_de_marque", "recevabilite",
+        DMN, "recevabilite",
         lambda c, w, a: forms.demander_complements(c, "recevabilite", actor=a,
-                                                message="Pièce illisible"), args=_recevabilite),
-    "form.rejeter": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w, a: forms.rejeter(c, "recevabilite", actor=a,
-                                                    motif="Hors champ"), args=_recevabilite),
-    "form.liberer": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w, a: assignment.liberer(c, actor=a), posts=False),
-    "convention.envoyer": Case("dmn_nom_de_marque", "convention",
-                               lambda c, w, a: convention.envoyer(c, actor=a,
-                                                               signature_request_id="sr-1")),
-    "convention.marquer_signee": Case("dmn_nom_de_marque", "convention",
-                                      lambda c, w, a: convention.marquer_signee(
-        c, actor=a, signed_file=fichier_for(c, "convention-signee.pdf")), actor="systeme"),
-    "convention.marquer_expiree": Case("dmn_nom_de_marque", "convention",
-                                       lambda c, w, a: convention.marquer_expiree(c, actor=a), actor="systeme"),
-    "convention.marquer_refusee": Case("dmn_nom_de_marque", "convention",
-                                       lambda c, w, a: convention.marquer_refusee(c, actor=a), actor="systeme"),
-    "convention.valider": Case("dmn_nom_de_marque", "convention",
-                               lambda c, w, a: convention.valider(c, actor=a)),
+                                                   message="Pièce illisible"),
+        args=_recevabilite),
+    "form.rejeter": Case(
+        DMN, "recevabilite",
+        lambda c, w, a: forms.rejeter(c, "recevabilite", actor=a, motif="Hors champ"),
+        args=_recevabilite),
+    "form.liberer": Case(
+        DMN, "recevabilite", lambda c, w, a: assignment.liberer(c, actor=a), posts=False),
+    "convention.envoyer": Case(
+        DMN, "convention",
+        lambda c, w, a: convention.envoyer(c, actor=a, signature_request_id="sr-1")),
+    "convention.marquer_signee": Case(
+        DMN, "convention",
+        lambda c, w, a: convention.marquer_signee(
+            c, actor=a, signed_file=fichier_for(c, "convention-signee.pdf")),
+        actor="systeme"),
+    "convention.marquer_expiree": Case(
+        DMN, "convention", lambda c, w, a: convention.marquer_expiree(c, actor=a),
+        actor="systeme"),
+    "convention.marquer_refusee": Case(
+        DMN, "convention", lambda c, w, a: convention.marquer_refusee(c, actor=a),
+        actor="systeme"),
+    "convention.valider": Case(
+        DMN, "convention", lambda c, w, a: convention.valider(c, actor=a)),
     "pour_avis.deposer": Case(
-        "dmn_ligne_generique", "preuves_pour_avis",
+        LG, "preuves_pour_avis",
         lambda c, w, a: avis.deposer_zip(c, actor=a, fichier=fichier_for(c, "a.zip"),
-                                      report={}), _zip, actor="industriel"),
+                                         report={}),
+        _zip, actor="industriel"),
     "pour_avis.rendre_avis": Case(
-        "dmn_ligne_generique", "preuves_pour_avis",
+        LG, "preuves_pour_avis",
         lambda c, w, a: avis.rendre_avis(c, actor=a, par_exigence={"INS 1.1": "ok"},
-                                      message="Avis"), _zip),
-    "pour_avis.retirer": Case("dmn_ligne_generique", "preuves_pour_avis",
-                              lambda c, w, a: support.retirer_depot(c, actor=a),
-                              posts=False, actor="support"),
-    "college.inscrire": Case("dmn_nom_de_marque", "college",
-                             lambda c, w, a: college.inscrire(c, actor=a), actor="college"),
-    "college.favorable": Case("dmn_nom_de_marque", "college",
-                              lambda c, w, a: college.decision_favorable(c, actor=a), actor="college"),
-    "college.defavorable": Case("dmn_nom_de_marque", "college",
-                                lambda c, w, a: college.decision_defavorable(c, actor=a,
-                                                                          motif="Non conforme"), actor="college"),
-    "college.ajourner": Case("dmn_nom_de_marque", "college",
-                             lambda c, w, a: college.ajourner(c, actor=a, motif="À revoir"), actor="college"),
-    "emission.reussie": Case("dmn_nom_de_marque", "certificat",
-                             lambda c, w, a: emission.emission_reussie(c, actor=a,
-                                                                    numero="ANS-DMN-2026-000001"), actor="systeme"),
-    "emission.echouee": Case("dmn_nom_de_marque", "certificat",
-                             lambda c, w, a: emission.emission_echouee(c, actor=a,
-                                                                    erreur="timeout"),
-                             notifies=False, actor="systeme"),
-    "emission.relancer": Case("dmn_nom_de_marque", "certificat",
-                              lambda c, w, a: emission.relancer(c, actor=a), posts=False, actor="admin"),
-    "section.soumettre": Case("dmn_nom_de_marque", "preuves",
-                              lambda c, w, a: preuves.soumettre_section(
-                                  c, _first_section(c).code, actor=a),
-                              _section_files, actor="industriel", args=_section),
-    "section.commencer_revue": Case("dmn_nom_de_marque", "preuves",
-                                    lambda c, w, a: preuves.commencer_revue(
-                                        c, _first_section(c).code, actor=a), posts=False, args=_section),
-    "section.juger_exigence": Case("dmn_nom_de_marque", "preuves",
-                                   lambda c, w, a: preuves.juger_exigence(
-                                       c, _first_section(c).code, _exigence(c), actor=a,
-                                       verdict="non_conforme", comment="Illisible"),
-                                   posts=False, args=lambda c: (_first_section(c), _exigence(c))),
-    "section.valider": Case("dmn_nom_de_marque", "preuves",
-                            lambda c, w, a: preuves.valider_section(
-                                c, _first_section(c).code, actor=a), _verdicts(False), args=_section),
-    "section.demander_modifications": Case("dmn_nom_de_marque", "preuves",
-                                           lambda c, w, a: preuves.demander_modifications(
-                                               c, _first_section(c).code, actor=a),
-                                           _verdicts(True), args=_section),
-    "candidature.abandonner": Case("sons_sas", "eligibilite",
-                                   lambda c, w, a: candidatures.abandonner(c, actor=a), actor="industriel"),
+                                         message="Avis"),
+        _zip),
+    "pour_avis.retirer": Case(
+        LG, "preuves_pour_avis", lambda c, w, a: support.retirer_depot(c, actor=a),
+        posts=False, actor="support"),
+    "college.inscrire": Case(
+        DMN, "college", lambda c, w, a: college.inscrire(c, actor=a), actor="college"),
+    "college.favorable": Case(
+        DMN, "college", lambda c, w, a: college.decision_favorable(c, actor=a),
+        actor="college"),
+    "college.defavorable": Case(
+        DMN, "college",
+        lambda c, w, a: college.decision_defavorable(c, actor=a, motif="Non conforme"),
+        actor="college"),
+    "college.ajourner": Case(
+        DMN, "college", lambda c, w, a: college.ajourner(c, actor=a, motif="À revoir"),
+        actor="college"),
+    "emission.reussie": Case(
+        DMN, "certificat",
+        lambda c, w, a: emission.emission_reussie(c, actor=a, numero="ANS-DMN-2026-000001"),
+        actor="systeme"),
+    "emission.echouee": Case(
+        DMN, "certificat",
+        lambda c, w, a: emission.emission_echouee(c, actor=a, erreur="timeout"),
+        notifies=False, actor="systeme"),
+    "emission.relancer": Case(
+        DMN, "certificat", lambda c, w, a: emission.relancer(c, actor=a), posts=False,
+        actor="admin"),
+    "section.soumettre": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.soumettre_section(c, _first_section(c).code, actor=a),
+        _section_files, actor="industriel", args=_section),
+    "section.commencer_revue": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.commencer_revue(c, _first_section(c).code, actor=a),
+        posts=False, args=_section),
+    "section.juger_exigence": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.juger_exigence(c, _first_section(c).code, _exigence(c),
+                                               actor=a, verdict="non_conforme",
+                                               comment="Illisible"),
+        posts=False, args=lambda c: (_first_section(c), _exigence(c))),
+    "section.valider": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.valider_section(c, _first_section(c).code, actor=a),
+        _verdicts(False), args=_section),
+    "section.demander_modifications": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.demander_modifications(c, _first_section(c).code, actor=a),
+        _verdicts(True), args=_section),
+    "candidature.abandonner": Case(
+        SONS, "eligibilite", lambda c, w, a: candidatures.abandonner(c, actor=a),
+        actor="industriel"),
     "candidature.clore_sans_suite": Case(
-        "sons_sas", "eligibilite",
-        lambda c, w, a: candidatures.clore_sans_suite(c, actor=a, motif="Doublon"), actor="admin"),
+        SONS, "eligibilite",
+        lambda c, w, a: candidatures.clore_sans_suite(c, actor=a, motif="Doublon"),
+        actor="admin"),
 }
 
 
