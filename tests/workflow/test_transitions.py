@@ -328,6 +328,12 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
         pending = [args for fn, args in db().info.get(_PENDING, [])]
         notified = any(a and a[0] == "notifications.envoyer" for a in pending)
         assert (after[-1][1] > before[-1][1]) is case.posts, "automatic message"
+        assert (info.event is not None) is case.posts, "the registry names its message"
+        if case.posts:
+            posted = db.scalars(select(Message.event).order_by(Message.id.desc())
+                                .limit(after[-1][1] - before[-1][1])).all()
+            resubmitted = name == "form.soumettre" and status == "complements_demandes"
+            assert ("form.resoumise" if resubmitted else info.event) in posted
         assert notified is (case.posts and case.notifies), "notification queued"
     else:
         with pytest.raises(TransitionError):
