@@ -4,6 +4,7 @@ the read-only dossier with its synthesis."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -116,6 +117,9 @@ def seance(seance_id: int):
             .options(selectinload(Candidature.product)).order_by(Candidature.id)).all()
     return render_template("college/seance.html", seance=seance, candidates=candidates,
                            can_prepare=seances.can_prepare(current_user),
+                           can_vote=partial(seances.can_voter, current_user),
+                           can_decide=partial(seances.can_decider, current_user),
+                           can_close=seances.can_clore(current_user, seance),
                            reads_dossiers=scope.reads_agenda(current_user, seance),
                            quorum_reached=seances.quorum_reached)
 
