@@ -366,3 +366,20 @@ def test_predicate_is_true_exactly_when_the_call_succeeds(world, name, status) -
         seen[role] = succeeded
     # the nominal actor succeeds from a source status (the walk above is not all refusals)
     assert seen[case.actor] is (status in info.sources)
+
+
+def test_every_transition_carries_its_names() -> None:
+    """One name per transition: its predicate, audit code, message event and verb live in
+    the registry, and the history finds the transition back from its audit code."""
+    from backoffice.reviewer.history import transition_for, verb_of
+    from backoffice.workflow.definitions import STEPS
+
+    for name, info in TRANSITIONS.items():
+        assert info.can is not None and info.fn is not None, name
+        assert info.verb.startswith("a "), name  # « a validé… »: the history's sentence
+        steps = [code for code, step in STEPS.items() if step.kind == info.kind] \
+            if "{step}" in info.audit else [""]
+        for step in steps:
+            action = info.audit.format(step=step)
+            assert transition_for(action) is info, action
+            assert "{" not in verb_of(action) and "_" not in verb_of(action), action
