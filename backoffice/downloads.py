@@ -66,4 +66,23 @@ def serve(fichier: Fichier, disposition: str):  # noqa: ANN201
     reason = refusal(fichier)
     if reason is not None:
         return unavailable_page(reason)
+    record_opening(fichier, "aperçu" if disposition == "inline" else "téléchargement")
     return send(fichier, disposition)
+
+
+def record_opening(fichier: Fichier, mode: str) -> None:
+    """Opening a vendor's file is a sensitive read (design.md, « Audit »): one audit row,
+    which the support desk reads on the file's history. Committed here, as the read that
+    it records has happened whatever the rest of the request does."""
+    from flask_login import current_user
+
+    from backoffice import audit
+    from backoffice.db import db
+    from backoffice.models import Candidature
+
+    if not getattr(current_user, "is_authenticated", False):
+        return
+    audit.record(current_user._get_current_object(), "fichier.ouvrir", fichier,  # noqa: SLF001
+                 candidature=db.get(Candidature, fichier.candidature_id),
+                 after={"fichier": fichier.original_name, "mode": mode})
+    db.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -34,13 +35,7 @@ SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "aoû
 
 
 # DSFR badge colour of a step's status (_macros/badges.html: step_status)
-STATUS_COLOURS = {
-    "soumise": "info", "en_instruction": "new", "complements_demandes": "warning",
-    "modifications_demandees": "warning", "validee": "success", "rejetee": "error",
-    "envoyee": "warning", "signee": "info", "a_envoyer": "info", "expiree": "error",
-    "refusee": "error", "echec_emission": "error", "emis": "success", "deposees": "info",
-    "en_attente_depot": "warning",
-}
+STATUS_COLOURS = definitions.STATUS_COLOURS
 
 
 def date_court(value: datetime | None) -> str:
@@ -78,3 +73,17 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(profils_text, "profils")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES
     app.jinja_env.globals["STATUS_COLOURS"] = STATUS_COLOURS
+    app.jinja_env.globals["can"] = can
+
+
+def can(name: str, candidature: Any, *args: Any) -> bool:
+    """`{% if can("form.liberer", candidature) %}`: the signed-in user passes the
+    registered predicate of that transition (role and state), the very check its guard
+    makes: a button is shown exactly when clicking it would work."""
+    from flask_login import current_user
+
+    from backoffice.workflow.base import allowed
+
+    user = current_user._get_current_object()  # noqa: SLF001
+    return bool(getattr(user, "is_authenticated", False)) and \
+        allowed(name, user, candidature, *args)

@@ -192,7 +192,7 @@ def test_infected_preuve_is_quarantined_and_refused_everywhere(desk, scanning) -
     assert f"/instruction/fichiers/{fichier.id}" not in page
     history = _html(desk.client.get(f"/instruction/candidatures/{reference}",
                                     query_string={"onglet": "historique"}))
-    assert "a mis en quarantaine un fichier infecté — capture INS.txt" in history
+    assert "a mis en quarantaine le fichier infecté « capture INS.txt »" in history
 
     # the vendor: JSON refusal, the state in the section, a message (e-mailed)
     api = desk.api.get(f"/candidatures/{reference}/files/{fichier.id}")

@@ -4,6 +4,7 @@ the read-only dossier with its synthesis."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -27,7 +28,7 @@ from backoffice.models import (
     User,
     UserRole,
 )
-from backoffice.reviewer.history import describe
+from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.uploads import storage
 from backoffice.workflow import seances
 from backoffice.workflow.base import TransitionError
@@ -116,6 +117,9 @@ def seance(seance_id: int):
             .options(selectinload(Candidature.product)).order_by(Candidature.id)).all()
     return render_template("college/seance.html", seance=seance, candidates=candidates,
                            can_prepare=seances.can_prepare(current_user),
+                           can_vote=partial(seances.can_voter, current_user),
+                           can_decide=partial(seances.can_decider, current_user),
+                           can_close=seances.can_clore(current_user, seance),
                            reads_dossiers=scope.reads_agenda(current_user, seance),
                            quorum_reached=seances.quorum_reached)
 
@@ -217,7 +221,8 @@ def dossier(reference: str):
                       if v.verdict == "non_applicable" and v.round == s.round]
     referentiel = db.get(Referentiel, candidature.referentiel_id) \
         if candidature.referentiel_id else None
-    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
+                                                 AuditEvent.action != "fichier.ouvrir")
                         .order_by(AuditEvent.id)).all()
     verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
         CandidatureExigence).join(SectionReview).where(
@@ -238,9 +243,14 @@ def dossier(reference: str):
                            forms=forms, pieces=pieces, messages=messages,
                            profil_labels=profil_labels(candidature), piece_labels=piece_labels,
                            non_applicable=non_applicable, referentiel=referentiel,
-                           events=[(e, describe(e)) for e in events],
+                           events=_told(candidature, events),
                            verdict_count=verdict_count)
 
+
+
+def _told(candidature, events) -> list[tuple]:  # noqa: ANN001
+    lexicon = lexicon_for(candidature, events)
+    return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 
 
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>")

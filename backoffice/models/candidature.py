@@ -33,10 +33,14 @@ from backoffice.models.user import User
 from backoffice.workflow.definitions import (
     ALL_STEP_STATUSES,
     DECIDED_STATUSES,
+    STATUSES,
     STEPS,
     CandidatureStatus,
+    SectionStatus,
+    Turn,
     status_label,
     step_label,
+    turn_of,
 )
 
 REFERENCE_ALPHABET = string.ascii_uppercase
@@ -146,7 +150,9 @@ class Candidature(Base):
         `sections_waiting`: a section of the evidence review waits on ANS."""
         step = next((s for s in self.steps if s.step == self.current_step), None)
         values = {
-            "queue_turn": turn_of(step.status, sections_waiting) if step else None,
+            # an unknown code is left to the CHECK constraint, which refuses the row
+            "queue_turn": turn_of(step.status, sections_waiting)
+            if step and step.status in STATUSES else None,
             "queue_since": (step and (step.submitted_at or step.opened_at))
             or self.created_at or utcnow(),
             "queue_status": step.status if step else None,
@@ -219,22 +225,10 @@ class CandidatureStep(Base):
         return status_label(self.status)
 
 
-ANS_TURN = ("soumise", "en_instruction", "a_envoyer", "signee", "expiree", "refusee",
-            "deposees", "echec_emission", "a_programmer", "inscrite")
-VENDOR_TURN = ("brouillon", "complements_demandes", "envoyee", "en_attente_depot")
-SECTIONS_WAITING_ON_ANS = ("soumise", "en_revue")
-
-
-def turn_of(step_status: str, sections_waiting: bool) -> str | None:
-    """ANS's turn (to instruct) or the vendor's (to answer); in the evidence review
-    ("en_cours"), ANS's as long as a section waits for its review."""
-    if step_status in ANS_TURN:
-        return "ans"
-    if step_status in VENDOR_TURN:
-        return "industriel"
-    if step_status == "en_cours":
-        return "ans" if sections_waiting else "industriel"
-    return None
+# Whose turn each status is: read from the one table of statuses (workflow.definitions).
+ANS_TURN = tuple(s for s in ALL_STEP_STATUSES if STATUSES[s].turn == Turn.ans)
+VENDOR_TURN = tuple(s for s in ALL_STEP_STATUSES if STATUSES[s].turn == Turn.industriel)
+SECTIONS_WAITING_ON_ANS = tuple(s.value for s in SectionStatus if STATUSES[s].turn == Turn.ans)
 
 
 @event.listens_for(Session, "before_flush")

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.db import Base, utcnow
 from backoffice.models._types import one_of
+from backoffice.workflow.definitions import SECTION_STATUSES
 
-SECTION_STATUSES = ("a_completer", "soumise", "en_revue", "validee", "modifications_demandees")
 VERDICTS = ("conforme", "non_conforme", "non_applicable")
 
 

@@ -28,10 +28,10 @@ from backoffice.models import (
 )
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
-from backoffice.reviewer.history import describe
+from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.reviewer.views import colleagues
 from backoffice.workflow import assignment, emission, forms
-from backoffice.workflow.definitions import STEPS, StepKind
+from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
 from backoffice.workflow.delays import days_between
 from backoffice.workflow.referentiels import profil_labels
 
@@ -138,6 +138,18 @@ def _unread(candidature) -> int:  # noqa: ANN001
         Message.id > func.coalesce(last_read, 0))) or 0
 
 
+def _waiting(candidature, current) -> str | None:  # noqa: ANN001
+    """Why a form step's decision is not offered to this user, in French."""
+    if forms.current_form_step(candidature) is None:
+        return None
+    if current.status in forms.SUBMITTABLE:
+        return "L'industriel a la main" + (" : des compléments lui ont été demandés."
+                                           if current.status == "complements_demandes" else ".")
+    if current.assignee_id and current.assignee_id != current_user.id:
+        return f"Ce dossier est attribué à {current.assignee.name}."
+    return "Prenez le dossier pour l'instruire."
+
+
 @bp.route("/candidatures/<reference>")
 @roles_required("verificateur")
 def dossier(reference: str):
@@ -152,11 +164,13 @@ def dossier(reference: str):
         "kind": STEPS[current.step].kind.value, "now": now,
         "days_left": days_between(now, current.due_at, False) if current.due_at else None,
         "colleagues": colleagues(),
+        "open": candidature.status == CandidatureStatus.en_cours,
         "can_take": assignment.can_prendre(current_user, candidature),
         "can_relancer": emission.can_relancer(current_user, candidature),
+        "can_hand_over": assignment.can_confier(current_user, candidature),
         "can_decide": forms.current_form_step(candidature) is not None
-                      and current.status == "en_instruction"
-                      and current.assignee_id == current_user.id,
+                      and forms.can_decider(current_user, candidature, current.step),
+        "waiting": _waiting(candidature, current),
         "informative": forms.is_informative(candidature, current.step),
         # read only where the panel shows it (every query counts: docs/benchmarks.md)
         "convention": db.scalar(select(Convention).where(
@@ -182,9 +196,12 @@ def dossier(reference: str):
         context["authors"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
             {m.author_id for m in context["messages"] if m.author_id})))}
     elif tab == "historique":
-        events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+        # openings of files are for the support desk's audit view, not the dossier's story
+        events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
+                                                     AuditEvent.action != "fichier.ouvrir")
                             .order_by(AuditEvent.id.desc())).all()
-        context["events"] = [(e, describe(e)) for e in events]
+        lexicon = lexicon_for(candidature, events)
+        context["events"] = [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
     elif tab == "produit":
         context["evaluations"] = db.scalars(select(ProductEvaluation).where(
             ProductEvaluation.product_id == candidature.product_id)).all()

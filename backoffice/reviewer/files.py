@@ -50,6 +50,7 @@ def preview(fichier_id: int):
     reason = downloads.refusal(fichier)
     if reason is not None:
         return downloads.unavailable_page(reason)
+    downloads.record_opening(fichier, "aperçu")
     return pdfview_page(
         pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
         download_url=url_for("reviewer.download", fichier_id=fichier.id),

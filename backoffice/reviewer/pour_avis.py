@@ -44,7 +44,8 @@ def pour_avis(reference: str):
     analysis = avis.analyse(candidature, current) if current else None
     return render_template("reviewer/pour_avis.html", candidature=candidature,
                            current=current, uploads=uploads, files=files, analysis=analysis,
-                           step=candidature.step("preuves_pour_avis"))
+                           step=candidature.step("preuves_pour_avis"),
+                           can_give_avis=avis.can_rendre_avis(current_user, candidature))
 
 
 @bp.get("/candidatures/<reference>/pour-avis/<int(max=2147483647):zip_id>/entree")

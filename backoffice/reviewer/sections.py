@@ -77,7 +77,8 @@ def review_context(candidature, section: SectionReview) -> dict:  # noqa: ANN001
                or v.verdict not in preuves.ACCEPTED]
     return {"items": items, "pending": pending,
             "rounds": list(range(1, section.round + 1)),
-            "can_review": section.status == "en_revue"
+            # whoever else may review it must first take it: « Commencer la revue »
+            "can_review": preuves.can_juger(current_user, candidature, section)
             and section.assignee_id == current_user.id,
             "message": preuves.compose_modifications_message(section)}
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from backoffice import uploads
 from backoffice.auth.access import roles_required
 from backoffice.db import db
-from backoffice.models import Candidature, Fichier, User
+from backoffice.models import AuditEvent, Candidature, Fichier, User
+from backoffice.reviewer import history
 from backoffice.workflow import support
 from backoffice.workflow.base import TransitionError
 
@@ -68,3 +69,63 @@ def delete(fichier_id: int):
         flash(error.message, "error")
     return redirect(url_for("support.home", reference=candidature.reference,
                             nom=request.form.get("nom", "")))
+
+
+# --- the audit trail, read-only (design.md: support « read the audit trail ») ----------
+
+
+@bp.get("/candidatures/<reference>/historique")
+@roles_required("support")
+def candidature_history(reference: str):
+    """Every audit event of a candidature, openings of its files included."""
+    candidature = db.scalar(select(Candidature).where(
+        Candidature.reference == reference.strip().upper()))
+    if candidature is None:
+        abort(404)
+    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
+                        .order_by(AuditEvent.id.desc())).all()
+    lexicon = history.lexicon_for(candidature, events)
+    return render_template("support/history.html", candidature=candidature, fichier=None,
+                           rows=[(e.created_at, history.who(e, lexicon),
+                                  history.describe(e, lexicon)) for e in events])
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/historique")
+@roles_required("support")
+def file_history(fichier_id: int):
+    """One file's life: who uploaded it, what the antivirus found, who opened it, who
+    archived or deleted it and why."""
+    fichier = db.get(Fichier, fichier_id)
+    if fichier is None:
+        abort(404)
+    candidature = db.get(Candidature, fichier.candidature_id)
+    used = support.usage(fichier)
+    holder = used.get("preuve") or used.get("piece") or used.get("upload")
+    about = [and_(AuditEvent.target_type == "fichier", AuditEvent.target_id == str(fichier.id))]
+    if holder is not None:
+        about.append(and_(AuditEvent.target_type == type(holder).__name__.lower(),
+                          AuditEvent.target_id == str(holder.id)))
+    events = db.scalars(select(AuditEvent).where(
+        AuditEvent.candidature_id == candidature.id, or_(*about))
+        .order_by(AuditEvent.id)).all()
+    lexicon = history.lexicon_for(candidature, events)
+    people = {u.id: u.name for u in db.scalars(select(User).where(User.id.in_(
+        {fichier.uploaded_by_user_id} - {None})))}
+    uploader = people.get(fichier.uploaded_by_user_id) or \
+        f"L'industriel ({candidature.organisation.name})"
+    rows = [(fichier.uploaded_at, uploader, f"a déposé le fichier « {fichier.original_name} »")]
+    if fichier.scanned_at is not None:
+        rows.append((fichier.scanned_at, "Antivirus", SCAN_RESULTS.get(
+            fichier.scan_status, "a analysé le fichier")))
+    rows += [(e.created_at, history.who(e, lexicon), history.describe(e, lexicon))
+             for e in events]
+    rows.sort(key=lambda row: row[0])
+    return render_template("support/history.html", candidature=candidature, fichier=fichier,
+                           usage=used, rows=rows)
+
+
+SCAN_RESULTS = {
+    "sain": "a analysé le fichier : aucune menace détectée",
+    "infecte": "a détecté une menace : le fichier est en quarantaine",
+    "erreur": "n'a pas pu analyser le fichier (nouvelle tentative automatique)",
+}

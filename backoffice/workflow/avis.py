@@ -19,10 +19,12 @@ from backoffice.workflow.base import (
     ensure_allowed,
     ensure_open,
     ensure_status,
+    in_state,
     is_industriel_of,
     is_verificateur_for,
     now,
     require_text,
+    step_of,
     touch,
     transition,
 )
@@ -36,15 +38,31 @@ def current_zip(candidature: Candidature) -> ZipPourAvis | None:
         ZipPourAvis.candidature_id == candidature.id, ZipPourAvis.superseded_at.is_(None)))
 
 
-@transition("pour_avis.deposer", StepKind.preuves_pour_avis,
-            {"en_attente_depot", "deposees"}, {"deposees"})
+DEPOSABLE = {"en_attente_depot", "deposees"}
+
+
+def can_deposer_zip(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    return is_industriel_of(actor, candidature) and (
+        not check_state
+        or in_state(candidature, step_of(candidature, "preuves_pour_avis"), DEPOSABLE))
+
+
+def can_rendre_avis(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    return is_verificateur_for(actor, candidature) and (
+        not check_state
+        or in_state(candidature, step_of(candidature, "preuves_pour_avis"), {"deposees"}))
+
+
+@transition("pour_avis.deposer", StepKind.preuves_pour_avis, DEPOSABLE, {"deposees"},
+            can=can_deposer_zip, event="pour_avis.deposees",
+            verb="a déposé l'archive des preuves pour avis")
 def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
                 report: dict) -> ZipPourAvis:
     """preuves_pour_avis: en_attente_depot | deposees -> deposees (supersedes the last)."""
-    ensure_allowed(is_industriel_of(actor, candidature))
+    ensure_allowed(can_deposer_zip(actor, candidature, check_state=False))
     ensure_open(candidature)
     step = candidature.step("preuves_pour_avis")
-    ensure_status(step, {"en_attente_depot", "deposees"}, "Le dépôt des preuves pour avis")
+    ensure_status(step, DEPOSABLE, "Le dépôt des preuves pour avis")
     at = now()
     previous = current_zip(candidature)
     if previous is not None:
@@ -64,11 +82,12 @@ def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
     return upload
 
 
-@transition("pour_avis.rendre_avis", StepKind.preuves_pour_avis, {"deposees"}, {"avis_rendu"})
+@transition("pour_avis.rendre_avis", StepKind.preuves_pour_avis, {"deposees"}, {"avis_rendu"},
+            can=can_rendre_avis, event="pour_avis.avis_rendu", verb="a rendu l'avis")
 def rendre_avis(candidature: Candidature, *, actor: User, par_exigence: dict[str, str],
                 message: str) -> None:
     """preuves_pour_avis: deposees -> avis_rendu; the candidature ends avis_rendu."""
-    ensure_allowed(is_verificateur_for(actor, candidature))
+    ensure_allowed(can_rendre_avis(actor, candidature, check_state=False))
     ensure_open(candidature)
     step = candidature.step("preuves_pour_avis")
     ensure_status(step, {"deposees"}, "Le dépôt des preuves pour avis")

@@ -150,10 +150,21 @@ def is_systeme(actor: Actor) -> bool:
 
 @dataclass(frozen=True)
 class TransitionInfo:
+    """One registered transition: what the tests walk, what the pages ask, what the
+    history tells. `can(actor, candidature, *args)` is true exactly when the call would
+    pass its guard (role and state); `audit` is the audit action (``{step}`` stands for
+    the step's code), `event` the automatic message's event (None: no message), `verb`
+    the French sentence of the history (« a validé l'étape »)."""
+
     name: str
     kind: str  # a StepKind value, or "section" / "candidature"
     sources: frozenset[str]
     targets: frozenset[str] = field(default_factory=frozenset)
+    can: Callable[..., bool] | None = None
+    audit: str = ""
+    event: str | None = None
+    verb: str = ""
+    fn: Callable[..., Any] | None = None
 
 
 TRANSITIONS: dict[str, TransitionInfo] = {}
@@ -161,13 +172,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def transition(
-    name: str, kind: str, sources: Iterable[str], targets: Iterable[str] = ()
+    name: str, kind: str, sources: Iterable[str], targets: Iterable[str] = (), *,
+    can: Callable[..., bool], verb: str, audit: str | None = None, event: str | None = None,
 ) -> Callable[[F], F]:
-    """Register a transition so that the tests can walk every source status."""
+    """Register a transition with its predicate and its names, so that the tests can walk
+    every source status and role, and the pages and the history read them from here."""
 
     def decorator(fn: F) -> F:
-        TRANSITIONS[name] = TransitionInfo(name, kind, frozenset(sources), frozenset(targets))
+        TRANSITIONS[name] = TransitionInfo(
+            name, kind, frozenset(sources), frozenset(targets), can=can,
+            audit=audit or name, event=event, verb=verb, fn=fn)
         fn.transition = TRANSITIONS[name]  # type: ignore[attr-defined]
         return fn
 
     return decorator
+
+
+def in_state(candidature: Candidature, obj: Any, sources: Iterable[str]) -> bool:
+    """The state half of a predicate: the candidature is open and `obj` (a step or a
+    section) is in one of the transition's source statuses."""
+    return (candidature.status == CandidatureStatus.en_cours and obj is not None
+            and obj.status in set(sources))
+
+
+def step_of(candidature: Candidature, code: str) -> Any:
+    """The candidature's step `code`, or None when its démarche has no such step."""
+    return next((s for s in candidature.steps if s.step == code), None)
+
+
+def allowed(name: str, actor: Actor, candidature: Candidature, *args: Any) -> bool:
+    """The registered predicate of transition `name` (templates: `can(name, …)`)."""
+    predicate = TRANSITIONS[name].can
+    return bool(predicate and predicate(actor, candidature, *args))

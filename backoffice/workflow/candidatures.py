@@ -13,6 +13,7 @@ from backoffice.workflow.base import (
     InvalidInput,
     ensure_allowed,
     ensure_open,
+    in_state,
     is_admin,
     is_industriel_of,
     is_verificateur_for,
@@ -46,10 +47,23 @@ def ouvrir(product: Product, demarche_code: str, *, actor: Industriel) -> Candid
     return candidature
 
 
-@transition("candidature.abandonner", "candidature", {"en_cours"}, {"abandonnee"})
+def can_abandonner(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    return is_industriel_of(actor, candidature) and (
+        not check_state or in_state(candidature, candidature, {"en_cours"}))
+
+
+def can_clore_sans_suite(actor: Actor, candidature: Candidature, *,
+                         check_state: bool = True) -> bool:
+    return (is_admin(actor) or is_verificateur_for(actor, candidature)) and (
+        not check_state or in_state(candidature, candidature, {"en_cours"}))
+
+
+@transition("candidature.abandonner", "candidature", {"en_cours"}, {"abandonnee"},
+            can=can_abandonner, event="candidature.abandonnee",
+            verb="a abandonné la candidature")
 def abandonner(candidature: Candidature, *, actor: Actor) -> None:
     """candidature: en_cours -> abandonnee (withdrawn by the vendor)."""
-    ensure_allowed(is_industriel_of(actor, candidature))
+    ensure_allowed(can_abandonner(actor, candidature, check_state=False))
     ensure_open(candidature)
     close(candidature, CandidatureStatus.abandonnee)
     touch(candidature)
@@ -58,10 +72,12 @@ def abandonner(candidature: Candidature, *, actor: Actor) -> None:
     post_system_message(candidature, "candidature.abandonnee")
 
 
-@transition("candidature.clore_sans_suite", "candidature", {"en_cours"}, {"close_sans_suite"})
+@transition("candidature.clore_sans_suite", "candidature", {"en_cours"}, {"close_sans_suite"},
+            can=can_clore_sans_suite, event="candidature.close_sans_suite",
+            verb="a clos la candidature sans suite")
 def clore_sans_suite(candidature: Candidature, *, actor: User, motif: str) -> None:
     """candidature: en_cours -> close_sans_suite (closed by ANS, with a motive)."""
-    ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
+    ensure_allowed(can_clore_sans_suite(actor, candidature, check_state=False))
     body = require_text(motif, "Le motif de la clôture est obligatoire.")
     ensure_open(candidature)
     close(candidature, CandidatureStatus.close_sans_suite)

@@ -11,13 +11,16 @@ from backoffice.models import Candidature, Convention, Fichier, User
 from backoffice.workflow import delays
 from backoffice.workflow.base import (
     Actor,
+    InvalidInput,
     ensure_allowed,
     ensure_open,
     ensure_status,
+    in_state,
     is_systeme,
     is_verificateur_for,
     now,
     require_text,
+    step_of,
     touch,
     transition,
 )
@@ -34,6 +37,32 @@ def convention_of(candidature: Candidature) -> Convention:
     return convention
 
 
+SENDABLE = {"a_envoyer", "expiree", "refusee"}
+
+
+def _can(role: bool, candidature: Candidature, sources: set[str], check_state: bool) -> bool:
+    return role and (not check_state
+                     or in_state(candidature, step_of(candidature, "convention"), sources))
+
+
+def can_envoyer(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    return _can(is_verificateur_for(actor, candidature), candidature, SENDABLE, check_state)
+
+
+def can_marquer_signee(actor: Actor, candidature: Candidature, *,
+                       check_state: bool = True) -> bool:
+    """Yousign's webhook, or a vérificateur who attaches the signed PDF."""
+    return _can(is_systeme(actor) or is_verificateur_for(actor, candidature), candidature,
+                {"envoyee"}, check_state)
+
+
+can_marquer_expiree = can_marquer_refusee = can_marquer_signee
+
+
+def can_valider(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    return _can(is_verificateur_for(actor, candidature), candidature, {"signee"}, check_state)
+
+
 def _step(candidature: Candidature):  # noqa: ANN202
     ensure_open(candidature)
     return candidature.step("convention")
@@ -46,13 +75,13 @@ def _record(actor: Actor, candidature: Candidature, action: str, before: str, **
                  before={"status": before}, after={"status": step.status, **after})
 
 
-@transition("convention.envoyer", StepKind.convention, {"a_envoyer", "expiree", "refusee"},
-            {"envoyee"})
+@transition("convention.envoyer", StepKind.convention, SENDABLE, {"envoyee"}, can=can_envoyer,
+            event="convention.envoyee", verb="a envoyé la convention pour signature")
 def envoyer(candidature: Candidature, *, actor: User, signature_request_id: str) -> None:
     """convention: a_envoyer | expiree | refusee -> envoyee (a Yousign request exists)."""
     step = _step(candidature)
-    ensure_allowed(is_verificateur_for(actor, candidature))
-    ensure_status(step, {"a_envoyer", "expiree", "refusee"}, "La convention")
+    ensure_allowed(can_envoyer(actor, candidature, check_state=False))
+    ensure_status(step, SENDABLE, "La convention")
     request_id = require_text(signature_request_id, "L'identifiant de la demande de signature "
                                                     "Yousign est obligatoire.")
     before, step.status = step.status, "envoyee"
@@ -63,15 +92,18 @@ def envoyer(candidature: Candidature, *, actor: User, signature_request_id: str)
     post_system_message(candidature, "convention.envoyee")
 
 
-@transition("convention.marquer_signee", StepKind.convention, {"envoyee"}, {"signee"})
+@transition("convention.marquer_signee", StepKind.convention, {"envoyee"}, {"signee"},
+            can=can_marquer_signee, event="convention.signee",
+            verb="a enregistré la signature de la convention")
 def marquer_signee(candidature: Candidature, *, actor: Actor,
                    signed_file: Fichier | None = None) -> None:
     """convention: envoyee -> signee (Yousign webhook, or a vérificateur with the PDF)."""
     step = _step(candidature)
-    ensure_allowed(is_systeme(actor) or (is_verificateur_for(actor, candidature)
-                                         and signed_file is not None),
-                   "Un vérificateur doit joindre la convention signée (PDF).")
+    ensure_allowed(can_marquer_signee(actor, candidature, check_state=False))
     ensure_status(step, {"envoyee"}, "La convention")
+    if signed_file is None and not is_systeme(actor):
+        raise InvalidInput("signed_file_required",
+                           "Un vérificateur doit joindre la convention signée (PDF).")
     before, step.status = step.status, "signee"
     convention = convention_of(candidature)
     convention.signed_at = now()
@@ -85,30 +117,35 @@ def marquer_signee(candidature: Candidature, *, actor: Actor,
 
 def _yousign_outcome(candidature: Candidature, actor: Actor, target: str) -> None:
     step = _step(candidature)
-    ensure_allowed(is_systeme(actor) or is_verificateur_for(actor, candidature))
+    ensure_allowed(can_marquer_signee(actor, candidature, check_state=False))
     ensure_status(step, {"envoyee"}, "La convention")
     before, step.status = step.status, target
     _record(actor, candidature, f"marquer_{target}", before)
     post_system_message(candidature, f"convention.{target}")
 
 
-@transition("convention.marquer_expiree", StepKind.convention, {"envoyee"}, {"expiree"})
+@transition("convention.marquer_expiree", StepKind.convention, {"envoyee"}, {"expiree"},
+            can=can_marquer_expiree, event="convention.expiree",
+            verb="a constaté l'expiration de la demande de signature")
 def marquer_expiree(candidature: Candidature, *, actor: Actor) -> None:
     """convention: envoyee -> expiree (Yousign)."""
     _yousign_outcome(candidature, actor, "expiree")
 
 
-@transition("convention.marquer_refusee", StepKind.convention, {"envoyee"}, {"refusee"})
+@transition("convention.marquer_refusee", StepKind.convention, {"envoyee"}, {"refusee"},
+            can=can_marquer_refusee, event="convention.refusee",
+            verb="a constaté le refus de signature")
 def marquer_refusee(candidature: Candidature, *, actor: Actor) -> None:
     """convention: envoyee -> refusee (Yousign)."""
     _yousign_outcome(candidature, actor, "refusee")
 
 
-@transition("convention.valider", StepKind.convention, {"signee"}, {"validee"})
+@transition("convention.valider", StepKind.convention, {"signee"}, {"validee"}, can=can_valider,
+            event="convention.validee", verb="a validé la convention")
 def valider(candidature: Candidature, *, actor: User) -> None:
     """convention: signee -> validee (the signed copy was checked); preuves open."""
     step = _step(candidature)
-    ensure_allowed(is_verificateur_for(actor, candidature))
+    ensure_allowed(can_valider(actor, candidature, check_state=False))
     ensure_status(step, {"signee"}, "La convention")
     before = step.status
     step.status, step.decided_at, step.decided_by = "validee", now(), actor

@@ -49,58 +49,119 @@ STEPS: dict[str, StepDef] = {
     )
 }
 
-# Statuses per kind of step. "a_venir" is a step not opened yet; "brouillon" a form
-# step the vendor is still filling in on the portal.
-STEP_STATUSES: dict[StepKind, tuple[str, ...]] = {
-    StepKind.form: (
-        "a_venir", "brouillon", "soumise", "en_instruction", "complements_demandes",
-        "validee", "rejetee",
-    ),
-    StepKind.convention: (
-        "a_venir", "a_envoyer", "envoyee", "signee", "expiree", "refusee", "validee",
-    ),
-    StepKind.preuves: ("a_venir", "en_cours", "validee"),
-    StepKind.preuves_pour_avis: ("a_venir", "en_attente_depot", "deposees", "avis_rendu"),
-    StepKind.college: ("a_venir", "a_programmer", "inscrite", "favorable", "defavorable"),
-    StepKind.emission: ("a_venir", "emission_en_cours", "emis", "echec_emission"),
+class StepStatus(StrEnum):
+    """A step's status; "a_venir" is a step not opened yet, "brouillon" a form step the
+    vendor is still filling in on the portal."""
+
+    a_venir = "a_venir"
+    brouillon = "brouillon"
+    soumise = "soumise"
+    en_instruction = "en_instruction"
+    complements_demandes = "complements_demandes"
+    validee = "validee"
+    rejetee = "rejetee"
+    a_envoyer = "a_envoyer"
+    envoyee = "envoyee"
+    signee = "signee"
+    expiree = "expiree"
+    refusee = "refusee"
+    en_cours = "en_cours"
+    en_attente_depot = "en_attente_depot"
+    deposees = "deposees"
+    avis_rendu = "avis_rendu"
+    a_programmer = "a_programmer"
+    inscrite = "inscrite"
+    favorable = "favorable"
+    defavorable = "defavorable"
+    emission_en_cours = "emission_en_cours"
+    emis = "emis"
+    echec_emission = "echec_emission"
+
+
+class SectionStatus(StrEnum):
+    """A section of the preuves step, reviewed in rounds."""
+
+    a_completer = "a_completer"
+    soumise = "soumise"
+    en_revue = "en_revue"
+    validee = "validee"
+    modifications_demandees = "modifications_demandees"
+
+
+class Turn(StrEnum):
+    """Whose move it is while a step (or a section) is in a status."""
+
+    ans = "ans"
+    industriel = "industriel"
+    sections = "sections"  # the preuves step: ANS's while a section waits on its review
+
+
+@dataclass(frozen=True)
+class StatusDef:
+    label: str  # French, as users read it
+    colour: str | None  # DSFR badge modifier (fr-badge--<colour>), None: the plain badge
+    turn: Turn | None  # None: nobody's move (not opened, decided, or the system's)
+    decided: bool = False  # records a decision: the row carries its date (CHECK "decided")
+
+
+S, T = StepStatus, Turn
+
+# Every status of a step or a section, once: a status missing here is a KeyError, never a
+# silent None (test_definitions checks that every enum member has its row).
+STATUSES: dict[str, StatusDef] = {
+    S.a_venir: StatusDef("À venir", None, None),
+    S.brouillon: StatusDef("Brouillon", None, T.industriel),
+    S.soumise: StatusDef("Soumise", "info", T.ans),
+    S.en_instruction: StatusDef("En instruction", "new", T.ans),
+    S.complements_demandes: StatusDef("Compléments demandés", "warning", T.industriel),
+    S.validee: StatusDef("Validée", "success", None, decided=True),
+    S.rejetee: StatusDef("Rejetée", "error", None, decided=True),
+    S.a_envoyer: StatusDef("À envoyer", "info", T.ans),
+    S.envoyee: StatusDef("Envoyée pour signature", "warning", T.industriel),
+    S.signee: StatusDef("Signée", "info", T.ans),
+    S.expiree: StatusDef("Expirée", "error", T.ans),
+    S.refusee: StatusDef("Refusée", "error", T.ans),
+    S.en_cours: StatusDef("En cours", None, T.sections),
+    S.en_attente_depot: StatusDef("En attente du dépôt", "warning", T.industriel),
+    S.deposees: StatusDef("Déposées", "info", T.ans),
+    S.avis_rendu: StatusDef("Avis rendu", None, None, decided=True),
+    S.a_programmer: StatusDef("À programmer", None, T.ans),
+    S.inscrite: StatusDef("Inscrite à une séance", None, T.ans),
+    S.favorable: StatusDef("Favorable", None, None, decided=True),
+    S.defavorable: StatusDef("Défavorable", None, None, decided=True),
+    S.emission_en_cours: StatusDef("Émission en cours", None, None),
+    S.emis: StatusDef("Émis", "success", None),
+    S.echec_emission: StatusDef("Échec de l'émission", "error", T.ans),
+    # sections of the preuves step (soumise and validee are shared with the steps)
+    SectionStatus.a_completer: StatusDef("À compléter", None, T.industriel),
+    SectionStatus.en_revue: StatusDef("En revue", None, T.ans),
+    SectionStatus.modifications_demandees: StatusDef("Modifications demandées", "warning",
+                                                     T.industriel),
+}
+
+# Statuses per kind of step.
+STEP_STATUSES: dict[StepKind, tuple[StepStatus, ...]] = {
+    StepKind.form: (S.a_venir, S.brouillon, S.soumise, S.en_instruction,
+                    S.complements_demandes, S.validee, S.rejetee),
+    StepKind.convention: (S.a_venir, S.a_envoyer, S.envoyee, S.signee, S.expiree, S.refusee,
+                          S.validee),
+    StepKind.preuves: (S.a_venir, S.en_cours, S.validee),
+    StepKind.preuves_pour_avis: (S.a_venir, S.en_attente_depot, S.deposees, S.avis_rendu),
+    StepKind.college: (S.a_venir, S.a_programmer, S.inscrite, S.favorable, S.defavorable),
+    StepKind.emission: (S.a_venir, S.emission_en_cours, S.emis, S.echec_emission),
 }
 
 ALL_STEP_STATUSES: tuple[str, ...] = tuple(
-    dict.fromkeys(s for statuses in STEP_STATUSES.values() for s in statuses)
+    dict.fromkeys(s.value for statuses in STEP_STATUSES.values() for s in statuses)
 )
+SECTION_STATUSES: tuple[str, ...] = tuple(s.value for s in SectionStatus)
 
-STEP_STATUS_LABELS: dict[str, str] = {
-    "a_venir": "À venir",
-    "brouillon": "Brouillon",
-    "soumise": "Soumise",
-    "en_instruction": "En instruction",
-    "complements_demandes": "Compléments demandés",
-    "validee": "Validée",
-    "rejetee": "Rejetée",
-    "a_envoyer": "À envoyer",
-    "envoyee": "Envoyée pour signature",
-    "signee": "Signée",
-    "expiree": "Expirée",
-    "refusee": "Refusée",
-    "en_cours": "En cours",
-    "en_attente_depot": "En attente du dépôt",
-    "deposees": "Déposées",
-    "avis_rendu": "Avis rendu",
-    "a_programmer": "À programmer",
-    "inscrite": "Inscrite à une séance",
-    "favorable": "Favorable",
-    "defavorable": "Défavorable",
-    "emission_en_cours": "Émission en cours",
-    "emis": "Émis",
-    "echec_emission": "Échec de l'émission",
-    # sections of the preuves step
-    "a_completer": "À compléter",
-    "en_revue": "En revue",
-    "modifications_demandees": "Modifications demandées",
-}
+STEP_STATUS_LABELS: dict[str, str] = {code: d.label for code, d in STATUSES.items()}
+STATUS_COLOURS: dict[str, str] = {code: d.colour for code, d in STATUSES.items() if d.colour}
 
 # Statuses that record a decision: the step row must then carry its date.
-DECIDED_STATUSES = ("validee", "rejetee", "favorable", "defavorable", "avis_rendu")
+DECIDED_STATUSES: tuple[str, ...] = tuple(
+    code for code in ALL_STEP_STATUSES if STATUSES[code].decided)
 
 
 class CandidatureStatus(StrEnum):
@@ -167,3 +228,12 @@ def step_label(code: str) -> str:
 
 def status_label(code: str) -> str:
     return STEP_STATUS_LABELS.get(code, code)
+
+
+def turn_of(status: str, sections_waiting: bool = False) -> str | None:
+    """Whose move it is while a step is in `status` ("ans", "industriel" or None); the
+    preuves step's ("en_cours"): ANS's as long as a section waits for its review."""
+    turn = STATUSES[status].turn
+    if turn == Turn.sections:
+        return Turn.ans.value if sections_waiting else Turn.industriel.value
+    return turn.value if turn is not None else None

@@ -14,6 +14,7 @@ from backoffice.workflow.base import (
     ensure_allowed,
     ensure_open,
     ensure_status,
+    in_state,
     is_admin,
     is_systeme,
     is_verificateur_for,
@@ -33,6 +34,28 @@ FINAL = {"certificat": CandidatureStatus.certifiee,
          "referencement": CandidatureStatus.referencee}
 
 
+def _issuing(candidature: Candidature, sources: set[str]) -> bool:
+    step = next((s for s in candidature.steps if s.step == candidature.current_step), None)
+    return step is not None and step.step in DOCUMENTS and in_state(candidature, step, sources)
+
+
+def can_emission_reussie(actor: Actor, candidature: Candidature, *,
+                         check_state: bool = True) -> bool:
+    """Only the issuing job reports an issuance's outcome."""
+    return is_systeme(actor) and (not check_state
+                                  or _issuing(candidature, {"emission_en_cours"}))
+
+
+can_emission_echouee = can_emission_reussie
+
+
+def can_relancer(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
+    """The « Relancer » button: after a failure, or an issuance stuck « en cours »."""
+    return (is_admin(actor) or is_verificateur_for(actor, candidature)) and (
+        not check_state or _issuing(candidature, {"echec_emission"})
+        or (_issuing(candidature, {"emission_en_cours"}) and bloquee(candidature)))
+
+
 def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
     ensure_open(candidature)
     step = candidature.step(candidature.current_step)
@@ -42,12 +65,14 @@ def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
     return step
 
 
-@transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"})
+@transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"},
+            can=can_emission_reussie, audit="{step}.emis", event="emission.emis",
+            verb="a émis le document « {step} »")
 def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
                      document: Fichier | None = None,
                      numero_referencement: str | None = None) -> None:
     """certificat | referencement: emission_en_cours -> emis; the candidature ends."""
-    ensure_allowed(is_systeme(actor))
+    ensure_allowed(can_emission_reussie(actor, candidature, check_state=False))
     step = _step(candidature, {"emission_en_cours"})
     before = step.status
     step.status, step.decided_at = "emis", now()
@@ -66,10 +91,12 @@ def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
                         attachments=[document] if document is not None else [])
 
 
-@transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})
+@transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"},
+            can=can_emission_echouee, audit="{step}.echec", event="emission.echec",
+            verb="a constaté l'échec de l'émission")
 def emission_echouee(candidature: Candidature, *, actor: Actor, erreur: str) -> None:
     """certificat | referencement: emission_en_cours -> echec_emission (retries exhausted)."""
-    ensure_allowed(is_systeme(actor))
+    ensure_allowed(can_emission_echouee(actor, candidature, check_state=False))
     step = _step(candidature, {"emission_en_cours"})
     before, step.status = step.status, "echec_emission"
     touch(candidature)
@@ -97,21 +124,13 @@ def bloquee(candidature: Candidature) -> bool:
     return since is not None and since <= now() - retry_after()
 
 
-def can_relancer(user: User, candidature: Candidature) -> bool:
-    """The « Relancer » button: after a failure, or an issuance stuck « en cours »."""
-    step = candidature.current
-    if candidature.status != "en_cours" or step is None or step.step not in DOCUMENTS:
-        return False
-    allowed = is_admin(user) or is_verificateur_for(user, candidature)
-    return allowed and (step.status == "echec_emission" or bloquee(candidature))
-
-
 @transition("emission.relancer", StepKind.emission, {"echec_emission", "emission_en_cours"},
-            {"emission_en_cours"})
+            {"emission_en_cours"}, can=can_relancer, audit="{step}.relancer",
+            verb="a relancé l'émission")
 def relancer(candidature: Candidature, *, actor: User) -> None:
     """certificat | referencement: echec_emission | emission_en_cours (stuck for longer than
     ISSUANCE_RETRY_AFTER_MINUTES) -> emission_en_cours ("Relancer")."""
-    ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
+    ensure_allowed(can_relancer(actor, candidature, check_state=False))
     step = _step(candidature, {"echec_emission", "emission_en_cours"})
     if step.status == "emission_en_cours" and not bloquee(candidature):
         minutes = int(retry_after().total_seconds() // 60)

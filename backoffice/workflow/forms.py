@@ -16,10 +16,12 @@ from backoffice.workflow.base import (
     ensure_allowed,
     ensure_open,
     ensure_status,
+    in_state,
     is_industriel_of,
     is_verificateur_for,
     now,
     require_text,
+    step_of,
     touch,
     transition,
 )
@@ -64,17 +66,31 @@ def missing_for_submission(candidature: Candidature, step_code: str) -> list[str
     return missing
 
 
-def can_soumettre(actor: Actor, candidature: Candidature) -> bool:
-    return is_industriel_of(actor, candidature)
+def _form_step_or_none(candidature: Candidature, step_code: str):  # noqa: ANN202
+    if step_code not in candidature.demarche.steps or STEPS[step_code].kind != StepKind.form:
+        return None
+    return step_of(candidature, step_code)
 
 
-@transition("form.soumettre", StepKind.form, {"brouillon", "complements_demandes"}, {"soumise"})
+SUBMITTABLE = {"brouillon", "complements_demandes"}
+
+
+def can_soumettre(actor: Actor, candidature: Candidature, step_code: str, *,
+                  check_state: bool = True) -> bool:
+    """The vendor submits its own candidature's form step while it holds it."""
+    return is_industriel_of(actor, candidature) and (
+        not check_state
+        or in_state(candidature, _form_step_or_none(candidature, step_code), SUBMITTABLE))
+
+
+@transition("form.soumettre", StepKind.form, SUBMITTABLE, {"soumise"}, can=can_soumettre,
+            audit="{step}.soumettre", event="form.soumise", verb="a soumis l'étape « {step} »")
 def soumettre(candidature: Candidature, step_code: str, *, actor: Actor) -> None:
     """form step: brouillon | complements_demandes -> soumise (the vendor submits)."""
-    ensure_allowed(can_soumettre(actor, candidature))
+    ensure_allowed(can_soumettre(actor, candidature, step_code, check_state=False))
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
-    ensure_status(step, {"brouillon", "complements_demandes"})
+    ensure_status(step, SUBMITTABLE)
     missing = missing_for_submission(candidature, step_code)
     if missing:
         raise InvalidInput("incomplete", "Il manque " + ", ".join(missing) + ".")
@@ -98,19 +114,25 @@ def soumettre(candidature: Candidature, step_code: str, *, actor: Actor) -> None
     post_system_message(candidature, event, step=step_label(step_code))
 
 
-def can_prendre(actor: Actor, candidature: Candidature, step_code: str) -> bool:
+def can_prendre(actor: Actor, candidature: Candidature, step_code: str, *,
+                check_state: bool = True) -> bool:
+    """A vérificateur of the parcours takes a submitted form step nobody else holds."""
     if not is_verificateur_for(actor, candidature):
         return False
-    step = candidature.step(step_code)
-    return step.assignee_id in (None, actor.id)
+    if not check_state:
+        return True
+    step = _form_step_or_none(candidature, step_code)
+    return in_state(candidature, step, {"soumise"}) and step.assignee_id in (None, actor.id)
 
 
-@transition("form.prendre", StepKind.form, {"soumise"}, {"en_instruction"})
+@transition("form.prendre", StepKind.form, {"soumise"}, {"en_instruction"}, can=can_prendre,
+            audit="{step}.prendre", event="form.prise",
+            verb="a pris en instruction l'étape « {step} »")
 def prendre(candidature: Candidature, step_code: str, *, actor: User) -> None:
     """form step: soumise -> en_instruction (a vérificateur takes it)."""
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
-    ensure_allowed(is_verificateur_for(actor, candidature))
+    ensure_allowed(can_prendre(actor, candidature, step_code, check_state=False))
     ensure_status(step, {"soumise"})
     if step.assignee_id not in (None, actor.id):
         raise TransitionError(
@@ -125,15 +147,25 @@ def prendre(candidature: Candidature, step_code: str, *, actor: User) -> None:
     post_system_message(candidature, "form.prise", step=step_label(step_code))
 
 
-def can_decider(actor: Actor, candidature: Candidature, step_code: str) -> bool:
-    step = candidature.step(step_code)
-    return is_verificateur_for(actor, candidature) and step.assignee_id == actor.id
+def can_decider(actor: Actor, candidature: Candidature, step_code: str, *,
+                check_state: bool = True) -> bool:
+    """The vérificateur instructing a form step decides it (valider, demander des
+    compléments, rejeter)."""
+    if not is_verificateur_for(actor, candidature):
+        return False
+    if not check_state:
+        return True
+    step = _form_step_or_none(candidature, step_code)
+    return in_state(candidature, step, {"en_instruction"}) and step.assignee_id == actor.id
+
+
+can_valider = can_demander_complements = can_rejeter = can_decider
 
 
 def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):  # noqa: ANN202
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
-    ensure_allowed(is_verificateur_for(actor, candidature))
+    ensure_allowed(can_decider(actor, candidature, step_code, check_state=False))
     ensure_status(step, {"en_instruction"})
     if step.assignee_id != actor.id:
         raise TransitionError("not_assignee",
@@ -147,7 +179,8 @@ def is_informative(candidature: Candidature, step_code: str) -> bool:
             and candidature.demarche.phase_transitoire and step_code == "recevabilite")
 
 
-@transition("form.valider", StepKind.form, {"en_instruction"}, {"validee"})
+@transition("form.valider", StepKind.form, {"en_instruction"}, {"validee"}, can=can_valider,
+            audit="{step}.valider", event="form.validee", verb="a validé l'étape « {step} »")
 def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
     """form step: en_instruction -> validee; the next step opens."""
     step = _ensure_decider(actor, candidature, step_code)
@@ -171,7 +204,9 @@ def valider(candidature: Candidature, step_code: str, *, actor: User) -> None:
 
 
 @transition("form.demander_complements", StepKind.form, {"en_instruction"},
-            {"complements_demandes"})
+            {"complements_demandes"}, can=can_demander_complements,
+            audit="{step}.demander_complements", event="form.complements_demandes",
+            verb="a demandé des compléments sur l'étape « {step} »")
 def demander_complements(candidature: Candidature, step_code: str, *, actor: User,
                          message: str) -> None:
     """form step: en_instruction -> complements_demandes (the vendor must answer)."""
@@ -188,7 +223,9 @@ def demander_complements(candidature: Candidature, step_code: str, *, actor: Use
                         body=body)
 
 
-@transition("form.rejeter", StepKind.form, {"en_instruction"}, {"rejetee"})
+@transition("form.rejeter", StepKind.form, {"en_instruction"}, {"rejetee"}, can=can_rejeter,
+            audit="{step}.rejeter", event="form.rejetee",
+            verb="a rejeté la candidature à l'étape « {step} »")
 def rejeter(candidature: Candidature, step_code: str, *, actor: User, motif: str) -> None:
     """form step: en_instruction -> rejetee; the candidature ends rejetee."""
     body = require_text(motif, "Le motif du rejet est obligatoire.")

@@ -25,6 +25,7 @@ from backoffice.workflow.base import (
     ensure_allowed,
     ensure_open,
     ensure_status,
+    in_state,
     is_industriel_of,
     is_verificateur_for,
     now,
@@ -88,9 +89,50 @@ def next_round(section: SectionReview) -> int:
     return section.round + 1 if section.status == "modifications_demandees" else section.round
 
 
+def _section(candidature: Candidature, section: SectionReview | str) -> SectionReview | None:
+    if isinstance(section, SectionReview):
+        return section
+    return db.scalar(select(SectionReview).where(
+        SectionReview.candidature_id == candidature.id, SectionReview.code == section))
+
+
+def can_soumettre_section(actor: Actor, candidature: Candidature, section: SectionReview | str,
+                          *, check_state: bool = True) -> bool:
+    """The vendor submits a section of its own candidature while it can edit it."""
+    return is_industriel_of(actor, candidature) and (
+        not check_state
+        or in_state(candidature, _section(candidature, section), VENDOR_EDITABLE))
+
+
+def _can_review(actor: Actor, candidature: Candidature, section: SectionReview | str,
+                sources: set[str], check_state: bool) -> bool:
+    if not is_verificateur_for(actor, candidature):
+        return False
+    found = _section(candidature, section)
+    if found is None or found.assignee_id not in (None, actor.id):
+        return False
+    return not check_state or in_state(candidature, found, sources)
+
+
+def can_commencer_revue(actor: Actor, candidature: Candidature, section: SectionReview | str,
+                        *, check_state: bool = True) -> bool:
+    """A vérificateur of the parcours starts reviewing a submitted section nobody else has."""
+    return _can_review(actor, candidature, section, {"soumise"}, check_state)
+
+
+def can_juger(actor: Actor, candidature: Candidature, section: SectionReview | str,
+              *_: object, check_state: bool = True) -> bool:
+    """The section's reviewer judges its exigences, validates it or asks for modifications
+    while it is en revue."""
+    return _can_review(actor, candidature, section, {"en_revue"}, check_state)
+
+
+can_juger_exigence = can_valider_section = can_demander_modifications = can_juger
+
+
 def _ensure_vendor_can_edit(actor: Actor, candidature: Candidature,
                             section: SectionReview) -> None:
-    ensure_allowed(is_industriel_of(actor, candidature))
+    ensure_allowed(can_soumettre_section(actor, candidature, section, check_state=False))
     ensure_open(candidature)
     ensure_status(section, VENDOR_EDITABLE, f"La section {section.code}")
 
@@ -139,7 +181,8 @@ def declarer_non_applicable(candidature: Candidature, section_code: str, exigenc
                  after={"exigence": exigence.code})
 
 
-@transition("section.soumettre", "section", VENDOR_EDITABLE, {"soumise"})
+@transition("section.soumettre", "section", VENDOR_EDITABLE, {"soumise"},
+            can=can_soumettre_section, event="section.soumise", verb="a soumis la section")
 def soumettre_section(candidature: Candidature, section_code: str, *, actor: Actor) -> None:
     """section: a_completer | modifications_demandees -> soumise (a resubmission opens a
     new round, reviewed by the same vérificateur)."""
@@ -166,12 +209,14 @@ def soumettre_section(candidature: Candidature, section_code: str, *, actor: Act
 def _ensure_reviewer(actor: Actor, candidature: Candidature, section: SectionReview) -> None:
     ensure_open(candidature)
     ensure_allowed(is_verificateur_for(actor, candidature))
+    # the predicates (can_juger…) refuse another reviewer's section; here it is a 409
     if section.assignee_id not in (None, actor.id):
         raise TransitionError("assigned_to_someone_else",
                               "Cette section est attribuée à un autre vérificateur.")
 
 
-@transition("section.commencer_revue", "section", {"soumise"}, {"en_revue"})
+@transition("section.commencer_revue", "section", {"soumise"}, {"en_revue"},
+            can=can_commencer_revue, verb="a commencé la revue de la section")
 def commencer_revue(candidature: Candidature, section_code: str, *, actor: User) -> None:
     """section: soumise -> en_revue."""
     section = section_of(candidature, section_code)
@@ -184,7 +229,8 @@ def commencer_revue(candidature: Candidature, section_code: str, *, actor: User)
                  before={"status": before}, after={"status": section.status})
 
 
-@transition("section.juger_exigence", "section", {"en_revue"}, {"en_revue"})
+@transition("section.juger_exigence", "section", {"en_revue"}, {"en_revue"},
+            can=can_juger_exigence, verb="a rendu son verdict sur")
 def juger_exigence(candidature: Candidature, section_code: str, exigence_code: str, *,
                    actor: User, verdict: str, comment: str | None = None) -> ExigenceVerdict:
     """A verdict on one exigence for the section's current round (a draft until the
@@ -217,7 +263,8 @@ def juger_exigence(candidature: Candidature, section_code: str, exigence_code: s
     return row
 
 
-@transition("section.valider", "section", {"en_revue"}, {"validee"})
+@transition("section.valider", "section", {"en_revue"}, {"validee"}, can=can_valider_section,
+            event="section.validee", verb="a validé la section")
 def valider_section(candidature: Candidature, section_code: str, *, actor: User) -> None:
     """section: en_revue -> validee, when every exigence is conforme or non applicable;
     the last one validates the preuves step."""
@@ -270,7 +317,9 @@ def compose_modifications_message(section: SectionReview) -> str:
 
 
 @transition("section.demander_modifications", "section", {"en_revue"},
-            {"modifications_demandees"})
+            {"modifications_demandees"}, can=can_demander_modifications,
+            event="section.modifications_demandees",
+            verb="a demandé des modifications sur la section")
 def demander_modifications(candidature: Candidature, section_code: str, *, actor: User,
                            message: str | None = None) -> None:
     """section: en_revue -> modifications_demandees (at least one exigence non conforme)."""

@@ -27,6 +27,31 @@ def can_prepare(actor: User) -> bool:
     return is_admin(actor) or (is_college(actor) and actor.secretaire)
 
 
+# --- predicates: what the séance's page offers, the checks its operations make ---------
+
+
+def _undecided(item: AgendaItem) -> bool:
+    return item.seance.status == "ouverte" and not item.decision
+
+
+def can_voter(actor: User, item: AgendaItem) -> bool:
+    """A member votes (or declares a conflict) on an undecided dossier of an open séance,
+    unless they declared a conflict of interest on it."""
+    return (is_college(actor) and actor in item.seance.members and _undecided(item)
+            and all(c.user_id != actor.id for c in item.conflicts))
+
+
+def can_decider(actor: User, item: AgendaItem) -> bool:
+    """The président records the decision (the quorum is checked on submission)."""
+    return (is_college(actor) and actor.id == item.seance.president_id and _undecided(item)
+            and all(c.user_id != actor.id for c in item.conflicts))
+
+
+def can_clore(actor: User, seance: Seance) -> bool:
+    return (actor.id == seance.president_id or can_prepare(actor)) and \
+        seance.status == "ouverte"
+
+
 def creer(*, actor: User, date: datetime, label: str, members: list[User], president: User,
           quorum: int | None = None) -> Seance:
     ensure_allowed(can_prepare(actor), "Seul un secrétaire du collège ou un administrateur "

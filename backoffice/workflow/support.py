@@ -24,8 +24,11 @@ from backoffice.tasks import after_commit
 from backoffice.workflow.base import (
     TransitionError,
     ensure_allowed,
+    ensure_open,
+    in_state,
     now,
     require_text,
+    step_of,
     touch,
     transition,
 )
@@ -80,10 +83,19 @@ def _remove_zip(candidature: Candidature, upload: ZipPourAvis, actor: User) -> N
         retirer_depot(candidature, actor=actor)
 
 
-@transition("pour_avis.retirer", StepKind.preuves_pour_avis, {"deposees"}, {"en_attente_depot"})
+def can_retirer_depot(actor: User, candidature: Candidature, *,
+                      check_state: bool = True) -> bool:
+    return is_support(actor) and (
+        not check_state
+        or in_state(candidature, step_of(candidature, "preuves_pour_avis"), {"deposees"}))
+
+
+@transition("pour_avis.retirer", StepKind.preuves_pour_avis, {"deposees"}, {"en_attente_depot"},
+            can=can_retirer_depot, verb="a retiré le dépôt des preuves pour avis")
 def retirer_depot(candidature: Candidature, *, actor: User) -> None:
     """preuves_pour_avis: deposees -> en_attente_depot (its only zip was deleted)."""
-    ensure_allowed(is_support(actor))
+    ensure_allowed(can_retirer_depot(actor, candidature, check_state=False))
+    ensure_open(candidature)
     step = candidature.step("preuves_pour_avis")
     if step.status != "deposees":
         raise TransitionError("invalid_status", "Aucun dépôt à retirer.")

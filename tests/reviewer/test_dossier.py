@@ -242,3 +242,60 @@ def test_another_parcours_cannot_see_or_act(desk) -> None:  # noqa: ANN001
     assert candidature.step("recevabilite").status == "soumise"
     assert db.scalar(select(func.count()).select_from(Message).where(
         Message.body == "intrusion")) == 0
+
+
+def _dossier_html(desk, candidature) -> str:  # noqa: ANN001
+    response = desk.client.get(f"/instruction/candidatures/{candidature.reference}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_release_button_follows_the_predicate(desk) -> None:  # noqa: ANN001
+    """« Libérer le dossier » is offered exactly when assignment.liberer would accept it:
+    to the holder while the step is en instruction, not once compléments are pending
+    (the click used to flash a refusal), nor to a colleague."""
+    candidature = desk.candidature()
+    base = f"/instruction/candidatures/{candidature.reference}"
+    assert "Libérer le dossier" not in _dossier_html(desk, candidature)  # nobody holds it
+    _post(desk, f"{base}/prendre")
+    assert "Libérer le dossier" in _dossier_html(desk, candidature)
+
+    _post(desk, f"{base}/recevabilite/demander-complements", {"message": "Merci de compléter."})
+    step = _reload(candidature).step("recevabilite")
+    assert (step.status, step.assignee_id) == ("complements_demandes", desk.me.id)
+    html = _dossier_html(desk, candidature)
+    assert "Libérer le dossier" not in html
+    assert "des compléments lui ont été demandés" in html
+    refused = _post(desk, f"{base}/liberer", follow_redirects=True)
+    assert "cette action n&#39;est plus possible" in _flash(refused) or \
+        "cette action n'est plus possible" in _flash(refused)
+    assert _reload(candidature).step("recevabilite").assignee_id == desk.me.id
+
+    # the vendor answers: the dossier comes back to its holder, who takes it up again
+    step = _reload(candidature).step("recevabilite")
+    step.status = "en_instruction"
+    db.commit()
+    assert "Libérer le dossier" in _dossier_html(desk, candidature)
+    logout(desk.client)
+    login(desk.client, desk.colleague)
+    html = _dossier_html(desk, candidature)
+    assert "Libérer le dossier" not in html and "Valider la recevabilité" not in html
+    refused = _post(desk, f"{base}/liberer", follow_redirects=True)
+    assert "seul le vérificateur qui le tient peut le libérer" in _flash(refused)
+    assert _reload(candidature).step("recevabilite").assignee_id == desk.me.id
+
+
+def test_history_tells_who_by_name_and_what_in_french(desk) -> None:  # noqa: ANN001
+    import html as entities
+
+    candidature = desk.candidature()
+    base = f"/instruction/candidatures/{candidature.reference}"
+    _post(desk, f"{base}/prendre")
+    _post(desk, f"{base}/recevabilite/demander-complements", {"message": "Kbis illisible."})
+    page = entities.unescape(desk.client.get(f"{base}?onglet=historique").get_data(as_text=True))
+    assert "Victor Vérificateur" in page and desk.me.email not in page
+    assert "a pris en instruction l'étape « Recevabilité » — Soumise → En instruction" in page
+    assert ("a demandé des compléments sur l'étape « Recevabilité » — message : "
+            "« Kbis illisible. »") in page
+    assert "L'industriel (Careoptim)" in page and "a soumis l'étape « Recevabilité »" in page
+    assert "recevabilite." not in page  # no raw audit code

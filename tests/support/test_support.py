@@ -108,3 +108,65 @@ def test_support_takes_no_decisions(desk, agent) -> None:  # noqa: ANN001, F811
 
 class TestDeleteEndpoint(PostEndpointChecks):
     path, allowed_roles, form = "/support/fichiers/1/supprimer", ("support",), {"motif": "x"}
+
+
+def _text(response) -> str:  # noqa: ANN001
+    import html
+
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_support_reads_the_history_of_a_candidature_and_of_a_file(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = _lg_with_zip(desk)
+    fichier = db.scalar(select(Fichier).where(Fichier.original_name == "preuves_INS.zip"))
+    logout(desk.client)
+    login(desk.client, desk.me)  # a vérificateur opens the zip: an audited read
+    assert desk.client.get(f"/instruction/fichiers/{fichier.id}").status_code == 200
+    logout(desk.client)
+    login(desk.client, agent)
+    _delete(desk, fichier, motif="Archive déposée par erreur", demande="SUP-2026-0042")
+
+    home = _text(desk.client.get("/support/", query_string={"reference": candidature.reference}))
+    assert f"/support/candidatures/{candidature.reference}/historique" in home
+    assert f"/support/fichiers/{fichier.id}/historique" in home
+
+    page = _text(desk.client.get(f"/support/fichiers/{fichier.id}/historique"))
+    assert "Historique du fichier « preuves_INS.zip »" in page
+    assert "L'industriel (Careoptim)" in page
+    assert "a déposé l'archive des preuves pour avis « preuves_INS.zip »" in page
+    assert "Victor Vérificateur" in page
+    assert "a ouvert le fichier « preuves_INS.zip » — téléchargement" in page
+    assert "Samuel Support" in page
+    assert ("a supprimé le fichier « preuves_INS.zip » (archive des preuves pour avis) — "
+            "à la demande « SUP-2026-0042 », motif : « Archive déposée par erreur »") in page
+    assert desk.me.email not in page and agent.email not in page
+    assert "support.supprimer_fichier" not in page and "a déposé une preuve" not in page
+
+    whole = _text(desk.client.get(f"/support/candidatures/{candidature.reference}/historique"))
+    assert "a validé l'étape « Recevabilité »" in whole
+    assert "a supprimé le fichier « preuves_INS.zip »" in whole
+    assert "a ouvert le fichier « preuves_INS.zip »" in whole
+    assert desk.me.email not in whole and "pour_avis." not in whole
+
+
+def test_the_audit_views_are_the_support_desks(desk, agent) -> None:  # noqa: ANN001, F811
+    candidature = _lg_with_zip(desk)
+    fichier = db.scalar(select(Fichier).where(Fichier.original_name == "preuves_INS.zip"))
+    urls = (f"/support/candidatures/{candidature.reference}/historique",
+            f"/support/fichiers/{fichier.id}/historique")
+    for url in urls:
+        assert desk.client.get(url).status_code == 200
+    assert desk.client.get("/support/candidatures/INCONNUE/historique").status_code == 404
+    assert desk.client.get("/support/fichiers/999999/historique").status_code == 404
+    for roles in (["verificateur"], ["college"], ["admin"]):
+        logout(desk.client)
+        login(desk.client, UserFactory(roles=roles))
+        for url in urls:
+            assert desk.client.get(url).status_code == 403, (roles, url)
+    logout(desk.client)
+    for url in urls:
+        response = desk.client.get(url)
+        assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+    # the vendor has no session on the back-office: its API token opens nothing here
+    assert desk.client.get(urls[0], headers={"Authorization": f"Bearer {desk.api.token}"}) \
+        .status_code == 302

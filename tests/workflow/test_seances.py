@@ -133,3 +133,49 @@ def test_members_read_the_whole_dossier(app, client, item, board) -> None:  # no
     download = client.get(f"/college/fichiers/{fichier.id}")
     assert download.status_code == 200 and download.data.startswith(b"%PDF")
     assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+def _succeeds(call) -> bool:  # noqa: ANN001
+    savepoint = db().begin_nested()
+    try:
+        call()
+        db.flush()
+        return True
+    except TransitionError:
+        return False
+    finally:
+        savepoint.rollback()
+
+
+def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(item, board) -> None:  # noqa: ANN001, E501
+    """The séance's predicates (its page's buttons) agree with the operations, for each
+    person and state: open, one member conflicted, decided, closed."""
+    seance, (president, m1, m2) = board
+    outsider, admin = UserFactory(roles=["college"]), UserFactory(roles=["admin"])
+    people = (president, m1, m2, outsider, admin)
+
+    def check() -> None:
+        for person in people:
+            assert seances.can_voter(person, item) is _succeeds(
+                lambda p=person: seances.voter(item, actor=p, vote="favorable")), person.name
+        # with the quorum reached, the decision's predicate is the whole rule
+        for voter in (m1, m2):
+            if seances.can_voter(voter, item):
+                seances.voter(item, actor=voter, vote="favorable")
+        for person in people:
+            if seances.quorum_reached(item) or not seances.can_decider(person, item):
+                assert seances.can_decider(person, item) is _succeeds(
+                    lambda p=person: seances.decider(item, actor=p, decision="favorable")), \
+                    person.name
+
+    check()
+    seances.declarer_conflit(item, actor=m1, reason="Ancien salarié")
+    check()
+    seances.voter(item, actor=m2, vote="favorable")
+    seances.voter(item, actor=president, vote="favorable")
+    seances.decider(item, actor=president, decision="favorable")
+    check()
+    assert seances.can_clore(president, seance) and not seances.can_clore(m1, seance)
+    seances.clore(seance, actor=president)
+    check()
+    assert not seances.can_clore(president, seance) and not seances.can_clore(admin, seance)

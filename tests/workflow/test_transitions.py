@@ -1,6 +1,8 @@
 """Every transition against every status of its kind: from an allowed status it moves
 to its target, writes its audit row, posts to the thread and queues the notification;
-from any other status it raises TransitionError and leaves the database unchanged."""
+from any other status it raises TransitionError and leaves the database unchanged.
+And for every status and every role, the transition's registered predicate (`can_…`,
+which the pages use to show the action) is true exactly when the call succeeds."""
 
 from __future__ import annotations
 
@@ -32,42 +34,56 @@ from backoffice.workflow import (
     preuves,
     support,
 )
-from backoffice.workflow.base import SYSTEME, TRANSITIONS, TransitionError
+from backoffice.workflow.base import SYSTEME, TRANSITIONS, Industriel, TransitionError
 from backoffice.workflow.definitions import (
     DECIDED_STATUSES,
     STEP_STATUSES,
     CandidatureStatus,
+    SectionStatus,
     StepKind,
 )
 from backoffice.workflow.referentiels import open_sections
 from backoffice.workflow.steps import INITIAL_STATUS
-from tests.factories import CandidatureFactory, UserFactory, fichier_for
+from tests.factories import CandidatureFactory, OrganisationFactory, UserFactory, fichier_for
 
-SECTION_STATUSES = ("a_completer", "soumise", "en_revue", "validee", "modifications_demandees")
+SECTION_STATUSES = tuple(s.value for s in SectionStatus)
 
 
 @dataclass
 class World:
     industriel: Any
-    verif: Any
+    verif: Any  # holds the step (and the section)
     college: Any
     admin: Any
     product: Any
     support: Any
+    colleague: Any  # a vérificateur of the same team who does not hold it
+    other_vendor: Any
+    systeme: Any = SYSTEME
+
+
+ROLES = ("industriel", "other_vendor", "verif", "colleague", "college", "admin", "support",
+         "systeme")
 
 
 @dataclass
 class Case:
     demarche: str
     step: str
-    call: Callable[[Any, World], Any]
+    call: Callable[[Any, World, Any], Any]  # (candidature, world, actor)
     prepare: Callable[[Any, World, str], None] | None = None
     posts: bool = True  # posts an automatic message
     notifies: bool = True  # ... that is e-mailed to the vendor
-    action: str | None = None  # the audit action, when not the transition's name
+    actor: str = "verif"  # the role that does it in the happy path
+    args: Callable[[Any], tuple] = lambda c: ()  # the predicate's arguments after (actor, c)
 
-    def audit_action(self, name: str) -> str:
-        return self.action or name.replace("form.", f"{self.step}.")
+
+def _recevabilite(c) -> tuple:  # noqa: ANN001
+    return ("recevabilite",)
+
+
+def _section(c) -> tuple:  # noqa: ANN001
+    return (_first_section(c),)
 
 
 def _stale_issuance(c, w, status):  # noqa: ANN001, ANN202, ARG001
@@ -118,90 +134,110 @@ def _exigence(c):  # noqa: ANN001, ANN202
     return _first_section(c).exigences[0].code
 
 
+DMN, LG, SONS = "dmn_nom_de_marque", "dmn_ligne_generique", "sons_sas"
+
 CASES: dict[str, Case] = {
-    "form.soumettre": Case("dmn_nom_de_marque", "recevabilite",
-                           lambda c, w: forms.soumettre(c, "recevabilite", actor=w.industriel),
-                           _fill_recevabilite),
-    "form.prendre": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w: forms.prendre(c, "recevabilite", actor=w.verif)),
-    "form.valider": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w: forms.valider(c, "recevabilite", actor=w.verif)),
+    "form.soumettre": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.soumettre(c, "recevabilite", actor=a),
+        _fill_recevabilite, actor="industriel", args=_recevabilite),
+    "form.prendre": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.prendre(c, "recevabilite", actor=a),
+        args=_recevabilite),
+    "form.valider": Case(
+        DMN, "recevabilite", lambda c, w, a: forms.valider(c, "recevabilite", actor=a),
+        args=_recevabilite),
     "form.demander_complements": Case(
-        "dmn_nom_de_marque", "recevabilite",
-        lambda c, w: forms.demander_complements(c, "recevabilite", actor=w.verif,
-                                                message="Pièce illisible")),
-    "form.rejeter": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w: forms.rejeter(c, "recevabilite", actor=w.verif,
-                                                    motif="Hors champ")),
-    "form.liberer": Case("dmn_nom_de_marque", "recevabilite",
-                         lambda c, w: assignment.liberer(c, actor=w.verif), posts=False,
-                         action="attribution.liberer"),
-    "convention.envoyer": Case("dmn_nom_de_marque", "convention",
-                               lambda c, w: convention.envoyer(c, actor=w.verif,
-                                                               signature_request_id="sr-1")),
-    "convention.marquer_signee": Case("dmn_nom_de_marque", "convention",
-                                      lambda c, w: convention.marquer_signee(c, actor=SYSTEME)),
-    "convention.marquer_expiree": Case("dmn_nom_de_marque", "convention",
-                                       lambda c, w: convention.marquer_expiree(c, actor=SYSTEME)),
-    "convention.marquer_refusee": Case("dmn_nom_de_marque", "convention",
-                                       lambda c, w: convention.marquer_refusee(c, actor=SYSTEME)),
-    "convention.valider": Case("dmn_nom_de_marque", "convention",
-                               lambda c, w: convention.valider(c, actor=w.verif)),
+        DMN, "recevabilite",
+        lambda c, w, a: forms.demander_complements(c, "recevabilite", actor=a,
+                                                   message="Pièce illisible"),
+        args=_recevabilite),
+    "form.rejeter": Case(
+        DMN, "recevabilite",
+        lambda c, w, a: forms.rejeter(c, "recevabilite", actor=a, motif="Hors champ"),
+        args=_recevabilite),
+    "form.liberer": Case(
+        DMN, "recevabilite", lambda c, w, a: assignment.liberer(c, actor=a), posts=False),
+    "convention.envoyer": Case(
+        DMN, "convention",
+        lambda c, w, a: convention.envoyer(c, actor=a, signature_request_id="sr-1")),
+    "convention.marquer_signee": Case(
+        DMN, "convention",
+        lambda c, w, a: convention.marquer_signee(
+            c, actor=a, signed_file=fichier_for(c, "convention-signee.pdf")),
+        actor="systeme"),
+    "convention.marquer_expiree": Case(
+        DMN, "convention", lambda c, w, a: convention.marquer_expiree(c, actor=a),
+        actor="systeme"),
+    "convention.marquer_refusee": Case(
+        DMN, "convention", lambda c, w, a: convention.marquer_refusee(c, actor=a),
+        actor="systeme"),
+    "convention.valider": Case(
+        DMN, "convention", lambda c, w, a: convention.valider(c, actor=a)),
     "pour_avis.deposer": Case(
-        "dmn_ligne_generique", "preuves_pour_avis",
-        lambda c, w: avis.deposer_zip(c, actor=w.industriel, fichier=fichier_for(c, "a.zip"),
-                                      report={}), _zip),
+        LG, "preuves_pour_avis",
+        lambda c, w, a: avis.deposer_zip(c, actor=a, fichier=fichier_for(c, "a.zip"),
+                                         report={}),
+        _zip, actor="industriel"),
     "pour_avis.rendre_avis": Case(
-        "dmn_ligne_generique", "preuves_pour_avis",
-        lambda c, w: avis.rendre_avis(c, actor=w.verif, par_exigence={"INS 1.1": "ok"},
-                                      message="Avis"), _zip),
-    "pour_avis.retirer": Case("dmn_ligne_generique", "preuves_pour_avis",
-                              lambda c, w: support.retirer_depot(c, actor=w.support),
-                              posts=False),
-    "college.inscrire": Case("dmn_nom_de_marque", "college",
-                             lambda c, w: college.inscrire(c, actor=w.college)),
-    "college.favorable": Case("dmn_nom_de_marque", "college",
-                              lambda c, w: college.decision_favorable(c, actor=w.college)),
-    "college.defavorable": Case("dmn_nom_de_marque", "college",
-                                lambda c, w: college.decision_defavorable(c, actor=w.college,
-                                                                          motif="Non conforme")),
-    "college.ajourner": Case("dmn_nom_de_marque", "college",
-                             lambda c, w: college.ajourner(c, actor=w.college, motif="À revoir")),
-    "emission.reussie": Case("dmn_nom_de_marque", "certificat",
-                             lambda c, w: emission.emission_reussie(c, actor=SYSTEME,
-                                                                    numero="ANS-DMN-2026-000001"),
-                             action="certificat.emis"),
-    "emission.echouee": Case("dmn_nom_de_marque", "certificat",
-                             lambda c, w: emission.emission_echouee(c, actor=SYSTEME,
-                                                                    erreur="timeout"),
-                             notifies=False, action="certificat.echec"),
-    "emission.relancer": Case("dmn_nom_de_marque", "certificat",
-                              lambda c, w: emission.relancer(c, actor=w.admin),
-                              _stale_issuance, posts=False, action="certificat.relancer"),
-    "section.soumettre": Case("dmn_nom_de_marque", "preuves",
-                              lambda c, w: preuves.soumettre_section(
-                                  c, _first_section(c).code, actor=w.industriel),
-                              _section_files),
-    "section.commencer_revue": Case("dmn_nom_de_marque", "preuves",
-                                    lambda c, w: preuves.commencer_revue(
-                                        c, _first_section(c).code, actor=w.verif), posts=False),
-    "section.juger_exigence": Case("dmn_nom_de_marque", "preuves",
-                                   lambda c, w: preuves.juger_exigence(
-                                       c, _first_section(c).code, _exigence(c), actor=w.verif,
-                                       verdict="non_conforme", comment="Illisible"),
-                                   posts=False),
-    "section.valider": Case("dmn_nom_de_marque", "preuves",
-                            lambda c, w: preuves.valider_section(
-                                c, _first_section(c).code, actor=w.verif), _verdicts(False)),
-    "section.demander_modifications": Case("dmn_nom_de_marque", "preuves",
-                                           lambda c, w: preuves.demander_modifications(
-                                               c, _first_section(c).code, actor=w.verif),
-                                           _verdicts(True)),
-    "candidature.abandonner": Case("sons_sas", "eligibilite",
-                                   lambda c, w: candidatures.abandonner(c, actor=w.industriel)),
+        LG, "preuves_pour_avis",
+        lambda c, w, a: avis.rendre_avis(c, actor=a, par_exigence={"INS 1.1": "ok"},
+                                         message="Avis"),
+        _zip),
+    "pour_avis.retirer": Case(
+        LG, "preuves_pour_avis", lambda c, w, a: support.retirer_depot(c, actor=a),
+        posts=False, actor="support"),
+    "college.inscrire": Case(
+        DMN, "college", lambda c, w, a: college.inscrire(c, actor=a), actor="college"),
+    "college.favorable": Case(
+        DMN, "college", lambda c, w, a: college.decision_favorable(c, actor=a),
+        actor="college"),
+    "college.defavorable": Case(
+        DMN, "college",
+        lambda c, w, a: college.decision_defavorable(c, actor=a, motif="Non conforme"),
+        actor="college"),
+    "college.ajourner": Case(
+        DMN, "college", lambda c, w, a: college.ajourner(c, actor=a, motif="À revoir"),
+        actor="college"),
+    "emission.reussie": Case(
+        DMN, "certificat",
+        lambda c, w, a: emission.emission_reussie(c, actor=a, numero="ANS-DMN-2026-000001"),
+        actor="systeme"),
+    "emission.echouee": Case(
+        DMN, "certificat",
+        lambda c, w, a: emission.emission_echouee(c, actor=a, erreur="timeout"),
+        notifies=False, actor="systeme"),
+    "emission.relancer": Case(
+        DMN, "certificat", lambda c, w, a: emission.relancer(c, actor=a), _stale_issuance,
+        posts=False, actor="admin"),
+    "section.soumettre": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.soumettre_section(c, _first_section(c).code, actor=a),
+        _section_files, actor="industriel", args=_section),
+    "section.commencer_revue": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.commencer_revue(c, _first_section(c).code, actor=a),
+        posts=False, args=_section),
+    "section.juger_exigence": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.juger_exigence(c, _first_section(c).code, _exigence(c),
+                                               actor=a, verdict="non_conforme",
+                                               comment="Illisible"),
+        posts=False, args=lambda c: (_first_section(c), _exigence(c))),
+    "section.valider": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.valider_section(c, _first_section(c).code, actor=a),
+        _verdicts(False), args=_section),
+    "section.demander_modifications": Case(
+        DMN, "preuves",
+        lambda c, w, a: preuves.demander_modifications(c, _first_section(c).code, actor=a),
+        _verdicts(True), args=_section),
+    "candidature.abandonner": Case(
+        SONS, "eligibilite", lambda c, w, a: candidatures.abandonner(c, actor=a),
+        actor="industriel"),
     "candidature.clore_sans_suite": Case(
-        "sons_sas", "eligibilite",
-        lambda c, w: candidatures.clore_sans_suite(c, actor=w.admin, motif="Doublon")),
+        SONS, "eligibilite",
+        lambda c, w, a: candidatures.clore_sans_suite(c, actor=a, motif="Doublon"),
+        actor="admin"),
 }
 
 
@@ -226,7 +262,9 @@ def world(referentiels, industriel, dmn_verif, college_member, product):  # noqa
     dmn_verif.teams[0].parcours = "dmn"
     segur_and_dmn = UserFactory(roles=["admin"])
     return World(industriel, dmn_verif, college_member, segur_and_dmn, product,
-                 UserFactory(roles=["support"]))
+                 UserFactory(roles=["support"]),
+                 UserFactory(roles=["verificateur"], teams=[dmn_verif.teams[0]]),
+                 Industriel(OrganisationFactory()))
 
 
 def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
@@ -281,7 +319,7 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
     audit_before = before[-1][0]
     if status in info.sources:
         db().info.pop(_PENDING, None)
-        case.call(c, world)
+        case.call(c, world, getattr(world, case.actor))
         db.flush()
         after = _snapshot(c)
         if info.kind == "section":
@@ -293,12 +331,62 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
         assert new_status in info.targets
         new_actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id.desc())
                                  .limit(after[-1][0] - audit_before)).all()
-        assert case.audit_action(name) in new_actions
+        assert info.audit.format(step=case.step) in new_actions
         pending = [args for fn, args in db().info.get(_PENDING, [])]
         notified = any(a and a[0] == "notifications.envoyer" for a in pending)
         assert (after[-1][1] > before[-1][1]) is case.posts, "automatic message"
+        assert (info.event is not None) is case.posts, "the registry names its message"
+        if case.posts:
+            posted = db.scalars(select(Message.event).order_by(Message.id.desc())
+                                .limit(after[-1][1] - before[-1][1])).all()
+            resubmitted = name == "form.soumettre" and status == "complements_demandes"
+            assert ("form.resoumise" if resubmitted else info.event) in posted
         assert notified is (case.posts and case.notifies), "notification queued"
     else:
         with pytest.raises(TransitionError):
-            case.call(c, world)
+            case.call(c, world, getattr(world, case.actor))
         assert _snapshot(c) == before
+
+
+@pytest.mark.parametrize(("name", "status"), PAIRS)
+def test_predicate_is_true_exactly_when_the_call_succeeds(world, name, status) -> None:  # noqa: ANN001
+    """Every role against every status: a page shows the action (the predicate) exactly
+    when clicking it would work (the transition's guard)."""
+    info, case = TRANSITIONS[name], CASES[name]
+    c = _build(case, info, status, world)
+    seen = {}
+    for role in ROLES:
+        actor = getattr(world, role)
+        savepoint = db().begin_nested()
+        try:
+            predicted = info.can(actor, c, *case.args(c))
+            try:
+                case.call(c, world, actor)
+                db.flush()
+                succeeded = True
+            except TransitionError:
+                succeeded = False
+        finally:
+            savepoint.rollback()
+            db().info.pop(_PENDING, None)
+        assert predicted is succeeded, f"{name} from {status} as {role}"
+        seen[role] = succeeded
+    # the nominal actor succeeds from a source status (the walk above is not all refusals)
+    assert seen[case.actor] is (status in info.sources)
+
+
+def test_every_transition_carries_its_names() -> None:
+    """One name per transition: its predicate, audit code, message event and verb live in
+    the registry, and the history finds the transition back from its audit code."""
+    from backoffice.reviewer.history import transition_for, verb_of
+    from backoffice.workflow.definitions import STEPS
+
+    for name, info in TRANSITIONS.items():
+        assert info.can is not None and info.fn is not None, name
+        assert info.verb.startswith("a "), name  # « a validé… »: the history's sentence
+        steps = [code for code, step in STEPS.items() if step.kind == info.kind] \
+            if "{step}" in info.audit else [""]
+        for step in steps:
+            action = info.audit.format(step=step)
+            assert transition_for(action) is info, action
+            assert "{" not in verb_of(action) and "_" not in verb_of(action), action
