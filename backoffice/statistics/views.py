@@ -96,8 +96,6 @@ def current_filters() -> tuple[Filters, dict[str, str], list[str]]:
 
 
 def _tables(filters: Filters, names: tuple[str, ...]) -> list[tables.Table]:
-    if not filters.demarches:
-        return []
     facts = from_aggregates(filters)
     link = (lambda code: url_for("statistics.exigence", code=code, **request.args)) \
         if "exigences" in names else None
@@ -114,7 +112,7 @@ def _tables(filters: Filters, names: tuple[str, ...]) -> list[tables.Table]:
 @roles_required(*ROLES)
 def page():  # noqa: ANN201
     filters, chosen, errors = current_filters()
-    built = _tables(filters, allowed_tables())
+    built = _tables(filters, allowed_tables()) if filters.demarches else []
     computed_at = next((t.computed_at for t in built if t.computed_at), None)
     return render_template(
         "statistics/page.html", tables=built, chosen=chosen, errors=errors,
@@ -131,10 +129,7 @@ def export(name: str, fmt: str):  # noqa: ANN201
     if name not in allowed_tables():
         abort(403)
     filters, _, _ = current_filters()
-    built = _tables(filters, (name,))
-    if not built:
-        abort(404)
-    table = built[0]
+    table = _tables(filters, (name,))[0]
     rows = [[("" if v is None else v) for v in row] for row in table.rows]
     filename = f"statistiques-{table.id}.{fmt}"
     if fmt == "csv":
