@@ -72,7 +72,7 @@ def current_filters() -> tuple[Filters, dict[str, str], list[str]]:
     demarches = allowed_demarches()
     errors = []
     chosen = {"demarche": request.args.get("demarche", ""),
-              "periode": request.args.get("periode", "12"),
+              "periode": request.args.get("periode", "26"),
               "equipe": request.args.get("equipe", "")}
     if chosen["periode"] not in PERIODS:
         errors.append("Période inconnue : les 12 dernières semaines sont affichées.")
