@@ -13,9 +13,8 @@ def init_app(app):  # noqa: ANN001, ANN201
     import click
     from flask.cli import with_appcontext
 
-    from backoffice.statistics.views import bp
-
     from backoffice.statistics.tables import fr
+    from backoffice.statistics.views import bp
 
     app.register_blueprint(bp, url_prefix="/statistiques")
     app.add_template_filter(fr, "nombre_fr")

@@ -71,6 +71,8 @@ def rafraichir(*, complet: bool = False, at: datetime | None = None) -> dict[str
     db.execute(delete(StatCurrent))
     if current:
         db.execute(insert(StatCurrent), current)
+    if since is None and db.get_bind().dialect.name == "postgresql":
+        db.execute(text("ANALYZE stat_weekly"))  # a new table's plans need its statistics
     db.flush()
     return {"weekly": len(rows), "current": len(current)}
 

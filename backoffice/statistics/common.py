@@ -43,11 +43,18 @@ def age_bucket(days: float) -> str:
     return AGE_BUCKETS[-1][1]
 
 
-def nearest_rank(sorted_values: list[int], share: float) -> int | None:
-    """The nearest-rank percentile (median: share 0.5, 9th decile: 0.9)."""
-    if not sorted_values:
+def nearest_rank(histogram: dict[int, int], share: float) -> int | None:
+    """The nearest-rank percentile (median: share 0.5, 9th decile: 0.9) of the values
+    a histogram {value: how many} counts."""
+    total = sum(histogram.values())
+    if not total:
         return None
-    return sorted_values[max(math.ceil(share * len(sorted_values)) - 1, 0)]
+    rank, seen = max(math.ceil(share * total), 1), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return None
 
 
 def end_to_end_days(submitted_at: datetime, closed_at: datetime, paused: float) -> float:

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice.db import db, utcnow
 from backoffice.models import StatCurrent, StatWeekly
@@ -40,8 +40,9 @@ class Facts:
     stock_now: Counter = field(default_factory=Counter)  # step -> candidatures
     retard_now: Counter = field(default_factory=Counter)  # step -> overdue
     ages: Counter = field(default_factory=Counter)  # bucket label -> candidatures
-    leads: dict = field(default_factory=dict)  # (démarche, step) -> sorted [(days, within)]
-    tours: dict = field(default_factory=dict)  # section code -> sorted [rounds]
+    # histograms, never lists (1M candidatures: millions of decisions)
+    leads: Counter = field(default_factory=Counter)  # (démarche, step, days, within) -> n
+    tours: Counter = field(default_factory=Counter)  # (section code, rounds) -> sections
     exigences: Counter = field(default_factory=Counter)  # (code, version, "nc"|"jugees")
     flux: Counter = field(default_factory=Counter)  # (week, kind) -> candidatures
     seances: Counter = field(default_factory=Counter)  # (séance id, decision) -> dossiers
@@ -57,8 +58,7 @@ class Facts:
         return Facts(
             stock=clean(self.stock), stock_now=clean(self.stock_now),
             retard_now=clean(self.retard_now), ages=clean(self.ages),
-            leads={k: sorted(v) for k, v in self.leads.items() if v},
-            tours={k: sorted(v) for k, v in self.tours.items() if v},
+            leads=clean(self.leads), tours=clean(self.tours),
             exigences=clean(self.exigences), flux=clean(self.flux),
             seances=clean(self.seances), decisions=clean(self.decisions),
             attributions=clean(self.attributions), sorties=clean(self.sorties))
@@ -73,42 +73,49 @@ class Facts:
 
 
 def from_aggregates(filters: Filters) -> Facts:
-    """Two indexed reads of the small aggregate tables."""
+    """Three grouped reads of the small aggregate tables (their index on metric, week,
+    démarche) and one of the present state: a few thousand rows whatever the volume."""
     facts = Facts()
-    weeks = set(filters.weeks)
-    projection = set(filters.projection_weeks)
-    first = min(min(weeks), min(projection))
-    rows = db.execute(
-        select(StatWeekly.week, StatWeekly.metric, StatWeekly.step, StatWeekly.key,
-               StatWeekly.demarche_code, StatWeekly.count, StatWeekly.extra)
-        .where(StatWeekly.week >= first, StatWeekly.week <= max(weeks),
-               StatWeekly.demarche_code.in_(filters.demarches)))
-    leads: dict = {}
-    tours: dict = {}
-    for week, metric, step, key, code, count, extra in rows:
-        if metric == "sorties" and week in projection:
-            facts.sorties[step] += count
-        if week not in weeks:
-            continue
+    period = (StatWeekly.week >= min(filters.weeks), StatWeekly.week <= max(filters.weeks),
+              StatWeekly.demarche_code.in_(filters.demarches))
+    total, extra = func.sum(StatWeekly.count), func.sum(StatWeekly.extra)
+    for week, metric, step, key, count in db.execute(
+            select(StatWeekly.week, StatWeekly.metric, StatWeekly.step, StatWeekly.key, total)
+            .where(StatWeekly.metric.in_(("stock", "flux")), *period)
+            .group_by(StatWeekly.week, StatWeekly.metric, StatWeekly.step, StatWeekly.key)):
+        week = _date(week)
         if metric == "stock":
             facts.stock[(week, step)] += count
-        elif metric == "flux":
+        else:
             facts.flux[(week, key)] += count
-        elif metric == "delai":
+    for metric, code, step, key, count, more in db.execute(
+            select(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step, StatWeekly.key,
+                   total, extra)
+            .where(StatWeekly.metric.in_(("delai", "tours", "exigences", "seances",
+                                          "decisions")), *period)
+            .group_by(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step,
+                      StatWeekly.key)):
+        if metric == "delai":
             days = int(key)
-            leads.setdefault((code, step), []).extend(
-                [(days, True)] * extra + [(days, False)] * (count - extra))
+            facts.leads[(code, step, days, True)] += more
+            facts.leads[(code, step, days, False)] += count - more
         elif metric == "tours":
-            tours.setdefault(step, []).extend([int(key)] * count)
+            facts.tours[(step, int(key))] += count
         elif metric == "exigences":
             facts.exigences[(key, step, "nc")] += count
-            facts.exigences[(key, step, "jugees")] += extra
+            facts.exigences[(key, step, "jugees")] += more
         elif metric == "seances":
             facts.seances[(int(key), step)] += count
-        elif metric == "decisions":
+        else:
             facts.decisions[int(key)] += count
-    facts.leads = {k: sorted(v) for k, v in leads.items()}
-    facts.tours = {k: sorted(v) for k, v in tours.items()}
+    projection = filters.projection_weeks
+    for step, count in db.execute(
+            select(StatWeekly.step, total)
+            .where(StatWeekly.metric == "sorties", StatWeekly.week >= min(projection),
+                   StatWeekly.week <= max(projection),
+                   StatWeekly.demarche_code.in_(filters.demarches))
+            .group_by(StatWeekly.step)):
+        facts.sorties[step] += count
     for metric, step, key, count, computed_at in db.execute(
             select(StatCurrent.metric, StatCurrent.step, StatCurrent.key, StatCurrent.count,
                    StatCurrent.computed_at)
@@ -123,3 +130,7 @@ def from_aggregates(filters: Filters) -> Facts:
         elif metric == "attributions":
             facts.attributions[int(key)] += count
     return facts
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)

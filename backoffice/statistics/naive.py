@@ -50,7 +50,7 @@ def compute(filters: Filters, at: datetime | None = None) -> Facts:
             selectinload(SectionReview.exigences).selectinload(CandidatureExigence.verdicts))):
         candidature = db.get(Candidature, section.candidature_id)
         if section.status == "validee" and week_of(section.decided_at) in weeks:
-            facts.tours.setdefault(section.code, []).append(section.round)
+            facts.tours[(section.code, section.round)] += 1
         version = versions.get(candidature.referentiel_id, "")
         for exigence in section.exigences:
             for verdict in exigence.verdicts:
@@ -62,8 +62,6 @@ def compute(filters: Filters, at: datetime | None = None) -> Facts:
             Candidature.demarche_code.in_(filters.demarches), AgendaItem.decision.is_not(None))):
         if week_of(item.decided_at) in weeks:
             facts.seances[(item.seance_id, item.decision)] += 1
-    facts.leads = {k: sorted(v) for k, v in facts.leads.items()}
-    facts.tours = {k: sorted(v) for k, v in facts.tours.items()}
     return facts
 
 
@@ -83,8 +81,8 @@ def _candidature(facts: Facts, c: Candidature, weeks: set, projection: set,
             days = end_to_end_days(c.submitted_at, c.closed_at,
                                    sum(s.paused_days or 0.0 for s in c.steps))
             legal = DEMARCHES[c.demarche_code].parcours.value == END_TO_END_PARCOURS
-            facts.leads.setdefault((c.demarche_code, "bout_en_bout"), []).append(
-                (day_bucket(days), legal and days <= END_TO_END_DAYS))
+            facts.leads[(c.demarche_code, "bout_en_bout", day_bucket(days),
+                         legal and days <= END_TO_END_DAYS)] += 1
     if c.status == "en_cours":
         facts.stock_now[c.current_step] += 1
         if c.queue_due_at < at:
@@ -114,5 +112,5 @@ def _step(facts: Facts, c: Candidature, step, weeks: set, projection: set) -> No
     if step.decided_by_id is not None:
         facts.decisions[step.decided_by_id] += 1
     if step.lead_days is not None:
-        facts.leads.setdefault((c.demarche_code, step.step), []).append(
-            (day_bucket(step.lead_days), bool(step.within_delay)))
+        facts.leads[(c.demarche_code, step.step, day_bucket(step.lead_days),
+                     bool(step.within_delay))] += 1

@@ -4,6 +4,7 @@ chart of the page is drawn from one of these tables, and exported from it."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -70,10 +71,10 @@ def stock(facts: Facts, filters: Filters) -> Table:
             for w in filters.weeks]
     last = rows[-1] if rows else []
     total = sum(last[1:]) if last else 0
-    summary = (f"À la fin de la période, {total} candidatures sont en cours"
-               + (", dont " + ", ".join(f"{n} à l'étape « {step_label(s)} »"
-                                        for s, n in zip(steps, last[1:]) if n) if total else "")
-               + ".")
+    detail = ", ".join(f"{n} à l'étape « {step_label(s)} »"
+                       for s, n in zip(steps, last[1:], strict=True) if n)
+    summary = f"À la fin de la période, {total} candidatures sont en cours" + (
+        f", dont {detail}." if total else ".")
     return Table("stock", "Candidatures en cours par étape, en fin de semaine",
                  ["Semaine du"] + [step_label(s) for s in steps], rows, summary, "lines")
 
@@ -111,26 +112,30 @@ def _delay(rules: dict, code: str, step: str) -> str:
 
 def delais(facts: Facts, filters: Filters) -> Table:
     rules = {(r.demarche_code, r.step): r for r in db.scalars(select(DelayRule))}
+    histograms: dict[tuple[str, str], Counter] = {}
+    inside: Counter = Counter()
+    for (code, step, days, within), n in facts.leads.items():
+        histograms.setdefault((code, step), Counter())[days] += n
+        inside[(code, step)] += n if within else 0
     rows = []
     order = [*steps_of(filters), "bout_en_bout"]
     for code in filters.demarches:
         for step in order:
-            values = facts.leads.get((code, step))
-            if not values:
+            histogram = histograms.get((code, step))
+            count = sum(histogram.values()) if histogram else 0
+            if not count:
                 continue
-            days = [d for d, _ in values]
-            within = sum(1 for _, w in values if w)
             has_delay = _delay(rules, code, step) != "—"
             rows.append([DEMARCHES[code].label,
                          "De bout en bout" if step == "bout_en_bout" else step_label(step),
-                         len(values), nearest_rank(days, 0.5), nearest_rank(days, 0.9),
+                         count, nearest_rank(histogram, 0.5), nearest_rank(histogram, 0.9),
                          _delay(rules, code, step),
-                         percent(within, len(values)) if has_delay else None])
+                         percent(inside[(code, step)], count) if has_delay else None])
     decided = sum(r[2] for r in rows if r[1] != "De bout en bout")
-    inside = sum(w for (c, s), v in facts.leads.items() if s != "bout_en_bout"
-                 for _, w in v if w)
-    summary = (f"{decided} décisions d'étape sur la période, dont {fr(percent(inside, decided))} % "
-               "dans le délai (pauses pour compléments ou modifications non comptées)."
+    within_total = sum(n for (c, s), n in inside.items() if s != "bout_en_bout")
+    share = fr(percent(within_total, decided))
+    summary = (f"{decided} décisions d'étape sur la période, dont {share} % dans le délai"
+               " (pauses pour compléments ou modifications non comptées)."
                if decided else "Aucune décision d'étape sur la période.")
     return Table("delais", "Délais de traitement par étape (jours)",
                  ["Démarche", "Étape", "Décisions", "Médiane", "9e décile", "Délai",
@@ -138,11 +143,16 @@ def delais(facts: Facts, filters: Filters) -> Table:
 
 
 def tours(facts: Facts) -> Table:
+    sections: dict[str, Counter] = {}
+    for (code, rounds), n in facts.tours.items():
+        if n:
+            sections.setdefault(code, Counter())[rounds] += n
     rows = []
-    for code in sorted(facts.tours):
-        values = facts.tours[code]
-        rows.append([code, len(values), round(sum(values) / len(values), 2),
-                     percent(sum(1 for v in values if v == 1), len(values)), max(values)])
+    for code in sorted(sections):
+        histogram = sections[code]
+        count = sum(histogram.values())
+        rows.append([code, count, round(sum(r * n for r, n in histogram.items()) / count, 2),
+                     percent(histogram.get(1, 0), count), max(histogram)])
     total = sum(r[1] for r in rows)
     many = max(rows, key=lambda r: r[2], default=None)
     summary = (f"{total} sections validées sur la période"
@@ -177,7 +187,7 @@ def flux(facts: Facts, filters: Filters) -> Table:
             for w in filters.weeks]
     totals = [sum(r[i + 1] for r in rows) for i in range(len(FLOW_KINDS))]
     summary = ("Sur la période : " + ", ".join(
-        f"{n} {label.lower()}" for n, (_, label) in zip(totals, FLOW_KINDS)) + ".")
+        f"{n} {label.lower()}" for n, (_, label) in zip(totals, FLOW_KINDS, strict=True)) + ".")
     return Table("flux", "Entrées et sorties par semaine (candidatures)",
                  ["Semaine du"] + [label for _, label in FLOW_KINDS], rows, summary, "lines")
 
@@ -200,11 +210,12 @@ def seances(facts: Facts) -> Table:
 
 def charge(facts: Facts, filters: Filters) -> Table:
     ids = sorted(set(facts.decisions) | set(facts.attributions))
-    users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    users = dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) \
+        if ids else {}
     weeks = len(filters.weeks) or 1
-    rows = [[users[i].name, facts.attributions.get(i, 0), facts.decisions.get(i, 0),
+    rows = [[users[i], facts.attributions.get(i, 0), facts.decisions.get(i, 0),
              round(facts.decisions.get(i, 0) / weeks, 1)]
-            for i in sorted(users, key=lambda i: (users[i].name, i))]
+            for i in sorted(users, key=lambda i: (users[i], i))]
     busiest = max(rows, key=lambda r: r[1], default=None)
     summary = (f"{len(rows)} agents ; le plus chargé ({busiest[0]}) a {busiest[1]} dossiers "
                "attribués." if busiest else "Aucun dossier attribué ni décision.")

@@ -60,7 +60,7 @@ def test_lead_time_leaves_out_the_pause_for_complements(driver, product) -> None
     assert step.within_delay is True
     _assert_aggregates_equal_naive(_filters())
     facts = from_aggregates(_filters())
-    assert facts.leads[("dmn_nom_de_marque", "recevabilite")] == [(8, True)]  # whole days begun
+    assert +facts.leads == {("dmn_nom_de_marque", "recevabilite", 8, True): 1}  # days begun
 
 
 def test_overdue_decision_is_outside_the_delay(driver, product) -> None:  # noqa: ANN001
@@ -94,7 +94,7 @@ def test_reopened_section_counts_its_rounds_and_figures_equal_naive(driver, prod
     filters = _filters()
     _assert_aggregates_equal_naive(filters)
     facts = from_aggregates(filters)
-    assert 3 in facts.tours[first.code]
+    assert facts.tours[(first.code, 3)] == 1
     assert facts.exigences[(first.exigences[0].code, "V1", "nc")] == 1
     # a candidature in progress at the collège, its clock stopped while ajournée
     assert facts.stock_now["college"] == 1
