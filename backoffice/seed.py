@@ -297,7 +297,7 @@ def build_history(count: int, products: list[Product], users: dict[str, User],
         segur = code == "sons_sas"
         reviewers = ([users["verificatrice.segur"], colleagues[1]] if segur
                      else [users["verificateur"], colleagues[0]])
-        with simulated_clock(utcnow() - timedelta(days=rng.randint(60, 190))) as clock:
+        with simulated_clock(utcnow() - timedelta(days=rng.randint(60, 170))) as clock:
             driver = Driver(Industriel(product.organisation), reviewers[i % 2], president,
                             demo_file, tick=lambda: clock.advance(
                                 days=rng.randint(1, 6) + (25 if rng.random() < 0.08 else 0),

@@ -12,6 +12,16 @@ from backoffice.statistics.tables import Table
 PALETTE = ("#000091", "#009081", "#ce614a", "#a558a0", "#c3992a", "#417dc4", "#68a532",
            "#e1000f")
 WIDTH = 720
+LEGEND_LINE = 18
+
+
+def _legend_height(names: list[str]) -> int:
+    lines, x = 1, 60
+    for name in names:
+        if x + 28 + 7 * len(name) > WIDTH:
+            lines, x = lines + 1, 60
+        x += 28 + 7 * len(name)
+    return lines * LEGEND_LINE
 
 
 def _number(value: object) -> float:
@@ -38,8 +48,11 @@ def _frame(table: Table, height: int, body: str) -> Markup:
 
 
 def _legend(names: list[str], y: int) -> str:
+    """Colour keys, on as many lines as they need (LEGEND_LINE apart)."""
     parts, x = [], 60
     for i, name in enumerate(names):
+        if x + 28 + 7 * len(name) > WIDTH:
+            x, y = 60, y + LEGEND_LINE
         parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" '
                      f'fill="{PALETTE[i % len(PALETTE)]}"/>'
                      f'<text x="{x + 16}" y="{y + 11}" font-size="12">{escape(name)}</text>')
@@ -49,7 +62,8 @@ def _legend(names: list[str], y: int) -> str:
 
 def lines(table: Table) -> Markup:
     series = table.columns[1:]
-    height, left, top, bottom = 280, 50, 10, 230
+    left, top, bottom = 50, 10, 230
+    height = bottom + 30 + _legend_height(series) + 6
     top_value = max([_number(v) for r in table.rows for v in r[1:]] + [1])
     ticks = _ticks(top_value)
     scale = (bottom - top) / (ticks[-1] or 1)
@@ -79,7 +93,8 @@ def bars(table: Table, stacked: bool = False) -> Markup:
     columns = table.columns[table.value:] if stacked else [table.columns[table.value]]
     rows = table.rows
     label_width, bar_height = 200, 22
-    height = max(len(rows), 1) * (bar_height + 6) + (40 if stacked else 14)
+    height = max(len(rows), 1) * (bar_height + 6) + (
+        20 + _legend_height(list(columns)) if stacked else 14)
     totals = [sum(_number(v) for v in r[table.value:]) if stacked else _number(r[table.value])
               for r in rows]
     scale = (WIDTH - label_width - 70) / (max(totals + [1]))
@@ -99,7 +114,7 @@ def bars(table: Table, stacked: bool = False) -> Markup:
         parts.append(f'<text x="{x + 6:.1f}" y="{y + 15}" font-size="12">'
                      f'{escape("—" if shown is None else f"{shown:g}")}</text>')
     if stacked:
-        parts.append(_legend(list(columns), height - 20))
+        parts.append(_legend(list(columns), height - _legend_height(list(columns)) - 4))
     return _frame(table, height, "".join(parts))
 
 
