@@ -8,9 +8,10 @@ from markupsafe import Markup, escape
 
 from backoffice.statistics.tables import Table
 
-# DSFR "main" tints: bleu France, menthe, terre battue, glycine, moutarde, cumulus, bourgeon
+# DSFR tints: bleu France, menthe, terre battue, glycine, moutarde, cumulus, bourgeon,
+# rouge Marianne, archipel, macaron (one per step of the longest démarche and more)
 PALETTE = ("#000091", "#009081", "#ce614a", "#a558a0", "#c3992a", "#417dc4", "#68a532",
-           "#e1000f")
+           "#e1000f", "#009099", "#e18b76")
 WIDTH = 720
 LEGEND_LINE = 18
 
