@@ -77,6 +77,11 @@ def rafraichir(*, complet: bool = False, at: datetime | None = None) -> dict[str
     return {"weekly": len(rows), "current": len(current)}
 
 
+def _stream(statement: Any) -> Any:
+    """Rows fetched in batches: a complete recount at 1M candidatures reads millions."""
+    return db.execute(statement.execution_options(yield_per=5000))
+
+
 def _since(column: Any, since_at: datetime | None) -> Any:
     return column.is_not(None) if since_at is None else column >= since_at
 
@@ -84,10 +89,10 @@ def _since(column: Any, since_at: datetime | None) -> Any:
 def _flows(weekly: Counter[Key], since_at: datetime | None) -> None:
     for column, name in ((Candidature.created_at, "ouvertes"),
                          (Candidature.submitted_at, "soumises")):
-        for code, at in db.execute(select(Candidature.demarche_code, column)
-                                   .where(_since(column, since_at))):
+        for code, at in _stream(select(Candidature.demarche_code, column)
+                                .where(_since(column, since_at))):
             weekly[(week_of(at), code, "flux", "", name)] += 1
-    for code, status, at in db.execute(
+    for code, status, at in _stream(
             select(Candidature.demarche_code, Candidature.status, Candidature.closed_at)
             .where(_since(Candidature.closed_at, since_at))):
         week = week_of(at)
@@ -101,7 +106,7 @@ def _flows(weekly: Counter[Key], since_at: datetime | None) -> None:
 
 def _steps(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None) -> None:
     """Decided steps: the step's outflow, the decider's decisions, the lead time."""
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, CandidatureStep.step, CandidatureStep.decided_at,
                CandidatureStep.decided_by_id, CandidatureStep.lead_days,
                CandidatureStep.within_delay)
@@ -121,7 +126,7 @@ def _steps(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None)
 def _end_to_end(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None) -> None:
     paused = (select(func.coalesce(func.sum(CandidatureStep.paused_days), 0.0))
               .where(CandidatureStep.candidature_id == Candidature.id).scalar_subquery())
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, Candidature.submitted_at, Candidature.closed_at,
                paused)
         .where(Candidature.status.in_(GRANTED + ("avis_rendu",)),
@@ -135,7 +140,7 @@ def _end_to_end(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | 
 
 
 def _sections(weekly: Counter[Key], since_at: datetime | None) -> None:
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, SectionReview.code, SectionReview.round,
                SectionReview.decided_at)
         .join(Candidature, Candidature.id == SectionReview.candidature_id)
@@ -145,7 +150,7 @@ def _sections(weekly: Counter[Key], since_at: datetime | None) -> None:
 
 
 def _verdicts(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None) -> None:
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, func.coalesce(Referentiel.version, ""),
                CandidatureExigence.code, ExigenceVerdict.verdict, ExigenceVerdict.updated_at)
         .join(CandidatureExigence, CandidatureExigence.id == ExigenceVerdict.exigence_id)
@@ -160,7 +165,7 @@ def _verdicts(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | No
 
 
 def _seances(weekly: Counter[Key], since_at: datetime | None) -> None:
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, AgendaItem.seance_id, AgendaItem.decision,
                AgendaItem.decided_at)
         .join(Candidature, Candidature.id == AgendaItem.candidature_id)
@@ -180,10 +185,14 @@ def _backlog_history(weekly: Counter[Key], since_at: datetime | None, at: dateti
         query = query.where(
             (CandidatureStep.decided_at.is_(None)) | (CandidatureStep.decided_at > since_at),
             (Candidature.closed_at.is_(None)) | (Candidature.closed_at > since_at))
-    rows = db.execute(query).all()
-    if not rows:
-        return
-    first = week_of(since_at) if since_at else week_of(min(r.opened_at for r in rows))
+    if since_at is not None:
+        first = week_of(since_at)
+    else:
+        earliest = db.scalar(select(func.min(CandidatureStep.opened_at)))
+        if earliest is None:
+            return
+        first = week_of(earliest)
+    rows = _stream(query)
     last = week_of(at)
     for code, step, opened_at, decided_at, closed_at in rows:
         # only the weeks around the step's life are looked at (the same test as naive)
@@ -199,7 +208,7 @@ def _backlog_history(weekly: Counter[Key], since_at: datetime | None, at: dateti
 
 def _current(at: datetime) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, str, str, str]] = Counter()
-    rows = db.execute(
+    rows = _stream(
         select(Candidature.demarche_code, Candidature.current_step, Candidature.queue_due_at,
                Candidature.queue_assignee_id, Candidature.submitted_at, Candidature.created_at)
         .where(Candidature.status == "en_cours"))
