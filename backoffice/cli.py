@@ -97,7 +97,7 @@ def _reference_line(report) -> str:  # noqa: ANN001
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Ne rien faire si des comptes existent déjà.")
 @click.option("--candidatures", default=48, show_default=True)
-@click.option("--historique", default=20, show_default=True,
+@click.option("--historique", default=0, show_default=True,
               help="Candidatures terminées au fil des derniers mois (statistiques).")
 def seed_demo(if_empty: bool, candidatures: int, historique: int) -> None:
     """Load the demo data; print the demo accounts (written to instance/)."""
