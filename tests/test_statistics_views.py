@@ -134,3 +134,25 @@ def test_page_reads_a_fixed_number_of_queries(client, history) -> None:  # noqa:
     raw = [s for s in more if re.search(r"\bFROM (candidature|candidature_step|section_review|"
                                         r"exigence_verdict|agenda_item)\b", s)]
     assert not raw, raw
+
+
+def test_public_figures_count_certificates_per_month_without_vendor_data(client, ctx) -> None:  # noqa: ANN001, E501
+    from backoffice.db import utcnow
+
+    certified = CandidatureFactory(demarche_code="dmn_pecan", at="certificat",
+                                   status_at_step="emis")
+    certified.status, certified.closed_at = "certifiee", utcnow()
+    referenced = CandidatureFactory(demarche_code="sons_sas", at="referencement",
+                                    status_at_step="emis")
+    referenced.status, referenced.closed_at = "referencee", utcnow()
+    CandidatureFactory(demarche_code="dmn_pect")  # in progress: not counted
+    db.flush()
+    aggregate.rafraichir(complet=True)
+    aggregate.rafraichir()  # an incremental run recounts the month, without doubling it
+    response = client.get("/statistiques/publiques")  # anonymous
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    month = utcnow().strftime("%m/%Y")
+    row = re.search(rf'<tr><th scope="row">{month}</th>(.*?)</tr>', html).group(1)
+    assert re.findall(r'>(\d+)<', row) == ["0", "1", "0", "0", "1"]
+    assert certified.product.name not in html and certified.organisation.name not in html

@@ -59,9 +59,13 @@ def rafraichir(*, complet: bool = False, at: datetime | None = None) -> dict[str
     _verdicts(weekly, extra, since_at)
     _seances(weekly, since_at)
     _backlog_history(weekly, since_at, at)
+    month = None if since is None else since.replace(day=1)
+    _public(weekly, None if month is None else
+            datetime.combine(month, datetime.min.time(), at.tzinfo))
     stale = delete(StatWeekly)
-    if since is not None:
-        stale = stale.where(StatWeekly.week >= since)
+    if since is not None:  # the public figures are per month: their month is recounted
+        stale = stale.where(((StatWeekly.metric != "public") & (StatWeekly.week >= since))
+                            | ((StatWeekly.metric == "public") & (StatWeekly.week >= month)))
     db.execute(stale)
     rows = [{"week": k[0], "demarche_code": k[1], "metric": k[2], "step": k[3], "key": k[4],
              "count": n, "extra": extra.get(k, 0)} for k, n in weekly.items()]
@@ -102,6 +106,15 @@ def _flows(weekly: Counter[Key], since_at: datetime | None) -> None:
             weekly[(week, code, "flux", "", "accordees")] += 1
         if status == "rejetee":
             weekly[(week, code, "flux", "", "rejetees")] += 1
+
+
+def _public(weekly: Counter[Key], since_at: datetime | None) -> None:
+    """Certificates and référencements per démarche and month (the month's first day in
+    `week`): the public page's only source."""
+    for code, status, at in _stream(
+            select(Candidature.demarche_code, Candidature.status, Candidature.closed_at)
+            .where(Candidature.status.in_(GRANTED), _since(Candidature.closed_at, since_at))):
+        weekly[(at.date().replace(day=1), code, "public", status, "")] += 1
 
 
 def _steps(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None) -> None:

@@ -13,13 +13,14 @@ from datetime import UTC
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from flask_login import current_user
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice import exports
-from backoffice.auth.access import roles_required
+from backoffice.auth.access import public, roles_required
 from backoffice.db import db
 from backoffice.models import (
     Candidature,
+    StatWeekly,
     CandidatureExigence,
     ExigenceVerdict,
     SectionReview,
@@ -181,3 +182,35 @@ def _monday(day):  # noqa: ANN001, ANN202
     from datetime import datetime, time
 
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+@bp.get("/publiques")
+@public
+def publiques():  # noqa: ANN201
+    """Certificates and référencements per démarche and month, the last 12 months: counts
+    only (no vendor, no product, no person), from the aggregates."""
+    from datetime import date
+
+    today = date.today()
+    months = []
+    year, month = today.year, today.month
+    for _ in range(12):
+        months.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    months.reverse()
+    counts: dict = {}
+    for week, code, total in db.execute(
+            select(StatWeekly.week, StatWeekly.demarche_code, func.sum(StatWeekly.count))
+            .where(StatWeekly.metric == "public", StatWeekly.week >= months[0])
+            .group_by(StatWeekly.week, StatWeekly.demarche_code)):
+        week = week if isinstance(week, date) else date.fromisoformat(week)
+        counts[(week, code)] = total
+    codes = list(DEMARCHES)
+    table = tables.Table(
+        "publiques", "Certificats et référencements délivrés par mois",
+        ["Mois"] + [DEMARCHES[c].label for c in codes],
+        [[m.strftime("%m/%Y")] + [counts.get((m, c), 0) for c in codes] for m in months], "")
+    total = sum(sum(r[1:]) for r in table.rows)
+    table.summary = (f"{total} certificats de conformité et référencements délivrés sur les "
+                     "12 derniers mois.")
+    return render_template("statistics/publiques.html", table=table)
