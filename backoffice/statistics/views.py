@@ -20,10 +20,10 @@ from backoffice.auth.access import public, roles_required
 from backoffice.db import db
 from backoffice.models import (
     Candidature,
-    StatWeekly,
     CandidatureExigence,
     ExigenceVerdict,
     SectionReview,
+    StatWeekly,
     Team,
 )
 from backoffice.queues.candidatures import visible_demarches
