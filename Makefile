@@ -56,7 +56,7 @@ db: $(READY)
 		$(if $(APP_DB_PASSWORD_ENV),--password-env $(APP_DB_PASSWORD_ENV)); fi
 
 demo: db
-	$(FLASK) seed-demo --if-empty
+	$(FLASK) seed-demo --if-empty --historique 20
 
 run: demo
 	@echo "Back-office : http://$(HOST):$(PORT)/"

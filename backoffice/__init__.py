@@ -65,6 +65,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(college_bp, url_prefix="/college")
     app.register_blueprint(support_bp, url_prefix="/support")
 
+    from backoffice import statistics
+
+    statistics.init_app(app)
     from backoffice.api import bp as api_bp
 
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -97,7 +97,9 @@ def _reference_line(report) -> str:  # noqa: ANN001
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Ne rien faire si des comptes existent déjà.")
 @click.option("--candidatures", default=48, show_default=True)
-def seed_demo(if_empty: bool, candidatures: int) -> None:
+@click.option("--historique", default=0, show_default=True,
+              help="Candidatures terminées au fil des derniers mois (statistiques).")
+def seed_demo(if_empty: bool, candidatures: int, historique: int) -> None:
     """Load the demo data; print the demo accounts (written to instance/)."""
     from backoffice.models import User
     from backoffice.seed import seed
@@ -113,7 +115,7 @@ def seed_demo(if_empty: bool, candidatures: int) -> None:
 
     outbox_before = db.scalar(select(func.max(JobOutbox.id))) or 0
     try:
-        credentials = seed(candidatures=candidatures)
+        credentials = seed(candidatures=candidatures, history=historique)
     except ReferenceDataError as error:  # init-db has not run
         raise click.ClickException(error.message) from None
     from backoffice.tasks import collect_failures, exit_on_failures

@@ -12,6 +12,7 @@ ITEMS = (
     ("verificateur", "Sections à revoir", "reviewer.section_queue_page"),
     ("verificateur", "Exports", "reviewer.exports_page"),
     ("college", "Collège de certification", "college.home"),
+    (("verificateur", "college", "admin"), "Statistiques", "statistics.page"),
     ("support", "Support", "support.home"),
     ("admin", "Administration", "admin.index"),
 )
@@ -27,8 +28,8 @@ class NavItem:
 def nav_items() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
-    links = [(label, url_for(endpoint)) for role, label, endpoint in ITEMS
-             if current_user.has_role(role)]
+    links = [(label, url_for(endpoint)) for roles, label, endpoint in ITEMS
+             if current_user.has_role(*((roles,) if isinstance(roles, str) else roles))]
     # the longest matching prefix is the current area ("/instruction/sections" over "/instruction/")
     matching = [url for _, url in links if request.path.startswith(url.rstrip("/") or "/")]
     active = max(matching, key=len, default=None)

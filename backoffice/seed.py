@@ -345,6 +345,73 @@ def _drop_news(outbox_before: int) -> None:
                                        JobOutbox.id.not_in(sorted(kept_rows) or [0])))
 
 
+HISTORY_DEMARCHES = ("dmn_nom_de_marque", "dmn_pecan", "dmn_pect", "sons_sas")
+
+
+def build_history(count: int, products: list[Product], users: dict[str, User],
+                  colleagues: list[User]) -> None:
+    """`count` candidatures that went the whole way over the last months (certified,
+    référencées, rejected, some after compléments or modifications), with the collège's
+    past séances: what makes /statistiques worth a look in the demo."""
+    from backoffice.certificates import issue
+    from backoffice.db import simulated_clock
+    from backoffice.demo_files import demo_file
+    from backoffice.workflow import emission, forms, seances
+    from backoffice.workflow.base import SYSTEME, Industriel
+    from backoffice.workflow.scenarios import Driver
+
+    rng = random.Random(11)  # noqa: S311  # nosec B311
+    president = users["college"]
+    by_month: dict[str, Any] = {}
+    for i in range(count):
+        code = HISTORY_DEMARCHES[i % len(HISTORY_DEMARCHES)]
+        product = products[rng.randrange(len(products))]
+        segur = code == "sons_sas"
+        reviewers = ([users["verificatrice.segur"], colleagues[1]] if segur
+                     else [users["verificateur"], colleagues[0]])
+        with simulated_clock(utcnow() - timedelta(days=rng.randint(60, 170))) as clock:
+            driver = Driver(Industriel(product.organisation), reviewers[i % 2], president,
+                            demo_file, tick=lambda: clock.advance(
+                                days=rng.randint(1, 6) + (25 if rng.random() < 0.08 else 0),
+                                hours=rng.randint(0, 20)))
+            candidature = driver.open(product, code)
+            first = candidature.demarche.steps[0]
+            if i % 6 == 5:  # not recevable / not complete
+                driver.fill(candidature, first)
+                driver.submit(candidature, first)
+                driver.take(candidature, first)
+                clock.advance(days=rng.randint(3, 25))
+                forms.rejeter(candidature, first, actor=driver.verificateur,
+                              motif="Le dispositif ne relève pas du champ de la démarche.")
+                continue
+            last = candidature.demarche.steps[-1]
+            driver.drive(candidature, "college" if not segur else last,
+                         complements=i % 3 == 0, modifications=i % 2 == 0)
+            if not segur:
+                month = clock.current.strftime("%Y-%m")
+                seance = by_month.get(month)
+                if seance is None:
+                    seance = by_month[month] = seances.creer(
+                        actor=president, date=clock.current,
+                        label=f"Séance du collège — {clock.current.strftime('%m/%Y')}",
+                        members=[president], president=president, quorum=1)
+                item = seances.inscrire(seance, candidature, actor=president)
+                clock.advance(days=rng.randint(2, 12))
+                favorable = i % 5 != 3
+                seances.voter(item, actor=president,
+                              vote="favorable" if favorable else "defavorable")
+                seances.decider(item, actor=president,
+                                decision="favorable" if favorable else "defavorable",
+                                motive=None if favorable else "Preuves insuffisantes.")
+                if not favorable:
+                    continue
+            clock.advance(days=1)
+            cert = issue(candidature, candidature.current_step)
+            emission.emission_reussie(candidature, actor=SYSTEME, numero=cert.number,
+                                      document=cert.fichier)
+        db.flush()
+
+
 def _seance(president: User) -> None:
     """A séance to come, with the first DMN dossier à programmer on its agenda."""
     from backoffice.models import CandidatureStep
@@ -360,7 +427,7 @@ def _seance(president: User) -> None:
         seances.inscrire(seance, waiting, actor=president)
 
 
-def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
+def seed(candidatures: int = 48, rng_seed: int = 2026, history: int = 0) -> dict[str, Any]:
     """Load the demo data; return the generated credentials (never stored elsewhere)."""
     rng = random.Random(rng_seed)  # noqa: S311  # nosec B311
     from backoffice.signing import ensure_demo_material
@@ -443,10 +510,14 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
 
     _evaluations(products, rng)
     build_candidatures(candidatures, products, users, colleagues)
+    build_history(history, products, users, colleagues)
     _seance(users["college"])
     _drop_news(outbox_before)
     db.flush()
     audit.record("seed-demo", "demo.chargee", "base", after={"candidatures": candidatures})
+    from backoffice.statistics.aggregate import rafraichir
+
+    rafraichir(complet=True)  # the demo's /statistiques has figures at once
     return {
         "accounts": accounts,
         "api_token": {"organisation": organisations[0].name, "token": raw_token},

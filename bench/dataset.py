@@ -236,10 +236,17 @@ class Generator(EvidenceRows, ThreadRows):
                                      f"L'étape « {STEPS[step].label} » est passée au statut "
                                      f"« {row['status']} »."))
                 self._step_audit(cid, sid, step, row, actor_vendor)
+            # what the workflow records at a decision (workflow/delays.record_lead): the
+            # generated steps never paused, so the clock ran from submission to decision
+            lead = within = None
+            delay = ref.delays.get((code, step), (0, False))[0]
+            if delay and row["decided"] and row["submitted"]:
+                lead = max((row["decided"] - row["submitted"]) / DAY, 0.0)
+                within = lead <= delay
             step_rows.append((sid, cid, step, position, row["status"], row["assignee"],
                               row["informative"], row["opened"], row["submitted"], row["due"],
                               row["paused"], row["remaining"], row["decided"],
-                              row["decided_by"], last))
+                              row["decided_by"], last, lead, within))
             self_steps.append(row)
         closed = None
         final = "en_cours"

@@ -66,6 +66,9 @@ PERIODIQUES: tuple[Periodique, ...] = (
     Periodique("verifier-audit", "audit.checkpoint", 300,
                "vérifie les événements d'audit depuis le dernier point de contrôle et en "
                "écrit un nouveau (flask verify-audit)"),
+    Periodique("statistiques", "statistiques.rafraichir", 900,
+               "recompte les statistiques des deux dernières semaines, et toutes la nuit "
+               "(flask statistiques [--complet])"),
     Periodique("verifier-audit-complet", "audit.verify_chain", 86400,
                "vérifie toute la chaîne d'audit (flask verify-audit --full)"),
 )

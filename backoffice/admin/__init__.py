@@ -78,3 +78,6 @@ def init_admin(app: Flask) -> None:
     admin.add_view(ReferentielExigenceView(ReferentielExigence, db, name="Exigences",
                                            category="Référentiels"))
     admin.add_view(ProfilView(Profil, db, name="Profils", category="Référentiels"))
+    from flask_admin.menu import MenuLink
+
+    admin.add_link(MenuLink(name="Statistiques", url="/statistiques/"))

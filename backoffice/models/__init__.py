@@ -22,6 +22,7 @@ from backoffice.models.referentiel import (
     ReferentielExigence,
     ReferentielSection,
 )
+from backoffice.models.statistics import StatCurrent, StatWeekly
 from backoffice.models.user import RecoveryCode, Role, Team, User, UserRole
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "ReferentielExigence",
     "ReferentielSection",
     "SectionReview",
+    "StatCurrent",
+    "StatWeekly",
     "StepForm",
     "WebhookEvent",
     "ZipPourAvis",

@@ -200,6 +200,12 @@ class CandidatureStep(Base):
     # due_at is cleared and what was left is kept here.
     paused_at: Mapped[datetime | None]
     remaining_days: Mapped[float | None]
+    # Statistics (workflow/delays.py): the days the vendor had the file (calendar, summed
+    # over the pauses), and at the decision, the days the clock ran (in the rule's unit,
+    # pauses excluded, as the law counts them) and whether that was within the delay.
+    paused_days: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    lead_days: Mapped[float | None]
+    within_delay: Mapped[bool | None]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime] = mapped_column(

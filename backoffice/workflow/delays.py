@@ -94,12 +94,34 @@ def resume_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> Non
         return
     rule = rule_for(demarche_code, step.step)
     working = bool(rule and rule.working_days)
+    step.paused_days = (step.paused_days or 0.0) + max(
+        (at - step.paused_at).total_seconds() / 86400, 0.0)
     step.due_at = add_days(at, max(step.remaining_days or 0.0, 0.0), working)
     step.paused_at, step.remaining_days = None, None
 
 
 def stop_clock(step: CandidatureStep) -> None:
+    """The step is decided (or the candidature ended): the clock stops. For a decision,
+    what the clock counted is kept for the statistics (record_lead)."""
+    if step.decided_at is not None:
+        record_lead(step)
     step.due_at = step.paused_at = step.remaining_days = None
+
+
+def record_lead(step: CandidatureStep) -> None:
+    """The days the step's clock ran until its decision, pauses excluded (the rule's
+    unit: calendar or working days), and whether it was within the delay: the delay
+    minus what was left at the decision (negative when overdue). A step without a rule,
+    or whose clock never started, has no lead time."""
+    if step.due_at is None and step.remaining_days is None:
+        return
+    rule = rule_for(step.candidature.demarche_code, step.step)
+    if rule is None:
+        return
+    left = (days_between(step.decided_at, step.due_at, rule.working_days)
+            if step.due_at is not None else step.remaining_days or 0.0)
+    step.lead_days = max(rule.days - left, 0.0)
+    step.within_delay = left >= 0
 
 
 class days_left(FunctionElement[float]):  # noqa: N801 - reads as SQL

@@ -1,0 +1,62 @@
+"""/statistiques in a real browser, as each role that may open it: no serious or critical
+axe violation, every chart is an image with a text alternative and is followed by its data
+table, the workload only for the administrator, the page prints without its filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import axe_violations, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+EXPECTED = {
+    "admin": {"stock", "ages", "retards", "delais", "tours", "exigences", "flux", "seances",
+              "charge", "projection"},
+    "verificateur": {"stock", "ages", "retards", "delais", "tours", "exigences", "flux",
+                     "projection"},
+    "college": {"seances"},
+}
+
+
+@pytest.mark.parametrize("role", ["admin", "verificateur", "college"])
+def test_statistics_page_for_each_role(page, live_server, role) -> None:  # noqa: ANN001
+    with live_server.app.app_context():  # the periodic job's work, as the worker would
+        from backoffice.db import db
+        from backoffice.statistics.aggregate import rafraichir
+
+        rafraichir(complet=True)
+        db.commit()
+    login(page, live_server.account(role))
+    # from the navigation (the administration's menu for an administrator)
+    page.get_by_role("link", name="Statistiques").first.click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/statistiques/")
+    sections = page.locator("section.stat-section")
+    ids = {sections.nth(i).get_attribute("data-table") for i in range(sections.count())}
+    assert ids == EXPECTED[role]
+    for i in range(sections.count()):
+        section = sections.nth(i)
+        assert section.locator("table caption").count() == 1
+        assert section.locator(".stat-summary").inner_text().strip()
+        charts = section.locator("svg[role=img]")
+        if charts.count():
+            described = charts.first.locator("desc").text_content()
+            assert described == section.locator(".stat-summary").inner_text().strip()
+            # the table comes after its chart
+            assert section.evaluate(
+                "s => s.querySelector('svg').compareDocumentPosition(s.querySelector('table'))"
+                " & Node.DOCUMENT_POSITION_FOLLOWING") > 0
+    assert page.locator("svg[role=img]").count() >= (5 if role != "college" else 0)
+    # filters: a démarche of the list narrows the page (vérificateur: their teams' only)
+    if role != "college":
+        page.get_by_label("Période", exact=True).select_option("8")
+        page.get_by_role("button", name="Afficher").click()
+        page.wait_for_load_state("networkidle")
+        assert "periode=8" in page.url
+    assert axe_violations(page) == []
+    page.emulate_media(media="print")
+    assert not page.locator("#filtres-statistiques").is_visible()
+    assert page.locator("section.stat-section table").first.is_visible()
+    page.emulate_media(media="screen")
+    screenshot(page, f"statistiques-{role}")

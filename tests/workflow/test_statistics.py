@@ -1,0 +1,131 @@
+"""Statistics: what the workflow records at each decision (the clock of the law, pauses
+excluded), and the figures of /statistiques read from the aggregates equal to the same
+figures computed naively from the raw tables, on journeys driven by the workflow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.db import db, simulated_clock, utcnow
+from backoffice.models import Candidature, DelayRule, SectionReview, StatWeekly
+from backoffice.statistics import aggregate, naive, tables
+from backoffice.statistics.facts import Filters, from_aggregates
+from backoffice.workflow import college, forms, preuves
+from backoffice.workflow.definitions import DEMARCHES
+from tests.factories import ProductFactory
+
+ALL = tuple(DEMARCHES)
+
+
+def _filters(weeks: int = 26) -> Filters:
+    return Filters.last_weeks(ALL, weeks)
+
+
+def _assert_aggregates_equal_naive(filters: Filters) -> None:
+    at = utcnow()
+    aggregate.rafraichir(complet=True, at=at)
+    assert from_aggregates(filters) == naive.compute(filters, at)
+
+
+def _recevabilite_with_complements(driver, product, clock, *, before, paused, after):  # noqa: ANN001, ANN202
+    candidature = driver.open(product, "dmn_nom_de_marque")
+    driver.fill(candidature, "recevabilite")
+    driver.submit(candidature, "recevabilite")
+    driver.take(candidature, "recevabilite")
+    clock.advance(days=before)
+    forms.demander_complements(candidature, "recevabilite", actor=driver.verificateur,
+                               message="Pièce manquante")
+    clock.advance(days=paused)
+    driver.submit(candidature, "recevabilite")
+    driver.take(candidature, "recevabilite")
+    clock.advance(days=after)
+    forms.valider(candidature, "recevabilite", actor=driver.verificateur)
+    return candidature
+
+
+def test_lead_time_leaves_out_the_pause_for_complements(driver, product) -> None:  # noqa: ANN001
+    rule = db.scalar(select(DelayRule).where(DelayRule.demarche_code == "dmn_nom_de_marque",
+                                             DelayRule.step == "recevabilite"))
+    rule.days, rule.working_days = 30, False
+    with simulated_clock(utcnow() - timedelta(days=60)) as clock:
+        candidature = _recevabilite_with_complements(driver, product, clock,
+                                                     before=5, paused=40, after=3)
+    step = candidature.step("recevabilite")
+    # 48 days in all, of which 40 with the vendor: the law counts 8
+    assert step.paused_days == pytest.approx(40, abs=0.01)
+    assert step.lead_days == pytest.approx(8, abs=0.01)
+    assert step.within_delay is True
+    _assert_aggregates_equal_naive(_filters())
+    facts = from_aggregates(_filters())
+    assert +facts.leads == {("dmn_nom_de_marque", "recevabilite", 8, True): 1}  # days begun
+
+
+def test_overdue_decision_is_outside_the_delay(driver, product) -> None:  # noqa: ANN001
+    with simulated_clock(utcnow() - timedelta(days=80)) as clock:
+        candidature = _recevabilite_with_complements(driver, product, clock,
+                                                     before=20, paused=5, after=15)
+    step = candidature.step("recevabilite")
+    assert step.lead_days == pytest.approx(35, abs=0.01)  # 20 + 15, the delay is 30
+    assert step.within_delay is False
+    _assert_aggregates_equal_naive(_filters())
+    table = tables.delais(from_aggregates(_filters()), _filters())
+    row = next(r for r in table.rows if r[1] == "Recevabilité")
+    assert row[2:] == [1, 35, 35, "30 j", 0.0]
+
+
+def test_reopened_section_counts_its_rounds_and_figures_equal_naive(driver, product) -> None:  # noqa: ANN001
+    with simulated_clock(utcnow() - timedelta(days=120)) as clock:
+        driver.tick = lambda: clock.advance(days=2)
+        candidature = driver.open(product, "dmn_nom_de_marque")
+        driver.drive(candidature, "college", complements=True, modifications=True)
+        first = driver.sections(candidature)[0]
+        assert first.round == 2  # one request for modifications
+        college.inscrire(candidature, actor=driver.college_member)
+        college.ajourner(candidature, actor=driver.college_member, motif="Preuve illisible",
+                         sections=[first.code])
+        clock.advance(days=4)
+        preuves.soumettre_section(candidature, first.code, actor=driver.industriel)
+        driver.review_section(candidature, first)
+    section = db.get(SectionReview, first.id)
+    assert section.status == "validee" and section.round == 3
+    filters = _filters()
+    _assert_aggregates_equal_naive(filters)
+    facts = from_aggregates(filters)
+    assert facts.tours[(first.code, 3)] == 1
+    assert facts.exigences[(first.exigences[0].code, "V1", "nc")] == 1
+    # a candidature in progress at the collège, its clock stopped while ajournée
+    assert facts.stock_now["college"] == 1
+
+
+def test_incremental_run_keeps_old_weeks_and_recounts_recent_ones(driver, organisation) -> None:  # noqa: ANN001, E501
+    filters = _filters(52)
+    with simulated_clock(utcnow() - timedelta(days=150)) as clock:
+        driver.tick = lambda: clock.advance(days=3)
+        for _ in range(3):
+            candidature = driver.open(ProductFactory(organisation=organisation), "dmn_pecan")
+            driver.drive(candidature, "preuves", complements=True)
+    aggregate.rafraichir(complet=True)
+    old = db.scalar(select(StatWeekly.id).order_by(StatWeekly.week).limit(1))
+    # more work this week, then the 15-minute run
+    candidature = driver.open(ProductFactory(organisation=organisation), "dmn_pect")
+    driver.fill(candidature, "recevabilite")
+    driver.submit(candidature, "recevabilite")
+    at = utcnow()
+    aggregate.rafraichir(at=at)
+    assert db.get(StatWeekly, old) is not None  # older weeks were not recounted
+    assert from_aggregates(filters) == naive.compute(filters, at)
+
+
+def test_seed_like_history_equals_naive(ctx) -> None:  # noqa: ANN001
+    """Every démarche, every step and status the demo reaches, months of history."""
+    from backoffice import seed
+
+    seed.seed(candidatures=len(seed.TARGETS))
+    assert db.scalar(select(Candidature.id).where(Candidature.status != "en_cours").limit(1))
+    for weeks in (8, 26):
+        for demarches in (ALL, ("sons_sas",), ("dmn_nom_de_marque", "dmn_pecan")):
+            filters = Filters.last_weeks(demarches, weeks)
+            _assert_aggregates_equal_naive(filters)
