@@ -121,6 +121,13 @@ SCHEMAS["Candidature"] = {"allOf": [ref("CandidatureSummary"), obj({
     "steps": {"type": "array", "items": ref("Step")},
     "sections": {"type": "array", "items": ref("Section")},
     "change_requests": {"type": "array", "items": {"type": "object"}},
+    "certificate": {**obj({
+        "number": STR, "kind": {"type": "string", "enum": ["certificat", "referencement"]},
+        "status": {"type": "string", "enum": ["valide", "suspendu", "retire"],
+                   "description": "valide, suspendu ou retire (décision de l'ANS, motif "
+                                  "dans la messagerie)"},
+        "valid": {"type": "boolean"}, "issued_at": DT, "status_changed_at": DT_NULL,
+        "numero_referencement": STR_NULL, "verify_url": STR}), "nullable": True},
     "deadlines": obj({"campaign_closes_at": DT_NULL, "current_step_due_at": DT_NULL,
                       "current_step_paused": {"type": "boolean"}}),
 })]}

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from backoffice.db import db
 from backoffice.models import (
     Candidature,
+    Certificat,
     Fichier,
     Message,
     Preuve,
@@ -113,6 +114,22 @@ def preuve_json(preuve: Preuve) -> dict[str, Any]:
             "archived_at": iso(preuve.archived_at)}
 
 
+def certificate_json(c: Candidature) -> dict[str, Any] | None:
+    """The issued certificate or attestation and its current status (valide, suspendu,
+    retire): an admin's suspension or withdrawal shows here at once."""
+    cert = db.scalar(select(Certificat).where(Certificat.candidature_id == c.id,
+                                              Certificat.fichier_id.is_not(None)))
+    if cert is None:
+        return None
+    from backoffice.certificates import verify_url
+
+    return {"number": cert.number, "kind": cert.kind, "status": cert.status,
+            "valid": cert.status == "valide", "issued_at": iso(cert.issued_at),
+            "status_changed_at": iso(cert.status_changed_at),
+            "numero_referencement": cert.numero_referencement,
+            "verify_url": verify_url(cert.number)}
+
+
 def candidature_json(c: Candidature) -> dict[str, Any]:
     sections = _sections(c)
     current = c.current
@@ -127,6 +144,7 @@ def candidature_json(c: Candidature) -> dict[str, Any]:
                    "informative": s.informative} for s in c.steps],
         "sections": [section_json(s) for s in sections],
         "change_requests": change_requests(c, sections),
+        "certificate": certificate_json(c),
         "deadlines": {
             "campaign_closes_at": iso(window.closes_at) if window else None,
             "current_step_due_at": iso(current.due_at),
