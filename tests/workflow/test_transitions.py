@@ -83,6 +83,11 @@ def _fill_recevabilite(c, w, status):  # noqa: ANN001, ANN202
 
 
 def _zip(c, w, status):  # noqa: ANN001, ANN202
+    if status == "a_venir":  # the recevabilité is submitted, not decided yet
+        recevabilite = c.step("recevabilite")
+        recevabilite.status, recevabilite.submitted_at = "soumise", utcnow()
+        recevabilite.decided_at = None
+        c.current_step = "recevabilite"
     if status in ("deposees", "avis_rendu"):
         db.add(ZipPourAvis(candidature_id=c.id, fichier_id=fichier_for(c, "p.zip").id))
 
