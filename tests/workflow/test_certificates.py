@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from backoffice.db import db
 from backoffice.models import AuditEvent, Candidature, Certificat, Fichier, Message
-from backoffice.uploads import storage
 from backoffice.tokens import new_api_token
+from backoffice.uploads import storage
 from backoffice.workflow import emission
 from tests.conftest import missing_tier, signing_material
 from tests.helpers import csrf_token, login
