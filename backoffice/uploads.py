@@ -1,7 +1,8 @@
 """From an HTTP upload to a stored file and its Fichier row.
 
 Limits and accepted kinds depend on what the file is for. A file stored during a request
-whose transaction does not commit is removed at the end of the request: no orphan bytes.
+whose transaction does not commit is removed at the end of the request: no orphan bytes
+(the request's unit of work commits, and the commit keeps them: no view says so by hand).
 When a ClamAV daemon is configured, the file waits for its scan ("en_attente", cannot be
 opened) and the scan is queued once the request commits."""
 
@@ -28,7 +29,7 @@ from backoffice.storage import (
     sanitize_filename,
     with_matching_extension,
 )
-from backoffice.tasks import schedule
+from backoffice.tasks import after_commit, schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 MB = 1024 * 1024
@@ -85,7 +86,10 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
         stored = storage().adopt(upload.stream, allowed=allowed)
     else:
         stored = storage().save(upload.stream, max_size=limit, allowed=allowed)
+    # kept if and only if the request's transaction commits: the teardown deletes what
+    # is still pending (an error, a rollback, a request that never committed)
     g.setdefault("pending_uploads", []).append(stored.key)
+    after_commit(_keep, stored.key)
     fichier = Fichier(
         candidature_id=candidature.id, storage_key=stored.key,
         original_name=with_matching_extension(sanitize_filename(upload.filename or ""),
@@ -102,9 +106,11 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
     return fichier
 
 
-def committed() -> None:
-    """The request committed: its uploads are kept."""
-    g.pop("pending_uploads", None)
+def _keep(key: str) -> None:
+    """The transaction that recorded the file committed: its bytes stay."""
+    pending = g.get("pending_uploads", [])
+    if key in pending:
+        pending.remove(key)
 
 
 # The body of any request that takes no file: forms, JSON. Werkzeug refuses more (413)

@@ -132,7 +132,8 @@ class UserView(SecureModelView):
                          after={"code_activation_expire_le":
                                 user.enrolment_code_expires_at.isoformat()})
             issued.append((user, code))
-        db.commit()
+        # committed by the request's unit of work before this page leaves (no code is
+        # shown that the database does not hold)
         response = self.render("admin/reset_2fa_codes.html", issued=issued)
         response = make_response(response)
         response.headers["Cache-Control"] = "no-store"  # the codes are shown once
@@ -252,7 +253,6 @@ class ApiTokenView(SecureModelView):
                 audit.record(current_user._get_current_object(), "admin.apitoken.revoque",
                              token, after={"prefix": token.prefix})
                 revoked += 1
-        db.commit()
         flash(f"{revoked} jeton(s) révoqué(s).", "success")
 
 
@@ -395,7 +395,6 @@ class CertificatView(SecureModelView):
                 db.rollback()
                 form.status.errors = [error.message]
             else:
-                db.commit()
                 label = certificats.LABELS[cert.status]
                 flash(f"{cert.number} : statut « {label} » enregistré ; l'industriel en est "
                       "informé dans sa messagerie.", "success")

@@ -52,7 +52,5 @@ def post_message(reference: str):
         db.rollback()
         flash(error.message, "error")
         return back_to_dossier(candidature, "messagerie")
-    db.commit()
-    uploads.committed()
     flash("Note interne ajoutée." if note else "Message envoyé à l'industriel.", "success")
     return back_to_dossier(candidature, "messagerie")
