@@ -86,10 +86,7 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
         stored = storage().adopt(upload.stream, allowed=allowed)
     else:
         stored = storage().save(upload.stream, max_size=limit, allowed=allowed)
-    # kept if and only if the request's transaction commits: the teardown deletes what
-    # is still pending (an error, a rollback, a request that never committed)
     g.setdefault("pending_uploads", []).append(stored.key)
-    after_commit(_keep, stored.key)
     fichier = Fichier(
         candidature_id=candidature.id, storage_key=stored.key,
         original_name=with_matching_extension(sanitize_filename(upload.filename or ""),
@@ -101,6 +98,9 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
     )
     db.add(fichier)
     db.flush()
+    # kept if and only if the transaction that records it commits: the teardown deletes
+    # what is still pending (an error, a rollback, a request that never committed)
+    after_commit(_keep, stored.key)
     if fichier.scan_status == "en_attente":
         schedule("antivirus.analyser", fichier.id)
     return fichier
