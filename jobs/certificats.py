@@ -46,7 +46,7 @@ def emettre(candidature_id: int) -> str | None:
         number = cert.number  # read before the commit expires it
         emission.emission_reussie(candidature, actor=SYSTEME, numero=number,
                                   document=cert.fichier)
-        db.commit()
+        db.commit()  # job step: a failed commit is a failed issuance (except)
         return number
     except Exception as error:
         db.rollback()
@@ -55,7 +55,7 @@ def emettre(candidature_id: int) -> str | None:
             candidature = load_for_update(reference)
             emission.emission_echouee(candidature, actor=SYSTEME,
                                       erreur=f"{type(error).__name__}: {error}"[:500])
-            db.commit()
+            db.commit()  # job step: the failure is recorded, then RQ retries
         raise
 
 
