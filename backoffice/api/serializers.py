@@ -114,22 +114,6 @@ def preuve_json(preuve: Preuve) -> dict[str, Any]:
             "archived_at": iso(preuve.archived_at)}
 
 
-def certificate_json(c: Candidature) -> dict[str, Any] | None:
-    """The issued certificate or attestation and its current status (valide, suspendu,
-    retire): an admin's suspension or withdrawal shows here at once."""
-    cert = db.scalar(select(Certificat).where(Certificat.candidature_id == c.id,
-                                              Certificat.fichier_id.is_not(None)))
-    if cert is None:
-        return None
-    from backoffice.certificates import verify_url
-
-    return {"number": cert.number, "kind": cert.kind, "status": cert.status,
-            "valid": cert.status == "valide", "issued_at": iso(cert.issued_at),
-            "status_changed_at": iso(cert.status_changed_at),
-            "numero_referencement": cert.numero_referencement,
-            "verify_url": verify_url(cert.number)}
-
-
 def candidature_json(c: Candidature) -> dict[str, Any]:
     sections = _sections(c)
     current = c.current
@@ -144,13 +128,29 @@ def candidature_json(c: Candidature) -> dict[str, Any]:
                    "informative": s.informative} for s in c.steps],
         "sections": [section_json(s) for s in sections],
         "change_requests": change_requests(c, sections),
-        "certificate": certificate_json(c),
         "deadlines": {
             "campaign_closes_at": iso(window.closes_at) if window else None,
             "current_step_due_at": iso(current.due_at),
             "current_step_paused": current.paused_at is not None,
         },
+        "result": result_json(c),
     }
+
+
+def result_json(c: Candidature) -> dict[str, Any] | None:
+    """The issued certificate (DMN) or attestation de référencement (SONS SAS): its numbers,
+    dates, current status (valide, suspendu, retire) and where to check and fetch it."""
+    from backoffice.certificates import verify_url
+
+    cert = db.scalar(select(Certificat).where(Certificat.candidature_id == c.id,
+                                              Certificat.fichier_id.is_not(None)))
+    if cert is None:
+        return None
+    return {"kind": cert.kind, "number": cert.number,
+            "numero_referencement": cert.numero_referencement,
+            "issued_at": iso(cert.issued_at), "next_check_at": iso(cert.next_check_at),
+            "status": cert.status, "status_changed_at": iso(cert.status_changed_at),
+            "verify_url": verify_url(cert.number), "file": file_json(cert.fichier)}
 
 
 def message_json(message: Message) -> dict[str, Any]:
