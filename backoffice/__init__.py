@@ -10,7 +10,9 @@ from config import BASE_DIR, Config
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(
+    from backoffice.unitofwork import BackofficeFlask
+
+    app = BackofficeFlask(
         __name__,
         template_folder=str(BASE_DIR / "templates"),
         instance_path=str(BASE_DIR / "instance"),

@@ -75,6 +75,7 @@ def _load_reference(migrate, reference):  # noqa: ANN001, ANN202
         # first load is the installation itself (and leaves the database restorable)
         if report.changed and not first:
             audit.record("init-db", "reference.chargee", "base", after=report.as_dict())
+        # CLI exception (unitofwork.py): no request around a command, it commits its work
         db.commit()
     return report
 
@@ -122,6 +123,7 @@ def seed_demo(if_empty: bool, candidatures: int, historique: int) -> None:
 
     # the issuances the demo's last steps set off run (embedded mode) or are queued now
     with collect_failures() as failures:
+        # CLI exception (unitofwork.py): no request around a command, it commits its work
         db.commit()
     path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +191,7 @@ def create_user(email: str, name: str, roles: tuple[str, ...], teams: tuple[str,
     user.roles = set(roles)
     db.add(user)
     audit.record("cli", "admin.user.cree", user, after={"email": email, "roles": sorted(roles)})
+    # CLI exception (unitofwork.py): no request around a command, it commits its work
     db.commit()
     click.echo(f"Compte créé : {email}")
     if generated:
@@ -229,6 +232,7 @@ def create_api_token(organisation_name: str, siret: str | None, contact_email: s
     db.flush()
     audit.record("cli", "admin.apitoken.cree", token,
                  after={"organisation": organisation_name, "name": name, "prefix": token.prefix})
+    # CLI exception (unitofwork.py): no request around a command, it commits its work
     db.commit()
     click.echo(f"Jeton créé pour {organisation_name} ({name}) : {raw}")
     click.echo("Copiez-le maintenant : il ne sera plus jamais affiché (révocation : "
@@ -317,6 +321,7 @@ def import_referentiel(path: Path, code: str, version: str, label: str | None) -
         raise click.ClickException(error.message) from error
     audit.record("cli", "referentiel.importer", referentiel,
                  after={"code": code, "version": version, "file": path.name})
+    # CLI exception (unitofwork.py): no request around a command, it commits its work
     db.commit()
     exigences = sum(len(s.exigences) for s in referentiel.sections)
     click.echo(f"Référentiel {code} {version} importé : {len(referentiel.sections)} sections, "

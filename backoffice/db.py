@@ -117,16 +117,27 @@ def _make_session() -> Session:
 db: scoped_session[Session] = scoped_session(_make_session, scopefunc=_scope)
 
 
+# How long an embedded-mode writer waits for SQLite's write lock (a job signing a
+# certificate holds it for a second or two) before giving up with « database is locked ».
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     """SQLAlchemy's documented pysqlite recipe: let SQLAlchemy emit BEGIN itself so that
-    SAVEPOINTs work, and turn foreign keys on."""
+    SAVEPOINTs work, and turn foreign keys on. A database file is put in WAL mode (issue
+    18): a page reads while a job writes, and a writer waits for the lock (busy timeout);
+    with the default rollback journal a reader blocked a job's commit and a page whose
+    read turned into a write failed at once with « database is locked »."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")  # persistent: recorded in the file
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough in WAL, faster
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -135,6 +146,24 @@ def _sqlite_pragmas(engine: Engine) -> None:
         # then waits (busy_timeout) and sees the committed state, instead of failing on
         # the read-to-write upgrade.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+def commit_marker(statement: Any) -> None:
+    """Record a last-seen marker from a GET (the one kind of write a GET does, documented
+    in docs/operations.md): the page's reads end, and the marker is written in a short
+    transaction of its own that takes the write lock at BEGIN (SQLite: BEGIN IMMEDIATE,
+    waiting for a job's lock instead of failing on a read-to-write upgrade whose snapshot
+    a job's commit made stale), then committed. What the page loaded stays loaded."""
+    session = db()
+    session.expire_on_commit = False
+    token = write_intent.set(True)
+    try:
+        session.commit()  # the reads so far: nothing written, nothing to keep
+        session.execute(statement)
+        session.commit()  # a GET's only commit: the marker
+    finally:
+        write_intent.reset(token)
+        session.expire_on_commit = True
 
 
 def _end_read_only_transaction() -> None:

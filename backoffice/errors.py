@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from backoffice.db import db
+from backoffice.domain import TransitionError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):  # noqa: ANN202
         return _render(e.code or 500)
+
+    @app.errorhandler(TransitionError)
+    def _refused(e: TransitionError):  # noqa: ANN202
+        """A domain refusal no view caught (an unknown step in a stale link): its French
+        message, never a 500 (the API blueprint answers its own JSON first)."""
+        db.rollback()
+        if request.path.startswith("/api/"):
+            from backoffice.api.errors import error_response
+
+            return error_response(e.http_status, e.code, e.message)
+        title = "Action refusée" if e.http_status != 403 else MESSAGES[403][0]
+        return render_template("errors/error.html", code=e.http_status, title=title,
+                               message=e.message), e.http_status
 
     @app.errorhandler(IntegrityError)
     def _constraint(e: IntegrityError):  # noqa: ANN202

@@ -262,7 +262,10 @@ def _push_to_rq(job_name: str, ids: tuple[Any, ...], job_id: str | None = None) 
 
 
 def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...]) -> Any:
+    from backoffice.db import write_intent
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    token = write_intent.set(True)  # a job writes: SQLite's lock taken at BEGIN, waited for
     try:
         with app.app_context():
             return func(*ids)
@@ -281,6 +284,8 @@ def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...
                 "error",
             )
         return None
+    finally:
+        write_intent.reset(token)
 
 
 def init_app(app: Any) -> None:

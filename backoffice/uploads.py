@@ -1,7 +1,8 @@
 """From an HTTP upload to a stored file and its Fichier row.
 
 Limits and accepted kinds depend on what the file is for. A file stored during a request
-whose transaction does not commit is removed at the end of the request: no orphan bytes.
+whose transaction does not commit is removed at the end of the request: no orphan bytes
+(the request's unit of work commits, and the commit keeps them: no view says so by hand).
 When a ClamAV daemon is configured, the file waits for its scan ("en_attente", cannot be
 opened) and the scan is queued once the request commits."""
 
@@ -28,7 +29,7 @@ from backoffice.storage import (
     sanitize_filename,
     with_matching_extension,
 )
-from backoffice.tasks import schedule
+from backoffice.tasks import after_commit, schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 MB = 1024 * 1024
@@ -97,14 +98,19 @@ def store(candidature: Candidature, upload: FileStorage, purpose: str,
     )
     db.add(fichier)
     db.flush()
+    # kept if and only if the transaction that records it commits: the teardown deletes
+    # what is still pending (an error, a rollback, a request that never committed)
+    after_commit(_keep, stored.key)
     if fichier.scan_status == "en_attente":
         schedule("antivirus.analyser", fichier.id)
     return fichier
 
 
-def committed() -> None:
-    """The request committed: its uploads are kept."""
-    g.pop("pending_uploads", None)
+def _keep(key: str) -> None:
+    """The transaction that recorded the file committed: its bytes stay."""
+    pending = g.get("pending_uploads", [])
+    if key in pending:
+        pending.remove(key)
 
 
 # The body of any request that takes no file: forms, JSON. Werkzeug refuses more (413)

@@ -20,6 +20,21 @@ def use_app(app: Any) -> None:
     _app = app
 
 
+def _unit_of_work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A job's unit of work (backoffice/unitofwork.py): what it leaves pending is
+    committed when it returns, rolled back when it raises. A job may commit a step of
+    its own before slow outside work (signing, clamd, SMTP), each such commit saying why."""
+    from backoffice.db import db
+
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()  # the job's unit of work: its one commit, or its last
+    return result
+
+
 def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) -> Any:
     """Give the job an application context of its own, hence its own database session (the
     in-process runner already has one; a worker process builds the application once,
@@ -30,14 +45,14 @@ def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) ->
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if has_app_context():
-                return fn(*args, **kwargs)
+                return _unit_of_work(fn, args, kwargs)
             global _app
             if _app is None:
                 from backoffice import create_app
 
                 _app = create_app()
             with _app.app_context():
-                return fn(*args, **kwargs)
+                return _unit_of_work(fn, args, kwargs)
 
         wrapper.retries = retries  # type: ignore[attr-defined]
         wrapper.timeout = timeout  # type: ignore[attr-defined]

@@ -48,7 +48,7 @@ def analyser(fichier_id: int) -> str | None:
             db.rollback()
             return None
         verdicts.declarer_erreur(fichier, detail=str(error))
-        db.commit()
+        db.commit()  # job step: the error is recorded before RQ retries
         if isinstance(error, antivirus.ScannerUnavailable):
             raise  # RQ retries (jobs.job's retries); the file stays unopenable meanwhile
         log.error("antivirus scan of file %s failed: %s", fichier_id, error)
@@ -60,12 +60,12 @@ def analyser(fichier_id: int) -> str | None:
         return None
     if verdict.infected:
         verdicts.declarer_infecte(fichier, signature=verdict.signature or "inconnue")
-        db.commit()
+        db.commit()  # job step: infected is recorded before the file moves
         _quarantine(fichier)
         log.warning("file %s infected (%s): quarantined", fichier_id, verdict.signature)
     else:
         verdicts.declarer_sain(fichier)
-        db.commit()
+        db.commit()  # job step: the verdict, before the status is read
     return fichier.scan_status
 
 

@@ -47,7 +47,7 @@ def emettre(candidature_id: int) -> str | None:
         emission.emission_reussie(candidature, actor=SYSTEME, numero=number,
                                   document=cert.fichier,
                                   numero_referencement=cert.numero_referencement)
-        db.commit()
+        db.commit()  # job step: a failed commit is a failed issuance (except)
         return number
     except Exception as error:
         db.rollback()
@@ -56,7 +56,7 @@ def emettre(candidature_id: int) -> str | None:
             candidature = load_for_update(reference)
             emission.emission_echouee(candidature, actor=SYSTEME,
                                       erreur=f"{type(error).__name__}: {error}"[:500])
-            db.commit()
+            db.commit()  # job step: the failure is recorded, then RQ retries
         raise
 
 

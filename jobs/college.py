@@ -63,5 +63,4 @@ def proces_verbal(seance_id: int) -> str | None:
     signed = signing.sign_pdf(render(seance), reason=f"Procès-verbal — {seance.label}")
     stored = storage().save(io.BytesIO(signed), max_size=len(signed) + 1, allowed={"pdf"})
     seance.pv_storage_key, seance.pv_sha256 = stored.key, hashlib.sha256(signed).hexdigest()
-    db.commit()
     return stored.key

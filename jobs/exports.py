@@ -62,7 +62,7 @@ def produire(export_id: int) -> str:
     user = db.get(User, export.requester_id)
     filters = queue.Filters.from_args(export.filters)
     export.rows_total = queue.count(user, filters, now=now)
-    db.commit()
+    db.commit()  # job step: the total shows on the Exports page while rows are written
     folder = writer.folder()
     folder.mkdir(parents=True, exist_ok=True)
     key = writer.new_file_key(export.id, export.format)
@@ -86,7 +86,7 @@ def produire(export_id: int) -> str:
     export.file_size = writer.path_of(key).stat().st_size
     export.finished_at, export.expires_at = finished, finished + retention()
     _notify(user, export)
-    db.commit()
+    db.commit()  # job step: ready, before the log line
     log.info("export %s ready: %s rows, %s bytes", export.id, export.rows_written,
              export.file_size)
     return "pret"
@@ -122,7 +122,7 @@ def purger() -> int:
             writer.path_of(key).unlink()
         db.execute(update(Export).where(Export.id == export_id, Export.status == "pret")
                    .values(status="expire", file_key=None))
-        db.commit()
+        db.commit()  # job step: one expired export at a time
     # what a job killed while writing left behind
     limit = time.time() - retention().total_seconds()
     folder = writer.folder()

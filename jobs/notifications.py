@@ -231,7 +231,7 @@ def _claim(limit: int,
             OutboxMail.id.in_(ids), OutboxMail.next_attempt_at == lease)
             .order_by(OutboxMail.id).execution_options(populate_existing=True))) if ids else []
         mails = [(row.id, build(row)) for row in rows]
-        db.commit()
+        db.commit()  # job step: the lease, before mails go out
     return mails, lease
 
 
@@ -257,7 +257,7 @@ def _record(row_id: int, lease: datetime, error: str | None) -> bool:
                 row.status, row.next_attempt_at = "echec", now
             else:
                 row.next_attempt_at = now + BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
-        db.commit()
+        db.commit()  # job step: one mail's outcome, kept whatever follows
     return True
 
 
@@ -269,7 +269,7 @@ def _release(row_ids: list[int], lease: datetime) -> None:
             OutboxMail.next_attempt_at == lease)
             .values(next_attempt_at=utcnow(), attempts=OutboxMail.attempts - 1)
             .execution_options(synchronize_session=False))
-        db.commit()
+        db.commit()  # job step: the rows given back
 
 
 def _send_batch(mails: list[tuple[int, EmailMessage]],

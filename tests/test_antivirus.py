@@ -302,8 +302,7 @@ def test_pending_file_cannot_be_opened(app, desk, scanning) -> None:  # noqa: AN
         dossier = _html(college.get(f"/college/dossiers/{reference}"))
         assert "En cours d'analyse" in dossier and f"/fichiers/{fichier.id}" not in dossier
         fichier_id = fichier.id
-        db.commit()  # the scan runs after the commit
-        uploads.committed()
+        db.commit()  # the scan runs after the commit, which keeps the upload's bytes
     assert _fichier("attestation.pdf").scan_status == "sain"
     assert college.get(f"/college/fichiers/{fichier_id}").data == pdf
     assert desk.client.get(f"/instruction/fichiers/{fichier_id}").data == pdf

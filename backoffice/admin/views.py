@@ -132,7 +132,8 @@ class UserView(SecureModelView):
                          after={"code_activation_expire_le":
                                 user.enrolment_code_expires_at.isoformat()})
             issued.append((user, code))
-        db.commit()
+        # committed by the request's unit of work before this page leaves (no code is
+        # shown that the database does not hold)
         response = self.render("admin/reset_2fa_codes.html", issued=issued)
         response = make_response(response)
         response.headers["Cache-Control"] = "no-store"  # the codes are shown once
@@ -252,7 +253,6 @@ class ApiTokenView(SecureModelView):
                 audit.record(current_user._get_current_object(), "admin.apitoken.revoque",
                              token, after={"prefix": token.prefix})
                 revoked += 1
-        db.commit()
         flash(f"{revoked} jeton(s) révoqué(s).", "success")
 
 
@@ -368,34 +368,44 @@ class CertificatView(SecureModelView):
 
     @expose("/statut/<int:id>", methods=("GET", "POST"))
     def change_status(self, id: int) -> Any:  # noqa: A002 - Flask-Admin's naming
-        from flask import flash, redirect, request
+        """Suspend, withdraw or reinstate: one workflow transition on the locked row."""
+        from flask import abort, flash, redirect, request
         from flask_login import current_user
 
-        from backoffice import audit
-        from backoffice.db import db, utcnow
+        from backoffice.db import db
         from backoffice.models import Certificat
+        from backoffice.workflow import certificats
+        from backoffice.workflow.base import TransitionError
 
-        cert = db.get(Certificat, id)
+        posted = request.method == "POST"
+        cert = certificats.load_for_update(id) if posted else db.get(Certificat, id)
         if cert is None:
-            from flask import abort
-
             abort(404)
-        form = CertificatStatusForm(request.form if request.method == "POST" else None, obj=cert)
-        if request.method == "POST" and form.validate():
-            before = {"status": cert.status, "motive": cert.status_motive}
-            cert.status, cert.status_motive = form.status.data, form.motive.data.strip()
-            cert.status_changed_at = utcnow()
-            audit.record(current_user._get_current_object(), "certificat.statut", cert,
-                         before=before, after={"status": cert.status,
-                                               "motive": cert.status_motive})
-            db.commit()
-            flash(f"{cert.number} : statut « {cert.status} » enregistré.", "success")
-            return redirect(self.get_url(".index_view"))
-        return self.render("admin/certificat_status.html", cert=cert, form=form)
+        actor = current_user._get_current_object()
+        form = CertificatStatusForm(request.form if posted else None, obj=cert)
+        allowed = certificats.targets(actor, cert)
+        form.status.choices = [c for c in form.status.choices if c[0] in allowed]
+        if posted and form.validate():
+            change = certificats.BY_TARGET.get(form.status.data)
+            try:
+                if change is None:
+                    raise TransitionError("invalid_status", "Choisissez un nouveau statut.")
+                change(cert, actor=actor, motif=form.motive.data)
+            except TransitionError as error:
+                db.rollback()
+                form.status.errors = [error.message]
+            else:
+                label = certificats.LABELS[cert.status]
+                flash(f"{cert.number} : statut « {label} » enregistré ; l'industriel en est "
+                      "informé dans sa messagerie.", "success")
+                return redirect(self.get_url(".index_view"))
+        return self.render("admin/certificat_status.html", cert=cert, form=form,
+                           status_label=certificats.LABELS[cert.status], can_change=allowed)
 
 
 class CertificatStatusForm(AdminForm):
-    status = SelectField("Statut", choices=[("valide", "Valide"), ("suspendu", "Suspendu"),
-                                            ("retire", "Retiré")])
+    # a stale page may post a status no longer offered: the transition refuses it in French
+    status = SelectField("Nouveau statut", validate_choice=False, choices=[
+        ("suspendu", "Suspendu"), ("retire", "Retiré"), ("valide", "Valide (fin de suspension)")])
     motive = TextAreaField("Motif", validators=[
         DataRequired("Le motif est obligatoire."), Length(max=5000)])

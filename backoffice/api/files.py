@@ -117,9 +117,7 @@ def get_section(reference: str, section: str):  # noqa: ANN201
 def upload_zip(reference: str):  # noqa: ANN201
     uploads.check_declared_size("zip")
     candidature = own_candidature(reference, lock=True)
-    if "preuves_pour_avis" not in candidature.demarche.steps:
-        raise ApiError(409, "not_pour_avis",
-                       "Cette candidature ne comporte pas de dépôt de preuves pour avis.")
+    avis.ensure_zip_accepted(industriel(), candidature)  # before storing anything
     upload = _upload()
     fichier = uploads.store(candidature, upload, "zip")
     summary = uploads.zip_summary(fichier)

@@ -4,7 +4,7 @@ from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from backoffice import audit, uploads
+from backoffice import uploads
 from backoffice.api import bp
 from backoffice.api.auth import industriel, token_required
 from backoffice.api.candidatures import next_cursor, own_candidature, paging
@@ -13,8 +13,9 @@ from backoffice.api.idempotency import idempotent
 from backoffice.api.respond import respond
 from backoffice.api.serializers import message_json
 from backoffice.api.validation import Fields, json_object
-from backoffice.db import db, utcnow
+from backoffice.db import db
 from backoffice.models import Message
+from backoffice.workflow import messages
 
 MAX_BODY = 20_000
 MAX_ATTACHMENTS = 10
@@ -61,12 +62,7 @@ def post_message(reference: str):  # noqa: ANN201
         raise ApiError(422, "too_many_attachments",
                        f"{MAX_ATTACHMENTS} pièces jointes au plus.")
     candidature = own_candidature(reference, lock=True)
-    message = Message(candidature_id=candidature.id, author_kind="industriel", kind="message",
-                      subject=subject or "", body=body, created_at=utcnow())
-    message.attachments = [uploads.store(candidature, upload, "message") for upload in files]
-    db.add(message)
-    candidature.last_activity_at = utcnow()
-    db.flush()
-    audit.record(industriel(), "messagerie.message_industriel", message, candidature=candidature,
-                 after={"attachments": len(files)})
+    message = messages.ecrire(
+        candidature, actor=industriel(), body=body, subject=subject or "",
+        attachments=[uploads.store(candidature, upload, "message") for upload in files])
     return respond(message_json(message), 201)

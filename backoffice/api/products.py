@@ -3,10 +3,7 @@ from __future__ import annotations
 import re
 
 from flask import g
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from backoffice import audit
 from backoffice.api import bp
 from backoffice.api.auth import industriel, token_required
 from backoffice.api.errors import ApiError, not_found
@@ -15,7 +12,8 @@ from backoffice.api.respond import respond
 from backoffice.api.serializers import evaluation_json, product_json
 from backoffice.api.validation import Fields, json_object
 from backoffice.db import db
-from backoffice.models import Product, ProductEvaluation
+from backoffice.models import Product
+from backoffice.workflow import produits
 
 QUESTIONNAIRE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -43,19 +41,7 @@ def create_product():  # noqa: ANN201
         "qualification": f.obj("qualification"),
     }
     f.done()
-    for attempt in range(3):
-        # The label's number is the next free one; a concurrent insert takes another.
-        number = (db.scalar(select(func.max(Product.number))) or 882) + 1
-        product = Product(organisation_id=g.organisation.id, number=number, **values)
-        try:
-            with db.begin_nested():
-                db.add(product)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            continue
-        break
-    audit.record(industriel(), "produit.creer", product, after={"label": product.label})
+    product = produits.creer(actor=industriel(), values=values)
     return respond(product_json(product), 201)
 
 
@@ -81,16 +67,7 @@ def put_evaluation(product_id: int, questionnaire: str):  # noqa: ANN201
     if total is not None and ((answered or 0) > total or (score or 0) > total):
         raise ApiError(422, "validation_error", "answered et score ne peuvent dépasser total.",
                        fields={"answered": "Au plus total."})
-    evaluation = db.scalar(select(ProductEvaluation).where(
-        ProductEvaluation.product_id == product.id,
-        ProductEvaluation.questionnaire == questionnaire))
-    if evaluation is None:
-        evaluation = ProductEvaluation(product_id=product.id, questionnaire=questionnaire,
-                                       answered=0, total=total)
-        db.add(evaluation)
-    evaluation.answered, evaluation.total, evaluation.score = answered, total, score
-    evaluation.level, evaluation.criteria = level, criteria
-    db.flush()
-    audit.record(industriel(), "produit.evaluation", product,
-                 after={"questionnaire": questionnaire, "score": score, "total": total})
+    evaluation = produits.evaluer(product, questionnaire, actor=industriel(), total=total,
+                                  answered=answered, score=score, level=level,
+                                  criteria=criteria)
     return respond(evaluation_json(evaluation))

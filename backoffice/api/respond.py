@@ -4,17 +4,15 @@ from typing import Any
 
 from flask import jsonify
 
-from backoffice import uploads
 from backoffice.api.idempotency import remember
-from backoffice.db import db
 
 
 def respond(body: Any, status: int = 200, *, commit: bool = True):  # noqa: ANN201
-    """Commit the request's work once (with its idempotency record) and answer JSON."""
+    """Answer JSON; `commit`: the answer is the outcome of the request's work, recorded
+    with it under its idempotency key (the request's unit of work commits both at once,
+    backoffice/unitofwork.py). False for reads and replays."""
     if commit:
         remember(status, body)
-        db.commit()
-        uploads.committed()
     response = jsonify(body)
     response.status_code = status
     return response

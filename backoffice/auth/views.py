@@ -71,6 +71,8 @@ def _complete_login(user: User, reserved_address: str | None = None):  # noqa: A
     nxt = session.get(_PENDING, {}).get("next")
     user.last_login_at = utcnow()
     audit.record(user, "auth.connexion", user)
+    # auth exception (unitofwork.py): committed before the session is rotated and the
+    # throttle forgets the address
     db.commit()
     throttle().success(user.email, reserved_address)
     session.clear()  # no fixation: a fresh session at login
@@ -99,12 +101,14 @@ def login():
         if user is None or not verify_password(user.password_hash, form.password.data) \
                 or not user.active:
             audit.record(None, "auth.echec_connexion", "user_account", after={"email": email})
+            # auth exception: the failure is recorded although the page answers a refusal
             db.commit()
             form.password.errors.append(BAD_CREDENTIALS)
             return render_template("auth/login.html", form=form), 200
         throttle().give_back(email, request.remote_addr)  # right: not a failure
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(form.password.data)
+            # auth exception: the rehash lands even if the second factor is never given
             db.commit()
         session.clear()
         session[_PENDING] = {"user": user.id, "at": int(time.time()), "epoch": user.session_epoch,
@@ -142,6 +146,7 @@ def second_factor():
             return redirect(target)
         db.rollback()  # the reserved attempt stays counted: a failure
         audit.record(user, "auth.echec_second_facteur", user)
+        # auth exception: the failed attempt is recorded although the page refuses
         db.commit()
         form.code.errors.append(BAD_CODE)
     return render_template("auth/code.html", form=form)
@@ -161,6 +166,7 @@ def enrol():
     form = CodeForm()
     if user.totp_secret is None or totp.secret_of(user) is None:
         totp.begin_enrolment(user)
+        # auth exception (a GET may commit here): the key shown is the key stored
         db.commit()
     secret = totp.secret_of(user)
     if form.validate_on_submit():
@@ -198,12 +204,14 @@ def _enrolment_code_step(user: User):  # noqa: ANN202
         if nonce is not None:
             totp.begin_enrolment(user)  # the new key exists only from now on
             audit.record(user, "auth.code_activation_utilise", user)
+            # auth exception: the code is spent before the throttle gives the attempt back
             db.commit()
             throttle().give_back(user.email, address)
             session[_PENDING] = {**session[_PENDING], "enrolment_grant": nonce}
             return redirect(url_for("auth.enrol"))
         db.rollback()  # the reserved attempt stays counted: a failure
         audit.record(user, "auth.echec_code_activation", user)
+        # auth exception: the failed attempt is recorded although the page refuses
         db.commit()
         form.code_activation.errors.append(BAD_ENROLMENT_CODE)
     return render_template("auth/enrolment_code.html", form=form)
@@ -222,6 +230,7 @@ def account():
         else:
             codes = totp.new_recovery_codes(user)
             audit.record(user, "auth.codes_secours_regeneres", user)
+            # auth exception: the codes are stored before the page shows them once
             db.commit()
             return render_template("auth/recovery_codes.html", codes=codes,
                                    next=url_for("auth.account"))
@@ -238,6 +247,7 @@ def logout():
         abort(404)
     sessions.invalidate(user)
     audit.record(user, "auth.deconnexion", user)
+    # auth exception: every session ends server-side before the cookie is cleared
     db.commit()
     logout_user()
     session.clear()

@@ -93,7 +93,7 @@ def new_seance():
                                        label=request.form.get("libelle", ""), members=chosen,
                                        president=president,
                                        quorum=int(quorum) if quorum.isdigit() else None)
-                db.commit()
+                db.flush()  # its id, for the redirect; the request commits
                 flash("Séance créée.", "success")
                 return redirect(url_for("college.seance", seance_id=seance.id))
             except TransitionError as error:
@@ -131,7 +131,6 @@ def _act(seance: Seance, action, *args, success: str, **kwargs):  # noqa: ANN001
         abort(400)
     try:
         action(*args, **kwargs)
-        db.commit()
         flash(success, "success")
     except TransitionError as error:
         db.rollback()

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import Base, utcnow
+from backoffice.domain import UnknownStep
 from backoffice.models._types import one_of
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.organisation import Organisation, Product
@@ -139,7 +140,7 @@ class Candidature(Base):
         for step in self.steps:
             if step.step == code:
                 return step
-        raise KeyError(f"{self.reference} has no step {code!r}")
+        raise UnknownStep(self.reference, code)
 
     @property
     def current(self) -> CandidatureStep:

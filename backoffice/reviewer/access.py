@@ -39,16 +39,13 @@ def back_to_dossier(candidature: Candidature, tab: str | None = None):  # noqa: 
 
 def run_transition(candidature: Candidature, action, *args, success: str, tab=None,  # noqa: ANN001, ANN201
                    **kwargs):
-    """Call one transition, commit once, and say how it went in French."""
+    """Call one transition and say how it went in French (the request commits once)."""
     from sqlalchemy.exc import IntegrityError, OperationalError
     from sqlalchemy.orm.exc import StaleDataError
 
-    from backoffice import uploads
-
     try:
         action(candidature, *args, **kwargs)
-        db.commit()
-        uploads.committed()
+        db.flush()  # a concurrent change or a constraint shows here, not at the commit
     except TransitionError as error:
         db.rollback()
         flash(error.message, "error")

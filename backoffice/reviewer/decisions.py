@@ -84,14 +84,13 @@ def bulk_assign():
     for reference in references[:200]:
         candidature = load_dossier(reference, lock=True)
         try:
-            if target.id == current_user.id:
-                assignment.prendre(candidature, actor=current_user)
-            else:
-                assignment.confier(candidature, actor=current_user, to=target)
-            db.commit()
+            with db.begin_nested():  # a refused dossier is undone alone; the rest commits
+                if target.id == current_user.id:
+                    assignment.prendre(candidature, actor=current_user)
+                else:
+                    assignment.confier(candidature, actor=current_user, to=target)
             done += 1
         except TransitionError as error:
-            db.rollback()
             refused.append(f"{reference} : {error.message}")
     if done:
         flash(f"{done} dossier(s) attribué(s) à {target.name}.", "success")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
-from backoffice.db import db, utcnow
+from backoffice.db import commit_marker, db, utcnow
 from backoffice.models import (
     AuditEvent,
     Certificat,
@@ -114,18 +114,13 @@ def mark_read(candidature_id: int, message_id: int) -> None:
         from sqlalchemy.dialects.sqlite import insert
         newest = func.max  # SQLite's max() of two values
     stmt = insert(MessageRead).values(**values)
-    db.execute(stmt.on_conflict_do_update(
+    # what this page loaded stays loaded (commit_marker does not expire it): expiring it
+    # would reload each message and its attachments one by one while the template renders
+    # them (1,094 queries at 500)
+    commit_marker(stmt.on_conflict_do_update(
         index_elements=["user_id", "candidature_id"],
         set_={"last_read_message_id": newest(MessageRead.last_read_message_id,
                                               stmt.excluded.last_read_message_id)}))
-    # what this page loaded stays loaded: expiring it would reload each message and its
-    # attachments one by one while the template renders them (1,094 queries at 500)
-    session = db()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
 
 
 def _unread(candidature) -> int:  # noqa: ANN001

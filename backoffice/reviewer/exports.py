@@ -93,6 +93,8 @@ def exports_create():
     audit.record(current_user._get_current_object(), "export.demande", item,
                  after={"format": fmt, "filtres": args})
     schedule("exports.produire", item.id)
+    # documented exception (unitofwork.py): the embedded mode runs the job at this commit,
+    # and the message below says whether the export is already ready
     db.commit()
     # the embedded mode has run the job by now (after the commit, in process)
     if db.scalar(select(Export.status).where(Export.id == item.id)) == "pret":
@@ -124,6 +126,8 @@ def export_download(export_id: int):
     audit.record(current_user._get_current_object(), "export.telechargement", item,
                  after={"format": item.format, "lignes": item.rows_written})
     item.downloaded_at = utcnow()
+    # documented exception (unitofwork.py): a GET that records, like a last-seen marker —
+    # the download is audited before the file leaves
     db.commit()
     response = send_file(path, mimetype=export.CONTENT_TYPES[item.format].split(";")[0],
                          as_attachment=True, max_age=0,

@@ -6,15 +6,15 @@ from __future__ import annotations
 from flask import flash
 from flask_login import current_user
 
-from backoffice import audit, uploads
+from backoffice import uploads
 from backoffice.auth.access import roles_required
-from backoffice.db import db, utcnow
-from backoffice.models import Message
+from backoffice.db import db
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import back_to_dossier, load_dossier
 from backoffice.reviewer.forms import MessageForm
 from backoffice.storage import StorageError
-from backoffice.workflow.messages import queue_email
+from backoffice.workflow import messages
+from backoffice.workflow.base import TransitionError
 
 MAX_ATTACHMENTS = 10
 
@@ -42,20 +42,15 @@ def post_message(reference: str):
         db.rollback()
         flash(f"Pièce jointe refusée : {error.message}", "error")
         return back_to_dossier(candidature, "messagerie")
-    message = Message(candidature_id=candidature.id, author_kind="ans",
-                      author_id=current_user.id, kind="note_interne" if note else "message",
-                      subject="" if note else "Message de l'ANS", body=form.body.data.strip(),
-                      reponse_attendue=bool(form.reponse_attendue.data) and not note,
-                      created_at=utcnow())
-    message.attachments = attachments
-    db.add(message)
-    candidature.last_activity_at = utcnow()
-    db.flush()
-    audit.record(current_user, "messagerie.note_interne" if note else "messagerie.message_ans",
-                 message, candidature=candidature, after={"attachments": len(attachments)})
-    if not note:
-        queue_email(candidature, message)
-    db.commit()
-    uploads.committed()
+    try:
+        messages.ecrire(candidature, actor=current_user._get_current_object(),
+                        body=form.body.data, note_interne=note,
+                        subject="" if note else "Message de l'ANS",
+                        reponse_attendue=bool(form.reponse_attendue.data),
+                        attachments=attachments)
+    except TransitionError as error:
+        db.rollback()
+        flash(error.message, "error")
+        return back_to_dossier(candidature, "messagerie")
     flash("Note interne ajoutée." if note else "Message envoyé à l'industriel.", "success")
     return back_to_dossier(candidature, "messagerie")

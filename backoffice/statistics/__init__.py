@@ -28,7 +28,7 @@ def init_app(app):  # noqa: ANN001, ANN201
         from backoffice.statistics.aggregate import rafraichir
 
         result = rafraichir(complet=complet)
-        db.commit()
+        db.commit()  # a CLI command is its own unit of work
         click.echo(f"{result['weekly']} ligne(s) hebdomadaire(s), {result['current']} "
                    "ligne(s) de l'état actuel.")
 

@@ -8,7 +8,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import and_, or_, select
 
-from backoffice import uploads
 from backoffice.auth.access import roles_required
 from backoffice.db import db
 from backoffice.models import AuditEvent, Candidature, Fichier, User
@@ -60,8 +59,6 @@ def delete(fichier_id: int):
         support.supprimer_fichier(fichier, actor=current_user,
                                   motif=request.form.get("motif", ""),
                                   demande=request.form.get("demande", ""))
-        db.commit()
-        uploads.committed()
         flash(f"« {fichier.original_name} » est supprimé ; l'industriel en est informé.",
               "success")
     except TransitionError as error:

@@ -5,7 +5,7 @@ avis informatif per exigence and overall."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from backoffice.workflow import delays
 from backoffice.workflow.base import (
     Actor,
     InvalidInput,
+    TransitionError,
     ensure_allowed,
     ensure_open,
     ensure_status,
@@ -38,13 +39,47 @@ def current_zip(candidature: Candidature) -> ZipPourAvis | None:
         ZipPourAvis.candidature_id == candidature.id, ZipPourAvis.superseded_at.is_(None)))
 
 
-DEPOSABLE = {"en_attente_depot", "deposees"}
+def has_pour_avis(candidature: Candidature) -> bool:
+    """The candidature's own steps say so (fixed when it was opened): an admin ending the
+    transitional phase changes the démarche for new candidatures, not this one's."""
+    return any(s.step == "preuves_pour_avis" for s in candidature.steps)
+
+
+def recevabilite_soumise(candidature: Candidature) -> bool:
+    step = next((s for s in candidature.steps if s.step == "recevabilite"), None)
+    return step is not None and step.submitted_at is not None and step.status != "brouillon"
 
 
 def can_deposer_zip(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
-    return is_industriel_of(actor, candidature) and (
-        not check_state
-        or in_state(candidature, step_of(candidature, "preuves_pour_avis"), DEPOSABLE))
+    """The vendor of a ligne générique (transitional) candidature whose recevabilité is
+    submitted (the vendor guide: « une fois votre recevabilité soumise, déposez vos
+    preuves… dans un seul fichier zip »), until the avis is given."""
+    if not is_industriel_of(actor, candidature):
+        return False
+    if not check_state:
+        return True
+    if not (has_pour_avis(candidature) and candidature.status == CandidatureStatus.en_cours):
+        return False
+    step = candidature.step("preuves_pour_avis")
+    return step.status in {"en_attente_depot", "deposees"} or (
+        step.status == "a_venir" and recevabilite_soumise(candidature))
+
+
+def ensure_zip_accepted(actor: Actor, candidature: Candidature) -> None:
+    """Why a zip would be refused now, before its bytes are stored."""
+    ensure_allowed(is_industriel_of(actor, candidature))
+    if not has_pour_avis(candidature):
+        raise TransitionError("not_pour_avis",
+                              "Cette candidature ne comporte pas de dépôt de preuves pour avis.")
+    ensure_open(candidature)
+    step = candidature.step("preuves_pour_avis")
+    if step.status == "a_venir" and not recevabilite_soumise(candidature):
+        raise TransitionError("recevabilite_not_submitted",
+                              "Soumettez d'abord le formulaire de recevabilité : l'archive "
+                              "de preuves pour avis se dépose une fois la recevabilité "
+                              "soumise.")
+    ensure_status(step, {"a_venir", "en_attente_depot", "deposees"},
+                  "Le dépôt des preuves pour avis")
 
 
 def can_rendre_avis(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
@@ -53,16 +88,17 @@ def can_rendre_avis(actor: Actor, candidature: Candidature, *, check_state: bool
         or in_state(candidature, step_of(candidature, "preuves_pour_avis"), {"deposees"}))
 
 
-@transition("pour_avis.deposer", StepKind.preuves_pour_avis, DEPOSABLE, {"deposees"},
+@transition("pour_avis.deposer", StepKind.preuves_pour_avis,
+            {"a_venir", "en_attente_depot", "deposees"}, {"a_venir", "deposees"},
             can=can_deposer_zip, event="pour_avis.deposees",
             verb="a déposé l'archive des preuves pour avis")
 def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
                 report: dict) -> ZipPourAvis:
-    """preuves_pour_avis: en_attente_depot | deposees -> deposees (supersedes the last)."""
-    ensure_allowed(can_deposer_zip(actor, candidature, check_state=False))
-    ensure_open(candidature)
+    """preuves_pour_avis: en_attente_depot | deposees -> deposees (supersedes the last);
+    a_venir (recevabilité submitted, not yet decided) -> a_venir, the zip kept: the step
+    opens as deposees once the recevabilité is validated."""
+    ensure_zip_accepted(actor, candidature)
     step = candidature.step("preuves_pour_avis")
-    ensure_status(step, DEPOSABLE, "Le dépôt des preuves pour avis")
     at = now()
     previous = current_zip(candidature)
     if previous is not None:
@@ -70,8 +106,9 @@ def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
     upload = ZipPourAvis(candidature_id=candidature.id, fichier_id=fichier.id, report=report)
     db.add(upload)
     before = step.status
-    step.status, step.submitted_at = "deposees", step.submitted_at or at
-    delays.start_clock(step, candidature.demarche_code, at)
+    if step.status != "a_venir":
+        step.status, step.submitted_at = "deposees", step.submitted_at or at
+        delays.start_clock(step, candidature.demarche_code, at)
     touch(candidature)
     db.flush()
     audit.record(actor, "pour_avis.deposer", upload, candidature=candidature,
@@ -80,6 +117,14 @@ def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
                         "supersedes": previous.id if previous else None})
     post_system_message(candidature, "pour_avis.deposees", name=fichier.original_name)
     return upload
+
+
+def open_step(candidature: Candidature, step) -> None:  # noqa: ANN001
+    """The step opens (recevabilité validated): a zip already there makes it deposees."""
+    if current_zip(candidature) is not None:
+        at = now()
+        step.status, step.submitted_at = "deposees", at
+        delays.start_clock(step, candidature.demarche_code, at)
 
 
 @transition("pour_avis.rendre_avis", StepKind.preuves_pour_avis, {"deposees"}, {"avis_rendu"},
@@ -120,6 +165,20 @@ class Analysis:
     unmatched: list[dict]
     missing: list[tuple[str, str]]  # (code, title) of exigences without any entry
     nested: list[str]
+    titles: dict[str, str] = field(default_factory=dict)  # exigence code -> title
+    system: list[dict] = field(default_factory=list)  # what an OS adds to an archive
+
+
+# Entries an operating system adds when it builds an archive: shown apart, never counted
+# as files the vendor forgot to name after an exigence.
+SYSTEM_DIRECTORIES = {"__MACOSX"}
+SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def is_system_entry(entry_name: str) -> bool:
+    parts = [p for p in entry_name.replace("\\", "/").split("/") if p]
+    return bool(parts) and (bool(SYSTEM_DIRECTORIES.intersection(parts))
+                            or parts[-1] in SYSTEM_FILES or parts[-1].startswith("._"))
 
 
 def _normalise(text: str) -> str:
@@ -147,10 +206,14 @@ def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
     exigences = [(e.code, e.title) for s in selected_sections(candidature) for e in s.exigences]
     codes = [code for code, _ in exigences]
     matched: dict[str, list[dict]] = {code: [] for code in codes}
-    unmatched = []
+    unmatched, system = [], []
     for entry in upload.report.get("entries", []):
+        if is_system_entry(entry["name"]):
+            system.append(entry)
+            continue
         code = match_code(entry["name"], codes)
         (matched[code] if code else unmatched).append(entry)
     missing = [(code, title) for code, title in exigences if not matched[code]]
     return Analysis({c: e for c, e in matched.items() if e}, unmatched, missing,
-                    upload.report.get("nested_archives", []))
+                    upload.report.get("nested_archives", []), titles=dict(exigences),
+                    system=system)

@@ -12,29 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from backoffice.db import db, utcnow
+from backoffice.domain import (  # noqa: F401 - the workflow's errors, re-exported
+    InvalidInput,
+    NotAllowed,
+    TransitionError,
+    UnknownStep,
+)
 from backoffice.models import Candidature, Organisation, User
 from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus, status_label
-
-
-class TransitionError(Exception):
-    """A refused transition: `code` is stable (API), `message` French (users)."""
-
-    http_status = 409
-
-    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        if http_status is not None:
-            self.http_status = http_status
-
-
-class NotAllowed(TransitionError):
-    http_status = 403
-
-
-class InvalidInput(TransitionError):
-    http_status = 422
 
 
 @dataclass(frozen=True)

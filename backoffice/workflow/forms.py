@@ -38,7 +38,9 @@ REQUIRED_BLOCKS = {
 
 
 def _form_step(candidature: Candidature, step_code: str):  # noqa: ANN202
-    if step_code not in candidature.demarche.steps or STEPS[step_code].kind != StepKind.form:
+    # the candidature's own steps: an admin changing the démarche leaves them as they were
+    if step_code not in STEPS or STEPS[step_code].kind != StepKind.form or \
+            step_code not in {s.step for s in candidature.steps}:
         raise InvalidInput("unknown_step", f"Cette candidature n'a pas d'étape « {step_code} ».")
     step = candidature.step(step_code)
     return step
@@ -174,9 +176,10 @@ def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):  # 
 
 
 def is_informative(candidature: Candidature, step_code: str) -> bool:
-    """Ligne générique in phase transitoire: the recevabilité decision is informative."""
-    return (candidature.demarche_code == "dmn_ligne_generique"
-            and candidature.demarche.phase_transitoire and step_code == "recevabilite")
+    """Ligne générique opened in phase transitoire (its own steps lead to the preuves pour
+    avis): the recevabilité decision is informative."""
+    return step_code == "recevabilite" and any(
+        s.step == "preuves_pour_avis" for s in candidature.steps)
 
 
 @transition("form.valider", StepKind.form, {"en_instruction"}, {"validee"}, can=can_valider,

@@ -1,14 +1,26 @@
-"""The automatic messages each transition posts to the candidature's thread (French;
-admins edit their wording in the admin area)."""
+"""Writing in a candidature's thread (`ecrire`, for ANS, the vendor and the system) and
+the automatic messages each transition posts (French; admins edit their wording in the
+admin area)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from backoffice import audit
 from backoffice.db import db, utcnow
-from backoffice.models import Candidature, Fichier, Message, OutboxMail
+from backoffice.models import Candidature, Fichier, Message, OutboxMail, User
 from backoffice.reference.files import message_texts
 from backoffice.tasks import schedule
+from backoffice.workflow.base import (
+    SYSTEME,
+    Actor,
+    NotAllowed,
+    ensure_allowed,
+    is_industriel_of,
+    is_systeme,
+    is_verificateur_for,
+    require_text,
+)
 
 # The built-in wording, event -> (subject, body): reference data (data/message_templates.json,
 # loaded into message_template by init-db, where admins edit it).
@@ -33,6 +45,46 @@ class _Values(dict):
         return "{" + key + "}"
 
 
+def ecrire(candidature: Candidature, *, actor: Actor, body: str, subject: str = "",
+           note_interne: bool = False, attachments: Sequence[Fichier] = (),
+           reponse_attendue: bool = False, event: str | None = None) -> Message:
+    """Write in the candidature's thread — the one way for ANS (a message to the vendor or
+    an internal note), the vendor (through the API) and the system (a transition's
+    automatic message, `event`). Flushes; e-mails the vendor (outbox, after commit) what
+    ANS and the system write, if the contact agreed."""
+    systeme = is_systeme(actor)
+    ans = isinstance(actor, User)
+    if ans:
+        ensure_allowed(is_verificateur_for(actor, candidature))
+    elif not systeme:
+        ensure_allowed(is_industriel_of(actor, candidature))
+    if note_interne and not ans:
+        raise NotAllowed("not_allowed", "Seule l'ANS écrit des notes internes.")
+    body = body if systeme else require_text(body, "Le message est vide.")
+    at = utcnow()
+    message = Message(
+        candidature_id=candidature.id,
+        author_kind="systeme" if systeme else "ans" if ans else "industriel",
+        author_id=actor.id if ans else None,
+        kind="automatique" if systeme else "note_interne" if note_interne else "message",
+        event=event, subject=subject or "", body=body, created_at=at,
+        reponse_attendue=reponse_attendue and ans and not note_interne,
+        attachments=list(attachments),
+    )
+    db.add(message)
+    if not systeme:
+        candidature.last_activity_at = at
+    db.flush()
+    if not systeme:  # a transition audits its own automatic message
+        action = ("messagerie.note_interne" if note_interne else "messagerie.message_ans") \
+            if ans else "messagerie.message_industriel"
+        audit.record(actor, action, message, candidature=candidature,
+                     after={"attachments": len(message.attachments)})
+    if (ans and not note_interne) or (systeme and event not in NOT_NOTIFIED):
+        queue_email(candidature, message)
+    return message
+
+
 def post_system_message(candidature: Candidature, event: str, *,
                         attachments: Sequence[Fichier] = (), **values: object) -> Message:
     """Post the automatic message of `event` (with its attachments); e-mail it (outbox) if
@@ -40,21 +92,9 @@ def post_system_message(candidature: Candidature, event: str, *,
     subject, body = _template(event)
     values.setdefault("reference", candidature.reference)
     values.setdefault("extra", "")
-    message = Message(
-        candidature_id=candidature.id,
-        author_kind="systeme",
-        kind="automatique",
-        event=event,
-        subject=subject.format_map(_Values(values)),
-        body=body.format_map(_Values(values)),
-        created_at=utcnow(),
-        attachments=list(attachments),
-    )
-    db.add(message)
-    db.flush()
-    if event not in NOT_NOTIFIED:
-        queue_email(candidature, message)
-    return message
+    return ecrire(candidature, actor=SYSTEME, event=event, attachments=attachments,
+                  subject=subject.format_map(_Values(values)),
+                  body=body.format_map(_Values(values)))
 
 
 def queue_email(candidature: Candidature, message: Message) -> OutboxMail | None:

@@ -47,6 +47,10 @@ def open_step(candidature: Candidature, step: CandidatureStep) -> None:
         from backoffice.workflow.referentiels import open_sections
 
         open_sections(candidature)
+    if kind == StepKind.preuves_pour_avis:
+        from backoffice.workflow.avis import open_step as open_pour_avis
+
+        open_pour_avis(candidature, step)
     if kind == StepKind.emission:
         from backoffice.tasks import schedule
 

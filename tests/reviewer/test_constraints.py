@@ -43,7 +43,7 @@ def test_a_constraint_error_in_a_vendor_message_rolls_everything_back(desk, app,
         db.flush()  # unique storage_key: IntegrityError
         return event
 
-    monkeypatch.setattr("backoffice.api.messages.audit",
+    monkeypatch.setattr("backoffice.workflow.messages.audit",
                         types.SimpleNamespace(record=record_then_collide))
     before = (_count(Message), _count(Fichier), _count(AuditEvent), _stored_files(app))
     response = desk.api.client.post(
@@ -61,7 +61,7 @@ def test_a_constraint_error_in_a_reviewer_action_shows_a_french_page(desk, app, 
     candidature = desk.candidature()
     candidature.contact_email, candidature.email_opt_in = "qualite@editeur.fr", True
     db.commit()
-    from backoffice.reviewer import messagerie
+    from backoffice.workflow import messages as messagerie
 
     def queue_twice(candidature, message):  # noqa: ANN001, ANN202
         mail = messagerie_queue(candidature, message)

@@ -93,3 +93,67 @@ def test_zip_analysis_preview_and_avis(desk) -> None:  # noqa: ANN001
         ("INS 1.1", "Preuve complète."), (None, "Avis globalement favorable.")}
     thread = desk.api.get(f"/candidatures/{reference}/messages").json["items"]
     assert thread[-1]["event"] == "pour_avis.avis_rendu"
+
+
+def _step_status(candidature, code: str) -> str:  # noqa: ANN001
+    db.expire_all()
+    return db.get(Candidature, candidature.id).step(code).status
+
+
+def test_zip_accepted_once_the_recevabilite_is_submitted(desk) -> None:  # noqa: ANN001
+    """The vendor guide: « une fois votre recevabilité soumise, déposez vos preuves … dans
+    un seul fichier zip » — before the vérificateur has decided on the recevabilité."""
+    draft = desk.candidature("dmn_ligne_generique", submit=False)
+    refused = desk.api.upload(f"/candidatures/{draft.reference}/preuves-pour-avis",
+                              preuves_zip(["INS 1.1"]), "preuves.zip")
+    assert refused.status_code == 409
+    assert refused.json["code"] == "recevabilite_not_submitted"
+
+    candidature = desk.candidature("dmn_ligne_generique")  # recevabilité soumise
+    _upload(desk, candidature.reference, preuves_zip(["INS 1.1"]))
+    assert _step_status(candidature, "preuves_pour_avis") == "a_venir"
+    candidature = db.get(Candidature, candidature.id)
+    forms.prendre(candidature, "recevabilite", actor=desk.me)
+    forms.valider(candidature, "recevabilite", actor=desk.me)
+    db.commit()
+    # the step opens with the zip already there: the vérificateur can give the avis
+    assert _step_status(candidature, "preuves_pour_avis") == "deposees"
+
+
+def test_zip_accepted_after_an_admin_ends_the_transitional_phase(desk) -> None:  # noqa: ANN001
+    """Regression (issue 16): the gate read the démarche's current phase, so a candidature
+    waiting for its zip got 409 for ever once an admin ended the transitional phase."""
+    from backoffice.models import Demarche
+
+    candidature = _lg(desk)
+    assert _step_status(candidature, "preuves_pour_avis") == "en_attente_depot"
+    db.get(Demarche, "dmn_ligne_generique").phase_transitoire = False
+    db.commit()
+    _upload(desk, candidature.reference, preuves_zip(["INS 1.1"]))
+    assert _step_status(candidature, "preuves_pour_avis") == "deposees"
+    # a nom de marque candidature has no such step: refused before anything is stored
+    other = desk.candidature("dmn_nom_de_marque")
+    refused = desk.api.upload(f"/candidatures/{other.reference}/preuves-pour-avis",
+                              preuves_zip(["INS 1.1"]), "preuves.zip")
+    assert refused.status_code == 409 and refused.json["code"] == "not_pour_avis"
+
+
+def test_matched_rows_show_titles_and_system_entries_stand_apart(desk) -> None:  # noqa: ANN001
+    candidature = _lg(desk)
+    content = preuves_zip(["INS 1.1"], {
+        "__MACOSX/._INS 1.1.pdf": b"\x00\x05\x16\x07", ".DS_Store": b"\x00\x00\x00\x01Bud1",
+        "photos/Thumbs.db": b"\xd0\xcf", "divers/notes.txt": b"rien\n"})
+    _upload(desk, candidature.reference, content)
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}/pour-avis") \
+        .get_data(as_text=True)
+    from backoffice.models.referentiel import ReferentielExigence as Exigence
+
+    title = db.scalar(select(Exigence.title).where(Exigence.code == "INS 1.1").limit(1))
+    matched = unescape(html.split('id="table-rattaches"')[1])
+    assert title and title in matched.split('data-code="INS 1.1"')[1].split("</tr>")[0]
+    unmatched = html.split('id="non-rattaches"')[1].split("</div>")[0]
+    assert "Fichiers non rattachés (1)" in unmatched and "divers/notes.txt" in unmatched
+    assert "__MACOSX" not in unmatched and ".DS_Store" not in unmatched
+    system = html.split('id="fichiers-systeme"')[1].split("</div>")[0]
+    for name in ("__MACOSX/._INS 1.1.pdf", ".DS_Store", "photos/Thumbs.db"):
+        assert f'data-entry="{name}"' in system

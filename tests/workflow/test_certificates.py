@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from backoffice.db import db
 from backoffice.models import AuditEvent, Candidature, Certificat, Fichier, Message
+from backoffice.tokens import new_api_token
 from backoffice.uploads import storage
 from backoffice.workflow import emission
 from tests.conftest import missing_tier, signing_material
@@ -145,19 +146,59 @@ def test_public_verification_and_withdrawal(certified, client) -> None:  # noqa:
 
     from tests.factories import UserFactory
 
+    token, raw = new_api_token(certified.organisation, "portail")
+    db.add(token)
+    db.commit()
+    api = {"Authorization": f"Bearer {raw}"}
+
+    def api_certificate() -> dict:
+        response = client.get(f"/api/v1/candidatures/{certified.reference}", headers=api)
+        assert response.status_code == 200
+        return response.json["result"]
+
+    assert api_certificate()["status"] == "valide"
     login(client, UserFactory(roles=["admin"]))
     path = f"/admin/certificat/statut/{cert.id}"
-    refused = client.post(path, data={"status": "retire", "motive": "",
-                                      "csrf_token": csrf_token(client, path)})
-    assert "Le motif est obligatoire." in refused.get_data(as_text=True)
-    client.post(path, data={"status": "retire", "motive": "Non-conformité constatée.",
-                            "csrf_token": csrf_token(client, path)})
+
+    def post(status: str, motive: str) -> str:
+        return client.post(path, data={"status": status, "motive": motive,
+                                       "csrf_token": csrf_token(client, path)},
+                           follow_redirects=True).get_data(as_text=True)
+
+    assert "Le motif est obligatoire." in post("retire", "")
+    assert "Le motif est obligatoire." in post("retire", "   ")
+    db.expire_all()
+    assert db.get(Certificat, cert.id).status == "valide"
+    # a status the certificate cannot reach from where it is: refused in French
+    assert "cette action n&#39;est pas possible" in post("valide", "Rien à lever")
+
+    post("suspendu", "Audit de surveillance en cours.")
+    assert api_certificate()["status"] == "suspendu"
+    assert client.get(f"/verify/{cert.number}", headers={
+        "Accept": "application/json"}).json["valid"] is False
+    post("valide", "Audit concluant.")
+    assert api_certificate()["status"] == "valide"
+
+    post("retire", "Non-conformité constatée.")
+    certificate = api_certificate()
+    assert certificate["status"] == "retire" and certificate["status_changed_at"]
     data = client.get(f"/verify/{cert.number}", headers={"Accept": "application/json"}).json
     assert data["status"] == "retire" and data["valid"] is False
     assert "status_motive" not in data  # the motive stays internal
     page = client.get(f"/verify/{cert.number}").get_data(as_text=True)
     assert "a été retiré" in page and "Non-conformité" not in page
-    assert "certificat.statut" in db.scalars(select(AuditEvent.action)).all()
+    # withdrawn is final: the form is gone, a stale post is refused
+    assert "Enregistrer" not in client.get(path).get_data(as_text=True)
+    assert "est « retiré »" in post("valide", "Erreur")
+    actions = db.scalars(select(AuditEvent.action)).all()
+    assert {"certificat.suspendre", "certificat.retablir", "certificat.retirer"} <= set(actions)
+    # the vendor reads each change and its motive in the thread (and by e-mail)
+    thread = client.get(f"/api/v1/candidatures/{certified.reference}/messages",
+                        headers=api).json["items"]
+    events = [(m["event"], m["body"]) for m in thread if m["event"].startswith("certificat.")]
+    assert [e for e, _ in events] == ["certificat.suspendu", "certificat.valide",
+                                      "certificat.retire"]
+    assert "Non-conformité constatée." in events[-1][1] and cert.number in events[-1][1]
 
 
 def test_signing_works_from_a_thread_running_an_event_loop(ctx) -> None:  # noqa: ANN001

@@ -16,17 +16,20 @@ from sqlalchemy import func, select
 from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
+    Certificat,
     ExigenceVerdict,
     Message,
     Preuve,
     SectionReview,
     ZipPourAvis,
 )
+from backoffice.models.certificat import STATUSES as CERTIFICAT_STATUSES
 from backoffice.tasks import _PENDING
 from backoffice.workflow import (
     assignment,
     avis,
     candidatures,
+    certificats,
     college,
     convention,
     emission,
@@ -103,6 +106,11 @@ def _fill_recevabilite(c, w, status):  # noqa: ANN001, ANN202
 
 
 def _zip(c, w, status):  # noqa: ANN001, ANN202
+    if status == "a_venir":  # the recevabilité is submitted, not decided yet
+        recevabilite = c.step("recevabilite")
+        recevabilite.status, recevabilite.submitted_at = "soumise", utcnow()
+        recevabilite.decided_at = None
+        c.current_step = "recevabilite"
     if status in ("deposees", "avis_rendu"):
         db.add(ZipPourAvis(candidature_id=c.id, fichier_id=fichier_for(c, "p.zip").id))
 
@@ -241,6 +249,18 @@ CASES: dict[str, Case] = {
 }
 
 
+def _certificat(c) -> Certificat:  # noqa: ANN001
+    return db.scalar(select(Certificat).where(Certificat.candidature_id == c.id))
+
+
+for _verb in ("suspendre", "retirer", "retablir"):
+    CASES[f"certificat.{_verb}"] = Case(
+        "dmn_nom_de_marque", "certificat",
+        lambda c, w, a, verb=_verb: getattr(certificats, verb)(
+            _certificat(c), actor=a, motif="Non-conformité constatée"),
+        actor="admin", args=lambda c: (_certificat(c),))
+
+
 def test_every_registered_transition_has_a_case() -> None:
     assert set(CASES) == set(TRANSITIONS)
 
@@ -250,6 +270,8 @@ def _statuses_of(kind: str) -> tuple[str, ...]:
         return SECTION_STATUSES
     if kind == "candidature":
         return tuple(s.value for s in CandidatureStatus)
+    if kind == "certificat":
+        return CERTIFICAT_STATUSES
     return STEP_STATUSES[StepKind(kind)]
 
 
@@ -271,7 +293,7 @@ def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
     if case.demarche == "sons_sas":
         w.verif.teams[0].parcours = "segur"
     kind = info.kind
-    step_status = "en_cours" if case.step == "preuves" else (
+    step_status = "en_cours" if case.step == "preuves" else "emis" if kind == "certificat" else (
         status if kind not in ("section", "candidature") else
         INITIAL_STATUS[StepKind.form] if case.step in ("recevabilite", "eligibilite") else "")
     if kind == "candidature":
@@ -294,6 +316,12 @@ def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
         c.status = status
         if status != "en_cours":
             c.closed_at = utcnow()
+    if kind == "certificat":
+        c.status, c.closed_at = "certifiee", utcnow()
+        db.add(Certificat(candidature_id=c.id, kind="certificat", number=f"ANS-DMN-{c.id}",
+                          fichier_id=fichier_for(c, "certificat.pdf").id, product_label="P",
+                          organisation_name="O", referentiel_label="R", status=status,
+                          status_motive=None if status == "valide" else "Constat"))
     if case.prepare:
         case.prepare(c, w, status)
     db.flush()
@@ -307,8 +335,10 @@ def _snapshot(c) -> tuple:  # noqa: ANN001
                           .where(SectionReview.candidature_id == c.id)).all()
     counts = [db.scalar(select(func.count()).select_from(m)) for m in
               (AuditEvent, Message, ExigenceVerdict, Preuve, ZipPourAvis)]
+    certificat = db.execute(select(Certificat.status, Certificat.status_motive)
+                            .where(Certificat.candidature_id == c.id)).first()
     return (c.status, c.current_step, tuple((s.step, s.status) for s in c.steps),
-            tuple(sections), tuple(counts))
+            tuple(sections), tuple(certificat or ()), tuple(counts))
 
 
 @pytest.mark.parametrize(("name", "status"), PAIRS)
@@ -326,6 +356,8 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
             new_status = _first_section(c).status
         elif info.kind == "candidature":
             new_status = c.status
+        elif info.kind == "certificat":
+            new_status = _certificat(c).status
         else:
             new_status = c.step(case.step).status
         assert new_status in info.targets
