@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
+    Convention,
     ExigenceVerdict,
     Message,
     Preuve,
@@ -84,6 +85,11 @@ def _zip(c, w, status):  # noqa: ANN001, ANN202
         db.add(ZipPourAvis(candidature_id=c.id, fichier_id=fichier_for(c, "p.zip").id))
 
 
+def _sending(c, w, status):  # noqa: ANN001, ANN202
+    """The vérificateur sent it; the job has not created the Yousign request yet."""
+    db.add(Convention(candidature_id=c.id, sent_at=utcnow()))
+
+
 def _section_files(c, w, status):  # noqa: ANN001, ANN202
     section = _first_section(c)
     for exigence in section.exigences:
@@ -137,7 +143,14 @@ CASES: dict[str, Case] = {
     "convention.marquer_expiree": Case("dmn_nom_de_marque", "convention",
                                        lambda c, w: convention.marquer_expiree(c, actor=SYSTEME)),
     "convention.marquer_refusee": Case("dmn_nom_de_marque", "convention",
-                                       lambda c, w: convention.marquer_refusee(c, actor=SYSTEME)),
+                                       lambda c, w: convention.marquer_refusee(
+                                           c, actor=SYSTEME, motif="Mauvais signataire")),
+    "convention.marquer_annulee": Case("dmn_nom_de_marque", "convention",
+                                       lambda c, w: convention.marquer_annulee(c, actor=SYSTEME)),
+    "convention.envoi_echoue": Case("dmn_nom_de_marque", "convention",
+                                    lambda c, w: convention.envoi_echoue(
+                                        c, actor=SYSTEME, erreur="Yousign (503)"),
+                                    _sending, notifies=False),
     "convention.valider": Case("dmn_nom_de_marque", "convention",
                                lambda c, w: convention.valider(c, actor=w.verif)),
     "pour_avis.deposer": Case(
