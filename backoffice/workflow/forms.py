@@ -28,7 +28,6 @@ from backoffice.workflow.messages import post_system_message
 from backoffice.workflow.steps import advance, close
 
 
-
 def _form_step(candidature: Candidature, step_code: str):  # noqa: ANN202
     if step_code not in candidature.demarche.steps or STEPS[step_code].kind != StepKind.form:
         raise InvalidInput("unknown_step", f"Cette candidature n'a pas d'étape « {step_code} ».")
