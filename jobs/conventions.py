@@ -40,26 +40,24 @@ def envoyer(candidature_id: int) -> str | None:
         return None  # already sent, or no longer to send
     candidature = loaded[0]
     reference = candidature.reference
-    who = conventions.signataire(candidature)
-    document = conventions.render(candidature, who) if who is not None else None
-    db.rollback()  # no transaction, hence no lock, while Yousign is called
     try:
-        if who is None or document is None:
+        who = conventions.signataire(candidature)
+        if who is None:
             raise yousign.YousignError("Aucun signataire connu dans le formulaire.")
+        document = conventions.render(candidature, who)
+        db.rollback()  # no transaction, hence no lock, while Yousign is called
         demande = yousign.create_signature_request(
             document.title, document.data, f"convention-{reference}.pdf", who.signer,
             document.field, external_id=reference)
-    except yousign.YousignError as error:
-        if error.retryable and not last_attempt():
+    except Exception as error:
+        db.rollback()
+        retryable = not isinstance(error, yousign.YousignError) or error.retryable
+        if retryable and not last_attempt():
             raise  # the worker tries again later (RQ's retry intervals)
         log.warning("convention of %s not sent: %s", reference, error)
-        candidature = load_for_update(reference)
-        try:
-            convention.envoi_echoue(candidature, actor=SYSTEME, erreur=str(error))
-        except TransitionError:
-            db.rollback()
-            return None
-        db.commit()
+        _echec(reference, error)
+        if not isinstance(error, yousign.YousignError):
+            raise  # a bug: recorded on the dossier, and visible as a failed job
         return None
     candidature = load_for_update(reference)
     try:
@@ -72,6 +70,18 @@ def envoyer(candidature_id: int) -> str | None:
         return None
     db.commit()
     return demande.id
+
+
+def _echec(reference: str, error: Exception) -> None:
+    """The step goes back to « à envoyer », the reason in the audit trail."""
+    candidature = load_for_update(reference)
+    try:
+        convention.envoi_echoue(candidature, actor=SYSTEME,
+                                erreur=f"{type(error).__name__}: {error}")
+    except TransitionError:
+        db.rollback()
+        return
+    db.commit()
 
 
 def _store(candidature: Candidature, name: str, data: bytes, kept: list[str]) -> Fichier:
@@ -124,3 +134,37 @@ def telecharger(candidature_id: int) -> int | None:
             return None  # already there
         raise
     return candidature_id
+
+
+@job(retries=0)
+def rattraper(older_than_minutes: float = 30) -> int:
+    """Queue again the conventions still being sent, or signed without their downloaded
+    documents, for longer than `older_than_minutes` (a lost queue, a killed worker): both
+    jobs do nothing when their work is done. Returns how many were queued."""
+    from datetime import timedelta
+
+    from backoffice.db import utcnow
+    from backoffice.tasks import enqueue
+
+    since = utcnow() - timedelta(minutes=older_than_minutes)
+    sending = db.scalars(select(Convention.candidature_id).where(
+        Convention.sent_at.is_not(None), Convention.signature_request_id.is_(None),
+        Convention.sent_at < since)).all()
+    signed = db.scalars(select(Convention.candidature_id).where(
+        Convention.signed_at.is_not(None), Convention.signed_at < since,
+        Convention.document_id.is_not(None), Convention.signer_id.is_not(None),
+        Convention.audit_trail_fichier_id.is_(None))).all()
+    db.commit()  # nothing written: end the transaction before in-process jobs write
+    for candidature_id in sending:
+        enqueue("conventions.envoyer", candidature_id)
+    for candidature_id in signed:
+        enqueue("conventions.telecharger", candidature_id)
+    return len(sending) + len(signed)
+
+
+@job(retries=0)
+def rattraper_bloquees() -> int:
+    """The periodic job: CONVENTION_RETRY_AFTER_MINUTES (30 by default)."""
+    from jobs import _settings
+
+    return rattraper(_settings.number("CONVENTION_RETRY_AFTER_MINUTES", 30))

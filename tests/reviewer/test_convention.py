@@ -249,3 +249,25 @@ def test_manual_signature_needs_a_pdf(desk) -> None:  # noqa: ANN001
     assert "La signature est enregistrée." in good.get_data(as_text=True)
     assert _status(candidature) == "signee"
     assert _convention(candidature).signed_fichier_id is not None
+
+
+def test_sendings_and_downloads_left_behind_are_queued_again(desk, yousign, client) -> None:  # noqa: ANN001, F811
+    from datetime import timedelta
+
+    from backoffice.db import utcnow
+    from jobs import conventions
+
+    candidature = _at_convention(desk)
+    db().info.setdefault(_PENDING, [])
+    convention.envoyer(candidature, actor=desk.me)
+    db().info.pop(_PENDING)  # the job is lost (a killed worker)
+    db.commit()
+    assert yousign.calls == [] and _convention(candidature).sending
+    assert conventions.rattraper(30) == 0  # too recent: maybe still in its queue
+    found = _convention(candidature)
+    found.sent_at = utcnow() - timedelta(minutes=31)
+    db.commit()
+    assert conventions.rattraper(30) == 1
+    found = _convention(candidature)
+    assert found.signature_request_id is not None and not found.sending
+    assert conventions.rattraper(30) == 0  # sent: nothing more to do
