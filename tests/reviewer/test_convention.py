@@ -101,6 +101,10 @@ def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) 
     page = desk.client.get(base).get_data(as_text=True)
     assert "Dossier de preuve Yousign (PDF)" in page and "Valider la convention" in page
     assert desk.client.get(f"/instruction/fichiers/{trail.id}").data == AUDIT_TRAIL_PDF
+    history = desk.client.get(f"{base}?onglet=historique").get_data(as_text=True)
+    for sentence in ("a créé la demande de signature Yousign",
+                     "a joint la convention signée et le dossier de preuve"):
+        assert sentence in history.replace("&#39;", "'")
     # the vendor gets both in its thread (API)
     thread = desk.api.get(f"/candidatures/{candidature.reference}/messages").json
     documents = [m for m in thread["items"] if m["event"] == "convention.documents"][0]
