@@ -77,7 +77,7 @@ def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) 
     text = " ".join(_text(yousign.documents[request_id]).split())
     db.expire_all()
     candidature = db.get(Candidature, candidature.id)
-    for expected in ("Convention de Nom de marque", "Éditeur", "SIRET 12345678900011",
+    for expected in ("Convention d'instruction — Nom de marque", "Éditeur", "SIRET 12345678900011",
                      candidature.product.label, "Paul Durand", candidature.reference):
         assert expected in text
     assert "{" not in text  # every placeholder filled
