@@ -111,6 +111,11 @@ def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) 
     assert sorted(a["name"] for a in documents["attachments"]) == [
         f"convention-{candidature.reference}-dossier-de-preuve.pdf",
         f"convention-{candidature.reference}-signee.pdf"]
+    for attachment, data in zip(sorted(documents["attachments"], key=lambda a: a["name"]),
+                                (AUDIT_TRAIL_PDF, SIGNED_PDF), strict=True):
+        downloaded = desk.api.get(f"/candidatures/{candidature.reference}/files/"
+                                  f"{attachment['id']}")
+        assert downloaded.status_code == 200 and downloaded.data == data
     # a replayed "done" downloads nothing twice
     calls = len(yousign.calls)
     assert _hook(client, "done", request_id, event_id="evt-autre").json["status"] == "ignored"
