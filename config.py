@@ -117,6 +117,10 @@ class Config:
         self.MAIL_DEFAULT_SENDER = os.environ.get(
             "MAIL_DEFAULT_SENDER", "Convergence <ne-pas-repondre@convergence.example>"
         )
+        # The documents an automatic message carries (certificate, attestation) are attached
+        # to its e-mail up to this total size; above it the e-mail says where to fetch them.
+        self.MAIL_ATTACHMENTS_MAX_BYTES = int(os.environ.get("MAIL_ATTACHMENTS_MAX_BYTES",
+                                                             str(5 * 1024 * 1024)))
         # Embedded mode writes e-mails to this folder instead of sending them.
         self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mails"))
         # Upload limits per purpose in MB, e.g. "piece=50,preuve=200,zip=2048,message=20".
@@ -178,6 +182,12 @@ class Config:
         # Seconds the home page's team counts are kept at most (queues/cache.py: they are
         # recomputed at once when a candidature moves; 0: never kept).
         self.QUEUE_CACHE_SECONDS = float(os.environ.get("QUEUE_CACHE_SECONDS", "60"))
+        # Queue exports (issue 19): up to this many rows the CSV is streamed at once; beyond
+        # it (or for a spreadsheet) an export job writes the file, kept this many hours in
+        # EXPORT_DIR (default STORAGE_DIR/exports) for its requester to download.
+        self.EXPORT_STREAM_MAX_ROWS = int(os.environ.get("EXPORT_STREAM_MAX_ROWS", "50000"))
+        self.EXPORT_RETENTION_HOURS = float(os.environ.get("EXPORT_RETENTION_HOURS", "24"))
+        self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or None
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
         self.JOBS_RAISE = _bool("JOBS_RAISE", False)
         self.TESTING = False

@@ -25,7 +25,10 @@ from backoffice.demo_files import store_bytes
 from backoffice.filters import date_fr
 from backoffice.models import Candidature, Certificat, Referentiel
 from backoffice.workflow.definitions import DEMARCHES
+from backoffice.workflow.referentiels import profils_text
 
+TITLES = {"certificat": "Certificat de conformité",
+          "referencement": "Attestation de conformité — référencement SONS SAS"}
 VALIDITY = timedelta(days=3 * 365)  # next check of a DMN certificate (configurable later)
 CHECK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud, typed back
 CHECK_LENGTH = 5  # 31^5 ≈ 28.6 million possibilities per number
@@ -84,11 +87,10 @@ def render(candidature: Candidature, cert: Certificat) -> bytes:
     page.text(40, 815, "RÉPUBLIQUE FRANÇAISE — Agence du Numérique en Santé", 12, bold=True)
     page.ops[-1] = page.ops[-1].replace(b"0 0 0 rg", b"1 1 1 rg")
     dmn = cert.kind == "certificat"
-    page.text(40, 750, "Certificat de conformité" if dmn else
-              "Attestation de conformité — référencement SONS SAS", 22, bold=True)
-    page.text(40, 725, f"N° {cert.number}", 14, bold=True)
+    y = page.fitted(40, 750, TITLES[cert.kind], 22, bold=True, leading=27)
+    page.text(40, y, f"N° {cert.number}", 14, bold=True)
     product = candidature.product
-    y = 690
+    y -= 35
     lines = [
         ("Produit", product.name), ("Version", product.version),
         ("Référence produit", product.label),
@@ -97,7 +99,7 @@ def render(candidature: Candidature, cert: Certificat) -> bytes:
          or candidature.organisation.contact_email or "—"),
         ("Démarche", DEMARCHES[candidature.demarche_code].label),
         ("Référentiel", cert.referentiel_label),
-        ("Profils", ", ".join(candidature.profils) or "—"),
+        ("Profils", profils_text(candidature)),
         ("Organisme certificateur", "Agence du Numérique en Santé (ANS)"),
         ("Date de délivrance", date_fr(cert.issued_at)),
     ]

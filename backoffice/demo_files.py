@@ -47,9 +47,13 @@ def store_bytes(candidature: Candidature, name: str, data: bytes) -> Fichier:
 def demo_file(candidature: Candidature, name: str) -> Fichier:
     """The Driver's file factory for the demo: a real PDF, or a real zip of preuves."""
     if name.endswith(".zip"):
-        from backoffice.workflow.referentiels import exigence_codes
+        from backoffice.workflow.referentiels import exigence_codes, selected_sections
 
-        codes = sorted(exigence_codes(candidature))[:6]
+        # the exigences the candidature's profiles select (the vérificateur's analysis
+        # reads the zip against those), else any of its référentiel
+        selected = [e.code for s in selected_sections(candidature) for e in s.exigences] \
+            if candidature.referentiel_id else []
+        codes = sorted(selected or exigence_codes(candidature))[:6]
         data = preuves_zip(codes, {"notes de version.txt": b"Version 0.1\n"})
     else:
         data = one_page_pdf(name.removesuffix(".pdf").replace("_", " "),

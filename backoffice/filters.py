@@ -73,5 +73,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_size, "taille")
     app.add_template_filter(definitions.step_label, "step_label")
     app.add_template_filter(definitions.status_label, "status_label")
+    from backoffice.workflow.referentiels import profils_text
+
+    app.add_template_filter(profils_text, "profils")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES
     app.jinja_env.globals["STATUS_COLOURS"] = STATUS_COLOURS

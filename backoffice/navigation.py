@@ -10,6 +10,7 @@ from flask_login import current_user
 ITEMS = (
     ("verificateur", "Candidatures", "reviewer.home"),
     ("verificateur", "Sections à revoir", "reviewer.section_queue_page"),
+    ("verificateur", "Exports", "reviewer.exports_page"),
     ("college", "Collège de certification", "college.home"),
     ("support", "Support", "support.home"),
     ("admin", "Administration", "admin.index"),

@@ -15,6 +15,44 @@ def _text(value: str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
+# Advance widths of Helvetica (regular, bold) in thousandths of the font size, from Adobe's
+# AFM files, by class of character; enough to keep a line inside the page.
+_NARROW = set("iljtfrI.,;:!'|()[]- ")
+_WIDE = set("mwMW@%ÆŒæœ")
+
+
+def _glyph_width(char: str, bold: bool) -> int:
+    if char in "—…":
+        return 1000
+    if char in _NARROW:
+        return 333 if bold else 278
+    if char in _WIDE:
+        return 889 if bold else 833
+    if char.isupper():
+        return 722 if bold else 667
+    if char.isdigit():
+        return 556
+    return 611 if bold else 556  # lower-case letters, accented or not, and the rest
+
+
+def text_width(value: str, size: float, bold: bool = False) -> float:
+    """An upper estimate of the printed width of `value`, in points."""
+    return sum(_glyph_width(c, bold) for c in value) * size / 1000
+
+
+def fit_lines(value: str, size: float, room: float, *, bold: bool = False) -> list[str]:
+    """`value` broken at spaces into lines no wider than `room` points (a single word wider
+    than that keeps its own line)."""
+    lines: list[str] = []
+    for word in value.split(" "):
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and text_width(candidate, size, bold) <= room:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 @dataclass
 class Page:
     ops: list[bytes] = field(default_factory=list)
@@ -40,6 +78,15 @@ class Page:
             for col, dark in enumerate(line):
                 if dark:
                     self.rect(x + col * module, y + size - (row + 1) * module, module, module)
+
+    def fitted(self, x: float, y: float, value: str, size: float = 11, *, bold: bool = False,
+               right: float = A4[0] - 40, leading: float | None = None) -> float:
+        """Text broken at spaces so that no line runs past `right` (a title is never cut at
+        the page's edge); returns the next line's y."""
+        for line in fit_lines(value, size, right - x, bold=bold):
+            self.text(x, y, line, size, bold=bold)
+            y -= leading or size * 1.25
+        return y
 
     def wrapped(self, x: float, y: float, value: str, size: float = 11, width: int = 90,
                 leading: float = 15) -> float:

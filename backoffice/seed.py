@@ -261,16 +261,88 @@ def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN
                                    fichier=demo_file(candidature, "preuve_corrigee.pdf"))
             preuves.soumettre_section(candidature, first.code, actor=driver.industriel)
     elif step == "preuves_pour_avis" and what != "en_attente_depot":
-        avis.deposer_zip(candidature, actor=driver.industriel,
-                         fichier=demo_file(candidature, "preuves_INS.zip"), report={})
+        from backoffice.uploads import zip_summary
+
+        fichier = demo_file(candidature, "preuves_INS.zip")
+        avis.deposer_zip(candidature, actor=driver.industriel, fichier=fichier,
+                         report=zip_summary(fichier))
         if what == "avis_rendu":
             avis.rendre_avis(candidature, actor=driver.verificateur,
                              par_exigence={}, message="Avis informatif : dossier complet.")
     elif step == "college" and what == "inscrite":
         college.inscrire(candidature, actor=users["college"])
+    if what != "brouillon" and i % 2 == 0:
+        driver._tick()
+        _vendor_message(candidature, driver.industriel, i)
     driver._tick()
     db.flush()
     return candidature
+
+
+VENDOR_MESSAGES = [
+    ("Question sur la suite", "Bonjour, pouvez-vous nous indiquer le délai prévisible de "
+     "traitement de notre dossier ? Bien cordialement."),
+    ("Documentation mise à jour", "Bonjour, nous avons publié une nouvelle version de la "
+     "documentation fonctionnelle ; elle sera jointe à notre prochain dépôt. Cordialement."),
+    ("Interlocuteur technique", "Bonjour, notre responsable technique, M. Bernard, se tient "
+     "à votre disposition pour toute question sur les preuves. Bien à vous."),
+]
+
+
+def _vendor_message(candidature: Candidature, industriel, i: int) -> None:  # noqa: ANN001
+    """A message written by the vendor through the portal (as POST …/messages does)."""
+    from backoffice.models import Message
+
+    subject, body = VENDOR_MESSAGES[i % len(VENDOR_MESSAGES)]
+    message = Message(candidature_id=candidature.id, author_kind="industriel", kind="message",
+                      subject=subject, body=body, created_at=utcnow())
+    db.add(message)
+    candidature.last_activity_at = utcnow()
+    db.flush()
+    audit.record(industriel, "messagerie.message_industriel", message, candidature=candidature,
+                 after={"attachments": 0})
+
+
+def _evaluations(products: list[Product], rng: random.Random) -> None:
+    """Self-assessment results received from the portal (the guide's « Évaluation Sécurité
+    2021 — 34/36 »), one product in three left without any."""
+    from backoffice.models import ProductEvaluation
+
+    for n, product in enumerate(products):
+        if n % 3 == 2:
+            continue
+        score = rng.randint(28, 36)
+        db.add(ProductEvaluation(
+            product_id=product.id, questionnaire="securite-2021", answered=36, total=36,
+            score=score, level="Atteint pour Ségur du Numérique en Santé SAS" if score >= 32
+            else "Non atteint",
+            criteria={f"C{k:02d}": rng.choice(["atteint", "atteint", "partiel"])
+                      for k in range(1, 7)}))
+    db.flush()
+
+
+# The jobs the demo's own states need: the issuances of the candidatures placed at their
+# last step (the demo shows certificates, none stuck « Émission en cours »).
+KEPT_JOBS = {"certificats.emettre"}
+
+
+def _drop_news(outbox_before: int) -> None:
+    """The demo's history is not news: its automatic messages are not e-mailed. The jobs
+    of KEPT_JOBS stay, and run once the seed commits (in-process in the embedded mode,
+    pushed to Redis otherwise)."""
+    from backoffice.models import JobOutbox
+    from backoffice.tasks import _PENDING, enqueue, push_outbox
+
+    kept_rows = set(db.scalars(select(JobOutbox.id).where(
+        JobOutbox.id > outbox_before, JobOutbox.job_name.in_(sorted(KEPT_JOBS)))))
+    pending = db().info.pop(_PENDING, [])
+    keep = [(fn, args) for fn, args in pending
+            if (fn is enqueue and args and args[0] in KEPT_JOBS)
+            or (fn is push_outbox and args and args[0] in kept_rows)]
+    if keep:
+        db().info[_PENDING] = keep
+    db.execute(delete(JobOutbox).where(JobOutbox.id > outbox_before,
+                                       JobOutbox.id.not_in(sorted(kept_rows) or [0])))
 
 
 def _seance(president: User) -> None:
@@ -369,14 +441,10 @@ def seed(candidatures: int = 48, rng_seed: int = 2026) -> dict[str, Any]:
     db.add(token)
     db.flush()
 
+    _evaluations(products, rng)
     build_candidatures(candidatures, products, users, colleagues)
     _seance(users["college"])
-    # The demo's history is not news: its automatic messages are not e-mailed.
-    from backoffice.models import JobOutbox
-    from backoffice.tasks import _PENDING
-
-    db().info.pop(_PENDING, None)
-    db.execute(delete(JobOutbox).where(JobOutbox.id > outbox_before))
+    _drop_news(outbox_before)
     db.flush()
     audit.record("seed-demo", "demo.chargee", "base", after={"candidatures": candidatures})
     return {

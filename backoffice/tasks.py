@@ -257,7 +257,8 @@ def _push_to_rq(job_name: str, ids: tuple[Any, ...], job_id: str | None = None) 
     queue = Queue(queue_name(job_name), connection=redis_connection())
     retries = getattr(func, "retries", 3)
     retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
-    return queue.enqueue(f"jobs.{job_name}", *ids, retry=retry, job_id=job_id)
+    return queue.enqueue(f"jobs.{job_name}", *ids, retry=retry, job_id=job_id,
+                         job_timeout=getattr(func, "timeout", None))
 
 
 def _run_in_process(job_name: str, func: Callable[..., Any], ids: tuple[Any, ...]) -> Any:

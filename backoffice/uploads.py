@@ -179,3 +179,14 @@ def init_app(app: Flask) -> None:
     def _drop_uncommitted_uploads(_exc: BaseException | None) -> None:
         for key in g.pop("pending_uploads", []):
             storage().delete(key)
+
+
+def zip_summary(fichier: Fichier) -> dict:
+    """What a stored zip holds, as ZipPourAvis.report keeps it (entries read from the
+    central directory after the archive's safety checks; nothing is extracted)."""
+    from backoffice.storage import inspect_zip
+
+    report = inspect_zip(storage().path(fichier.storage_key))
+    return {"entries": [{"name": e.name, "size": e.size} for e in report.entries
+                        if not e.is_dir],
+            "total_size": report.total_size, "nested_archives": report.nested_archives}

@@ -20,10 +20,11 @@ def use_app(app: Any) -> None:
     _app = app
 
 
-def job(fn: F | None = None, *, retries: int = 3) -> Any:
+def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) -> Any:
     """Give the job an application context of its own, hence its own database session (the
     in-process runner already has one; a worker process builds the application once,
-    `backoffice.worker`) and its retry policy (`enqueue` reads `retries`)."""
+    `backoffice.worker`), its retry policy (`enqueue` reads `retries`) and, for a job that
+    may outlast RQ's default 180 s, its time limit in seconds (`timeout`)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -39,6 +40,7 @@ def job(fn: F | None = None, *, retries: int = 3) -> Any:
                 return fn(*args, **kwargs)
 
         wrapper.retries = retries  # type: ignore[attr-defined]
+        wrapper.timeout = timeout  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate(fn) if fn is not None else decorate

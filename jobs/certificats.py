@@ -45,7 +45,8 @@ def emettre(candidature_id: int) -> str | None:
         cert = issue(candidature, step.step)
         number = cert.number  # read before the commit expires it
         emission.emission_reussie(candidature, actor=SYSTEME, numero=number,
-                                  document=cert.fichier)
+                                  document=cert.fichier,
+                                  numero_referencement=cert.numero_referencement)
         db.commit()
         return number
     except Exception as error:

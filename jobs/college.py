@@ -23,11 +23,13 @@ def render(seance: Seance) -> bytes:
 
     def line(text: str, size: float = 10, bold: bool = False, indent: float = 0) -> None:
         nonlocal page, y
-        if y < 60:
-            page, y = pdf.Page(), 800
-            pages.append(page)
-        page.text(40 + indent, y, text, size, bold)
-        y -= size + 6
+        # long lines (a séance's label, members, motives) wrap instead of running off the page
+        for part in pdf.fit_lines(text, size, pdf.A4[0] - 80 - indent, bold=bold):
+            if y < 60:
+                page, y = pdf.Page(), 800
+                pages.append(page)
+            page.text(40 + indent, y, part, size, bold)
+            y -= size + 6
 
     line("Agence du Numérique en Santé — Collège de certification", 10, True)
     line(f"Procès-verbal — {seance.label}", 16, True)

@@ -173,7 +173,25 @@ def build(row: OutboxMail) -> EmailMessage:
     mail["Date"] = format_datetime(utcnow(), usegmt=True)
     mail["Message-ID"] = message_id(row.id, row.created_at, sender)
     mail.set_content(row.body)
+    _attach(mail, row)
     return mail
+
+
+def _attach(mail: EmailMessage, row: OutboxMail) -> None:
+    """The documents of the automatic message (certificate, attestation), read from the
+    file store, when they fit (backoffice.workflow.messages.mail_attachments)."""
+    if row.message_id is None:
+        return
+    from backoffice.uploads import storage
+    from backoffice.workflow.messages import mail_attachments
+
+    message = db.get(Message, row.message_id)
+    for fichier in mail_attachments(message) if message is not None else []:
+        with storage().open(fichier.storage_key) as handle:
+            data = handle.read()
+        maintype, _, subtype = (fichier.content_type or "application/octet-stream").partition("/")
+        mail.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                            filename=fichier.original_name)
 
 
 # --- claiming and recording ------------------------------------------------------------

@@ -62,6 +62,8 @@ PERIODIQUES: tuple[Periodique, ...] = (
                "supprime les fichiers temporaires d'envois interrompus"),
     Periodique("purger-quarantaine", "maintenance.purger_quarantaine", 86400,
                "supprime les fichiers en quarantaine au-delà de QUARANTINE_RETENTION_DAYS"),
+    Periodique("purger-exports", "exports.purger", 3600,
+               "supprime les fichiers d'export de la file au-delà de EXPORT_RETENTION_HOURS"),
     Periodique("purger-taches", "maintenance.purger_taches", 86400,
                "oublie les tâches envoyées depuis JOB_OUTBOX_RETENTION_DAYS"),
     Periodique("verifier-audit", "audit.checkpoint", 300,

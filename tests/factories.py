@@ -1,5 +1,5 @@
 """factory_boy factories with readable traits:
-CandidatureFactory(demarche="sons_sas", at="eligibilite", status="en_instruction")."""
+CandidatureFactory(demarche="sons_sas", at="eligibilite", status_at_step="en_instruction")."""
 
 from __future__ import annotations
 

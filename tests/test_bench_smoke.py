@@ -102,6 +102,16 @@ def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
     assert max(counts.values()) <= QUERY_BUDGET, counts
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -> None:  # noqa: ANN001
+    from bench.export_memory import run_export
+
+    url, _ = bench_url
+    result = run_export(url, fmt)
+    assert result["status"] == "pret" and result["rows"] == result["rows_total"] > 50
+    assert result["file_bytes"] > 0 and 0 <= result["rss_growth_mb"] < 50, result
+
+
 def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
     import shutil
 

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from backoffice import create_app
 from backoffice.db import db, utcnow
-from backoffice.models import JobOutbox, OutboxMail
+from backoffice.models import Export, JobOutbox, OutboxMail
 from jobs import periodiques
 from tests.conftest import BACKENDS, TEST_REDIS_URL, base_config, fresh_database_url, missing_tier
+from tests.factories import UserFactory
 from tests.helpers import WORKER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,9 +174,15 @@ def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_p
         db.add(JobOutbox(job_name="audit.verify_chain", args=[]))  # kept while Redis was down
         db.add(JobOutbox(job_name="audit.verify_chain", args=[],
                          enqueued_at=utcnow() - timedelta(days=8)))  # sent long ago
+        requester = UserFactory(totp=False)
+        for key, hours in (("1-expire.csv", -1), ("2-garde.csv", 1)):  # queue exports
+            db.add(Export(requester_id=requester.id, format="csv", status="pret", file_key=key,
+                          expires_at=utcnow() + timedelta(hours=hours)))
         db.commit()
     app.extensions["db_engine"].dispose()
     storage = shared / "storage"
+    old_export = _stale_file(storage / "exports" / "1-expire.csv", days=0)
+    kept_export = _stale_file(storage / "exports" / "2-garde.csv", days=0)
     stale_tmp = _stale_file(storage / "tmp" / "upload-interrompu", days=2)
     fresh_tmp = _stale_file(storage / "tmp" / "upload-en-cours", days=0)
     old_quarantine = _stale_file(storage / "quarantaine" / "fichier-1", days=10)
@@ -208,7 +215,10 @@ def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_p
     assert len(list((shared / "mails").glob("*.eml"))) == 1
     assert not stale_tmp.exists() and fresh_tmp.exists()
     assert not old_quarantine.exists() and fresh_quarantine.exists()
+    assert not old_export.exists() and kept_export.exists()
     with app.app_context():
+        assert [e.status for e in db.scalars(select(Export).order_by(Export.id))] == \
+            ["expire", "pret"]
         [mail] = db.scalars(select(OutboxMail)).all()
         assert mail.status == "envoye" and mail.attempts == 1
         [job] = db.scalars(select(JobOutbox)).all()  # the old sent one was purged

@@ -46,15 +46,24 @@ def _cursor(value: str | None) -> int | None:
         raise ApiError(422, "invalid_cursor", "Curseur de pagination invalide.") from exc
 
 
-@bp.get("/candidatures")
-@token_required
-def list_candidatures():  # noqa: ANN201
-    """Keyset paging, newest first: ?limit=50&after=<cursor>."""
+def paging() -> tuple[int, int | None]:
+    """?limit=50&after=<cursor> of a list paged by key, newest first (limit 1 to 200)."""
     try:
         limit = min(max(int(request.args.get("limit", 50)), 1), 200)
     except ValueError as exc:
         raise ApiError(422, "invalid_limit", "limit doit être un entier.") from exc
-    after = _cursor(request.args.get("after"))
+    return limit, _cursor(request.args.get("after"))
+
+
+def next_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
+
+
+@bp.get("/candidatures")
+@token_required
+def list_candidatures():  # noqa: ANN201
+    """Keyset paging, newest first: ?limit=50&after=<cursor>."""
+    limit, after = paging()
     stmt = (select(Candidature).where(Candidature.organisation_id == g.organisation.id)
             .options(selectinload(Candidature.steps), selectinload(Candidature.product))
             .order_by(Candidature.id.desc()).limit(limit + 1))
@@ -62,7 +71,7 @@ def list_candidatures():  # noqa: ANN201
         stmt = stmt.where(Candidature.id < after)
     rows = db.scalars(stmt).all()
     items, more = rows[:limit], len(rows) > limit
-    cursor = base64.urlsafe_b64encode(str(items[-1].id).encode()).decode() if more else None
+    cursor = next_cursor(items[-1].id) if more else None
     return respond({"items": [candidature_summary(c) for c in items], "next": cursor},
                    commit=False)
 

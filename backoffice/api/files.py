@@ -122,10 +122,7 @@ def upload_zip(reference: str):  # noqa: ANN201
                        "Cette candidature ne comporte pas de dépôt de preuves pour avis.")
     upload = _upload()
     fichier = uploads.store(candidature, upload, "zip")
-    report = inspect_zip(uploads.storage().path(fichier.storage_key))
-    summary = {"entries": [{"name": e.name, "size": e.size} for e in report.entries
-                           if not e.is_dir],
-               "total_size": report.total_size, "nested_archives": report.nested_archives}
+    summary = uploads.zip_summary(fichier)
     upload_row = avis.deposer_zip(candidature, actor=industriel(), fichier=fichier,
                                   report=summary)
     return respond({"id": upload_row.id, "file": file_json(fichier), **summary}, 201)

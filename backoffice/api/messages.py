@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 from backoffice import audit, uploads
 from backoffice.api import bp
 from backoffice.api.auth import industriel, token_required
-from backoffice.api.candidatures import own_candidature
+from backoffice.api.candidatures import next_cursor, own_candidature, paging
 from backoffice.api.errors import ApiError
 from backoffice.api.idempotency import idempotent
 from backoffice.api.respond import respond
@@ -23,11 +23,22 @@ MAX_ATTACHMENTS = 10
 @bp.get("/candidatures/<reference>/messages")
 @token_required
 def list_messages(reference: str):  # noqa: ANN201
+    """The thread by pages of `limit` (50), newest page first, `next` naming the page of
+    older messages (keyset on the id, as /candidatures). Within a page, messages stay in
+    the order of the thread (oldest first), as before paging: a thread of up to `limit`
+    messages reads as it always did."""
     candidature = own_candidature(reference)
-    rows = db.scalars(select(Message).where(
-        Message.candidature_id == candidature.id, Message.kind != "note_interne")
-        .options(selectinload(Message.attachments)).order_by(Message.id)).all()
-    return respond({"items": [message_json(m) for m in rows]}, commit=False)
+    limit, after = paging()
+    stmt = (select(Message).where(Message.candidature_id == candidature.id,
+                                  Message.kind != "note_interne")
+            .options(selectinload(Message.attachments))
+            .order_by(Message.id.desc()).limit(limit + 1))
+    if after is not None:
+        stmt = stmt.where(Message.id < after)
+    rows = db.scalars(stmt).all()
+    items, more = rows[:limit], len(rows) > limit
+    return respond({"items": [message_json(m) for m in reversed(items)],
+                    "next": next_cursor(items[-1].id) if more else None}, commit=False)
 
 
 @bp.post("/candidatures/<reference>/messages")

@@ -197,6 +197,22 @@ SCHEMAS["Candidature"] = {"allOf": [ref("CandidatureSummary"), obj({
     "change_requests": {"type": "array", "items": {"type": "object"}},
     "deadlines": obj({"campaign_closes_at": DT_NULL, "current_step_due_at": DT_NULL,
                       "current_step_paused": {"type": "boolean"}}),
+    "result": {**obj({
+        "kind": {"type": "string", "enum": ["certificat", "referencement"],
+                 "description": "certificat : certificat de conformité (DMN) ; "
+                                "referencement : attestation de référencement (SONS SAS)"},
+        "number": {"type": "string", "description": "Numéro du document, à vérifier sur "
+                                                    "verify_url"},
+        "numero_referencement": {"type": "string", "nullable": True,
+                                 "description": "Numéro unique de référencement (SONS SAS), "
+                                                "demandé pour l'inscription auprès de l'ASP"},
+        "issued_at": DT, "next_check_at": DT_NULL,
+        "status": {"type": "string", "enum": ["valide", "suspendu", "retire"]},
+        "status_changed_at": DT_NULL,
+        "verify_url": {"type": "string", "description": "Page publique de vérification"},
+        "file": ref("File"),
+    }), "nullable": True,
+        "description": "Le document délivré, une fois émis (sinon null)"},
 })]}
 
 MULTIPART_415 = (415, 413, 409, 422)
@@ -294,10 +310,16 @@ def document() -> dict[str, Any]:
                 "entries": {"type": "array", "items": obj({"name": STR, "size": INT})},
                 "nested_archives": {"type": "array", "items": STR}}), 403, *MULTIPART_415)}},
         "/candidatures/{reference}/messages": {
-            "get": {"summary": "Fil de messages", "operationId": "listMessages",
-                    "parameters": candidature,
-                    "responses": responses(200, obj({"items": {"type": "array",
-                                                               "items": ref("Message")}}))},
+            "get": {"summary": "Fil de messages (par pages, les plus récents d'abord)",
+                    "operationId": "listMessages",
+                    "parameters": [*candidature,
+                                   {"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1,
+                                               "maximum": 200}},
+                                   {"name": "after", "in": "query", "schema": STR}],
+                    "responses": responses(200, obj({
+                        "items": {"type": "array", "items": ref("Message")},
+                        "next": STR_NULL}), 422)},
             "post": {"summary": "Écrire aux vérificateurs", "operationId": "postMessage",
                      "parameters": [REFERENCE, IDEMPOTENCY],
                      "requestBody": {"required": True, "content": {

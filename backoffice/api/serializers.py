@@ -10,6 +10,7 @@ from sqlalchemy import select
 from backoffice.db import db
 from backoffice.models import (
     Candidature,
+    Certificat,
     Fichier,
     Message,
     Preuve,
@@ -132,7 +133,24 @@ def candidature_json(c: Candidature) -> dict[str, Any]:
             "current_step_due_at": iso(current.due_at),
             "current_step_paused": current.paused_at is not None,
         },
+        "result": result_json(c),
     }
+
+
+def result_json(c: Candidature) -> dict[str, Any] | None:
+    """The issued certificate (DMN) or attestation de référencement (SONS SAS): its numbers,
+    dates, current status (valide, suspendu, retire) and where to check and fetch it."""
+    from backoffice.certificates import verify_url
+
+    cert = db.scalar(select(Certificat).where(Certificat.candidature_id == c.id,
+                                              Certificat.fichier_id.is_not(None)))
+    if cert is None:
+        return None
+    return {"kind": cert.kind, "number": cert.number,
+            "numero_referencement": cert.numero_referencement,
+            "issued_at": iso(cert.issued_at), "next_check_at": iso(cert.next_check_at),
+            "status": cert.status, "status_changed_at": iso(cert.status_changed_at),
+            "verify_url": verify_url(cert.number), "file": file_json(cert.fichier)}
 
 
 def message_json(message: Message) -> dict[str, Any]:

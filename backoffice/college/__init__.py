@@ -229,8 +229,14 @@ def dossier(reference: str):
                         .where(Piece.candidature_id == candidature.id)).all()
     messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
                           .order_by(Message.id)).all()
+    from backoffice.models import PieceType
+    from backoffice.workflow.referentiels import profil_labels
+
+    piece_labels = dict(db.execute(select(PieceType.code, PieceType.label).where(
+        PieceType.parcours == candidature.demarche.parcours)).tuples().all())
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
                            forms=forms, pieces=pieces, messages=messages,
+                           profil_labels=profil_labels(candidature), piece_labels=piece_labels,
                            non_applicable=non_applicable, referentiel=referentiel,
                            events=[(e, describe(e)) for e in events],
                            verdict_count=verdict_count)

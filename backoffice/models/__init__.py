@@ -7,6 +7,7 @@ from backoffice.models.certificat import Certificat
 from backoffice.models.college import AgendaItem, Conflict, Seance, Vote
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
+from backoffice.models.exports import Export
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
 from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, SectionReview
 from backoffice.models.jobs import JobOutbox
@@ -34,6 +35,7 @@ __all__ = [
     "Convention",
     "DelayRule",
     "ExigenceVerdict",
+    "Export",
     "Fichier",
     "IdempotencyKey",
     "JobOutbox",

@@ -352,6 +352,16 @@ def _row(r: Any) -> Row:
     )
 
 
+def count(user: User, filters: Filters, *, now: datetime, limit: int | None = None,
+          session: Session | None = None) -> int:
+    """How many rows the filtered queue has; with `limit`, at most that many are counted
+    (the rows examined stay bounded by it: "more than the limit" is all a caller needs)."""
+    stmt, _, _ = base_query(user, filters, now)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return (session or db).scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
 def stream(user: User, filters: Filters, *, now: datetime, batch: int = 1000):  # noqa: ANN201
     """Every row of the filtered queue, page by page (for the CSV export). The next page
     is read while this one is written out: by a thread of its own, on a session of its
@@ -371,4 +381,4 @@ def stream(user: User, filters: Filters, *, now: datetime, batch: int = 1000):  
                 return
 
 
-__all__ = ["Filters", "Row", "page", "stream"]
+__all__ = ["Filters", "Row", "count", "page", "stream"]

@@ -6,6 +6,7 @@ from backoffice.reviewer import (  # noqa: E402,F401
     convention,
     decisions,
     dossier,
+    exports,
     files,
     messagerie,
     pour_avis,

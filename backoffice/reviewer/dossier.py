@@ -13,6 +13,7 @@ from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
+    Certificat,
     Convention,
     Fichier,
     Message,
@@ -29,9 +30,10 @@ from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe
 from backoffice.reviewer.views import colleagues
-from backoffice.workflow import assignment, forms
+from backoffice.workflow import assignment, emission, forms
 from backoffice.workflow.definitions import STEPS, StepKind
 from backoffice.workflow.delays import days_between
+from backoffice.workflow.referentiels import profil_labels
 
 TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
         ("preuves", "Preuves"), ("messagerie", "Messagerie"), ("historique", "Historique"),
@@ -66,13 +68,39 @@ def _sections(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
              "preuves": sum(counts.get(e.id, 0) for e in s.exigences)} for s in sections]
 
 
-def _thread(candidature) -> list[Message]:  # noqa: ANN001
-    messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
-                          .options(joinedload(Message.attachments))
-                          .order_by(Message.id)).unique().all()
-    if messages:
-        mark_read(candidature.id, messages[-1].id)
-    return list(messages)
+MESSAGES_PAGE = 30  # messages per page of the messagerie tab, newest first
+
+
+def _before(value: str | None) -> int | None:
+    """The « messages précédents » cursor: the id of the oldest message shown."""
+    if not value:
+        return None
+    if not value.isdigit():
+        abort(400)
+    return int(value)
+
+
+def _thread(candidature, before: int | None) -> dict[str, Any]:  # noqa: ANN001
+    """One page of the thread, newest first (keyset on the message id: no OFFSET; one
+    query whatever the thread's length), with this user's last read message read in the
+    same statement, then marked read on the first page."""
+    last_read = (select(MessageRead.last_read_message_id)
+                 .where(MessageRead.user_id == current_user.id,
+                        MessageRead.candidature_id == candidature.id)
+                 .scalar_subquery())
+    stmt = (select(Message, func.coalesce(last_read, 0))
+            .where(Message.candidature_id == candidature.id)
+            .options(joinedload(Message.attachments))
+            .order_by(Message.id.desc()).limit(MESSAGES_PAGE + 1))
+    if before is not None:
+        stmt = stmt.where(Message.id < before)
+    rows = db.execute(stmt).unique().all()
+    messages = [message for message, _ in rows[:MESSAGES_PAGE]]
+    read_up_to = rows[0][1] if rows else 0
+    if messages and before is None:
+        mark_read(candidature.id, messages[0].id)
+    return {"messages": messages, "read_up_to": read_up_to, "before": before,
+            "older": messages[-1].id if len(rows) > MESSAGES_PAGE else None}
 
 
 def mark_read(candidature_id: int, message_id: int) -> None:
@@ -125,6 +153,7 @@ def dossier(reference: str):
         "days_left": days_between(now, current.due_at, False) if current.due_at else None,
         "colleagues": colleagues(),
         "can_take": assignment.can_prendre(current_user, candidature),
+        "can_relancer": emission.can_relancer(current_user, candidature),
         "can_decide": forms.current_form_step(candidature) is not None
                       and current.status == "en_instruction"
                       and current.assignee_id == current_user.id,
@@ -134,16 +163,22 @@ def dossier(reference: str):
             Convention.candidature_id == candidature.id))
         if STEPS[current.step].kind == StepKind.convention else None,
         "unread": _unread(candidature) if tab != "messagerie" else 0,
+        # the issued certificate / attestation, read only once the candidature has one
+        "certificat": db.scalar(select(Certificat).where(
+            Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
+        if candidature.status in ("certifiee", "referencee") else None,
     }
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(
             StepForm.candidature_id == candidature.id)).all()
+        context["profil_labels"] = profil_labels(candidature) if any(
+            f.data.get("profils") for f in context["forms"]) else {}
     elif tab == "pieces":
         context["pieces"] = _pieces(candidature)
     elif tab == "preuves":
         context["sections"] = _sections(candidature)
     elif tab == "messagerie":
-        context["messages"] = _thread(candidature)
+        context.update(_thread(candidature, _before(request.args.get("avant"))))
         context["authors"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
             {m.author_id for m in context["messages"] if m.author_id})))}
     elif tab == "historique":

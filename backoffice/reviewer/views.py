@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flask import Response, abort, render_template, request, stream_with_context, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
-from backoffice import exports
 from backoffice.auth.access import roles_required
 from backoffice.db import db, utcnow
-from backoffice.filters import date_fr
 from backoffice.models import CampaignWindow, Team, User
 from backoffice.queues import candidatures as queue
+from backoffice.queues import export
 from backoffice.queues.cache import queue_cache
 from backoffice.queues.overview import step_overview
 from backoffice.reviewer import bp
-from backoffice.workflow.definitions import (
-    DEMARCHES,
-    STEP_STATUS_LABELS,
-    status_label,
-    step_label,
-)
+from backoffice.workflow.definitions import DEMARCHES, STEP_STATUS_LABELS
 
 
 @bp.route("/")
@@ -93,41 +94,23 @@ def queue_page():
     )
 
 
-CSV_COLUMNS = ("Référence", "Produit", "Organisation", "Démarche", "Étape", "Statut",
-               "Soumise le", "Échéance", "Jours restants", "Attribuée à", "Messages non lus",
-               "Sections validées")
-
-
 @bp.route("/file.csv")
 @roles_required("verificateur")
 def queue_csv():
-    """The filtered queue as CSV, streamed page by page (memory stays flat). Every cell goes
-    through exports.cell (no formula from a vendor's product name); the text is encoded with
-    replacement, so that a row stored before input was checked cannot cut the download."""
+    """The filtered queue as CSV, streamed page by page (memory stays flat), up to
+    EXPORT_STREAM_MAX_ROWS rows; a larger queue is exported by a job (reviewer/exports.py):
+    the vérificateur is sent to the Exports page to ask for it. Counting stops past the
+    limit, so that asking costs the same whatever the size of the queue."""
     filters = queue.Filters.from_args(request.args)
     user, now = current_user._get_current_object(), utcnow()
-
-    def generate() -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=";")
-        buffer.write("\ufeff")  # Excel opens UTF-8 only with a BOM
-        writer.writerow(CSV_COLUMNS)
-        for n, row in enumerate(queue.stream(user, filters, now=now), 1):
-            writer.writerow(exports.row((
-                row.reference, row.product_label, row.organisation,
-                DEMARCHES[row.demarche_code].label, step_label(row.step),
-                status_label(row.step_status), date_fr(row.submitted_at),
-                date_fr(row.due_at) if row.due_at else "",
-                round(row.days_left) if row.days_left is not None else "",  # a number
-                row.assignee_name or "", row.unread,
-                f"{row.sections_validated}/{row.sections_total}" if row.sections_total else "",
-            )))
-            if n % 200 == 0:  # a chunk every 200 rows (~30 kB): flat memory, few writes
-                yield buffer.getvalue().encode("utf-8", "replace")
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode("utf-8", "replace")
-
+    limit = current_app.config["EXPORT_STREAM_MAX_ROWS"]
+    if queue.count(user, filters, now=now, limit=limit + 1) > limit:
+        flash(f"La file compte plus de {export.number_fr(limit)} lignes : son export sera "
+              "préparé en tâche de fond. Confirmez la demande ci-dessous ; vous serez prévenu "
+              "par e-mail quand il sera prêt.", "info")
+        return redirect(url_for("reviewer.exports_page", format="csv", **filters.as_args()))
     filename = f"file-{now:%Y%m%d-%H%M}.csv"
-    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+    rows = queue.stream(user, filters, now=now)
+    return Response(stream_with_context(export.csv_chunks(rows)),
+                    mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -3,11 +3,14 @@ echec_emission after exhausted retries, which can be retried."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from backoffice import audit
 from backoffice.models import Candidature, Fichier, User
 from backoffice.tasks import schedule
 from backoffice.workflow.base import (
     Actor,
+    TransitionError,
     ensure_allowed,
     ensure_open,
     ensure_status,
@@ -24,6 +27,8 @@ from backoffice.workflow.steps import close
 
 DOCUMENTS = {"certificat": "Le certificat de conformité",
              "referencement": "L'attestation de référencement"}
+# the automatic message of each document (their wording agrees with the document's gender)
+EVENTS = {"certificat": "emission.emis", "referencement": "emission.referencement_emis"}
 FINAL = {"certificat": CandidatureStatus.certifiee,
          "referencement": CandidatureStatus.referencee}
 
@@ -39,7 +44,8 @@ def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
 
 @transition("emission.reussie", StepKind.emission, {"emission_en_cours"}, {"emis"})
 def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
-                     document: Fichier | None = None) -> None:
+                     document: Fichier | None = None,
+                     numero_referencement: str | None = None) -> None:
     """certificat | referencement: emission_en_cours -> emis; the candidature ends."""
     ensure_allowed(is_systeme(actor))
     step = _step(candidature, {"emission_en_cours"})
@@ -48,9 +54,16 @@ def emission_reussie(candidature: Candidature, *, actor: Actor, numero: str,
     close(candidature, FINAL[step.step])
     touch(candidature)
     audit.record(actor, f"{step.step}.emis", step, candidature=candidature,
-                 before={"status": before}, after={"status": step.status, "numero": numero})
-    post_system_message(candidature, "emission.emis", document=DOCUMENTS[step.step],
-                        numero=numero, attachments=[document] if document is not None else [])
+                 before={"status": before},
+                 after={"status": step.status, "numero": numero,
+                        **({"numero_referencement": numero_referencement}
+                           if numero_referencement else {})})
+    from backoffice.certificates import verify_url
+
+    post_system_message(candidature, EVENTS[step.step], document=DOCUMENTS[step.step],
+                        numero=numero, numero_referencement=numero_referencement or "—",
+                        verification=verify_url(numero),
+                        attachments=[document] if document is not None else [])
 
 
 @transition("emission.echouee", StepKind.emission, {"emission_en_cours"}, {"echec_emission"})
@@ -65,11 +78,46 @@ def emission_echouee(candidature: Candidature, *, actor: Actor, erreur: str) -> 
     post_system_message(candidature, "emission.echec")
 
 
-@transition("emission.relancer", StepKind.emission, {"echec_emission"}, {"emission_en_cours"})
+def retry_after() -> timedelta:
+    """How long an issuance may stay « en cours » before « Relancer » is offered (the
+    periodic job queues it again after the same time)."""
+    from jobs import _settings
+
+    return timedelta(minutes=_settings.number("ISSUANCE_RETRY_AFTER_MINUTES", 30))
+
+
+def bloquee(candidature: Candidature) -> bool:
+    """The issuance has been « en cours » longer than ISSUANCE_RETRY_AFTER_MINUTES: its job
+    was lost (queue emptied, worker killed) or is failing; it can be queued again."""
+    step = candidature.current
+    if candidature.status != "en_cours" or step is None or step.step not in DOCUMENTS or \
+            step.status != "emission_en_cours":
+        return False
+    since = candidature.last_activity_at or candidature.created_at
+    return since is not None and since <= now() - retry_after()
+
+
+def can_relancer(user: User, candidature: Candidature) -> bool:
+    """The « Relancer » button: after a failure, or an issuance stuck « en cours »."""
+    step = candidature.current
+    if candidature.status != "en_cours" or step is None or step.step not in DOCUMENTS:
+        return False
+    allowed = is_admin(user) or is_verificateur_for(user, candidature)
+    return allowed and (step.status == "echec_emission" or bloquee(candidature))
+
+
+@transition("emission.relancer", StepKind.emission, {"echec_emission", "emission_en_cours"},
+            {"emission_en_cours"})
 def relancer(candidature: Candidature, *, actor: User) -> None:
-    """certificat | referencement: echec_emission -> emission_en_cours ("Relancer")."""
+    """certificat | referencement: echec_emission | emission_en_cours (stuck for longer than
+    ISSUANCE_RETRY_AFTER_MINUTES) -> emission_en_cours ("Relancer")."""
     ensure_allowed(is_admin(actor) or is_verificateur_for(actor, candidature))
-    step = _step(candidature, {"echec_emission"})
+    step = _step(candidature, {"echec_emission", "emission_en_cours"})
+    if step.status == "emission_en_cours" and not bloquee(candidature):
+        minutes = int(retry_after().total_seconds() // 60)
+        raise TransitionError(
+            "emission_recente", "L'émission est en cours depuis peu : elle pourra être "
+            f"relancée si elle n'a pas abouti dans {minutes} minutes.")
     before, step.status = step.status, "emission_en_cours"
     touch(candidature)
     audit.record(actor, f"{step.step}.relancer", step, candidature=candidature,

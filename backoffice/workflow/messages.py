@@ -66,10 +66,36 @@ def queue_email(candidature: Candidature, message: Message) -> OutboxMail | None
     mail = OutboxMail(
         message_id=message.id, recipient=candidature.contact_email,
         subject=f"[Convergence {candidature.reference}] {message.subject}".strip(),
-        body=(f"{message.body}\n\n--\nCandidature {candidature.reference} — retrouvez "
-              "l'ensemble des échanges dans votre messagerie Convergence.\n"),
+        body=(f"{message.body}{_attachments_note(message)}\n\n--\nCandidature "
+              f"{candidature.reference} — retrouvez l'ensemble des échanges dans votre "
+              "messagerie Convergence.\n"),
     )
     db.add(mail)
     db.flush()
     schedule("notifications.envoyer", mail.id)
     return mail
+
+
+def mail_attachments(message: Message) -> list[Fichier]:
+    """The message's documents the e-mail carries: all of them when they can be opened and
+    fit in MAIL_ATTACHMENTS_MAX_BYTES together, else none (the e-mail says where they are)."""
+    from flask import current_app
+
+    files = list(message.attachments)
+    limit = int(current_app.config.get("MAIL_ATTACHMENTS_MAX_BYTES", 5 * 1024 * 1024))
+    if not files or any(not f.openable for f in files) or sum(f.size for f in files) > limit:
+        return []
+    return files
+
+
+def _attachments_note(message: Message) -> str:
+    if not message.attachments:
+        return ""
+    from backoffice.storage import format_size
+
+    names = ", ".join(f"« {f.original_name} »" for f in message.attachments)
+    if mail_attachments(message):
+        return f"\n\nPièce(s) jointe(s) à ce courriel : {names}."
+    size = format_size(sum(f.size for f in message.attachments))
+    return (f"\n\nLe document {names} ({size}) n'est pas joint à ce courriel (taille maximale "
+            "des pièces jointes dépassée) : téléchargez-le depuis votre messagerie Convergence.")

@@ -29,6 +29,27 @@ def current_referentiel(code: str) -> Referentiel | None:
                                                Referentiel.current.is_(True)))
 
 
+def profil_labels(candidature: Candidature) -> dict[str, str]:
+    """code -> label of the profils of the candidature's référentiel (the one in force
+    before recevabilité fixes it): people read « Général », never GEN."""
+    from backoffice.models import Profil
+
+    referentiel_id = candidature.referentiel_id
+    if referentiel_id is None:
+        current = current_referentiel(referentiel_code(candidature))
+        referentiel_id = current.id if current is not None else None
+    if referentiel_id is None:
+        return {}
+    return dict(db.execute(select(Profil.code, Profil.label)
+                           .where(Profil.referentiel_id == referentiel_id)).tuples().all())
+
+
+def profils_text(candidature: Candidature) -> str:
+    """The candidature's profils as people read them: « Général, DMN référençant … »."""
+    labels = profil_labels(candidature) if candidature.profils else {}
+    return ", ".join(labels.get(code, code) for code in candidature.profils) or "—"
+
+
 def check_profils(candidature: Candidature, profils: object) -> None:
     """The form's profils must be codes of the référentiel in force."""
     if not isinstance(profils, list) or not all(isinstance(p, str) for p in profils):

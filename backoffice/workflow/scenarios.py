@@ -48,6 +48,13 @@ class Driver:
     def fill(self, candidature: Candidature, step: str) -> None:
         self._tick()
         data = dict(FORM_DATA)
+        # the form names the candidature's own vendor and product, as the portal fills it
+        organisation, product = candidature.organisation, candidature.product
+        data["entreprise"] = {"raison_sociale": organisation.name,
+                              "siret": organisation.siret or FORM_DATA["entreprise"]["siret"]}
+        data["produit"] = {"nom": product.name, "version": product.version}
+        if organisation.contact_email:
+            data["contact"] = {**FORM_DATA["contact"], "email": organisation.contact_email}
         if candidature.demarche_code == "sons_sas":
             data["profils"] = ["GENERAL"]
         elif self.profils:

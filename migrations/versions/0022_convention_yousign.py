@@ -5,7 +5,7 @@ then has a sent_at and no signature_request_id yet); once signed, the job downlo
 signed document and Yousign's audit trail needs the document's and the signer's ids.
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0022'
-down_revision = '0017'
+down_revision = '0023'  # re-chained after main's 0023 (merge of main)
 branch_labels = None
 depends_on = None
 

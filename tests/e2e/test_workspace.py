@@ -79,6 +79,10 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     assert page.get_by_role("link", name="Messagerie 1 non lu").is_visible()
     page.get_by_role("link", name="Messagerie 1 non lu").click()
     assert page.get_by_text("Nouvelle déclaration CE déposée.").is_visible()
+    # the newest first, marked unread, below the composer (issue 19 item 4)
+    assert page.locator(".bo-unread").count() == 1 and page.locator(".bo-unread").is_visible()
+    assert page.get_by_label("Message *").is_visible()
+    assert axe_violations(page) == []
     screenshot(page, "workspace-messagerie")
     page.get_by_role("button", name="Reprendre l'instruction").click()
     page.get_by_role("button", name="Valider la recevabilité").click()
@@ -103,6 +107,27 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     assert page.locator(".fr-stepper__title").inner_text().startswith("Dépôt des preuves")
     assert axe_violations(page) == []
     screenshot(page, "workspace-dossier")
+
+
+def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:  # noqa: ANN001
+    """Issue 19 item 3: the spreadsheet is prepared by the export job (in process in the
+    embedded mode) and downloaded from the Exports page."""
+    login(page, live_server.account("verificateur"))
+    page.goto("/instruction/file")
+    page.get_by_role("link", name="Exporter (tableur)").click()
+    assert page.get_by_text("Filtres : toute la file.").is_visible()
+    assert page.get_by_label("Tableur (XLSX)").is_checked()
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Préparer l'export").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Export prêt : téléchargez-le ci-dessous.").is_visible()
+    row = page.locator("#table-exports tbody tr").first
+    assert "Prêt" in row.inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "workspace-exports")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Télécharger").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
 
 
 def test_a_pdf_preview_shows_server_drawn_pages(page, live_server) -> None:  # noqa: ANN001

@@ -3,9 +3,12 @@
 Before: a product named `=HYPERLINK(…)`, `+cmd|…`, `-2+3` or `@SUM(…)` reached the queue
 export's cell as written, and a spreadsheet ran it as a formula. Now every cell of every
 export goes through `exports.cell` (OWASP, CSV Injection): a text starting with `=`, `+`,
-`-`, `@`, tab or carriage return is prefixed with a single quote. The queue CSV
-(/instruction/file.csv) is the application's only export: `grep -rn "csv\\|openpyxl"` finds
-no other writer (openpyxl only reads référentiels)."""
+`-`, `@`, tab or carriage return is prefixed with a single quote. The queue is the
+application's only export, streamed (/instruction/file.csv) or written by the export job
+(CSV or XLSX, backoffice/queues/export.py: both go through `export.values`, which calls
+`exports.row`; the job's spreadsheet is checked in tests/reviewer/test_exports_job.py).
+`grep -rn "csv\\|openpyxl"` finds no other writer (elsewhere openpyxl only reads
+référentiels)."""
 
 from __future__ import annotations
 

@@ -71,6 +71,13 @@ class Case:
         return self.action or name.replace("form.", f"{self.step}.")
 
 
+def _stale_issuance(c, w, status):  # noqa: ANN001, ANN202, ARG001
+    """An issuance « en cours » for longer than ISSUANCE_RETRY_AFTER_MINUTES may be retried."""
+    from datetime import timedelta
+
+    c.last_activity_at = utcnow() - timedelta(hours=2)
+
+
 def _fill_recevabilite(c, w, status):  # noqa: ANN001, ANN202
     step = c.step("recevabilite")
     saved, step.status = step.status, "brouillon"
@@ -182,8 +189,8 @@ CASES: dict[str, Case] = {
                                                                     erreur="timeout"),
                              notifies=False, action="certificat.echec"),
     "emission.relancer": Case("dmn_nom_de_marque", "certificat",
-                              lambda c, w: emission.relancer(c, actor=w.admin), posts=False,
-                              action="certificat.relancer"),
+                              lambda c, w: emission.relancer(c, actor=w.admin),
+                              _stale_issuance, posts=False, action="certificat.relancer"),
     "section.soumettre": Case("dmn_nom_de_marque", "preuves",
                               lambda c, w: preuves.soumettre_section(
                                   c, _first_section(c).code, actor=w.industriel),
