@@ -73,7 +73,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 # admins): no API call reaches them.
 BACKOFFICE_ONLY = frozenset({
     "already_decided", "already_deleted", "already_done", "already_scanned", "ans_document",
-    "assigned_to_someone_else", "comment_required", "conflict_of_interest", "empty_workbook",
+    "assigned_to_someone_else", "comment_required", "conflict_of_interest", "emission_recente",
+    "empty_workbook",
     "exigences_not_accepted", "invalid_decision", "invalid_members", "invalid_president",
     "invalid_quorum", "invalid_verdict", "invalid_vote", "invalid_workbook", "missing_columns",
     "no_non_conforme", "no_referentiel", "no_signer", "no_zip", "not_a_colleague",

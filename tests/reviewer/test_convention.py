@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from backoffice.api.webhooks import sign
 from backoffice.db import db
-from backoffice.models import Candidature, Convention, Fichier, Message, MessageTemplate
+from backoffice.models import (
+    Candidature,
+    Convention,
+    Fichier,
+    Message,
+    MessageTemplate,
+    StepForm,
+)
 from backoffice.tasks import _PENDING
 from backoffice.workflow import convention, forms
 from tests.api.conftest import PDF
@@ -77,15 +84,18 @@ def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) 
     text = " ".join(_text(yousign.documents[request_id]).split())
     db.expire_all()
     candidature = db.get(Candidature, candidature.id)
-    for expected in ("Convention d'instruction — Nom de marque", "Éditeur", "SIRET 12345678900011",
-                     candidature.product.label, "Paul Durand", candidature.reference):
+    form = db.scalar(select(StepForm).where(StepForm.candidature_id == candidature.id)).data
+    assert form["entreprise"]["raison_sociale"] == "Careoptim"  # the vendor's own name
+    for expected in ("Convention d'instruction — Nom de marque", "et Careoptim, SIRET "
+                     f"{form['entreprise']['siret']}, représentée par Paul Durand",
+                     candidature.product.label, candidature.reference):
         assert expected in text
     assert "{" not in text  # every placeholder filled
     # every signer field, from one person of the form (the contact: the legal
     # representative's block gives no e-mail)
     signer = yousign.signers[request_id]
     assert signer["info"] == {"first_name": "Paul", "last_name": "Durand",
-                              "email": "contact@editeur.example.fr",
+                              "email": form["contact"]["email"],
                               "phone_number": "+33102030405", "locale": "fr"}
     assert signer["fields"][0]["document_id"] == found.document_id
     assert yousign.requests[request_id]["external_id"] == candidature.reference
@@ -224,13 +234,11 @@ def test_the_admins_template_makes_the_convention(desk, yousign) -> None:  # noq
     text = " ".join(_text(yousign.documents[_convention(candidature).signature_request_id])
                     .split())
     assert f"Accord {candidature.reference}" in text
-    assert "Signé par Paul Durand (contact de la candidature) pour Éditeur." in text
+    assert "Signé par Paul Durand (contact de la candidature) pour Careoptim." in text
     assert "{inconnu} reste visible." in text
 
 
 def test_no_signer_no_sending(desk, yousign) -> None:  # noqa: ANN001, F811
-    from backoffice.models import StepForm
-
     candidature = _at_convention(desk)
     for form in db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)):
         form.data = {**form.data, "contact": {"nom": "Durand", "email": ""}}
