@@ -128,6 +128,10 @@ class Config:
         # Yousign's API (unset: the vérificateur records the request id by hand).
         self.YOUSIGN_API_URL = os.environ.get("YOUSIGN_API_URL") or None
         self.YOUSIGN_API_KEY = os.environ.get("YOUSIGN_API_KEY") or None
+        # A 429 or 5xx answer of Yousign is retried this many times, after 1, 2, 4… times
+        # this delay (a Retry-After header is honoured up to a minute).
+        self.YOUSIGN_RETRIES = int(os.environ.get("YOUSIGN_RETRIES", "3"))
+        self.YOUSIGN_BACKOFF_SECONDS = float(os.environ.get("YOUSIGN_BACKOFF_SECONDS", "1"))
         # Signing of certificates (PEM files); unset: seed-demo generates demo material.
         self.SIGNING_KEY = os.environ.get("SIGNING_KEY") or None
         self.SIGNING_CERT = os.environ.get("SIGNING_CERT") or None
@@ -150,6 +154,9 @@ class Config:
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         # Shared secret of the Yousign webhook (HMAC-SHA256 of the body).
         self.YOUSIGN_WEBHOOK_SECRET = os.environ.get("YOUSIGN_WEBHOOK_SECRET") or None
+        # The secret being replaced, accepted as well while a rotation lasts (operations.md).
+        self.YOUSIGN_WEBHOOK_SECRET_PREVIOUS = (os.environ.get("YOUSIGN_WEBHOOK_SECRET_PREVIOUS")
+                                                or None)
         # Key of the audit trail's HMAC chain, kept outside the database (backoffice/audit.py).
         # Unset in the embedded mode: generated once into the app's instance folder (not
         # with _instance_secret, which would read this process's INSTANCE_DIR, not the

@@ -59,3 +59,14 @@ def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) ->
         return wrapper  # type: ignore[return-value]
 
     return decorate(fn) if fn is not None else decorate
+
+
+def last_attempt() -> bool:
+    """True unless an RQ worker will retry the current job (in-process: no retry)."""
+    try:
+        from rq import get_current_job
+
+        current = get_current_job()
+    except Exception:  # noqa: BLE001 - not inside a worker
+        current = None
+    return current is None or not current.retries_left

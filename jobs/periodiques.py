@@ -53,6 +53,9 @@ PERIODIQUES: tuple[Periodique, ...] = (
                "pousse vers Redis les tâches restées en attente (flask pousser-taches)"),
     Periodique("reprendre-emissions", "certificats.rattraper_bloquees", 600,
                "relance les émissions en cours depuis ISSUANCE_RETRY_AFTER_MINUTES"),
+    Periodique("reprendre-conventions", "conventions.rattraper_bloquees", 600,
+               "relance les envois Yousign et les téléchargements de conventions signées "
+               "en suspens depuis CONVENTION_RETRY_AFTER_MINUTES"),
     Periodique("analyser-fichiers", "antivirus.rattraper_en_retard", 900,
                "relance les analyses antivirus en attente ou en erreur"),
     Periodique("purger-temporaires", "maintenance.purger_temporaires", 3600,

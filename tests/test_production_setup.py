@@ -125,9 +125,12 @@ class Vendor:
         reference = self.call("POST", "/candidatures", 201, json={
             "product_id": product["id"], "demarche": demarche})["reference"]
         self.call("PUT", f"/candidatures/{reference}/forms/{step}", 200, json={
-            "responsable_legal": {"nom": "Martin"},
-            "contact": {"nom": "Durand", "email": "contact@editeur.example.fr"},
-            "entreprise": {"raison_sociale": "Éditeur"}, "produit": {"nom": "Télésuivi"},
+            "responsable_legal": {"nom": "Martin", "prenom": "Jeanne",
+                                  "fonction": "Présidente"},
+            "contact": {"nom": "Durand", "prenom": "Paul",
+                        "email": "contact@editeur.example.fr"},
+            "entreprise": {"raison_sociale": "Éditeur", "siret": "12345678900011"},
+            "produit": {"nom": "Télésuivi", "version": "v1.0"},
             "profils": profils, "consentement_email": True})
         parcours = "segur" if demarche == "sons_sas" else "dmn"
         for piece in required_pieces(parcours, step):

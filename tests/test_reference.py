@@ -189,7 +189,8 @@ def test_every_automatic_message_the_workflow_posts_has_its_wording() -> None:
     for path in (ROOT / "backoffice").rglob("*.py"):
         events.update(re.findall(r'post_system_message\(\s*candidature,\s*"([a-z_.]+)"',
                                  path.read_text()))
-    events |= {"form.soumise", "form.resoumise", "convention.expiree", "convention.refusee"}
+    events |= {"form.soumise", "form.resoumise", "convention.expiree", "convention.refusee",
+               "convention.annulee", "convention.document"}
     assert len(events) > 20
     assert events <= set(reference.message_texts())
 

@@ -302,7 +302,11 @@ class MessageTemplateView(SecureModelView):
     form_overrides = {"event": SelectField, "body": TextAreaField}
     form_args = {"event": {"choices": []}, "body": {"render_kw": {"rows": 8}}}
     column_descriptions = {"body": "Accolades : {step}, {section}, {round}, {body} (message saisi "
-                                   "par le vérificateur), {reference}, {extra}."}
+                                   "par le vérificateur), {reference}, {extra}. Pour "
+                                   "« convention.document » (le texte de la convention à "
+                                   "signer ; l'objet en est le titre) : {organisation}, "
+                                   "{siret}, {produit}, {demarche}, {signataire}, {fonction}, "
+                                   "{email}, {reference}, {date}."}
     can_view_details = False
     # every event has its row, loaded from data/ by `make db`: an admin edits, never adds
     can_create = False

@@ -17,7 +17,7 @@ from backoffice.api.serializers import candidature_json, candidature_summary
 from backoffice.api.validation import Fields, json_object
 from backoffice.db import db
 from backoffice.models import Candidature
-from backoffice.workflow import candidatures, forms
+from backoffice.workflow import candidatures, form_blocks, forms
 from backoffice.workflow.base import load_for_update
 from backoffice.workflow.definitions import DEMARCHES
 
@@ -101,21 +101,10 @@ def put_form(reference: str, step: str):  # noqa: ANN201
     if request.content_length and request.content_length > MAX_FORM_BYTES:
         raise ApiError(413, "form_too_large", "Le formulaire dépasse 256 Ko.")
     data = json_object()
-    if "contact" in data and not isinstance(data["contact"], dict):
-        raise ApiError(422, "validation_error", "Le bloc contact doit être un objet.",
-                       fields={"contact": "Objet attendu."})
-    email = (data.get("contact") or {}).get("email")
-    if email is not None:
-        from email_validator import EmailNotValidError, validate_email
-
-        try:
-            validate_email(email, check_deliverability=False)
-        except (EmailNotValidError, TypeError) as exc:
-            raise ApiError(422, "validation_error", "Adresse électronique du contact invalide.",
-                           fields={"contact.email": "Adresse invalide."}) from exc
-    if "consentement_email" in data and not isinstance(data["consentement_email"], bool):
-        raise ApiError(422, "validation_error", "consentement_email doit être un booléen.",
-                       fields={"consentement_email": "Booléen attendu."})
+    errors = form_blocks.type_errors(data)
+    if errors:
+        raise ApiError(422, "validation_error", "Certains champs du formulaire sont invalides.",
+                       fields=errors)
     candidature = own_candidature(reference, lock=True)
     form = forms.enregistrer_formulaire(candidature, step, data, actor=industriel())
     return respond({"step": form.step, "data": form.data})

@@ -8,9 +8,11 @@ from typing import Any
 from flask import jsonify
 
 from backoffice.api import bp
+from backoffice.api.error_codes import ERROR_CODES
 from backoffice.auth.access import public
 from backoffice.models.files import SCAN_STATUSES
 from backoffice.workflow.definitions import ALL_STEP_STATUSES, DEMARCHES, STEPS, CandidatureStatus
+from backoffice.workflow.form_blocks import BLOCKS, LABELS, REQUIRED_BLOCKS
 
 DT = {"type": "string", "format": "date-time"}
 DT_NULL = {"type": "string", "format": "date-time", "nullable": True}
@@ -58,9 +60,81 @@ SECTION = {"name": "section", "in": "path", "required": True, "schema": STR}
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
 
+def _error_schema() -> dict[str, Any]:
+    schema = obj({"code": {"type": "string", "description": "Code stable ; la liste complète "
+                                                        "est dans x-error-codes."},
+                  "message": STR, "details": {"type": "object"}}, ["code", "message"])
+    schema["x-error-codes"] = [{"code": code, "status": status, "description": description}
+                               for code, (status, description) in ERROR_CODES.items()]
+    return schema
+
+
+FIELD_FORMATS: dict[str, dict[str, Any]] = {
+    "email": {"format": "email"},
+    "siret": {"pattern": "^[0-9]{14}$"},
+    "telephone": {"pattern": "^\\+?[0-9 .()-]{6,30}$"},
+    "text": {},
+}
+
+
+def form_block_schemas() -> dict[str, Any]:
+    """One schema per block of form_blocks.BLOCKS: its fields, their types, and (as
+    `required`) the fields a submission requires; a saved draft may lack them."""
+    schemas = {}
+    for block in BLOCKS.values():
+        schema = obj({f.name: {"type": "string", "maxLength": f.max_length,
+                               "description": f.label[:1].upper() + f.label[1:],
+                               **FIELD_FORMATS[f.kind]} for f in block.fields},
+                     [f.name for f in block.fields if f.required])
+        schema["description"] = (f"Bloc « {block.label} ». Les champs `required` sont "
+                                 "obligatoires à la soumission de l'étape (un brouillon peut "
+                                 "être incomplet) ; les autres champs envoyés sont conservés.")
+        schemas[block.name] = schema
+    return schemas
+
+
+def profils_description() -> str:
+    """The profile codes of the référentiels in force, with their labels (database)."""
+    from sqlalchemy import select
+
+    from backoffice.db import db
+    from backoffice.models import Referentiel
+
+    parts = []
+    for referentiel in db.scalars(select(Referentiel).where(Referentiel.current.is_(True))
+                                  .order_by(Referentiel.code)):
+        codes = ", ".join(f"`{p.code}` ({p.label})" for p in
+                          sorted(referentiel.profils, key=lambda p: p.code))
+        parts.append(f"{'DMN' if referentiel.code == 'dmn' else 'SONS SAS'} "
+                     f"(référentiel {referentiel.version}) : {codes}")
+    return ("Codes des profils du référentiel en vigueur (obligatoire à la soumission de la "
+            "recevabilité). " + " ; ".join(parts) + ".")
+
+
+def form_input_schema() -> dict[str, Any]:
+    required = " ; ".join(f"{STEPS[step].label} : {', '.join(blocks) or 'aucun'}"
+                          for step, blocks in REQUIRED_BLOCKS.items())
+    return {
+        "type": "object",
+        "description": "Les blocs du formulaire d'une étape. Blocs obligatoires à la "
+                       f"soumission, par étape — {required}.",
+        "properties": {
+            **{name: ref(f"FormBlock_{name}") for name in BLOCKS},
+            "profils": {"type": "array", "items": {"type": "string", "maxLength": 32},
+                        "description": profils_description()},
+            "composants": {"type": "array", "items": {"type": "object"},
+                           "description": LABELS["composants"].capitalize()
+                           + " (objets libres)."},
+            "consentement_email": {"type": "boolean",
+                                   "description": "L'industriel accepte d'être notifié par "
+                                                  "e-mail."},
+        },
+        "x-required-blocks": {step: list(blocks) for step, blocks in REQUIRED_BLOCKS.items()},
+    }
+
+
 SCHEMAS: dict[str, Any] = {
-    "Error": obj({"code": STR, "message": STR, "details": {"type": "object"}},
-                 ["code", "message"]),
+    "Error": _error_schema(),
     "ProductInput": obj({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "version": {"type": "string", "minLength": 1, "maxLength": 50},
@@ -186,7 +260,7 @@ def document() -> dict[str, Any]:
             "summary": "Enregistrer le formulaire d'une étape", "operationId": "putForm",
             "parameters": [REFERENCE, {"name": "step", "in": "path", "required": True,
                                        "schema": STR}],
-            "requestBody": json_body({"type": "object"}),
+            "requestBody": json_body(ref("FormInput")),
             "responses": responses(200, obj({"step": STR, "data": {"type": "object"}}),
                                    403, 409, 413, 415, 422)}},
         "/candidatures/{reference}/pieces": {"post": {
@@ -274,8 +348,16 @@ def document() -> dict[str, Any]:
             "operationId": "yousignWebhook", "security": [],
             "parameters": [{"name": "X-Yousign-Signature-256", "in": "header",
                             "required": True, "schema": STR}],
-            "requestBody": json_body({"type": "object"}),
-            "responses": responses(200, obj({"status": STR}, ["status"]), 413, 422, 503)}},
+            "requestBody": json_body(obj({
+                "event_id": {"type": "string", "minLength": 1, "maxLength": 100},
+                "event_name": {"type": "string", "enum": [
+                    "signature_request.done", "signature_request.declined",
+                    "signature_request.expired", "signature_request.canceled"]},
+                "data": obj({"signature_request": obj({
+                    "id": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "decline_information": obj({"reason": STR}, [])}, ["id"])})})),
+            "responses": responses(200, obj({"status": {"type": "string", "enum": [
+                "processed", "ignored", "duplicate"]}}, ["status"]), 413, 503)}},
     }
     return {
         "openapi": "3.0.3",
@@ -287,7 +369,9 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, "FormInput": form_input_schema(),
+                        **{f"FormBlock_{name}": schema
+                           for name, schema in form_block_schemas().items()}},
             "responses": {"Error": {"description": "Erreur", "content": {
                 "application/json": {"schema": ref("Error")}}}},
         },

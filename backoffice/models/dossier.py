@@ -30,10 +30,21 @@ class Convention(Base):
     candidature_id: Mapped[int] = mapped_column(
         ForeignKey("candidature.id", ondelete="CASCADE"), unique=True
     )
+    # None while status is "envoyee": the job creating the Yousign request has not run yet
     signature_request_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Yousign's ids of the signable document and of the signer (to download them once done)
+    document_id: Mapped[str | None] = mapped_column(String(100))
+    signer_id: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
     signed_at: Mapped[datetime | None]
     signed_fichier_id: Mapped[int | None] = mapped_column(ForeignKey("fichier.id"))
+    # Yousign's audit trail of the signature (PDF), downloaded with the signed document
+    audit_trail_fichier_id: Mapped[int | None] = mapped_column(ForeignKey("fichier.id"))
+
+    @property
+    def sending(self) -> bool:
+        """Sent by a vérificateur, the Yousign request not created yet (jobs/conventions)."""
+        return self.sent_at is not None and self.signature_request_id is None
 
 
 class WebhookEvent(Base):

@@ -1,17 +1,14 @@
-"""The convention panel: send for signature (Yousign), record a signature by hand with
-the signed PDF, validate."""
+"""The convention panel: send for signature (Yousign, through a job), record a signature
+by hand with the signed PDF, validate."""
 
 from __future__ import annotations
 
 from flask import abort, flash
 from flask_login import current_user
-from sqlalchemy import select
 
-from backoffice import uploads, yousign
+from backoffice import uploads
 from backoffice.auth.access import roles_required
 from backoffice.db import db
-from backoffice.demo_files import one_page_pdf
-from backoffice.models import StepForm
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import back_to_dossier, load_dossier, run_transition
 from backoffice.reviewer.forms import ActionForm, EnvoiConventionForm, SignatureManuelleForm
@@ -19,50 +16,17 @@ from backoffice.storage import StorageError
 from backoffice.workflow import convention
 
 
-def _signer(candidature) -> yousign.Signer | None:  # noqa: ANN001
-    forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id))
-    for form in forms:
-        legal = form.data.get("responsable_legal") or {}
-        contact = form.data.get("contact") or {}
-        email = legal.get("email") or contact.get("email")
-        if email:
-            return yousign.Signer(legal.get("prenom") or contact.get("prenom") or "",
-                                  legal.get("nom") or contact.get("nom") or "", email)
-    if candidature.contact_email:
-        return yousign.Signer("", candidature.organisation.name, candidature.contact_email)
-    return None
-
-
 @bp.post("/candidatures/<reference>/convention/envoyer")
 @roles_required("verificateur")
 def convention_envoyer(reference: str):
+    """Queue the Yousign request (jobs/conventions.envoyer, after the commit), or record
+    the id of one made by hand in Yousign."""
     form = EnvoiConventionForm()
     candidature = load_dossier(reference, lock=True)
     if not form.validate_on_submit():
         abort(400)
-    request_id = (form.signature_request_id.data or "").strip()
-    if not request_id:
-        if not yousign.configured():
-            flash("Yousign n'est pas configuré : saisissez l'identifiant de la demande de "
-                  "signature créée dans Yousign.", "error")
-            return back_to_dossier(candidature)
-        signer = _signer(candidature)
-        if signer is None:
-            flash("Aucun signataire connu : le formulaire ne donne pas d'adresse électronique.",
-                  "error")
-            return back_to_dossier(candidature)
-        document = one_page_pdf(f"Convention — candidature {candidature.reference}",
-                                f"{candidature.organisation.name} — {candidature.product.label}")
-        try:
-            request_id = yousign.create_signature_request(
-                f"Convention {candidature.reference}", document,
-                f"convention-{candidature.reference}.pdf", signer)
-        except yousign.YousignError as error:
-            db.rollback()
-            flash(f"{error} La convention n'a pas été envoyée.", "error")
-            return back_to_dossier(candidature)
     return run_transition(candidature, convention.envoyer, actor=current_user,
-                          signature_request_id=request_id,
+                          signature_request_id=(form.signature_request_id.data or "").strip(),
                           success="La convention est envoyée pour signature.")
 
 

@@ -202,8 +202,11 @@ def dossier(reference: str):
             ProductEvaluation.product_id == candidature.product_id)).all()
     convention = context["convention"]
     if context["kind"] == StepKind.convention.value and convention and \
-            convention.signed_fichier_id:
-        context["convention_file"] = db.get(Fichier, convention.signed_fichier_id)
+            (convention.signed_fichier_id or convention.audit_trail_fichier_id):
+        files = {f.id: f for f in db.scalars(select(Fichier).where(Fichier.id.in_(
+            {convention.signed_fichier_id, convention.audit_trail_fichier_id} - {None})))}
+        context["convention_file"] = files.get(convention.signed_fichier_id)
+        context["audit_trail_file"] = files.get(convention.audit_trail_fichier_id)
     if context["kind"] == StepKind.form.value and context["can_decide"]:
         context["piece_types"] = db.scalars(select(PieceType).where(
             PieceType.parcours == candidature.demarche.parcours,

@@ -23,6 +23,7 @@ from backoffice.workflow import (  # noqa: F401 (importing them registers the tr
     assignment,
     avis,
     candidatures,
+    certificats,
     college,
     convention,
     emission,
@@ -55,6 +56,8 @@ OPERATIONS = {
     "seance.conflit": "a déclaré un conflit d'intérêts sur le dossier",
     "seance.voter": "a voté",
     "seance.decider": "a enregistré la décision de la séance",
+    "convention.demande_creee": "a créé la demande de signature Yousign",
+    "convention.documents_recus": "a joint la convention signée et le dossier de preuve Yousign",
 }
 USAGES = {"piece": "pièce justificative", "preuve": "preuve",
           "zip": "archive des preuves pour avis", "autre": "pièce jointe"}

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from backoffice import audit
 from backoffice.db import db
 from backoffice.models import Candidature, Piece, PieceType, StepForm, User
-from backoffice.workflow import campaigns, delays
+from backoffice.workflow import campaigns, delays, form_blocks
 from backoffice.workflow.base import (
     Actor,
     InvalidInput,
@@ -29,13 +29,6 @@ from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind, 
 from backoffice.workflow.messages import post_system_message
 from backoffice.workflow.steps import advance, close
 
-# Blocks the portal's form must carry before a step can be submitted.
-REQUIRED_BLOCKS = {
-    "recevabilite": ("responsable_legal", "contact", "entreprise", "produit", "profils"),
-    "depot": ("responsable_legal", "contact", "entreprise", "produit"),
-    "eligibilite": (),
-}
-
 
 def _form_step(candidature: Candidature, step_code: str):  # noqa: ANN202
     # the candidature's own steps: an admin changing the démarche leaves them as they were
@@ -47,16 +40,12 @@ def _form_step(candidature: Candidature, step_code: str):  # noqa: ANN202
 
 
 def missing_for_submission(candidature: Candidature, step_code: str) -> list[str]:
-    """What the vendor still has to provide, in French."""
+    """What the vendor still has to provide, in French (form_blocks: the blocks and their
+    required fields)."""
     missing = []
     form = db.scalar(select(StepForm).where(
         StepForm.candidature_id == candidature.id, StepForm.step == step_code))
-    data = form.data if form else {}
-    labels = {"responsable_legal": "responsable légal", "contact": "contact",
-              "entreprise": "entreprise", "produit": "produit", "profils": "profils"}
-    for block in REQUIRED_BLOCKS.get(step_code, ()):
-        if not data.get(block):
-            missing.append(f"le bloc « {labels[block]} » du formulaire")
+    missing += form_blocks.missing(form.data if form else {}, step_code)
     parcours = candidature.demarche.parcours
     required = db.scalars(select(PieceType).where(
         PieceType.parcours == parcours, PieceType.step == step_code,

@@ -27,7 +27,7 @@ from backoffice.workflow.base import (
 TEXTS: dict[str, tuple[str, str]] = message_texts()
 
 # Internal outcomes the vendor is not e-mailed about.
-NOT_NOTIFIED = {"emission.echec"}
+NOT_NOTIFIED = {"emission.echec", "convention.envoi_echoue"}
 
 
 def _template(event: str) -> tuple[str, str]:

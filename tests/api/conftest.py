@@ -68,9 +68,12 @@ class Api:
         return response.json["reference"]
 
     def fill(self, reference: str, step: str, pieces: list[str], profils: list[str]) -> None:
-        form = {"responsable_legal": {"nom": "Martin"},
-                "contact": {"nom": "Durand", "email": "contact@editeur.example.fr"},
-                "entreprise": {"raison_sociale": "Éditeur"}, "produit": {"nom": "Careoptim"},
+        form = {"responsable_legal": {"nom": "Martin", "prenom": "Jeanne",
+                                      "fonction": "Présidente"},
+                "contact": {"nom": "Durand", "prenom": "Paul",
+                            "email": "contact@editeur.example.fr"},
+                "entreprise": {"raison_sociale": "Éditeur", "siret": "12345678900011"},
+                "produit": {"nom": "Careoptim", "version": "v0.1"},
                 "profils": profils, "consentement_email": True}
         assert self.put(f"/candidatures/{reference}/forms/{step}", form).status_code == 200
         for piece in pieces:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from backoffice.api.webhooks import sign
 from backoffice.db import db
-from backoffice.models import Candidature, Product
+from backoffice.models import Candidature, Product, WebhookEvent
 from backoffice.workflow import convention
 from tests.api.conftest import PRODUCT, ans
 from tests.workflow.conftest import REFERENTIEL  # noqa: F401 - same data file
@@ -82,17 +82,50 @@ def test_yousign_webhook_signs_the_convention_once(app, client, world) -> None: 
         app.config["YOUSIGN_WEBHOOK_SECRET"] = None
 
 
-def test_webhook_refuses_garbage(app, client, world) -> None:  # noqa: ANN001
+def test_webhook_refuses_garbage_with_a_400_and_a_code(app, client, world) -> None:  # noqa: ANN001
     _sent(world, app)
+    done = {"event_id": "e9", "event_name": "signature_request.done",
+            "data": {"signature_request": {"id": "sr-42"}}}
+    cases = [
+        (b"not json", "invalid_json"),
+        (b"[1, 2]", "invalid_payload"),
+        (json.dumps({**done, "event_id": "e" * 101}).encode(), "invalid_payload"),
+        (json.dumps({**done, "event_id": ""}).encode(), "invalid_payload"),
+        (json.dumps({**done, "event_id": ["e9"]}).encode(), "invalid_payload"),
+        (json.dumps({**done, "event_name": "signature_request.reactivated"}).encode(),
+         "unknown_event"),
+        (json.dumps({**done, "data": {"signature_request": {"id": "s" * 101}}}).encode(),
+         "invalid_payload"),
+        (json.dumps({**done, "data": "sr-42"}).encode(), "invalid_payload"),
+    ]
     try:
-        body = b"not json"
-        response = client.post("/api/v1/webhooks/yousign", data=body,
-                               content_type="application/json",
-                               headers={"X-Yousign-Signature-256": sign("secret-partage", body)})
-        assert response.status_code == 422 and response.json["code"] == "invalid_payload"
-        unknown = _hook(client, {"event_id": "e9", "event_name": "signature_request.done",
-                                 "data": {"signature_request": {"id": "inconnu"}}})
+        for body, code in cases:
+            response = client.post("/api/v1/webhooks/yousign", data=body,
+                                   content_type="application/json",
+                                   headers={"X-Yousign-Signature-256":
+                                            sign("secret-partage", body)})
+            assert (response.status_code, response.json["code"]) == (400, code), body[:40]
+        db.expire_all()
+        assert db.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+        unknown = _hook(client, {**done, "data": {"signature_request": {"id": "inconnu"}}})
         assert unknown.json == {"status": "ignored"}
     finally:
         app.config["YOUSIGN_WEBHOOK_SECRET"] = None
     assert _hook(client, {"event_id": "x"}).status_code == 503
+
+
+def test_webhook_accepts_the_previous_secret_during_a_rotation(app, client, world) -> None:  # noqa: ANN001
+    reference = _sent(world, app)
+    app.config.update(YOUSIGN_WEBHOOK_SECRET="nouveau-secret",
+                      YOUSIGN_WEBHOOK_SECRET_PREVIOUS="secret-partage")
+    try:
+        payload = {"event_id": "evt-r1", "event_name": "signature_request.done",
+                   "data": {"signature_request": {"id": "sr-42"}}}
+        assert _hook(client, payload, secret="autre").status_code == 401
+        assert _hook(client, payload).json == {"status": "processed", "reference": reference}
+        replay = {**payload, "event_id": "evt-r2"}
+        assert _hook(client, replay, secret="nouveau-secret").json["status"] == "ignored"
+        app.config["YOUSIGN_WEBHOOK_SECRET_PREVIOUS"] = None  # rotation over
+        assert _hook(client, {**payload, "event_id": "evt-r3"}).status_code == 401
+    finally:
+        app.config.update(YOUSIGN_WEBHOOK_SECRET=None, YOUSIGN_WEBHOOK_SECRET_PREVIOUS=None)

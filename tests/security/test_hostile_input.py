@@ -285,7 +285,8 @@ def test_the_signed_webhook_body_cannot_fail_the_parser(app, desk) -> None:  # n
             "X-Yousign-Signature-256": sign("secret-de-test", body)})
     finally:
         app.config["YOUSIGN_WEBHOOK_SECRET"] = None
-    assert_refused(response, 422, ("invalid_payload", "Événement Yousign illisible."))
+    assert_refused(response, 400, ("invalid_json",
+                                   "Le corps de l'événement n'est pas un JSON valide."))
 
 
 # --- stored before the rules: the pages still render ---------------------------------------

@@ -17,6 +17,7 @@ from backoffice.db import db, utcnow
 from backoffice.models import (
     AuditEvent,
     Certificat,
+    Convention,
     ExigenceVerdict,
     Message,
     Preuve,
@@ -115,6 +116,11 @@ def _zip(c, w, status):  # noqa: ANN001, ANN202
         db.add(ZipPourAvis(candidature_id=c.id, fichier_id=fichier_for(c, "p.zip").id))
 
 
+def _sending(c, w, status):  # noqa: ANN001, ANN202
+    """The vérificateur sent it; the job has not created the Yousign request yet."""
+    db.add(Convention(candidature_id=c.id, sent_at=utcnow()))
+
+
 def _section_files(c, w, status):  # noqa: ANN001, ANN202
     section = _first_section(c)
     for exigence in section.exigences:
@@ -177,8 +183,16 @@ CASES: dict[str, Case] = {
         DMN, "convention", lambda c, w, a: convention.marquer_expiree(c, actor=a),
         actor="systeme"),
     "convention.marquer_refusee": Case(
-        DMN, "convention", lambda c, w, a: convention.marquer_refusee(c, actor=a),
+        DMN, "convention",
+        lambda c, w, a: convention.marquer_refusee(c, actor=a, motif="Mauvais signataire"),
         actor="systeme"),
+    "convention.marquer_annulee": Case(
+        DMN, "convention", lambda c, w, a: convention.marquer_annulee(c, actor=a),
+        actor="systeme"),
+    "convention.envoi_echoue": Case(
+        DMN, "convention",
+        lambda c, w, a: convention.envoi_echoue(c, actor=a, erreur="Yousign (503)"),
+        _sending, notifies=False, actor="systeme"),
     "convention.valider": Case(
         DMN, "convention", lambda c, w, a: convention.valider(c, actor=a)),
     "pour_avis.deposer": Case(
