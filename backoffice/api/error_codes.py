@@ -32,6 +32,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
                                 "en_attente, erreur, infecte ou supprime)."),
     "no_form_step": (409, "La candidature n'est pas à une étape de formulaire."),
     "not_pour_avis": (409, "La candidature n'attend pas le zip des preuves pour avis."),
+    "recevabilite_not_submitted": (409, "Le zip des preuves pour avis se dépose une fois le "
+                                        "formulaire de recevabilité soumis."),
     "idempotency_key_in_progress": (409, "Une requête avec cette clé d'idempotence est en "
                                          "cours."),
     # sizes and types
@@ -79,6 +81,7 @@ BACKOFFICE_ONLY = frozenset({
     "invalid_quorum", "invalid_verdict", "invalid_vote", "invalid_workbook", "missing_columns",
     "no_non_conforme", "no_referentiel", "no_signer", "no_zip", "not_a_colleague",
     "not_assigned", "not_assignee", "not_sending", "quorum_not_reached", "seance_closed",
-    "sections_not_validated", "undecided_items", "validated_round", "version_exists",
+    "sections_not_validated", "signed_file_required", "undecided_items", "validated_round",
+    "version_exists",
     "yousign_not_configured",
 })
