@@ -17,7 +17,7 @@ else
 READY := $(STAMP)
 endif
 
-.PHONY: run test install install-production lock db demo worker lint serve-production clean
+.PHONY: run test test-fast install install-production lock db demo worker lint serve-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,16 @@ run: demo
 	@echo "Back-office : http://$(HOST):$(PORT)/"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# Serial: a full run under pytest-xdist has not been verified yet (the deploy tests bind
+# fixed ports); `make test-fast` is parallel.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every test but the slow ones (browsers, subprocesses, packaging, benchmark smoke:
+# tests/conftest.py), on as many processes as cores; each worker has its own databases and
+# Redis database number.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 # Production mode: the job worker (backoffice/worker.py) on every queue (REDIS_URL must
 # be set); `python -m backoffice.worker certificats` for one queue.
