@@ -256,6 +256,39 @@ class IsolatedClient(FlaskClient):
             _cv_app.reset(token)
 
 
+class QueryRecorder:
+    """Warehouse's `query_recorder`: the SQL statements run inside `with recorder:` (the
+    transaction's own SAVEPOINT/RELEASE/ROLLBACK left out), for query budgets."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def _before(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            self.queries.append(statement)
+
+    def __enter__(self) -> QueryRecorder:
+        from sqlalchemy import event
+
+        self.queries = []
+        event.listen(db.get_bind().engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(db.get_bind().engine, "before_cursor_execute", self._before)
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+
+@pytest.fixture
+def query_recorder(ctx) -> QueryRecorder:  # noqa: ANN001
+    return QueryRecorder()
+
+
 @pytest.fixture
 def client(app, ctx):  # noqa: ANN001, ANN201
     app.test_client_class = IsolatedClient

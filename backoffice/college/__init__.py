@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
 from backoffice.college import scope
@@ -20,7 +20,6 @@ from backoffice.models import (
     Candidature,
     CandidatureExigence,
     CandidatureStep,
-    ExigenceVerdict,
     Referentiel,
     Seance,
     SectionReview,
@@ -204,24 +203,26 @@ def seance_pv(seance_id: int):
 @roles_required(*COLLEGE)
 def dossier(reference: str):
     """Read-only: the whole DMN dossier, with a one-page synthesis first."""
-    candidature = db.scalar(select(Candidature).where(Candidature.reference == reference)
-                            .options(selectinload(Candidature.steps)))
+    # what the page shows of the candidature in one query (budget: 8 per page, issue 19)
+    candidature = db.scalars(select(Candidature).where(Candidature.reference == reference)
+                             .options(joinedload(Candidature.steps),
+                                      joinedload(Candidature.product),
+                                      joinedload(Candidature.organisation),
+                                      joinedload(Candidature.demarche))).unique().first()
     # out of scope answers like an unknown reference: nothing tells a dossier exists
     if candidature is None or not scope.can_read_dossier(current_user, candidature):
         abort(404)
     sections = db.scalars(select(SectionReview).where(
         SectionReview.candidature_id == candidature.id).options(
-        selectinload(SectionReview.exigences).selectinload(CandidatureExigence.verdicts))
-        .order_by(SectionReview.position)).all()
+        joinedload(SectionReview.exigences).joinedload(CandidatureExigence.verdicts))
+        .order_by(SectionReview.position)).unique().all()
     non_applicable = [(e, v) for s in sections for e in s.exigences for v in e.verdicts
                       if v.verdict == "non_applicable" and v.round == s.round]
     referentiel = db.get(Referentiel, candidature.referentiel_id) \
         if candidature.referentiel_id else None
     events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id)
                         .order_by(AuditEvent.id)).all()
-    verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
-        CandidatureExigence).join(SectionReview).where(
-        SectionReview.candidature_id == candidature.id))
+    verdict_count = sum(len(e.verdicts) for s in sections for e in s.exigences)  # loaded
     from backoffice.models import Fichier, Message, Piece, StepForm
 
     forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()

@@ -118,7 +118,7 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
 
     page.goto(f"/verify/{number}")
     expect(page.get_by_test_id("verdict")).to_have_text(
-        re.compile("^" + re.escape(f"Certificat {number} : valide")))
+        re.compile(r"^\s*" + re.escape(f"Certificat {number} : valide")))
     assert axe_violations(page) == []
     login(page, live_server.account("admin"))
     page.goto(f"/admin/certificat/statut/{cert_id}")
