@@ -3,6 +3,7 @@ the read-only dossier with its synthesis."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -105,7 +106,7 @@ def new_seance():
 @roles_required(*COLLEGE)
 def seance(seance_id: int):
     seance = _seance(seance_id)
-    candidates = []
+    candidates: Sequence[Candidature] = ()
     if seance.status == "ouverte" and seances.can_prepare(current_user):
         candidates = db.scalars(select(Candidature).join(CandidatureStep, and_(
             CandidatureStep.candidature_id == Candidature.id,

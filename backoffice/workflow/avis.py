@@ -128,7 +128,7 @@ def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
     exigences = [(e.code, e.title) for s in selected_sections(candidature) for e in s.exigences]
     codes = [code for code, _ in exigences]
     matched: dict[str, list[dict]] = {code: [] for code in codes}
-    unmatched = []
+    unmatched: list[dict] = []
     for entry in upload.report.get("entries", []):
         code = match_code(entry["name"], codes)
         (matched[code] if code else unmatched).append(entry)
