@@ -88,7 +88,7 @@ def render(candidature: Candidature, cert: Certificat) -> bytes:
               "Attestation de conformité — référencement SONS SAS", 22, bold=True)
     page.text(40, 725, f"N° {cert.number}", 14, bold=True)
     product = candidature.product
-    y = 690
+    y = 690.0
     lines = [
         ("Produit", product.name), ("Version", product.version),
         ("Référence produit", product.label),
