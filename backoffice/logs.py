@@ -177,10 +177,10 @@ def configure_app(config: Any) -> None:
 try:  # gunicorn is a runtime dependency, but the CLI and the worker never need it
     from gunicorn.glogging import Logger as _GunicornBase
 except ImportError:  # pragma: no cover
-    _GunicornBase = object  # type: ignore[assignment,misc]
+    _GunicornBase = object
 
 
-class GunicornLogger(_GunicornBase):  # type: ignore[misc,valid-type]
+class GunicornLogger(_GunicornBase):
     """gunicorn's logger (`logger_class` in gunicorn.conf.py): its error log and its access
     log go through the root handler above, in the same format as the application's. The
     access line carries what the application left in the environ: request id, user, route."""

@@ -125,8 +125,8 @@ def _backlog_metrics() -> Iterator[Metric]:
     yield GaugeMetricFamily("backoffice_job_outbox_oldest_seconds",
                             "Age of the oldest job not yet pushed to Redis.",
                             _age_seconds(oldest))
-    by_status = dict(db.execute(select(OutboxMail.status, func.count())
-                                .group_by(OutboxMail.status)).all())
+    by_status = {status: count for status, count in db.execute(
+        select(OutboxMail.status, func.count()).group_by(OutboxMail.status))}
     mails = GaugeMetricFamily("backoffice_mail_outbox", "E-mails of the outbox, per status.",
                               labels=["status"])
     for status in OUTBOX_STATUSES:

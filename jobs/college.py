@@ -19,7 +19,7 @@ DECISIONS = {"favorable": "FAVORABLE", "defavorable": "DÉFAVORABLE", "ajournee"
 
 def render(seance: Seance) -> bytes:
     pages = [pdf.Page()]
-    page, y = pages[0], 780
+    page, y = pages[0], 780.0
 
     def line(text: str, size: float = 10, bold: bool = False, indent: float = 0) -> None:
         nonlocal page, y

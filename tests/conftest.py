@@ -30,7 +30,25 @@ from config import normalise_database_url
 
 REQUIRE_TIERS = os.environ.get("REQUIRE_TIERS", "") in {"1", "true", "yes"}
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+def _redis_url_of_this_worker() -> str | None:
+    """pytest-xdist: each worker its own Redis database (the base number + the worker's
+    index), since tests flush theirs; databases are per process already (os.getpid()) and
+    live servers bind port 0. Written back to the environment before the test modules and
+    the worker subprocesses read it."""
+    url = os.environ.get("TEST_REDIS_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, …
+    if not url or not worker.startswith("gw"):
+        return url
+    base, _, number = url.rpartition("/")
+    index = int(worker[2:])
+    url = f"{base}/{int(number or 0) + index}" if number.isdigit() else f"{url}/{index}"
+    os.environ["TEST_REDIS_URL"] = url
+    return url
+
+
+TEST_REDIS_URL = _redis_url_of_this_worker()
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
@@ -49,6 +67,34 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         + f", browser ({CHROMIUM})"
         + (" — all required" if REQUIRE_TIERS else "")
     ]
+
+
+# `slow` (make test-fast leaves them out): browsers, subprocesses (gunicorn, nginx, the job
+# worker, the CLI, ClamAV), packaging and the benchmark smoke; by directory, module or
+# marker here rather than by hand on each test.
+SLOW_DIRECTORIES = ("tests/e2e/", "tests/deploy/")
+SLOW_MODULES = {
+    "tests/test_packaging.py", "tests/test_bench_smoke.py", "tests/test_two_hosts.py",
+    "tests/test_issuance_crash.py", "tests/test_redis_down.py", "tests/test_periodic_jobs.py",
+    "tests/test_database_setup.py", "tests/test_cli_jobs.py", "tests/test_production_setup.py",
+    "tests/test_instance_secrets.py",
+}
+SLOW_MARKERS = {"browser", "clamav"}
+SLOW_TESTS = {  # a subprocess in a module of otherwise quick tests
+    "tests/test_cli.py::test_flask_command_line_works_in_a_subprocess",
+    "tests/test_jobs.py::test_the_worker_runs_a_retry_when_it_is_due",
+    "tests/workflow/test_certificates.py::test_pdfsig_validates_the_signature_independently",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        name = f"{path}::{item.originalname}" if isinstance(item, pytest.Function) else ""
+        if (path.startswith(SLOW_DIRECTORIES) or path in SLOW_MODULES or name in SLOW_TESTS
+                or SLOW_MARKERS & {m.name for m in item.iter_markers()}):
+            item.add_marker(pytest.mark.slow)
 
 
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL or REQUIRE_TIERS else [])
@@ -208,6 +254,39 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
         finally:
             _cv_app.reset(token)
+
+
+class QueryRecorder:
+    """Warehouse's `query_recorder`: the SQL statements run inside `with recorder:` (the
+    transaction's own SAVEPOINT/RELEASE/ROLLBACK left out), for query budgets."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def _before(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            self.queries.append(statement)
+
+    def __enter__(self) -> QueryRecorder:
+        from sqlalchemy import event
+
+        self.queries = []
+        event.listen(db.get_bind().engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(db.get_bind().engine, "before_cursor_execute", self._before)
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+
+@pytest.fixture
+def query_recorder(ctx) -> QueryRecorder:  # noqa: ANN001
+    return QueryRecorder()
 
 
 @pytest.fixture

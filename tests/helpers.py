@@ -40,6 +40,33 @@ def login(client: FlaskClient, user: Any, password: str = PASSWORD) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def login_as(client: FlaskClient, user: Any) -> None:
+    """Logged in without the forms, for tests where the login is not what is tested: the
+    session is written as `auth.views._complete_login` leaves it after both factors
+    (Flask-Login's user id, then `sessions.start`'s epoch and times). The real two-step
+    login keeps its own tests (test_auth.py, test_second_factor.py, security/) and `login`."""
+    from flask_login.utils import _create_identifier
+
+    from backoffice.db import db
+
+    db.flush()
+    db.commit()  # let go of the database (SQLite: the request must be able to write)
+    now = int(time.time())
+    # session_protection = "strong": the identifier of the client's address and user agent
+    with client.application.test_request_context(environ_base=client.environ_base):
+        identifier = _create_identifier()
+    with client.session_transaction() as session:
+        session.clear()  # no fixation, as at a real login
+        session.update({"_user_id": str(user.id), "_fresh": True, "_id": identifier,
+                        "epoch": user.session_epoch, "login_at": now, "seen_at": now})
+
+
+def clear_session(client: FlaskClient) -> None:
+    """Logged out without the form (see `login_as`)."""
+    with client.session_transaction() as session:
+        session.clear()
+
+
 def login_enrolling(client: FlaskClient, user: Any,
                     password: str = PASSWORD) -> tuple[str, list[str]]:
     """First login of an account: password, then enrolment with the key the page shows.
@@ -97,15 +124,15 @@ class GetEndpointChecks:
 
     def test_wrong_roles_are_forbidden(self, client: FlaskClient, ctx: Any) -> None:
         for role in (r for r in ROLES if r not in self.allowed_roles):
-            login(client, UserFactory(roles=[role]))
+            login_as(client, UserFactory(roles=[role]))
             assert client.get(self.path).status_code == 403, role
-            logout(client)
+            clear_session(client)
 
     def test_allowed_roles_get_the_page(self, client: FlaskClient, ctx: Any) -> None:
         for role in self.allowed_roles:
-            login(client, UserFactory(roles=[role]))
+            login_as(client, UserFactory(roles=[role]))
             assert client.get(self.path).status_code == 200, role
-            logout(client)
+            clear_session(client)
 
 
 class PostEndpointChecks:
@@ -124,13 +151,13 @@ class PostEndpointChecks:
 
     def test_wrong_roles_are_forbidden(self, client: FlaskClient, ctx: Any) -> None:
         for role in (r for r in ROLES if r not in self.allowed_roles):
-            login(client, UserFactory(roles=[role]))
+            login_as(client, UserFactory(roles=[role]))
             data = {**self.form, "csrf_token": csrf_token(client, "/")}
             assert client.post(self.path, data=data).status_code == 403, role
-            logout(client)
+            clear_session(client)
 
     def test_missing_csrf_token_is_refused(self, client: FlaskClient, ctx: Any) -> None:
-        login(client, UserFactory(roles=list(self.allowed_roles[:1])))
+        login_as(client, UserFactory(roles=list(self.allowed_roles[:1])))
         response = client.post(self.path, data=dict(self.form))
         assert response.status_code == 400
         assert "formulaire a expiré" in response.get_data(as_text=True)

@@ -5,7 +5,14 @@ from sqlalchemy import select
 
 from backoffice.models import AuditEvent
 from tests.factories import PASSWORD, UserFactory
-from tests.helpers import PostEndpointChecks, csrf_token, login, totp_code
+from tests.helpers import (
+    PostEndpointChecks,
+    clear_session,
+    csrf_token,
+    login,
+    login_as,
+    totp_code,
+)
 
 BAD = "Adresse électronique ou mot de passe incorrect."
 
@@ -142,3 +149,21 @@ class TestLogoutEndpoint(PostEndpointChecks):
         login(client, UserFactory(roles=["college"]))
         response = client.post(self.path, data={"csrf_token": csrf_token(client, "/")})
         assert response.status_code == 302
+
+
+def test_login_as_writes_the_session_a_real_login_leaves(client, ctx, app) -> None:  # noqa: ANN001
+    """tests.helpers.login_as stands for the two-step login in other tests: the same keys
+    and values (but the times), so that it cannot drift from what the views write."""
+    user = UserFactory(roles=["support"])
+    login(client, user)
+    with client.session_transaction() as session:
+        real = dict(session)
+    clear_session(client)
+    assert client.get("/support/").status_code == 302  # logged out
+    login_as(client, user)
+    with client.session_transaction() as session:
+        fast = dict(session)
+    times = {"login_at", "seen_at"}
+    assert {k: v for k, v in fast.items() if k not in times} == \
+        {k: v for k, v in real.items() if k not in times | {"csrf_token"}}
+    assert client.get("/support/").status_code == 200

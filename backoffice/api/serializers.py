@@ -69,7 +69,7 @@ def _last_message(c: Candidature, event: str, after: datetime | None = None) -> 
 
 def change_requests(c: Candidature, sections: list[SectionReview]) -> list[dict[str, Any]]:
     """What ANS waits for from the vendor now."""
-    requests = []
+    requests: list[dict[str, Any]] = []
     for step in c.steps:
         if step.status == "complements_demandes":
             message = _last_message(c, "form.complements_demandes")

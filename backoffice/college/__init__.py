@@ -3,14 +3,15 @@ the read-only dossier with its synthesis."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
 from backoffice.college import scope
@@ -21,7 +22,6 @@ from backoffice.models import (
     Candidature,
     CandidatureExigence,
     CandidatureStep,
-    ExigenceVerdict,
     Referentiel,
     Seance,
     SectionReview,
@@ -107,7 +107,7 @@ def new_seance():
 @roles_required(*COLLEGE)
 def seance(seance_id: int):
     seance = _seance(seance_id)
-    candidates = []
+    candidates: Sequence[Candidature] = ()
     if seance.status == "ouverte" and seances.can_prepare(current_user):
         candidates = db.scalars(select(Candidature).join(CandidatureStep, and_(
             CandidatureStep.candidature_id == Candidature.id,
@@ -207,15 +207,19 @@ def seance_pv(seance_id: int):
 @roles_required(*COLLEGE)
 def dossier(reference: str):
     """Read-only: the whole DMN dossier, with a one-page synthesis first."""
-    candidature = db.scalar(select(Candidature).where(Candidature.reference == reference)
-                            .options(selectinload(Candidature.steps)))
+    # what the page shows of the candidature in one query (budget: 8 per page, issue 19)
+    candidature = db.scalars(select(Candidature).where(Candidature.reference == reference)
+                             .options(joinedload(Candidature.steps),
+                                      joinedload(Candidature.product),
+                                      joinedload(Candidature.organisation),
+                                      joinedload(Candidature.demarche))).unique().first()
     # out of scope answers like an unknown reference: nothing tells a dossier exists
     if candidature is None or not scope.can_read_dossier(current_user, candidature):
         abort(404)
     sections = db.scalars(select(SectionReview).where(
         SectionReview.candidature_id == candidature.id).options(
-        selectinload(SectionReview.exigences).selectinload(CandidatureExigence.verdicts))
-        .order_by(SectionReview.position)).all()
+        joinedload(SectionReview.exigences).joinedload(CandidatureExigence.verdicts))
+        .order_by(SectionReview.position)).unique().all()
     non_applicable = [(e, v) for s in sections for e in s.exigences for v in e.verdicts
                       if v.verdict == "non_applicable" and v.round == s.round]
     referentiel = db.get(Referentiel, candidature.referentiel_id) \
@@ -223,9 +227,7 @@ def dossier(reference: str):
     events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
                                                  AuditEvent.action != "fichier.ouvrir")
                         .order_by(AuditEvent.id)).all()
-    verdict_count = db.scalar(select(func.count(ExigenceVerdict.id)).join(
-        CandidatureExigence).join(SectionReview).where(
-        SectionReview.candidature_id == candidature.id))
+    verdict_count = sum(len(e.verdicts) for s in sections for e in s.exigences)  # loaded
     from backoffice.models import Fichier, Message, Piece, StepForm
 
     forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from backoffice.db import db
-from backoffice.models import Candidature
+from backoffice.models import Candidature, CandidatureStep, User
 from backoffice.queues.candidatures import visible_demarches
 from backoffice.workflow.base import TransitionError, load_for_update
 
@@ -22,7 +22,11 @@ def load_dossier(reference: str, *, lock: bool = False) -> Candidature:
     else:
         candidature = db.scalars(
             select(Candidature).where(Candidature.reference == reference)
-            .options(joinedload(Candidature.steps), joinedload(Candidature.product),
+            # the steps' assignees with their roles and teams in the same query: a colleague's
+            # dossier shows its holder's name (3 lazy loads otherwise: issue 19)
+            .options(joinedload(Candidature.steps).joinedload(CandidatureStep.assignee)
+                     .options(joinedload(User.role_rows), joinedload(User.teams)),
+                     joinedload(Candidature.product),
                      joinedload(Candidature.organisation), joinedload(Candidature.demarche))
         ).unique().first()
     if candidature is None or candidature.demarche_code not in visible_demarches(current_user):

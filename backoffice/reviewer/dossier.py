@@ -60,10 +60,10 @@ def _sections(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
     sections = db.scalars(select(SectionReview).where(
         SectionReview.candidature_id == candidature.id)
         .options(selectinload(SectionReview.exigences)).order_by(SectionReview.position)).all()
-    counts = dict(db.execute(
+    counts = {exigence_id: count for exigence_id, count in db.execute(
         select(Preuve.exigence_id, func.count()).where(
             Preuve.candidature_id == candidature.id, Preuve.archived_at.is_(None))
-        .group_by(Preuve.exigence_id)).all())
+        .group_by(Preuve.exigence_id))}
     return [{"section": s, "exigences": len(s.exigences),
              "preuves": sum(counts.get(e.id, 0) for e in s.exigences)} for s in sections]
 

@@ -206,7 +206,8 @@ def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
     exigences = [(e.code, e.title) for s in selected_sections(candidature) for e in s.exigences]
     codes = [code for code, _ in exigences]
     matched: dict[str, list[dict]] = {code: [] for code in codes}
-    unmatched, system = [], []
+    unmatched: list[dict] = []
+    system: list[dict] = []
     for entry in upload.report.get("entries", []):
         if is_system_entry(entry["name"]):
             system.append(entry)

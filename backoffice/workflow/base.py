@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -104,7 +104,7 @@ def load_for_update(reference: str, organisation_id: int | None = None) -> Candi
 # --- roles -------------------------------------------------------------------------
 
 
-def is_verificateur_for(actor: Actor, candidature: Candidature) -> bool:
+def is_verificateur_for(actor: Actor, candidature: Candidature) -> TypeGuard[User]:
     """A vérificateur of a team of the candidature's parcours."""
     return (
         isinstance(actor, User)

@@ -91,18 +91,20 @@ def login(page: Any, account: dict[str, str]) -> None:
     page.goto("/connexion")
     page.get_by_label("Adresse électronique").fill(account["email"])
     page.get_by_label("Mot de passe").fill(account["password"])
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_load_state("networkidle")
+    # expect_navigation: the checks below read the page the form led to, never the one
+    # before it (wait_for_load_state alone may return before the navigation starts)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Se connecter").click()
     if page.url.endswith("/connexion/activation"):
         account["totp_secret"] = page.locator("#totp-secret").inner_text().strip()
         page.get_by_label("Code de vérification").fill(_next_code(page, account))
         page.get_by_role("button", name="Activer").click()
-        page.get_by_role("link", name="J'ai conservé mes codes, continuer").click()
-        page.wait_for_load_state("networkidle")
+        with page.expect_navigation():
+            page.get_by_role("link", name="J'ai conservé mes codes, continuer").click()
     elif page.url.endswith("/connexion/code"):
         page.get_by_label("Code de vérification").fill(_next_code(page, account))
-        page.get_by_role("button", name="Valider").click()
-        page.wait_for_load_state("networkidle")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Valider").click()
 
 
 def _next_code(page: Any, account: dict[str, str]) -> str:

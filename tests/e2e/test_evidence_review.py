@@ -4,8 +4,11 @@ vérificateur validates, and the last validated section moves the dossier to the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from backoffice.db import db
@@ -59,13 +62,13 @@ def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -
     page.wait_for_load_state("networkidle")
     code = page.locator("section[data-code]").first.get_attribute("data-code")
     _judge(page, code, "non_conforme", "Le registre des traitements n'est pas daté.")
-    assert "Le registre des traitements n'est pas daté." in \
-        page.locator("#modifications-message").input_value()
+    expect(page.locator("#modifications-message")).to_have_value(
+        re.compile("Le registre des traitements n'est pas daté."))
     assert axe_violations(page) == []
     screenshot(page, "revue-section-tour-1")
     page.get_by_role("button", name="Demander des modifications").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Modifications demandées sur la section RGPD.").is_visible()
+    expect(page.get_by_text("Modifications demandées sur la section RGPD.")).to_be_visible()
 
     # the vendor answers through the API
     api = f"{live_server.url}/api/v1/candidatures/{reference}"
@@ -86,17 +89,17 @@ def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -
     page.get_by_role("button", name="Commencer la revue").click()
     page.wait_for_load_state("networkidle")
     exigence = page.locator(f'section[data-code="{code}"]')
-    assert exigence.get_by_text("Ajoutée au tour 2").is_visible()
-    assert exigence.get_by_text("Archivée au tour 2").is_visible()
-    assert exigence.get_by_text("Modifiée au tour 2").is_visible()
+    expect(exigence.get_by_text("Ajoutée au tour 2")).to_be_visible()
+    expect(exigence.get_by_text("Archivée au tour 2")).to_be_visible()
+    expect(exigence.get_by_text("Modifiée au tour 2")).to_be_visible()
     exigence.locator("summary").click()
-    assert exigence.get_by_text("Tour 1 : Non conforme — Le registre des traitements n'est "
-                                "pas daté.").is_visible()
+    expect(exigence.get_by_text("Tour 1 : Non conforme — Le registre des traitements n'est "
+                                "pas daté.")).to_be_visible()
     screenshot(page, "revue-section-tour-2")
     _judge(page, code, "conforme")
     page.get_by_role("button", name="Valider la section").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Section RGPD validée.").is_visible()
+    expect(page.get_by_text("Section RGPD validée.")).to_be_visible()
 
     # the other sections, then the dossier is at the collège
     with live_server.app.app_context():
@@ -106,5 +109,4 @@ def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -
         page.goto(f"/instruction/candidatures/{reference}/sections/{other}")
         _review_all_conforme(page)
     page.goto(f"/instruction/candidatures/{reference}")
-    assert page.locator(".fr-stepper__title").inner_text().startswith(
-        "Collège de certification")
+    expect(page.locator(".fr-stepper__title")).to_have_text(re.compile("^Collège de certification"))

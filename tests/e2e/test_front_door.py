@@ -3,7 +3,10 @@ the admin area is for admins only; pages pass axe-core's serious/critical checks
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import axe_violations, login, screenshot
 
@@ -20,8 +23,8 @@ HOMES = {
 
 def test_login_page_is_french_dsfr_and_accessible(page) -> None:  # noqa: ANN001
     page.goto("/")
-    assert page.url.endswith("/connexion?next=%2F")
-    assert page.get_by_role("heading", name="Connexion au back-office").is_visible()
+    expect(page).to_have_url(re.compile(r"/connexion\?next=%2F$"))
+    expect(page.get_by_role("heading", name="Connexion au back-office")).to_be_visible()
     font = page.evaluate("getComputedStyle(document.body).fontFamily")
     assert "Marianne" in font  # the DSFR stylesheet and its fonts are served
     assert axe_violations(page) == []
@@ -31,8 +34,8 @@ def test_login_page_is_french_dsfr_and_accessible(page) -> None:  # noqa: ANN001
 def test_wrong_password_shows_one_french_message(page, live_server) -> None:  # noqa: ANN001
     account = live_server.account("support")
     login(page, {**account, "password": "pas-le-bon"})
-    assert page.get_by_text("Adresse électronique ou mot de passe incorrect.").is_visible()
-    assert page.url.endswith("/connexion")
+    expect(page.get_by_text("Adresse électronique ou mot de passe incorrect.")).to_be_visible()
+    expect(page).to_have_url(re.compile("/connexion$"))
 
 
 @pytest.mark.parametrize("who", list(HOMES))
@@ -40,9 +43,9 @@ def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:  #
     account = live_server.account(who)
     login(page, account)
     path, heading = HOMES[who]
-    assert page.url == live_server.url + path
-    assert page.get_by_role("heading", name=heading).first.is_visible()
-    assert page.get_by_text(account["name"]).first.is_visible()
+    expect(page).to_have_url(live_server.url + path)
+    expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+    expect(page.get_by_text(account["name"]).first).to_be_visible()
     if who != "admin":  # Flask-Admin keeps its own theme; the DSFR pages are checked
         assert axe_violations(page) == []
     screenshot(page, f"accueil-{who}")
@@ -53,7 +56,7 @@ def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:  #
 def test_reviewer_home_shows_the_team_queues(page, live_server) -> None:  # noqa: ANN001
     login(page, live_server.account("verificateur"))
     rows = page.locator("#table-files tbody tr")
-    assert rows.count() > 0
+    expect(rows.first).to_be_visible()
     demarches = set(page.locator("#table-files tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.demarche)"))
     assert demarches and all(d.startswith("dmn_") for d in demarches)  # DMN team only
@@ -63,7 +66,7 @@ def test_admin_area_is_refused_to_others_with_a_dsfr_page(page, live_server) -> 
     login(page, live_server.account("verificateur"))
     response = page.goto("/admin/")
     assert response.status == 403
-    assert page.get_by_role("heading", name="Accès refusé").is_visible()
+    expect(page.get_by_role("heading", name="Accès refusé")).to_be_visible()
     assert axe_violations(page) == []
 
 
@@ -74,10 +77,10 @@ def test_admin_edits_a_campaign_window(page, live_server) -> None:  # noqa: ANN0
     page.locator("#closes_at").fill("2027-01-15T14:00")
     page.locator("input[type=submit]").first.click()
     page.wait_for_load_state("networkidle")
-    assert page.locator("td", has_text="15 janvier 2027 14:00").count() == 1
+    expect(page.locator("td", has_text="15 janvier 2027 14:00")).to_have_count(1)
     screenshot(page, "admin-campagnes")
     page.goto("/admin/user/")
-    assert page.get_by_text("verificateur@").first.is_visible()
+    expect(page.get_by_text("verificateur@").first).to_be_visible()
     assert "$argon2" not in page.content()
 
 
@@ -119,15 +122,15 @@ def test_a_new_account_enrols_its_authenticator_then_needs_a_code(page, live_ser
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url("**/connexion/activation")
-    assert page.locator(".totp-qr svg").is_visible()
+    expect(page.locator(".totp-qr svg")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "double-authentification-activation")
     page.get_by_role("button", name="Activer").click()  # no code: a French message
-    assert page.get_by_text("Saisissez le code affiché par votre application.").is_visible()
+    expect(page.get_by_text("Saisissez le code affiché par votre application.")).to_be_visible()
     page.goto("/connexion")  # start again through the shared helper, which enrols
     login(page, account)
-    assert page.url == live_server.url + "/support/"
+    expect(page).to_have_url(live_server.url + "/support/")
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/connexion")
     login(page, account)  # enrolled: now the code page
-    assert page.url == live_server.url + "/support/"
+    expect(page).to_have_url(live_server.url + "/support/")

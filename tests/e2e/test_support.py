@@ -5,6 +5,7 @@ the audit trail shows it, the bytes are gone."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from backoffice.db import db
@@ -41,19 +42,19 @@ def test_support_deletes_the_ligne_generique_zip(page, live_server) -> None:  # 
     page.get_by_role("button", name="Rechercher").click()
     page.wait_for_load_state("networkidle")
     panel = page.locator('section[data-file="preuves_INS.zip"]')
-    assert panel.get_by_text("Archive de preuves pour avis").is_visible()
+    expect(panel.get_by_text("Archive de preuves pour avis")).to_be_visible()
     assert axe_violations(page) == []
     panel.get_by_label("Référence de la demande *").fill("SUP-2026-0007")
     panel.get_by_label("Motif *").fill("Archive déposée sur la mauvaise candidature")
     panel.get_by_role("button", name="Supprimer ce fichier").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("« preuves_INS.zip » est supprimé").is_visible()
+    expect(page.get_by_text("« preuves_INS.zip » est supprimé")).to_be_visible()
     page.get_by_role("button", name="Se déconnecter").click()
 
     login(page, live_server.account("verificateur"))
     page.goto(f"/instruction/candidatures/{reference}/pour-avis")
-    assert page.get_by_text("L'industriel n'a pas encore déposé son archive.").is_visible()
-    assert page.get_by_text("supprimée par le support").is_visible()
+    expect(page.get_by_text("L'industriel n'a pas encore déposé son archive.")).to_be_visible()
+    expect(page.get_by_text("supprimée par le support")).to_be_visible()
 
     with live_server.app.app_context():
         candidature = db.scalar(select(Candidature).where(Candidature.reference == reference))

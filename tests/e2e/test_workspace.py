@@ -6,9 +6,11 @@ vérificateur validates it. axe-core checks the pages on the way."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from backoffice.api.webhooks import sign
 from tests.e2e.conftest import axe_violations, login, screenshot
@@ -35,8 +37,7 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     page.select_option("#tour", "ans")
     page.select_option("#attribution", "personne")
     page.get_by_role("button", name="Filtrer").click()
-    page.wait_for_load_state("networkidle")
-    assert "demarche=dmn_nom_de_marque" in page.url
+    expect(page).to_have_url(re.compile("demarche=dmn_nom_de_marque"))
     assert axe_violations(page) == []
     screenshot(page, "workspace-file")
     # the vendor's own candidature (the demo token's organisation) at recevabilité
@@ -48,17 +49,17 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
                      if r in mine)
     page.get_by_role("link", name=reference).click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_test_id("reference").inner_text() == reference
+    expect(page.get_by_test_id("reference")).to_have_text(reference)
 
     page.get_by_role("button", name="Je prends ce dossier").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Le dossier vous est attribué.").is_visible()
+    expect(page.get_by_text("Le dossier vous est attribué.")).to_be_visible()
     # DSFR checkboxes: the label is what receives the click
     page.locator("label[for=piece-declaration_marquage_ce]").click()
     page.get_by_label("Message à l'industriel *").fill("La déclaration CE est illisible.")
     page.get_by_role("button", name="Demander des compléments").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Demande de compléments envoyée à l'industriel.").is_visible()
+    expect(page.get_by_text("Demande de compléments envoyée à l'industriel.")).to_be_visible()
     assert axe_violations(page) == []
 
     # the vendor answers through the API
@@ -74,20 +75,21 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     # the vérificateur sees the unread message and validates
     page.goto("/instruction/file?attribution=moi")
     row = page.locator(f'tr[data-reference="{reference}"]')
-    assert row.locator(".fr-badge--new").inner_text() == "1"
+    expect(row.locator(".fr-badge--new")).to_have_text("1")
     page.goto(f"/instruction/candidatures/{reference}")
-    assert page.get_by_role("link", name="Messagerie 1 non lu").is_visible()
+    expect(page.get_by_role("link", name="Messagerie 1 non lu")).to_be_visible()
     page.get_by_role("link", name="Messagerie 1 non lu").click()
-    assert page.get_by_text("Nouvelle déclaration CE déposée.").is_visible()
+    expect(page.get_by_text("Nouvelle déclaration CE déposée.")).to_be_visible()
     # the newest first, marked unread, below the composer (issue 19 item 4)
-    assert page.locator(".bo-unread").count() == 1 and page.locator(".bo-unread").is_visible()
-    assert page.get_by_label("Message *").is_visible()
+    expect(page.locator(".bo-unread")).to_have_count(1)
+    expect(page.locator(".bo-unread")).to_be_visible()
+    expect(page.get_by_label("Message *")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "workspace-messagerie")
     page.get_by_role("button", name="Reprendre l'instruction").click()
     page.get_by_role("button", name="Valider la recevabilité").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Recevabilité : étape validée.").is_visible()
+    expect(page.get_by_text("Recevabilité : étape validée.")).to_be_visible()
 
     # convention: sent (Yousign request id typed by hand here), signed by the webhook
     page.get_by_label("Identifiant de la demande Yousign").fill(f"sr-e2e-{reference.lower()}")
@@ -103,8 +105,8 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     page.reload()
     page.get_by_role("button", name="Valider la convention").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_text("le dépôt des preuves est ouvert").is_visible()
-    assert page.locator(".fr-stepper__title").inner_text().startswith("Dépôt des preuves")
+    expect(page.get_by_text("le dépôt des preuves est ouvert")).to_be_visible()
+    expect(page.locator(".fr-stepper__title")).to_have_text(re.compile("^Dépôt des preuves"))
     assert axe_violations(page) == []
     screenshot(page, "workspace-dossier")
 
@@ -115,14 +117,13 @@ def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:  # noqa: 
     login(page, live_server.account("verificateur"))
     page.goto("/instruction/file")
     page.get_by_role("link", name="Exporter (tableur)").click()
-    assert page.get_by_text("Filtres : toute la file.").is_visible()
-    assert page.get_by_label("Tableur (XLSX)").is_checked()
+    expect(page.get_by_text("Filtres : toute la file.")).to_be_visible()
+    expect(page.get_by_label("Tableur (XLSX)")).to_be_checked()
     assert axe_violations(page) == []
     page.get_by_role("button", name="Préparer l'export").click()
-    page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Export prêt : téléchargez-le ci-dessous.").is_visible()
+    expect(page.get_by_text("Export prêt : téléchargez-le ci-dessous.")).to_be_visible()
     row = page.locator("#table-exports tbody tr").first
-    assert "Prêt" in row.inner_text()
+    expect(row).to_contain_text("Prêt")
     assert axe_violations(page) == []
     screenshot(page, "workspace-exports")
     with page.expect_download() as download:
@@ -143,7 +144,7 @@ def test_a_pdf_preview_shows_server_drawn_pages(page, live_server) -> None:  # n
         link.click()
     viewer = opened.value
     viewer.wait_for_load_state("networkidle")
-    assert viewer.get_by_text("Aperçu protégé").is_visible()
+    expect(viewer.get_by_text("Aperçu protégé")).to_be_visible()
     first = viewer.locator("img.bo-pdf-page").first
     first.scroll_into_view_if_needed()
     viewer.wait_for_function("img => img.complete && img.naturalWidth > 0",

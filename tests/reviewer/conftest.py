@@ -20,7 +20,7 @@ from tests.factories import (
     UserFactory,
     fichier_for,
 )
-from tests.helpers import login
+from tests.helpers import login_as
 
 
 @dataclass
@@ -65,5 +65,5 @@ def desk(client, ctx) -> Desk:  # noqa: ANN001
         api=Api(client, raw), client=client,
     )
     db.commit()
-    login(client, desk.me)
+    login_as(client, desk.me)
     return desk

@@ -1,0 +1,69 @@
+"""The page budget (docs/benchmarks.md: at most 8 queries per list or dossier page) whoever
+looks: the assignee, a colleague of the team, a vérificateur on a dossier nobody holds, an
+admin, and a collège member on a dossier of their séance (issue 19, item 1). The benchmark
+smoke measures one viewer; the lazy loads that only some viewers trigger show here."""
+
+from __future__ import annotations
+
+import pytest
+
+from backoffice.db import db
+from backoffice.models import Message
+from tests.factories import CandidatureFactory, UserFactory
+from tests.helpers import login_as
+from tests.security.seats import seat
+
+BUDGET = 8
+VIEWERS = ("assignee", "colleague", "unassigned", "admin")
+TABS = ("formulaire", "pieces", "preuves", "messagerie", "historique", "produit")
+
+
+def _dossier(desk, viewer: str):  # noqa: ANN001, ANN202
+    """A recevabilité dossier with a vendor message, taken by `desk.me` unless the viewer
+    is the unassigned one; the logged-in user is the viewer."""
+    candidature = desk.candidature()
+    if viewer != "unassigned":
+        desk.driver().take(candidature, "recevabilite")
+    db.add(Message(candidature_id=candidature.id, author_kind="industriel", kind="message",
+                   body="Bonjour"))
+    db.commit()
+    team = desk.me.teams
+    who = {"assignee": desk.me, "colleague": desk.colleague, "unassigned": desk.colleague,
+           "admin": UserFactory(roles=["admin", "verificateur"], teams=team)}[viewer]
+    login_as(desk.client, who)
+    return candidature
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_queue_and_home_pages_keep_the_budget(desk, query_recorder, viewer) -> None:  # noqa: ANN001
+    _dossier(desk, viewer)
+    for path in ("/instruction/", "/instruction/file"):
+        desk.client.get(path)  # the first request's one-off reads (cache, référentiel)
+        with query_recorder:
+            assert desk.client.get(path).status_code == 200
+        assert query_recorder.count <= BUDGET, (viewer, path, query_recorder.queries)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+@pytest.mark.parametrize("tab", TABS)
+def test_each_dossier_tab_keeps_the_budget(desk, query_recorder, viewer, tab) -> None:  # noqa: ANN001
+    candidature = _dossier(desk, viewer)
+    path = f"/instruction/candidatures/{candidature.reference}?onglet={tab}"
+    desk.client.get(path)
+    with query_recorder:
+        assert desk.client.get(path).status_code == 200
+    assert query_recorder.count <= BUDGET, (viewer, tab, query_recorder.queries)
+
+
+def test_a_college_member_reads_a_dossier_of_their_seance_within_the_budget(
+        client, ctx, query_recorder) -> None:  # noqa: ANN001
+    member = UserFactory(roles=["college"])
+    candidature = CandidatureFactory(at="college", status_at_step="inscrite")
+    seat([member], candidature)
+    db.commit()
+    login_as(client, member)
+    path = f"/college/dossiers/{candidature.reference}"
+    client.get(path)
+    with query_recorder:
+        assert client.get(path).status_code == 200
+    assert query_recorder.count <= BUDGET, "\n".join(q[:150] for q in query_recorder.queries)
