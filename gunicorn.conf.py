@@ -52,7 +52,7 @@ if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backoffice-metrics-")
 
 
-def on_starting(server) -> None:  # noqa: ANN001
+def on_starting(server) -> None:
     """In the master, before any worker: refuse to start on unsafe production settings (one
     French line per problem, exit 1: backoffice/settings_check.py), and forget the previous
     run's per-process metric files."""
@@ -68,12 +68,12 @@ def on_starting(server) -> None:  # noqa: ANN001
             entry.unlink()
 
 
-def child_exit(server, worker) -> None:  # noqa: ANN001
+def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server) -> None:  # noqa: ANN001
+def on_exit(server) -> None:
     if _OWN_METRICS_DIR:  # the temporary folder made above, not the deployment's
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -63,7 +63,7 @@ def _revisions_line(before: set[str], after: set[str]) -> str:
     return f"migré de la révision {', '.join(sorted(before))} à la révision {head}"
 
 
-def _load_reference(migrate, reference):  # noqa: ANN001, ANN202
+def _load_reference(migrate, reference):
     """Under the set-up lock, in one transaction: a second host waits, then finds it done."""
     from backoffice import audit
     from backoffice.models import ReferenceSnapshot
@@ -84,7 +84,7 @@ _KINDS = {"demarche": "démarche(s)", "delay_rule": "délai(s)", "piece_type": "
           "message_template": "message(s) automatique(s)", "referentiel": "référentiel(s)"}
 
 
-def _reference_line(report) -> str:  # noqa: ANN001
+def _reference_line(report) -> str:
     parts = []
     for what, counts in (("créé(s)", report.created), ("mis à jour", report.updated),
                          ("retiré(s)", report.removed)):
@@ -239,7 +239,7 @@ def create_api_token(organisation_name: str, siret: str | None, contact_email: s
                "administration, Jetons d'API).")
 
 
-def _find_organisation(name: str, siret: str | None):  # noqa: ANN202
+def _find_organisation(name: str, siret: str | None):
     from backoffice.models import Organisation
 
     if siret is not None:

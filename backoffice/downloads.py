@@ -31,7 +31,7 @@ def refusal(fichier: Fichier) -> str | None:
     return PENDING
 
 
-def unavailable_page(message: str):  # noqa: ANN201
+def unavailable_page(message: str):
     return render_template("errors/error.html", code=409, title="Fichier indisponible",
                            message=message), 409
 
@@ -42,7 +42,7 @@ def send(fichier: Fichier, disposition: str) -> Response:
         disposition = "attachment"
     handle = storage().open(fichier.storage_key)
 
-    def chunks():  # noqa: ANN202
+    def chunks():
         with handle:
             while block := handle.read(256 * 1024):
                 yield block
@@ -61,7 +61,7 @@ def send(fichier: Fichier, disposition: str) -> Response:
     return response
 
 
-def serve(fichier: Fichier, disposition: str):  # noqa: ANN201
+def serve(fichier: Fichier, disposition: str):
     """The back-office's download: the bytes, or the page saying why not."""
     reason = refusal(fichier)
     if reason is not None:
@@ -82,7 +82,7 @@ def record_opening(fichier: Fichier, mode: str) -> None:
 
     if not getattr(current_user, "is_authenticated", False):
         return
-    audit.record(current_user._get_current_object(), "fichier.ouvrir", fichier,  # noqa: SLF001
+    audit.record(current_user._get_current_object(), "fichier.ouvrir", fichier,
                  candidature=db.get(Candidature, fichier.candidature_id),
                  after={"fichier": fichier.original_name, "mode": mode})
     db.commit()

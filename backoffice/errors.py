@@ -29,7 +29,7 @@ CONSTRAINT_MESSAGE = ("L'enregistrement a été refusé : il entre en conflit av
                       "enregistré ; rechargez la page, vérifiez et recommencez.")
 
 
-def _render(code: int, detail: str | None = None):  # noqa: ANN202
+def _render(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, (f"Erreur {code}", "Une erreur est survenue."))
     if request.path.startswith("/api/"):
         from backoffice.api.errors import HTTP_CODES, error_response
@@ -42,16 +42,16 @@ def _render(code: int, detail: str | None = None):  # noqa: ANN202
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def _csrf(_e: CSRFError):  # noqa: ANN202
+    def _csrf(_e: CSRFError):
         return _render(400, "Le formulaire a expiré ou n'est pas valide. "
                             "Rechargez la page et recommencez.")
 
     @app.errorhandler(HTTPException)
-    def _http(e: HTTPException):  # noqa: ANN202
+    def _http(e: HTTPException):
         return _render(e.code or 500)
 
     @app.errorhandler(TransitionError)
-    def _refused(e: TransitionError):  # noqa: ANN202
+    def _refused(e: TransitionError):
         """A domain refusal no view caught (an unknown step in a stale link): its French
         message, never a 500 (the API blueprint answers its own JSON first)."""
         db.rollback()
@@ -64,7 +64,7 @@ def init_app(app: Flask) -> None:
                                message=e.message), e.http_status
 
     @app.errorhandler(IntegrityError)
-    def _constraint(e: IntegrityError):  # noqa: ANN202
+    def _constraint(e: IntegrityError):
         """A database constraint refused the change (a duplicate, a race two checks could
         not see): the whole transaction is rolled back, the user gets a French message."""
         log.warning("constraint violation on %s %s: %s", request.method, request.path,
@@ -78,7 +78,7 @@ def init_app(app: Flask) -> None:
                                message=CONSTRAINT_MESSAGE), 409
 
     @app.errorhandler(Exception)
-    def _unexpected(e: Exception):  # noqa: ANN202
+    def _unexpected(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.rollback()
         if app.config.get("PROPAGATE_EXCEPTIONS_IN_TESTS"):

@@ -84,6 +84,6 @@ def can(name: str, candidature: Any, *args: Any) -> bool:
 
     from backoffice.workflow.base import allowed
 
-    user = current_user._get_current_object()  # noqa: SLF001
+    user = current_user._get_current_object()
     return bool(getattr(user, "is_authenticated", False)) and \
         allowed(name, user, candidature, *args)

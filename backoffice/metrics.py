@@ -155,7 +155,7 @@ def _certificate_metrics() -> Iterator[Metric]:
     yield issued
 
 
-def _redis():  # noqa: ANN202 - redis.Redis
+def _redis():
     client = current_app.extensions.get("metrics_redis")
     if client is None:
         from redis import Redis
@@ -201,7 +201,7 @@ class ApplicationCollector:
         for name, part in PARTS.items():
             try:
                 families = list(part())
-            except Exception as error:  # noqa: BLE001 - a scrape reports, never fails
+            except Exception as error:
                 log.warning("metrics: %s unavailable: %s", name, error)
                 from backoffice.db import db
 

@@ -203,7 +203,7 @@ def build_candidatures(count: int, products: list[Product], users: dict[str, Use
     return built
 
 
-def _build_one(i, products, users, colleagues, clock, rng):  # noqa: ANN001, ANN202
+def _build_one(i, products, users, colleagues, clock, rng):
     """Drive demo candidature number i to its target, on a simulated clock."""
     from backoffice.demo_files import demo_file
     from backoffice.workflow import avis, college, forms, preuves
@@ -289,7 +289,7 @@ VENDOR_MESSAGES = [
 ]
 
 
-def _vendor_message(candidature: Candidature, industriel, i: int) -> None:  # noqa: ANN001
+def _vendor_message(candidature: Candidature, industriel, i: int) -> None:
     """A message written by the vendor through the portal (as POST …/messages does)."""
     from backoffice.models import Message
 

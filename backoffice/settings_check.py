@@ -208,7 +208,7 @@ def signing_problems(config: Mapping[str, Any]) -> list[str]:
 def _issued_by(cert: Any, ca: Any) -> bool:
     try:
         cert.verify_directly_issued_by(ca)
-    except Exception:  # noqa: BLE001 - ValueError, TypeError, InvalidSignature: not this CA
+    except Exception:
         return False
     return True
 
@@ -327,7 +327,7 @@ def database_problems(engine: Engine) -> list[str]:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001 - any failure to connect is the message
+    except Exception as error:
         detail = (str(getattr(error, "orig", None) or error).strip().splitlines()
                   or [type(error).__name__])[0][:300]
         return [f"Base de données : injoignable "
@@ -336,7 +336,7 @@ def database_problems(engine: Engine) -> list[str]:
     for check in DATABASE_CHECKS:
         try:
             problem = check(engine)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             problem = f"Base de données : vérification impossible ({error})."
         if problem:
             found.append(problem)

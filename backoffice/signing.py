@@ -164,7 +164,7 @@ class _Container:
 
 
 @functools.cache
-def _pades_signer_class():  # noqa: ANN202 - pyHanko is imported on first use
+def _pades_signer_class():
     from asn1crypto import cms
     from pyhanko.sign import signers
 
@@ -210,7 +210,7 @@ _signers: dict[tuple, Any] = {}
 _signers_lock = threading.Lock()
 
 
-def _signer():  # noqa: ANN202
+def _signer():
     """The signer for the configured key, loaded once per version of its files (a key or
     certificate replaced on disk is read again)."""
     from pyhanko.sign import signers

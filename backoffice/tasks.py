@@ -182,7 +182,7 @@ def queue_name(job_name: str) -> str:
     return job_name.rpartition(".")[0]
 
 
-def redis_connection(url: str | None = None):  # noqa: ANN201 - redis.Redis
+def redis_connection(url: str | None = None):
     from redis import Redis
 
     # short timeouts: with Redis down a request answers at once instead of hanging

@@ -143,7 +143,7 @@ class _LargeBufferParser(FormDataParser):
     """Werkzeug's parser reads the body 64 KiB at a time, each read a round of Python
     work; 1 MiB reads cut that overhead for large files (memory per request: ~2 MiB)."""
 
-    def _parse_multipart(self, stream, mimetype, content_length, options):  # noqa: ANN001, ANN202
+    def _parse_multipart(self, stream, mimetype, content_length, options):
         parser = MultiPartParser(stream_factory=self.stream_factory,
                                  max_form_memory_size=self.max_form_memory_size,
                                  max_form_parts=self.max_form_parts, cls=self.cls,
@@ -162,7 +162,7 @@ class UploadRequest(Request):
     form_data_parser_class = _LargeBufferParser
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
-                         filename: str | None = None, content_length: int | None = None):  # noqa: ANN202
+                         filename: str | None = None, content_length: int | None = None):
         view = current_app.view_functions.get(self.endpoint or "")
         purpose = getattr(view, "upload_purpose", None)
         store_ = storage()

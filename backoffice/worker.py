@@ -31,7 +31,7 @@ WARM_MODULES = ("pyhanko.sign.signers", "pyhanko.sign.fields",
                 "pyhanko.pdf_utils.incremental_writer", "segno")
 
 
-def prepare(queues: Sequence[str]):  # noqa: ANN201 - flask.Flask
+def prepare(queues: Sequence[str]):
     """Build the application once for every job of this process, import the jobs and
     what they use, then freeze the start-up heap."""
     import jobs
@@ -52,7 +52,7 @@ def prepare(queues: Sequence[str]):  # noqa: ANN201 - flask.Flask
     return app
 
 
-def build_worker(app, queues: Sequence[str]):  # noqa: ANN001, ANN201 - rq.SimpleWorker
+def build_worker(app, queues: Sequence[str]):
     from rq import SimpleWorker
 
     from backoffice.tasks import redis_connection
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             stop.set()
 
 
-def start_periodic(app):  # noqa: ANN001, ANN201 - threading.Event
+def start_periodic(app):
     """The periodic jobs' planner, in a thread of this worker (it only talks to Redis;
     the jobs it queues run like any other). A bad PERIODIC_JOBS stops the start."""
     from backoffice.tasks import redis_connection

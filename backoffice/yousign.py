@@ -87,7 +87,7 @@ def _wait(attempt: int, response: requests.Response | None) -> float:
     return min(delay, MAX_WAIT)
 
 
-def _send(method: str, path: str, **kwargs) -> requests.Response:  # noqa: ANN003
+def _send(method: str, path: str, **kwargs) -> requests.Response:
     base = current_app.config["YOUSIGN_API_URL"].rstrip("/")
     headers = {"Authorization": f"Bearer {current_app.config['YOUSIGN_API_KEY']}"}
     retries = int(current_app.config.get("YOUSIGN_RETRIES", 3))
@@ -112,7 +112,7 @@ def _send(method: str, path: str, **kwargs) -> requests.Response:  # noqa: ANN00
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _call(method: str, path: str, **kwargs) -> dict:  # noqa: ANN003
+def _call(method: str, path: str, **kwargs) -> dict:
     response = _send(method, path, **kwargs)
     try:
         return response.json() if response.content else {}

@@ -31,7 +31,7 @@ from sqlalchemy import make_url, text
 from bench import measure
 from bench.generate import SECRET_KEY, recreate_database
 
-KEY = "bench-only-audit-key-not-a-secret-0123456789"  # noqa: S105 - bench data only
+KEY = "bench-only-audit-key-not-a-secret-0123456789"
 COLUMNS = ("id", "created_at", "actor_id", "actor_label", "action", "target_type",
            "target_id", "candidature_id", "before", "after", "request_id", "prev_hash",
            "hash", "hash_scheme")
@@ -39,7 +39,7 @@ ACTIONS = ("recevabilite.valider", "recevabilite.prendre", "preuves.section_vali
            "messagerie.message_envoye", "support.fichier_supprime", "convention.envoyer")
 
 
-def _app(url: str, checkpoint_dir: Path):  # noqa: ANN202
+def _app(url: str, checkpoint_dir: Path):
     from backoffice import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None,
@@ -47,7 +47,7 @@ def _app(url: str, checkpoint_dir: Path):  # noqa: ANN202
                        "AUDIT_CHECKPOINT_DIR": str(checkpoint_dir)})
 
 
-def _rows(count: int, batch: int):  # noqa: ANN202
+def _rows(count: int, batch: int):
     """Keyed, chained rows in id order, `batch` at a time."""
     import json
 

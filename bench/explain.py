@@ -26,7 +26,7 @@ def explain_page(database_url: str, path: str) -> str:
         return _explain_slowest(make_app(database_url, Path(tmp)), path)
 
 
-def _explain_slowest(app, path: str) -> str:  # noqa: ANN001
+def _explain_slowest(app, path: str) -> str:
     import time
 
     from sqlalchemy import event
@@ -38,10 +38,10 @@ def _explain_slowest(app, path: str) -> str:  # noqa: ANN001
     engine = app.extensions["db_engine"]
     seen: list[tuple[float, str, object]] = []
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def before(conn, cursor, statement, parameters, context, executemany):
         conn.info["explain_started"] = time.perf_counter()
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def after(conn, cursor, statement, parameters, context, executemany):
         seen.append((time.perf_counter() - conn.info["explain_started"], statement,
                      parameters))
 

@@ -55,7 +55,7 @@ def recreate_database(url: str) -> str:
     return url
 
 
-def bench_app(url: str):  # noqa: ANN201
+def bench_app(url: str):
     from backoffice import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None,

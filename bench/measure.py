@@ -46,10 +46,10 @@ class Statements:
 def sql_statements(engine: Engine) -> Iterator[Statements]:
     found = Statements()
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def before(conn, cursor, statement, parameters, context, executemany):
         conn.info.setdefault("bench_started", []).append(time.perf_counter())
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def after(conn, cursor, statement, parameters, context, executemany):
         started = conn.info["bench_started"].pop()
         if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
             found.sql.append(statement)

@@ -42,7 +42,7 @@ QUERY_BUDGET = 8
 LARGE = LARGE_REFERENCES[0]
 
 
-def make_app(url: str, workdir: Path):  # noqa: ANN201
+def make_app(url: str, workdir: Path):
     from backoffice.signing import generate_demo_material
 
     config = {"SQLALCHEMY_DATABASE_URI": normalise_database_url(url), "REDIS_URL": None,
@@ -52,7 +52,7 @@ def make_app(url: str, workdir: Path):  # noqa: ANN201
     return create_bench_app(config)
 
 
-def signed_in_client(app, email: str = LEAD_EMAIL):  # noqa: ANN001, ANN201
+def signed_in_client(app, email: str = LEAD_EMAIL):
     with app.app_context():
         user_id = db.scalar(select(User.id).where(User.email == email))
     client = app.test_client()
@@ -61,7 +61,7 @@ def signed_in_client(app, email: str = LEAD_EMAIL):  # noqa: ANN001, ANN201
     return client, user_id
 
 
-def _get(client, url: str, expect: str | None = None):  # noqa: ANN001, ANN202
+def _get(client, url: str, expect: str | None = None):
     def call() -> None:
         response = client.get(url)
         if response.status_code != 200:
@@ -75,7 +75,7 @@ def _get(client, url: str, expect: str | None = None):  # noqa: ANN001, ANN202
 # --- the queue and its baseline ---------------------------------------------------------
 
 
-def queue_facts(app, user_id: int) -> dict[str, Any]:  # noqa: ANN001
+def queue_facts(app, user_id: int) -> dict[str, Any]:
     with app.app_context():
         user = db.get(User, user_id)
         stmt, _, _ = queue.base_query(user, queue.Filters(), utcnow())
@@ -96,7 +96,7 @@ def queue_facts(app, user_id: int) -> dict[str, Any]:  # noqa: ANN001
             "large_dossier": {"reference": LARGE, **large_sizes}}
 
 
-def deep_cursor(app, user_id: int, depth: int) -> str:  # noqa: ANN001
+def deep_cursor(app, user_id: int, depth: int) -> str:
     """The `apres` cursor of the page reached after `depth` clicks on "page suivante",
     read with one OFFSET query (walking 1,000 pages would take as long as the benchmark).
     The smoke test checks it against a real walk."""
@@ -110,7 +110,7 @@ def deep_cursor(app, user_id: int, depth: int) -> str:  # noqa: ANN001
         return queue.encode_cursor(queue._as_utc(row.sort_value), row.id)
 
 
-def walked_cursor(app, user_id: int, depth: int) -> str | None:  # noqa: ANN001
+def walked_cursor(app, user_id: int, depth: int) -> str | None:
     with app.app_context():
         user = db.get(User, user_id)
         cursor = None
@@ -119,7 +119,7 @@ def walked_cursor(app, user_id: int, depth: int) -> str | None:  # noqa: ANN001
         return cursor
 
 
-def bench_queue(app, client, user_id: int, facts: dict[str, Any], depth: int,  # noqa: ANN001
+def bench_queue(app, client, user_id: int, facts: dict[str, Any], depth: int,
                 repeat: int, warmup: int = 2) -> dict[str, Any]:
     engine = app.extensions["db_engine"]
     depth = min(depth, (facts["visible_en_cours"] - 1) // queue.PAGE_SIZE)
@@ -158,7 +158,7 @@ def bench_queue(app, client, user_id: int, facts: dict[str, Any], depth: int,  #
 # --- pages --------------------------------------------------------------------------------
 
 
-def bench_pages(app, client, repeat: int, warmup: int = 2) -> dict[str, Any]:  # noqa: ANN001
+def bench_pages(app, client, repeat: int, warmup: int = 2) -> dict[str, Any]:
     engine = app.extensions["db_engine"]
     dossier = f"/instruction/candidatures/{LARGE}"
     pages = {
@@ -182,7 +182,7 @@ def bench_pages(app, client, repeat: int, warmup: int = 2) -> dict[str, Any]:  #
 # --- CSV export ------------------------------------------------------------------------
 
 
-def bench_csv(app, client, max_rows: int) -> dict[str, Any]:  # noqa: ANN001
+def bench_csv(app, client, max_rows: int) -> dict[str, Any]:
     engine = app.extensions["db_engine"]
     measure.reset_peak()
     before = measure.rss()
@@ -209,7 +209,7 @@ def bench_csv(app, client, max_rows: int) -> dict[str, Any]:  # noqa: ANN001
 # --- certificates -------------------------------------------------------------------------
 
 
-def bench_certificates(app, count: int) -> dict[str, Any]:  # noqa: ANN001
+def bench_certificates(app, count: int) -> dict[str, Any]:
     """Issue `count` pending certificates with the job a worker runs, one after the other.
     The notifications they queue are not run here (in production they go to another
     queue, other workers)."""
@@ -263,7 +263,7 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "load_average": os.getloadavg()}
 
 
-def database_settings(app) -> dict[str, Any]:  # noqa: ANN001
+def database_settings(app) -> dict[str, Any]:
     from sqlalchemy import text
 
     with app.app_context():

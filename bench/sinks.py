@@ -24,7 +24,7 @@ def _datetime_columns(table: str, columns: Sequence[str]) -> list[int]:
     return [i for i, name in enumerate(columns) if isinstance(cols[name].type, UTCDateTime)]
 
 
-def _converter(positions: list[int], convert: Callable[[float], Any]):  # noqa: ANN202
+def _converter(positions: list[int], convert: Callable[[float], Any]):
     if not positions:
         return None
 

@@ -23,7 +23,7 @@ def _last_attempt() -> bool:
         from rq import get_current_job
 
         current = get_current_job()
-    except Exception:  # noqa: BLE001 - not inside a worker
+    except Exception:
         current = None
     return current is None or not current.retries_left
 

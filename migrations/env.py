@@ -24,7 +24,7 @@ def _url() -> str:
     return Config().SQLALCHEMY_DATABASE_URI
 
 
-def _configure(connection) -> None:  # noqa: ANN001
+def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

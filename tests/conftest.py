@@ -154,7 +154,7 @@ def _postgres_url(suffix: str) -> str:
         missing_tier("TEST_DATABASE_URL is not set (PostgreSQL tier)")
     try:
         return reset_postgres_database(TEST_DATABASE_URL, f"backoffice_test_{suffix}")
-    except Exception as exc:  # noqa: BLE001 - any connection failure means the tier is down
+    except Exception as exc:
         missing_tier(f"PostgreSQL unreachable at {TEST_DATABASE_URL}: {exc}")
         raise
 
@@ -205,7 +205,7 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
 
 
 @pytest.fixture(scope="session")
-def app(engine: Engine, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def app(engine: Engine, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("app")
     app = create_app(base_config(tmp, engine.url.render_as_string(hide_password=False)))
     app.extensions["db_engine"].dispose()
@@ -214,7 +214,7 @@ def app(engine: Engine, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN2
 
 
 @pytest.fixture
-def connection(app, engine: Engine) -> Iterator[Connection]:  # noqa: ANN001
+def connection(app, engine: Engine) -> Iterator[Connection]:
     """The test's outer transaction; every session of the test joins it."""
     conn = engine.connect()
     outer = conn.begin()
@@ -232,7 +232,7 @@ def connection(app, engine: Engine) -> Iterator[Connection]:  # noqa: ANN001
 
 
 @pytest.fixture
-def ctx(app, connection):  # noqa: ANN001, ANN201
+def ctx(app, connection):
     """An application context and its session, for setting up and asserting."""
     with app.app_context():
         # begin the session's transaction, as a request's first query does (a job queued
@@ -247,7 +247,7 @@ class IsolatedClient(FlaskClient):
     the test holds one (otherwise `g`, and Flask-Login's cached user with it, would be
     shared between the test and every request)."""
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         token = _cv_app.set(None)
         kwargs.setdefault("buffered", True)  # a streamed body is read in the same context
         try:
@@ -263,7 +263,7 @@ class QueryRecorder:
     def __init__(self) -> None:
         self.queries: list[str] = []
 
-    def _before(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+    def _before(self, conn, cursor, statement, *args) -> None:
         if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
             self.queries.append(statement)
 
@@ -285,18 +285,18 @@ class QueryRecorder:
 
 
 @pytest.fixture
-def query_recorder(ctx) -> QueryRecorder:  # noqa: ANN001
+def query_recorder(ctx) -> QueryRecorder:
     return QueryRecorder()
 
 
 @pytest.fixture
-def client(app, ctx):  # noqa: ANN001, ANN201
+def client(app, ctx):
     app.test_client_class = IsolatedClient
     app.extensions["login_throttle"].forget_local_counts()  # each test starts unthrottled
     return app.test_client()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Say how many tests passed on each tier, so that a CI log shows they all ran."""
     passed = terminalreporter.stats.get("passed", [])
     counts = {

@@ -28,7 +28,7 @@ class Base(SQLAlchemyModelFactory):
         sqlalchemy_session_persistence = "flush"
 
     @classmethod
-    def _after_postgeneration(cls, instance, create, results=None):  # noqa: ANN001, ANN206
+    def _after_postgeneration(cls, instance, create, results=None):
         """Post-generation hooks (roles, teams) change the object after its flush."""
         if create:
             db.flush()
@@ -114,7 +114,7 @@ class CandidatureFactory(Base):
     current_step = factory.LazyAttribute(lambda o: o.at or o.demarche.steps[0])
 
     @classmethod
-    def _create(cls, model_class, *args, **kwargs):  # noqa: ANN001, ANN206
+    def _create(cls, model_class, *args, **kwargs):
         at = kwargs.pop("at", None)
         status = kwargs.pop("status_at_step", "soumise")
         deciders = kwargs.pop("deciders", None)

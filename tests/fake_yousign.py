@@ -67,12 +67,12 @@ class FakeYousign:
             return Response(AUDIT_TRAIL_PDF, 200, content_type="application/pdf")
         return self._json({"detail": "Not found"}, 404)
 
-    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+    def __call__(self, environ, start_response):
         return self.answer(Request(environ))(environ, start_response)
 
 
 @pytest.fixture
-def yousign(app) -> Iterator[FakeYousign]:  # noqa: ANN001
+def yousign(app) -> Iterator[FakeYousign]:
     fake = FakeYousign("cle-de-test")
     server = make_server("127.0.0.1", 0, fake, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

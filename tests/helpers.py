@@ -163,7 +163,7 @@ class PostEndpointChecks:
         assert "formulaire a expiré" in response.get_data(as_text=True)
 
 
-class audit_triggers_disabled:  # noqa: N801 - used as a context manager
+class audit_triggers_disabled:
     """Tamper with the audit trail as someone with the database owner's rights would:
     the application itself cannot (triggers refuse UPDATE and DELETE)."""
 

@@ -43,7 +43,7 @@ def _write(folder: Path, stem: str, cert: x509.Certificate,
     return Certificate(cert_path, key_path)
 
 
-def _build(subject: str, names: list[str], issuer: x509.Name, issuer_key,  # noqa: ANN001
+def _build(subject: str, names: list[str], issuer: x509.Name, issuer_key,
            key: ec.EllipticCurvePrivateKey, *, ca: bool) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
@@ -90,13 +90,13 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_RCPT(self, _server, _session, envelope, address, _options) -> str:  # noqa: ANN001
+    async def handle_RCPT(self, _server, _session, envelope, address, _options) -> str:
         if address in self.server.refuse:
             return "550 5.1.1 Destinataire inconnu"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, _server, _session, envelope) -> str:  # noqa: ANN001
+    async def handle_DATA(self, _server, _session, envelope) -> str:
         if self.server.delay:
             time.sleep(self.server.delay)  # a slow relay: senders overlap
         with self.server.lock:
@@ -105,7 +105,7 @@ class _Handler:
 
 
 class _CountingController(Controller):
-    def __init__(self, smtp_server: SmtpServer, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, smtp_server: SmtpServer, **kwargs) -> None:
         self.smtp_server = smtp_server
         super().__init__(_Handler(smtp_server), **kwargs)
 

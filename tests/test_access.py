@@ -8,7 +8,7 @@ from tests.factories import TeamFactory, UserFactory
 from tests.helpers import GetEndpointChecks, login
 
 
-def test_every_view_declares_its_access(app) -> None:  # noqa: ANN001
+def test_every_view_declares_its_access(app) -> None:
     undeclared = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith("/admin"):
@@ -19,7 +19,7 @@ def test_every_view_declares_its_access(app) -> None:  # noqa: ANN001
     assert undeclared == []
 
 
-def test_admin_views_all_refuse_non_admins(app) -> None:  # noqa: ANN001
+def test_admin_views_all_refuse_non_admins(app) -> None:
     admin = app.extensions["admin"][0]
     for view in admin._views:
         assert view.is_accessible.__func__.__qualname__.startswith("Secure"), view
@@ -34,7 +34,7 @@ def test_admin_views_all_refuse_non_admins(app) -> None:  # noqa: ANN001
         ("admin", "/admin/", "Administration"),
     ],
 )
-def test_each_role_lands_on_its_home(client, ctx, role, home, marker) -> None:  # noqa: ANN001
+def test_each_role_lands_on_its_home(client, ctx, role, home, marker) -> None:
     login(client, UserFactory(roles=[role], name="Prénom Nom"))
     response = client.get("/", follow_redirects=True)
     assert response.request.path == home
@@ -45,7 +45,7 @@ def test_each_role_lands_on_its_home(client, ctx, role, home, marker) -> None:  
         assert "Se déconnecter" in html
 
 
-def test_navigation_shows_only_the_roles_areas(client, ctx) -> None:  # noqa: ANN001
+def test_navigation_shows_only_the_roles_areas(client, ctx) -> None:
     login(client, UserFactory(roles=["verificateur", "support"]))
     html = client.get("/instruction/").get_data(as_text=True)
     assert 'href="/support/"' in html
@@ -53,13 +53,13 @@ def test_navigation_shows_only_the_roles_areas(client, ctx) -> None:  # noqa: AN
     assert 'href="/admin/"' not in html
 
 
-def test_user_without_role_is_told_so(client, ctx) -> None:  # noqa: ANN001
+def test_user_without_role_is_told_so(client, ctx) -> None:
     login(client, UserFactory(roles=[]))
     response = client.get("/", follow_redirects=True)
     assert "Aucun rôle attribué" in response.get_data(as_text=True)
 
 
-def test_admin_area_is_for_admins_only(client, ctx) -> None:  # noqa: ANN001
+def test_admin_area_is_for_admins_only(client, ctx) -> None:
     assert client.get("/admin/").status_code == 302
     for role in ("verificateur", "college", "support"):
         login(client, UserFactory(roles=[role]))
@@ -74,13 +74,13 @@ def test_admin_area_is_for_admins_only(client, ctx) -> None:  # noqa: ANN001
         assert client.get(path).status_code == 200, path
 
 
-def _token(client) -> str:  # noqa: ANN001
+def _token(client) -> str:
     from tests.helpers import csrf_token
 
     return csrf_token(client, "/")
 
 
-def test_error_pages_are_french_and_styled(client, ctx) -> None:  # noqa: ANN001
+def test_error_pages_are_french_and_styled(client, ctx) -> None:
     login(client, UserFactory(roles=["support"]))
     response = client.get("/nulle-part")
     assert response.status_code == 404
@@ -91,11 +91,11 @@ def test_error_pages_are_french_and_styled(client, ctx) -> None:  # noqa: ANN001
     assert "Accès refusé" in forbidden.get_data(as_text=True)
 
 
-def test_unexpected_error_gives_the_french_500_page(app, client, ctx) -> None:  # noqa: ANN001
+def test_unexpected_error_gives_the_french_500_page(app, client, ctx) -> None:
     from backoffice.auth.access import public
 
     @public
-    def boom():  # noqa: ANN202
+    def boom():
         raise RuntimeError("boom")
 
     app.view_functions["main.health"], saved = boom, app.view_functions["main.health"]
@@ -111,7 +111,7 @@ def test_unexpected_error_gives_the_french_500_page(app, client, ctx) -> None:  
     assert "RuntimeError" not in html and "Traceback" not in html
 
 
-def test_health_endpoint_checks_the_database(client) -> None:  # noqa: ANN001
+def test_health_endpoint_checks_the_database(client) -> None:
     assert client.get("/sante").get_json() == {"status": "ok"}
 
 
@@ -130,7 +130,7 @@ class TestSupportHome(GetEndpointChecks):
     allowed_roles = ("support",)
 
 
-def test_reviewer_home_counts_only_the_teams_parcours(client, ctx) -> None:  # noqa: ANN001
+def test_reviewer_home_counts_only_the_teams_parcours(client, ctx) -> None:
     from tests.factories import CandidatureFactory
 
     segur = TeamFactory(parcours="segur")
@@ -154,7 +154,7 @@ class TestCollegeSeanceNew(GetEndpointChecks):
     path = "/college/seances/nouvelle"
     allowed_roles = ("college", "admin")
 
-    def test_allowed_roles_get_the_page(self, client, ctx) -> None:  # noqa: ANN001
+    def test_allowed_roles_get_the_page(self, client, ctx) -> None:
         from tests.helpers import logout
 
         plain = UserFactory(roles=["college"])
@@ -170,6 +170,6 @@ class TestCollegeSeanceNew(GetEndpointChecks):
         assert client.get(self.path).status_code == 200
 
 
-def test_public_pages_need_no_account(client) -> None:  # noqa: ANN001
+def test_public_pages_need_no_account(client) -> None:
     assert client.get("/certificats").status_code == 200
     assert client.get("/verify/ANS-DMN-2026-000001").status_code == 404

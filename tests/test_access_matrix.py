@@ -17,13 +17,13 @@ SAMPLES = {"reference": "ABCDEFGHI", "step": "recevabilite", "code": "INS", "sec
 
 def _url(rule: Rule) -> str:
     values = {}
-    for name, converter in rule._converters.items():  # noqa: SLF001 - werkzeug's own map
+    for name, converter in rule._converters.items():
         values[name] = 1 if type(converter).__name__ == "IntegerConverter" else \
             SAMPLES.get(name, "x")
     return rule.build(values, append_unknown=False)[1]
 
 
-def _routes(app):  # noqa: ANN001, ANN202
+def _routes(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.endswith("static") or rule.endpoint == "api.openapi_document":
             continue
@@ -38,20 +38,20 @@ def _routes(app):  # noqa: ANN001, ANN202
                 yield rule, method, access
 
 
-def _call(client, method: str, url: str):  # noqa: ANN001, ANN202
+def _call(client, method: str, url: str):
     if method == "GET":
         return client.get(url)
     data = {"csrf_token": csrf_token(client, "/connexion" if not _logged(client) else "/")}
     return client.open(url, method=method, data=data)
 
 
-def _logged(client) -> bool:  # noqa: ANN001
+def _logged(client) -> bool:
     return client.get("/").status_code == 302 and "/connexion" not in \
         client.get("/").headers.get("Location", "")
 
 
 @pytest.mark.parametrize("role", [None, *ROLES])
-def test_every_route_for_every_role(app, client, ctx, role) -> None:  # noqa: ANN001
+def test_every_route_for_every_role(app, client, ctx, role) -> None:
     if role:
         user = UserFactory(roles=[role])
         if role == "verificateur":
@@ -105,7 +105,7 @@ SCOPE_EXPECTED = {
 
 
 @pytest.fixture
-def college_scope(ctx):  # noqa: ANN001, ANN201
+def college_scope(ctx):
     from backoffice.db import db
     from backoffice.demo_files import one_page_pdf, store_bytes
     from backoffice.models import Message
@@ -140,7 +140,7 @@ def college_scope(ctx):  # noqa: ANN001, ANN201
 
 
 @pytest.mark.parametrize("who", list(SCOPE_EXPECTED))
-def test_college_reads_only_the_dossiers_of_its_seances(client, college_scope, who) -> None:  # noqa: ANN001
+def test_college_reads_only_the_dossiers_of_its_seances(client, college_scope, who) -> None:
     users, urls = college_scope
     login(client, users[who])
     answers = {target: client.get(urls[target]).status_code for target in SCOPE_TARGETS}
@@ -149,7 +149,7 @@ def test_college_reads_only_the_dossiers_of_its_seances(client, college_scope, w
     logout(client)
 
 
-def test_college_scope_anonymous_goes_to_the_login_page(client, college_scope) -> None:  # noqa: ANN001
+def test_college_scope_anonymous_goes_to_the_login_page(client, college_scope) -> None:
     _users, urls = college_scope
     for target in SCOPE_TARGETS:
         response = client.get(urls[target])

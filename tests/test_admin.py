@@ -10,13 +10,13 @@ from tests.factories import TeamFactory, UserFactory
 from tests.helpers import csrf_token, login, login_enrolling
 
 
-def _admin(client, ctx):  # noqa: ANN001, ANN202
+def _admin(client, ctx):
     admin = UserFactory(roles=["admin"])
     login(client, admin)
     return admin
 
 
-def test_admin_creates_an_account_with_roles_teams_and_password(client, ctx) -> None:  # noqa: ANN001
+def test_admin_creates_an_account_with_roles_teams_and_password(client, ctx) -> None:
     _admin(client, ctx)
     team = TeamFactory(name="Équipe Ségur", parcours="segur")
     response = client.post("/admin/user/new/", data={
@@ -42,7 +42,7 @@ def test_admin_creates_an_account_with_roles_teams_and_password(client, ctx) -> 
     assert client.get("/", follow_redirects=True).request.path == "/instruction/"
 
 
-def test_new_account_needs_a_password(client, ctx) -> None:  # noqa: ANN001
+def test_new_account_needs_a_password(client, ctx) -> None:
     _admin(client, ctx)
     response = client.post("/admin/user/new/", data={
         "email": "sans.mdp@ans.test.fr", "name": "Sans", "roles": ["support"],
@@ -52,7 +52,7 @@ def test_new_account_needs_a_password(client, ctx) -> None:  # noqa: ANN001
     assert ctx.scalar(select(User).where(User.email == "sans.mdp@ans.test.fr")) is None
 
 
-def test_admin_resets_a_password_and_edits_roles_without_seeing_the_hash(client, ctx) -> None:  # noqa: ANN001
+def test_admin_resets_a_password_and_edits_roles_without_seeing_the_hash(client, ctx) -> None:
     _admin(client, ctx)
     user = UserFactory(roles=["verificateur"])
     old_hash = user.password_hash
@@ -74,7 +74,7 @@ def test_admin_resets_a_password_and_edits_roles_without_seeing_the_hash(client,
     assert verify_password(user.password_hash, "nouveau-mot-de-passe-long")
 
 
-def test_edit_without_new_password_keeps_the_old_one(client, ctx) -> None:  # noqa: ANN001
+def test_edit_without_new_password_keeps_the_old_one(client, ctx) -> None:
     _admin(client, ctx)
     user = UserFactory(roles=["support"])
     old_hash = user.password_hash
@@ -88,7 +88,7 @@ def test_edit_without_new_password_keeps_the_old_one(client, ctx) -> None:  # no
     assert user.active is False  # the unchecked box deactivates
 
 
-def test_admin_forms_need_the_csrf_token(client, ctx) -> None:  # noqa: ANN001
+def test_admin_forms_need_the_csrf_token(client, ctx) -> None:
     _admin(client, ctx)
     response = client.post("/admin/user/new/", data={
         "email": "x@ans.test.fr", "name": "X", "roles": ["support"], "new_password": "x" * 20,
@@ -97,7 +97,7 @@ def test_admin_forms_need_the_csrf_token(client, ctx) -> None:  # noqa: ANN001
     assert ctx.scalar(select(User).where(User.email == "x@ans.test.fr")) is None
 
 
-def test_campaign_window_is_typed_in_paris_time_and_stored_in_utc(client, ctx) -> None:  # noqa: ANN001
+def test_campaign_window_is_typed_in_paris_time_and_stored_in_utc(client, ctx) -> None:
     _admin(client, ctx)
     response = client.post("/admin/campaignwindow/new/", data={
         "demarche": "sons_sas",
@@ -113,7 +113,7 @@ def test_campaign_window_is_typed_in_paris_time_and_stored_in_utc(client, ctx) -
     assert "14 décembre 2026 14:00" in listing
 
 
-def test_campaign_window_must_close_after_it_opens(client, ctx) -> None:  # noqa: ANN001
+def test_campaign_window_must_close_after_it_opens(client, ctx) -> None:
     _admin(client, ctx)
     response = client.post("/admin/campaignwindow/new/", data={
         "demarche": "sons_sas", "label": "À l'envers",
@@ -124,7 +124,7 @@ def test_campaign_window_must_close_after_it_opens(client, ctx) -> None:  # noqa
     assert ctx.scalar(select(CampaignWindow).where(CampaignWindow.label == "À l'envers")) is None
 
 
-def test_admin_ends_the_transitional_phase_of_ligne_generique(client, ctx) -> None:  # noqa: ANN001
+def test_admin_ends_the_transitional_phase_of_ligne_generique(client, ctx) -> None:
     _admin(client, ctx)
     demarche = ctx.get(Demarche, "dmn_ligne_generique")
     assert demarche.phase_transitoire is True
@@ -140,7 +140,7 @@ def test_admin_ends_the_transitional_phase_of_ligne_generique(client, ctx) -> No
     assert demarche.steps[-1] == "certificat"
 
 
-def test_admin_issues_a_token_shown_once_then_revokes_it(client, ctx) -> None:  # noqa: ANN001
+def test_admin_issues_a_token_shown_once_then_revokes_it(client, ctx) -> None:
     import re
 
     from backoffice.models import ApiToken
@@ -170,7 +170,7 @@ def test_admin_issues_a_token_shown_once_then_revokes_it(client, ctx) -> None:  
     assert "admin.apitoken.cree" in actions and "admin.apitoken.revoque" in actions
 
 
-def test_admin_sets_a_delay_rule(client, ctx) -> None:  # noqa: ANN001
+def test_admin_sets_a_delay_rule(client, ctx) -> None:
     from backoffice.models import DelayRule
     from backoffice.seed import ensure_delay_rules
 
@@ -192,7 +192,7 @@ def test_admin_sets_a_delay_rule(client, ctx) -> None:  # noqa: ANN001
     assert bad.status_code == 200 and "365" in bad.get_data(as_text=True)
 
 
-def test_admin_rewords_an_automatic_message(client, ctx) -> None:  # noqa: ANN001
+def test_admin_rewords_an_automatic_message(client, ctx) -> None:
     from backoffice.models import Message
     from backoffice.workflow.messages import post_system_message
     from tests.factories import CandidatureFactory

@@ -7,7 +7,7 @@ from backoffice.db import db
 from backoffice.tasks import after_commit
 
 
-def test_registered_before_any_query_then_rolled_back_never_runs(app, connection) -> None:  # noqa: ANN001
+def test_registered_before_any_query_then_rolled_back_never_runs(app, connection) -> None:
     ran: list[str] = []
     with app.app_context():
         db.remove()  # a fresh session: no transaction begun

@@ -107,7 +107,7 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def scanning(app, clamd, tmp_path) -> Iterator[Path]:  # noqa: ANN001
+def scanning(app, clamd, tmp_path) -> Iterator[Path]:
     """The application scans with the test clamd; quarantine in this test's folder."""
     quarantine = tmp_path / "quarantaine"
     app.config.update(CLAMD_SOCKET=clamd.socket_path, QUARANTINE_DIR=str(quarantine))
@@ -121,7 +121,7 @@ def _fichier(name: str) -> Fichier:
                      .order_by(Fichier.id.desc()).limit(1))
 
 
-def _html(response) -> str:  # noqa: ANN001
+def _html(response) -> str:
     return response.get_data(as_text=True)
 
 
@@ -138,7 +138,7 @@ def _assert_quarantined(fichier: Fichier, quarantine: Path) -> None:
 # --- the daemon itself ------------------------------------------------------------------
 
 
-def test_client_speaks_the_clamd_protocol_over_unix_and_tcp(clamd) -> None:  # noqa: ANN001
+def test_client_speaks_the_clamd_protocol_over_unix_and_tcp(clamd) -> None:
     for client in (Clamd(socket_path=clamd.socket_path, timeout=10),
                    Clamd(host="127.0.0.1", port=clamd.tcp_port, timeout=10)):
         assert client.ping()
@@ -152,7 +152,7 @@ def test_client_speaks_the_clamd_protocol_over_unix_and_tcp(clamd) -> None:  # n
 # --- through the API and the screens ----------------------------------------------------
 
 
-def test_clean_piece_is_scanned_then_opens(desk, scanning) -> None:  # noqa: ANN001, F811
+def test_clean_piece_is_scanned_then_opens(desk, scanning) -> None:  # noqa: F811
     candidature = desk.candidature(submit=False)
     pdf = one_page_pdf("Documentation fonctionnelle")
     response = desk.api.upload(f"/candidatures/{candidature.reference}/pieces", pdf,
@@ -172,7 +172,7 @@ def test_clean_piece_is_scanned_then_opens(desk, scanning) -> None:  # noqa: ANN
     assert f"/instruction/fichiers/{fichier.id}" in tab and "data-scan" not in tab
 
 
-def test_infected_preuve_is_quarantined_and_refused_everywhere(desk, scanning) -> None:  # noqa: ANN001, F811, E501
+def test_infected_preuve_is_quarantined_and_refused_everywhere(desk, scanning) -> None:  # noqa: F811
     candidature = desk.candidature(until="preuves", submit=False)
     reference = candidature.reference
     response = desk.api.upload(f"/candidatures/{reference}/sections/INS/exigences/INS 1.1/"
@@ -225,7 +225,7 @@ def test_infected_preuve_is_quarantined_and_refused_everywhere(desk, scanning) -
     assert "Infecté — en quarantaine" in support and fichier.scan_detail in support
 
 
-def test_infected_attachment_of_the_ans_in_the_messagerie(desk, scanning) -> None:  # noqa: ANN001, F811, E501
+def test_infected_attachment_of_the_ans_in_the_messagerie(desk, scanning) -> None:  # noqa: F811
     candidature = desk.candidature()
     reference = candidature.reference
     pdf = one_page_pdf("Courrier")
@@ -252,7 +252,7 @@ def test_infected_attachment_of_the_ans_in_the_messagerie(desk, scanning) -> Non
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "antivirus.fichier_infecte"))
 
 
-def test_infected_zip_for_avis_cannot_be_read(desk, scanning) -> None:  # noqa: ANN001, F811
+def test_infected_zip_for_avis_cannot_be_read(desk, scanning) -> None:  # noqa: F811
     candidature = desk.candidature("dmn_ligne_generique")
     forms.prendre(candidature, "recevabilite", actor=desk.me)
     forms.valider(candidature, "recevabilite", actor=desk.me)
@@ -271,7 +271,7 @@ def test_infected_zip_for_avis_cannot_be_read(desk, scanning) -> None:  # noqa: 
     assert entry.status_code == 409 and "Fichier mis en quarantaine" in _html(entry)
 
 
-def test_pending_file_cannot_be_opened(app, desk, scanning) -> None:  # noqa: ANN001, F811
+def test_pending_file_cannot_be_opened(app, desk, scanning) -> None:  # noqa: F811
     """Scanning configured, the scan not run yet (nothing committed): refused everywhere,
     then opened once the commit has run the scan."""
     candidature = desk.candidature(submit=False)
@@ -308,7 +308,7 @@ def test_pending_file_cannot_be_opened(app, desk, scanning) -> None:  # noqa: AN
     assert desk.client.get(f"/instruction/fichiers/{fichier_id}").data == pdf
 
 
-def test_clamd_down_then_rescanned(app, desk, scanning, clamd, tmp_path, caplog) -> None:  # noqa: ANN001, F811, E501
+def test_clamd_down_then_rescanned(app, desk, scanning, clamd, tmp_path, caplog) -> None:  # noqa: F811
     candidature = desk.candidature(submit=False)
     reference, pdf = candidature.reference, one_page_pdf("Plan de tests")
     app.config.update(CLAMD_SOCKET=str(tmp_path / "personne.sock"), JOBS_RAISE=False)
@@ -340,7 +340,7 @@ def test_clamd_down_then_rescanned(app, desk, scanning, clamd, tmp_path, caplog)
     assert desk.client.get(f"/instruction/fichiers/{fichier.id}").data == pdf
 
 
-def test_over_the_daemons_size_limit_is_an_error(desk, scanning) -> None:  # noqa: ANN001, F811
+def test_over_the_daemons_size_limit_is_an_error(desk, scanning) -> None:  # noqa: F811
     candidature = desk.candidature(submit=False)
     big = b"%PDF-1.4\n" + b"0" * (STREAM_MAX + 64 * 1024) + b"\n%%EOF\n"
     response = desk.api.upload(f"/candidatures/{candidature.reference}/pieces", big,
@@ -356,7 +356,7 @@ def test_over_the_daemons_size_limit_is_an_error(desk, scanning) -> None:  # noq
 
 
 @pytest.mark.redis
-def test_scan_goes_through_redis_to_a_worker(redis_app, clamd, tmp_path, monkeypatch) -> None:  # noqa: ANN001, F811, E501
+def test_scan_goes_through_redis_to_a_worker(redis_app, clamd, tmp_path, monkeypatch) -> None:  # noqa: F811
     from backoffice.seed import ensure_demarches, new_api_token
 
     quarantine = tmp_path / "quarantaine"

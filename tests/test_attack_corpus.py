@@ -64,7 +64,7 @@ HTML = (b"<!DOCTYPE html><html><body><h1>Facture</h1>"
 
 
 @pytest.fixture(scope="module")
-def app(engine, tmp_path_factory):  # noqa: ANN001, ANN201
+def app(engine, tmp_path_factory):
     """Overrides the suite's app in this module: conftest's `connection`, `ctx` and `client`
     (and so `desk`) run against it."""
     tmp = tmp_path_factory.mktemp("attack-corpus")
@@ -189,7 +189,7 @@ class Target:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-def target(desk, via: str) -> Target:  # noqa: ANN001, F811
+def target(desk, via: str) -> Target:  # noqa: F811
     """A candidature in the state the endpoint needs, and the endpoint."""
     if via == "api:piece":
         ref = desk.candidature(submit=False).reference
@@ -228,7 +228,7 @@ def target(desk, via: str) -> Target:  # noqa: ANN001, F811
     raise AssertionError(via)
 
 
-def send(client, path: str, fields: dict[str, str], files: list[FilePart],  # noqa: ANN001, ANN201
+def send(client, path: str, fields: dict[str, str], files: list[FilePart],
          *, headers: dict[str, str] | None = None, chunked: bool = False,
          follow_redirects: bool = False):
     """POST a multipart body; `chunked` sends it without Content-Length, as a client using
@@ -244,7 +244,7 @@ def send(client, path: str, fields: dict[str, str], files: list[FilePart],  # no
     return client.open(Request(environ), follow_redirects=follow_redirects)
 
 
-def post(desk, t: Target, files: list[tuple[str, bytes]], *,  # noqa: ANN001, ANN201, F811
+def post(desk, t: Target, files: list[tuple[str, bytes]], *,  # noqa: F811
          chunked: bool = False, content_type: str = "application/octet-stream",
          fields: dict[str, str] | None = None):
     """Send files (name, bytes) to a target, as the vendor (API token) or as the signed-in
@@ -265,7 +265,7 @@ def post(desk, t: Target, files: list[tuple[str, bytes]], *,  # noqa: ANN001, AN
 COUNTED = (Fichier, Piece, Preuve, ZipPourAvis, Message, OutboxMail, AuditEvent)
 
 
-def stored(app) -> tuple[dict[str, int], list[str]]:  # noqa: ANN001
+def stored(app) -> tuple[dict[str, int], list[str]]:
     """Row counts of everything an upload or a message writes, and every file on disk
     (temporary ones included)."""
     db.expire_all()
@@ -322,7 +322,7 @@ def assert_inert(markup: str, *shown: str) -> None:
         assert value in text or value in page.attribute_values(), f"{value!r} not shown"
 
 
-def login_support(app):  # noqa: ANN001, ANN201
+def login_support(app):
     """Another browser, signed in at the support desk."""
     client = app.test_client()
     login(client, UserFactory(roles=["support"]))
@@ -469,7 +469,7 @@ def _param(key: str, case: Refused) -> Any:
 
 
 @pytest.mark.parametrize("case", [_param(k, c) for k, c in REFUSED.items()])
-def test_refused_with_a_clear_error_and_nothing_stored(app, desk, case: Refused) -> None:  # noqa: ANN001, F811
+def test_refused_with_a_clear_error_and_nothing_stored(app, desk, case: Refused) -> None:  # noqa: F811
     t = target(desk, case.via)
     before = stored(app)
     response = post(desk, t, [*case.before, (case.name, case.body())], chunked=case.chunked)
@@ -483,7 +483,7 @@ def test_refused_with_a_clear_error_and_nothing_stored(app, desk, case: Refused)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["with_length", "without_length"])
-def test_a_body_over_every_limit_is_refused_before_it_is_read(app, client, chunked: bool) -> None:  # noqa: ANN001
+def test_a_body_over_every_limit_is_refused_before_it_is_read(app, client, chunked: bool) -> None:
     """Anyone can POST to the login form: its body must be capped like an upload's."""
     response = send(client, "/connexion", {"email": "a@b.fr", "password": "x"},
                     [("file", "gros.bin", bytes(3 * LIMIT_MB * MiB), "application/octet-stream")],
@@ -535,7 +535,7 @@ def ref_section(ref: str) -> str:
         SectionReview.candidature_id == candidature.id).order_by(SectionReview.position))
 
 
-def assert_download_is_safe(desk, fichier: Fichier) -> None:  # noqa: ANN001, F811
+def assert_download_is_safe(desk, fichier: Fichier) -> None:  # noqa: F811
     response = desk.client.get(f"/instruction/fichiers/{fichier.id}")
     assert response.status_code == 200
     assert hashlib.sha256(response.data).hexdigest() == fichier.sha256
@@ -550,7 +550,7 @@ def assert_download_is_safe(desk, fichier: Fichier) -> None:  # noqa: ANN001, F8
 @pytest.mark.parametrize("via", CHANNELS)
 @pytest.mark.parametrize(("raw", "clean"), [pytest.param(*v, id=k) for k, v in NAMES.items()])
 def test_hostile_file_names_are_sanitised_and_shown_inert(
-        app, desk, via: str, raw: str, clean: str) -> None:  # noqa: ANN001, F811
+        app, desk, via: str, raw: str, clean: str) -> None:  # noqa: F811
     t = target(desk, via)
     clean = with_matching_extension(clean, "pdf")  # a PDF's name ends in .pdf
     response = post(desk, t, [(raw, PDF)])
@@ -572,7 +572,7 @@ def test_hostile_file_names_are_sanitised_and_shown_inert(
 
 
 @pytest.mark.parametrize("via", ["api:preuve", "api:zip"])
-def test_hostile_names_of_preuves_and_zips_are_shown_inert(app, desk, via: str) -> None:  # noqa: ANN001, F811
+def test_hostile_names_of_preuves_and_zips_are_shown_inert(app, desk, via: str) -> None:  # noqa: F811
     suffix, content = (".zip", _zip([("INS 1.1.pdf", PDF)])) if via == "api:zip" else (".pdf", PDF)
     raw, clean = '"><svg onload=alert(1)>\u202e' + suffix, '"><svg onload=alert(1)>' + suffix
     t = target(desk, via)
@@ -594,7 +594,7 @@ def test_hostile_names_of_preuves_and_zips_are_shown_inert(app, desk, via: str) 
                  "document.pdf.txt", id="html_renamed_pdf"),
 ])
 def test_declared_type_is_ignored_and_content_decides(
-        app, desk, declared: str, content: bytes, kind: str, content_type: str,  # noqa: ANN001, F811
+        app, desk, declared: str, content: bytes, kind: str, content_type: str,  # noqa: F811
         name: str) -> None:
     """The part's Content-Type and the name's extension are the sender's claims; what is
     recorded and served comes from the bytes. HTML is plain text to us: accepted where text
@@ -625,7 +625,7 @@ def test_declared_type_is_ignored_and_content_decides(
 # --- nested archives: flagged for the vérificateur, never opened ---------------------------
 
 
-def test_nested_archives_are_accepted_flagged_and_never_extracted(app, desk) -> None:  # noqa: ANN001, F811
+def test_nested_archives_are_accepted_flagged_and_never_extracted(app, desk) -> None:  # noqa: F811
     """Design (evidence-review.md): nested archives in the ligne générique zip are reported to
     the vérificateur, not refused; the server never opens them (a bomb inside stays inert)."""
     t = target(desk, "api:zip")
@@ -659,7 +659,7 @@ MARKUP = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>',
           "<iframe src=https://evil.example></iframe>", "</div></li></ol><script>alert(2)</script>")
 
 
-def test_markup_in_a_vendor_message_is_shown_as_text(app, desk) -> None:  # noqa: ANN001, F811
+def test_markup_in_a_vendor_message_is_shown_as_text(app, desk) -> None:  # noqa: F811
     ref = desk.candidature().reference
     body = "Bonjour,\n" + "\n".join(MARKUP)
     subject = '<svg onload=alert(1)>"><script>alert(3)</script>'
@@ -671,7 +671,7 @@ def test_markup_in_a_vendor_message_is_shown_as_text(app, desk) -> None:  # noqa
     assert_inert(thread.get_data(as_text=True), body, subject)
 
 
-def test_markup_in_a_verificateur_message_is_shown_as_text(app, desk) -> None:  # noqa: ANN001, F811
+def test_markup_in_a_verificateur_message_is_shown_as_text(app, desk) -> None:  # noqa: F811
     t = target(desk, "ui:message")
     body = "Merci de corriger :\n" + "\n".join(MARKUP)
     for kind in ("message", "note_interne"):
@@ -696,7 +696,7 @@ INVALID_CHARACTERS = ("invalid_characters",
                  id="body_too_long"),
 ])
 def test_invalid_vendor_messages_are_refused_and_nothing_stored(
-        app, desk, data: dict[str, Any], error: tuple[str, str],  # noqa: ANN001, F811
+        app, desk, data: dict[str, Any], error: tuple[str, str],  # noqa: F811
         fields: dict[str, str]) -> None:
     """(Lone surrogates, control characters, hostile JSON: tests/security/
     test_hostile_input.py.)"""

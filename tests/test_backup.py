@@ -68,7 +68,7 @@ class Source:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A seeded application (the demo data: candidatures spread over the steps, real PDFs
     and zips, preuves, a séance), with one file deleted by the support desk."""
     backend = request.param

@@ -18,7 +18,7 @@ QUERY_BUDGET = 8
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     from bench.generate import generate
     from config import normalise_database_url
 
@@ -41,7 +41,7 @@ def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         admin.dispose()
 
 
-def test_generator_loads_consistent_rows(bench_url) -> None:  # noqa: ANN001
+def test_generator_loads_consistent_rows(bench_url) -> None:
     _, summary = bench_url
     rows = summary["rows"]
     assert rows["candidature"] == SIZE
@@ -55,7 +55,7 @@ def test_generator_loads_consistent_rows(bench_url) -> None:  # noqa: ANN001
     assert summary["large_dossiers"] == ["GROSDOSAA"]
 
 
-def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,  # noqa: ANN001
+def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,
                                                                tmp_path: Path) -> None:
     from bench.run import deep_cursor, make_app, signed_in_client, walked_cursor
 
@@ -66,7 +66,7 @@ def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,  # noq
     app.extensions["db_engine"].dispose()
 
 
-def test_benchmarks_run_and_lists_keep_their_query_budget(bench_url) -> None:  # noqa: ANN001
+def test_benchmarks_run_and_lists_keep_their_query_budget(bench_url) -> None:
     from bench.plot import points
     from bench.run import run
 
@@ -90,7 +90,7 @@ def test_benchmarks_run_and_lists_keep_their_query_budget(bench_url) -> None:  #
     assert points([result]), "nothing to plot"
 
 
-def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
     from bench.run import bench_pages, make_app, signed_in_client
 
     url, _ = bench_url
@@ -103,7 +103,7 @@ def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -> None:  # noqa: ANN001
+def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -> None:
     from bench.export_memory import run_export
 
     url, _ = bench_url
@@ -127,7 +127,7 @@ def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bench_url", ["sqlite"], indirect=True)  # once is enough
-def test_concurrent_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+def test_concurrent_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:
     from bench.load import run
 
     url, _ = bench_url
@@ -137,7 +137,7 @@ def test_concurrent_load_reports_requests_without_errors(bench_url, tmp_path: Pa
 
 
 @pytest.mark.parametrize("bench_url", ["sqlite"], indirect=True)
-def test_wrk_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+def test_wrk_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> None:
     import shutil
 
     from bench.load import run_wrk
@@ -153,7 +153,7 @@ def test_wrk_load_reports_requests_without_errors(bench_url, tmp_path: Path) -> 
 
 @pytest.mark.redis
 @pytest.mark.parametrize("bench_url", ["postgresql"], indirect=True)
-def test_worker_benchmark_issues_through_the_production_worker(bench_url, tmp_path: Path) -> None:  # noqa: ANN001
+def test_worker_benchmark_issues_through_the_production_worker(bench_url, tmp_path: Path) -> None:
     from bench.worker import run
 
     if not TEST_REDIS_URL:

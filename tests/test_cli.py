@@ -22,25 +22,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=BACKENDS)
-def cli_app(request, tmp_path):  # noqa: ANN001, ANN201
+def cli_app(request, tmp_path):
     url = fresh_database_url(request.param, tmp_path, "cli")
     app = create_app(base_config(tmp_path, url))
     yield app
     app.extensions["db_engine"].dispose()
 
 
-def run(app, *args: str):  # noqa: ANN001, ANN201
+def run(app, *args: str):
     result = app.test_cli_runner().invoke(args=list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
 
 
-def test_init_db_is_idempotent(cli_app) -> None:  # noqa: ANN001
+def test_init_db_is_idempotent(cli_app) -> None:
     assert run(cli_app, "init-db").exit_code == 0
     assert run(cli_app, "init-db").exit_code == 0
 
 
-def test_seed_demo_creates_one_account_per_role_and_prints_them(cli_app) -> None:  # noqa: ANN001
+def test_seed_demo_creates_one_account_per_role_and_prints_them(cli_app) -> None:
     result = run(cli_app, "seed-demo", "--candidatures", "12")
     assert result.exit_code == 0
     creds = json.loads((Path(cli_app.config["INSTANCE_DIR"]) / "demo-credentials.json").read_text())
@@ -64,7 +64,7 @@ def test_seed_demo_creates_one_account_per_role_and_prints_them(cli_app) -> None
             assert verify_password(user.password_hash, account["password"])
 
 
-def test_seed_demo_if_empty_does_not_seed_twice(cli_app) -> None:  # noqa: ANN001
+def test_seed_demo_if_empty_does_not_seed_twice(cli_app) -> None:
     run(cli_app, "seed-demo", "--candidatures", "5")
     again = run(cli_app, "seed-demo", "--if-empty")
     assert "déjà chargées" in again.output
@@ -72,7 +72,7 @@ def test_seed_demo_if_empty_does_not_seed_twice(cli_app) -> None:  # noqa: ANN00
         assert db.scalar(select(func.count()).select_from(Candidature)) == 5
 
 
-def test_demo_passwords_differ_between_installations(tmp_path) -> None:  # noqa: ANN001
+def test_demo_passwords_differ_between_installations(tmp_path) -> None:
     outputs = []
     for name in ("a", "b"):
         url = fresh_database_url("sqlite", tmp_path, name)
@@ -84,7 +84,7 @@ def test_demo_passwords_differ_between_installations(tmp_path) -> None:  # noqa:
     assert not outputs[0] & outputs[1]
 
 
-def test_create_user(cli_app) -> None:  # noqa: ANN001
+def test_create_user(cli_app) -> None:
     result = run(cli_app, "create-user", "--email", "Marie@ANS.test.fr", "--name", "Marie",
                  "--role", "college", "--role", "support")
     assert result.exit_code == 0
@@ -100,7 +100,7 @@ def test_create_user(cli_app) -> None:  # noqa: ANN001
     assert unknown.exit_code != 0 and "Équipe inconnue" in unknown.output
 
 
-def test_verify_audit_detects_a_modified_row(cli_app) -> None:  # noqa: ANN001
+def test_verify_audit_detects_a_modified_row(cli_app) -> None:
     run(cli_app, "seed-demo", "--candidatures", "2")
     run(cli_app, "create-user", "--email", "a@ans.test.fr", "--name", "A", "--role", "admin")
     assert "OK" in run(cli_app, "verify-audit").output
@@ -117,7 +117,7 @@ def test_verify_audit_detects_a_modified_row(cli_app) -> None:  # noqa: ANN001
     assert f"ROMPU à l'événement {first}" in result.output and "modifié" in result.output
 
 
-def test_verify_audit_detects_a_deleted_row(cli_app) -> None:  # noqa: ANN001
+def test_verify_audit_detects_a_deleted_row(cli_app) -> None:
     run(cli_app, "seed-demo", "--candidatures", "2")
     for i in range(2):
         run(cli_app, "create-user", "--email", f"u{i}@ans.test.fr", "--name", "U",
@@ -132,7 +132,7 @@ def test_verify_audit_detects_a_deleted_row(cli_app) -> None:  # noqa: ANN001
     assert f"ROMPU à l'événement {ids[2]}" in result.output
 
 
-def test_flask_command_line_works_in_a_subprocess(tmp_path) -> None:  # noqa: ANN001
+def test_flask_command_line_works_in_a_subprocess(tmp_path) -> None:
     """What `make run` does, through the real `flask` entry point."""
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
     env["INSTANCE_DIR"] = str(tmp_path)
@@ -152,7 +152,7 @@ def test_flask_command_line_works_in_a_subprocess(tmp_path) -> None:  # noqa: AN
     assert len(secret) >= 40 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
 
 
-def test_verify_audit_detects_an_inserted_row(cli_app) -> None:  # noqa: ANN001
+def test_verify_audit_detects_an_inserted_row(cli_app) -> None:
     run(cli_app, "seed-demo", "--candidatures", "1")
     run(cli_app, "create-user", "--email", "b@ans.test.fr", "--name", "B", "--role", "support")
     with cli_app.app_context():
@@ -172,7 +172,7 @@ def test_verify_audit_detects_an_inserted_row(cli_app) -> None:  # noqa: ANN001
     assert f"ROMPU à l'événement {forged_id}" in result.output and "chaînage" in result.output
 
 
-def test_the_application_cannot_change_or_delete_audit_rows(cli_app) -> None:  # noqa: ANN001
+def test_the_application_cannot_change_or_delete_audit_rows(cli_app) -> None:
     from sqlalchemy.exc import DBAPIError
 
     run(cli_app, "seed-demo", "--candidatures", "1")

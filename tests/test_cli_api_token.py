@@ -20,7 +20,7 @@ def token_of(output: str) -> str:
     return match.group(1)
 
 
-def test_a_token_for_a_new_organisation_is_printed_once_and_works(cli_app) -> None:  # noqa: ANN001, F811
+def test_a_token_for_a_new_organisation_is_printed_once_and_works(cli_app) -> None:  # noqa: F811
     result = run(cli_app, "create-api-token", "--organisation", "Careoptim", "--siret",
                  "12345678900011", "--contact-email", "contact@careoptim.example.fr",
                  "--name", "Portail Convergence")
@@ -45,7 +45,7 @@ def test_a_token_for_a_new_organisation_is_printed_once_and_works(cli_app) -> No
     assert wrong.status_code == 401
 
 
-def test_a_second_token_reuses_the_organisation(cli_app) -> None:  # noqa: ANN001, F811
+def test_a_second_token_reuses_the_organisation(cli_app) -> None:  # noqa: F811
     first = token_of(run(cli_app, "create-api-token", "--organisation", "Careoptim",
                          "--name", "Portail").output)
     again = run(cli_app, "create-api-token", "--organisation", "Careoptim", "--name",
@@ -64,7 +64,7 @@ def test_a_second_token_reuses_the_organisation(cli_app) -> None:  # noqa: ANN00
     (["--organisation", "Autre", "--siret", "12345678900011", "--name", "P"],
      "est celui de « Careoptim »"),
 ])
-def test_bad_input_is_refused_in_french_and_creates_nothing(cli_app, args, message) -> None:  # noqa: ANN001, F811
+def test_bad_input_is_refused_in_french_and_creates_nothing(cli_app, args, message) -> None:  # noqa: F811
     run(cli_app, "create-api-token", "--organisation", "Careoptim", "--siret",
         "12345678900011", "--name", "Portail")
     result = run(cli_app, "create-api-token", *args)
@@ -76,7 +76,7 @@ def test_bad_input_is_refused_in_french_and_creates_nothing(cli_app, args, messa
         db.remove()
 
 
-def test_two_organisations_of_one_name_need_the_siret(cli_app) -> None:  # noqa: ANN001, F811
+def test_two_organisations_of_one_name_need_the_siret(cli_app) -> None:  # noqa: F811
     with cli_app.app_context():
         db.add_all([Organisation(name="Homonyme", siret="11111111100011"),
                     Organisation(name="Homonyme", siret="22222222200022")])

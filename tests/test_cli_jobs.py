@@ -40,7 +40,7 @@ DEAD_REDIS = "redis://127.0.0.1:9/0"  # nothing listens: the issuance jobs stay 
 
 
 @pytest.fixture(params=BACKENDS)
-def stuck(request, tmp_path):  # noqa: ANN001, ANN201
+def stuck(request, tmp_path):
     """Two DMN candidatures whose issuance job was lost (queued while Redis was down):
     they wait in emission_en_cours. Returns the database URL."""
     url = fresh_database_url(request.param, tmp_path, "cli")
@@ -94,7 +94,7 @@ def _statuses(tmp_path: Path, url: str) -> tuple[list[str], int]:
         app.extensions["db_engine"].dispose()
 
 
-def test_reprendre_emissions_issues_in_the_embedded_mode(stuck, tmp_path) -> None:  # noqa: ANN001
+def test_reprendre_emissions_issues_in_the_embedded_mode(stuck, tmp_path) -> None:
     assert _statuses(tmp_path, stuck) == (["emission_en_cours"] * 2, 0)
     result = flask(tmp_path, stuck, "reprendre-emissions")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -108,7 +108,7 @@ def test_reprendre_emissions_issues_in_the_embedded_mode(stuck, tmp_path) -> Non
     assert _statuses(tmp_path, stuck)[1] == 2
 
 
-def test_reprendre_emissions_exits_1_and_lists_the_failed_jobs(stuck, tmp_path) -> None:  # noqa: ANN001
+def test_reprendre_emissions_exits_1_and_lists_the_failed_jobs(stuck, tmp_path) -> None:
     result = flask(tmp_path, stuck, "reprendre-emissions",
                    SIGNING_KEY=str(tmp_path / "absente.pem"))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -120,7 +120,7 @@ def test_reprendre_emissions_exits_1_and_lists_the_failed_jobs(stuck, tmp_path) 
     assert _statuses(tmp_path, stuck) == (["echec_emission"] * 2, 0)
 
 
-def test_reprendre_emissions_exits_1_when_redis_is_down(stuck, tmp_path) -> None:  # noqa: ANN001
+def test_reprendre_emissions_exits_1_when_redis_is_down(stuck, tmp_path) -> None:
     result = flask(tmp_path, stuck, "reprendre-emissions",
                    REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -131,7 +131,7 @@ def test_reprendre_emissions_exits_1_when_redis_is_down(stuck, tmp_path) -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_analyser_fichiers_exits_1_when_the_scans_fail(backend, tmp_path) -> None:  # noqa: ANN001
+def test_analyser_fichiers_exits_1_when_the_scans_fail(backend, tmp_path) -> None:
     url = fresh_database_url(backend, tmp_path, "scan")
     app = create_app(base_config(tmp_path, url))
     with app.app_context():

@@ -28,7 +28,7 @@ from tests.test_jobs import _run_worker, redis_app  # noqa: F401 - the Redis tie
 
 @pytest.mark.redis
 def test_a_worker_sends_the_convention_and_downloads_the_signed_documents(
-        redis_app, monkeypatch) -> None:  # noqa: ANN001, F811
+        redis_app, monkeypatch) -> None:  # noqa: F811
     from backoffice.seed import ensure_demarches
 
     fake = FakeYousign("cle-worker")

@@ -42,7 +42,7 @@ def postgres_server() -> str:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(backend, tmp_path) -> None:  # noqa: ANN001, E501
+def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(backend, tmp_path) -> None:
     """PostgreSQL: the advisory lock; SQLite: BEGIN IMMEDIATE with a long busy timeout."""
     name = f"backoffice_test_parallel_{os.getpid()}"
     url = empty_database_url(backend, tmp_path, name)
@@ -71,7 +71,7 @@ def test_two_init_db_at_once_one_creates_and_migrates_the_other_waits(backend, t
             drop_database(TEST_DATABASE_URL, name)
 
 
-def test_an_unreachable_server_is_one_french_line(tmp_path) -> None:  # noqa: ANN001
+def test_an_unreachable_server_is_one_french_line(tmp_path) -> None:
     code, out, err = finish(init_db("postgresql://backoffice@127.0.0.1:9/backoffice", tmp_path))
     assert code == 1
     lines = err.strip().splitlines()
@@ -82,7 +82,7 @@ def test_an_unreachable_server_is_one_french_line(tmp_path) -> None:  # noqa: AN
 
 
 @pytest.mark.postgresql
-def test_a_database_the_role_may_not_create_is_explained(tmp_path) -> None:  # noqa: ANN001
+def test_a_database_the_role_may_not_create_is_explained(tmp_path) -> None:
     server = create_engine(normalise_database_url(postgres_server()),
                            isolation_level="AUTOCOMMIT")
     role = f"backoffice_nocreate_{os.getpid()}"
@@ -117,7 +117,7 @@ def existing_empty_database(backend: str, tmp: Path, name: str) -> str:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_schema_problem_says_whether_the_database_is_at_head(backend, tmp_path) -> None:  # noqa: ANN001
+def test_schema_problem_says_whether_the_database_is_at_head(backend, tmp_path) -> None:
     name = f"backoffice_test_empty_{os.getpid()}"
     engine = make_engine(normalise_database_url(existing_empty_database(backend, tmp_path, name)))
     try:
@@ -145,7 +145,7 @@ def test_schema_problem_of_an_unreachable_database_is_a_line_too() -> None:
     assert len(heads()) == 1  # one head: the parallel branches were chained
 
 
-def test_the_test_databases_are_at_head(tmp_path) -> None:  # noqa: ANN001
+def test_the_test_databases_are_at_head(tmp_path) -> None:
     engine = make_engine(fresh_database_url("sqlite", tmp_path, "head"))
     try:
         assert schema_problem(engine) is None

@@ -67,13 +67,13 @@ def mismatches(engine: Engine, expected: dict[tuple[str, str], set[str]]) -> lis
     return problems
 
 
-def test_database_checks_hold_exactly_the_enums(engine) -> None:  # noqa: ANN001
+def test_database_checks_hold_exactly_the_enums(engine) -> None:
     problems = mismatches(engine, EXPECTED)
     assert problems == [], "a code was added on one side only (enum or migration):\n" + \
         "\n".join(problems)
 
 
-def test_database_checks_match_the_models(engine) -> None:  # noqa: ANN001
+def test_database_checks_match_the_models(engine) -> None:
     """Every `one_of` of the models (codes of messages, files, certificates, séances…)
     has the same codes in the database: a model changed without its migration fails."""
     expected = {}
@@ -88,7 +88,7 @@ def test_database_checks_match_the_models(engine) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("side", ["code", "database"])
-def test_the_comparison_sees_a_status_added_on_one_side(engine, side) -> None:  # noqa: ANN001
+def test_the_comparison_sees_a_status_added_on_one_side(engine, side) -> None:
     """Guard for the tests above: a status in the enum but not the migration (or the other
     way round) is reported, on this backend's reflection too."""
     expected = {key: set(codes) for key, codes in EXPECTED.items()}

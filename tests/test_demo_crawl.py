@@ -90,7 +90,7 @@ def _context(text: str, needle: str) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def demo(request, tmp_path_factory):  # noqa: ANN001, ANN201
+def demo(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"crawl-{request.param}")
     url = fresh_database_url(request.param, tmp, "crawl")
     app = create_app(base_config(tmp, url))
@@ -101,7 +101,7 @@ def demo(request, tmp_path_factory):  # noqa: ANN001, ANN201
     app.extensions["db_engine"].dispose()
 
 
-def _sign_in(client, account: dict) -> None:  # noqa: ANN001
+def _sign_in(client, account: dict) -> None:
     response = client.post("/connexion", data={
         "email": account["email"], "password": account["password"],
         "csrf_token": csrf_token(client)})
@@ -112,7 +112,7 @@ def _sign_in(client, account: dict) -> None:  # noqa: ANN001
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def crawl(client, starts: list[str]) -> tuple[dict[str, list[str]], int]:  # noqa: ANN001
+def crawl(client, starts: list[str]) -> tuple[dict[str, list[str]], int]:
     """Breadth first over the pages reachable from `starts`: ({url: problems}, pages read)."""
     seen, queue, report, read = set(starts), deque(starts), {}, 0
     while queue and len(seen) <= MAX_PAGES:
@@ -151,7 +151,7 @@ def crawl(client, starts: list[str]) -> tuple[dict[str, list[str]], int]:  # noq
     return report, read
 
 
-def _support_searches(app) -> list[str]:  # noqa: ANN001
+def _support_searches(app) -> list[str]:
     """Support reaches dossiers through its search: each demo reference, and a file name."""
     from backoffice.models import Candidature
 
@@ -168,7 +168,7 @@ ACCOUNTS = {"verificateur@": 20, "verificatrice.segur@": 20, "college@": 4, "sup
 
 
 @pytest.mark.parametrize("role_email", list(ACCOUNTS))
-def test_every_page_of_the_demo_speaks_french(demo, role_email) -> None:  # noqa: ANN001
+def test_every_page_of_the_demo_speaks_french(demo, role_email) -> None:
     app, credentials = demo
     account = next(a for a in credentials["accounts"] if a["email"].startswith(role_email))
     client = app.test_client()
@@ -179,7 +179,7 @@ def test_every_page_of_the_demo_speaks_french(demo, role_email) -> None:  # noqa
     assert not report, "\n".join(f"{url}: {found}" for url, found in report.items())
 
 
-def test_the_demo_emails_and_documents_speak_french(demo) -> None:  # noqa: ANN001
+def test_the_demo_emails_and_documents_speak_french(demo) -> None:
     app, _ = demo
     report = {}
     for path in Path(app.config["MAIL_OUTBOX_DIR"]).glob("*.eml"):

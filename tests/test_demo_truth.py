@@ -33,7 +33,7 @@ from tests.helpers import WORKER
 SEEDED = 27  # one candidature per target of backoffice.seed.TARGETS
 
 
-def _seed(app) -> None:  # noqa: ANN001
+def _seed(app) -> None:
     result = app.test_cli_runner().invoke(args=["seed-demo", "--candidatures", str(SEEDED)])
     assert result.exit_code == 0, result.output
 
@@ -45,7 +45,7 @@ def _stuck_issuances() -> int:
         .where(CandidatureStep.status == "emission_en_cours"))
 
 
-def _assert_demo_tells_the_truth(app) -> None:  # noqa: ANN001
+def _assert_demo_tells_the_truth(app) -> None:
     with app.app_context():
         assert _stuck_issuances() == 0
         assert db.scalar(select(func.count()).select_from(JobOutbox)
@@ -86,7 +86,7 @@ def _assert_demo_tells_the_truth(app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_seed_demo_issues_its_certificates_in_the_embedded_mode(backend, tmp_path) -> None:  # noqa: ANN001
+def test_seed_demo_issues_its_certificates_in_the_embedded_mode(backend, tmp_path) -> None:
     url = fresh_database_url(backend, tmp_path, "demo")
     app = create_app(base_config(tmp_path, url))
     try:
@@ -98,7 +98,7 @@ def test_seed_demo_issues_its_certificates_in_the_embedded_mode(backend, tmp_pat
 
 @pytest.mark.redis
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_seed_demo_queues_its_issuances_through_redis(backend, tmp_path) -> None:  # noqa: ANN001
+def test_seed_demo_queues_its_issuances_through_redis(backend, tmp_path) -> None:
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     from redis import Redis
@@ -125,14 +125,14 @@ def test_seed_demo_queues_its_issuances_through_redis(backend, tmp_path) -> None
         Redis.from_url(TEST_REDIS_URL).flushdb()
 
 
-def _pending_outbox(app) -> int:  # noqa: ANN001
+def _pending_outbox(app) -> int:
     with app.app_context():
         return db.scalar(select(func.count()).select_from(JobOutbox)
                          .where(JobOutbox.enqueued_at.is_(None)))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_seed_demo_exits_1_listing_the_issuances_that_failed(backend, tmp_path) -> None:  # noqa: ANN001
+def test_seed_demo_exits_1_listing_the_issuances_that_failed(backend, tmp_path) -> None:
     url = fresh_database_url(backend, tmp_path, "demo")
     app = create_app({**base_config(tmp_path, url), "SIGNING_KEY": str(tmp_path / "absente.pem"),
                       "JOBS_RAISE": False})
@@ -151,7 +151,7 @@ def test_seed_demo_exits_1_listing_the_issuances_that_failed(backend, tmp_path) 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_seed_demo_exits_1_when_redis_is_down(backend, tmp_path) -> None:  # noqa: ANN001
+def test_seed_demo_exits_1_when_redis_is_down(backend, tmp_path) -> None:
     from tests.test_issuance_crash import _free_port
 
     url = fresh_database_url(backend, tmp_path, "demo")

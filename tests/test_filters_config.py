@@ -15,7 +15,7 @@ def test_dates_are_shown_in_french_in_paris_time() -> None:
     assert date_fr(None) == "—"
 
 
-def test_secret_key_is_generated_once_and_kept_private(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_secret_key_is_generated_once_and_kept_private(tmp_path, monkeypatch) -> None:
     import importlib
 
     import config
@@ -33,7 +33,7 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path, monkeypatch) ->
         importlib.reload(config)
 
 
-def test_embedded_defaults(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_embedded_defaults(monkeypatch, tmp_path) -> None:
     from config import Config
 
     for name in ("DATABASE_URL", "REDIS_URL"):

@@ -9,11 +9,11 @@ import sys
 from config import BASE_DIR
 
 
-def test_processes_starting_at_once_share_one_complete_secret(tmp_path) -> None:  # noqa: ANN001
+def test_processes_starting_at_once_share_one_complete_secret(tmp_path) -> None:
     code = "import config; print(config._instance_secret('secret_key'))"
     env = {"INSTANCE_DIR": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin",
            "PYTHONPATH": str(BASE_DIR)}
-    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=BASE_DIR,  # noqa: S603
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=BASE_DIR,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(8)]
     outputs = [p.communicate(timeout=60) for p in processes]

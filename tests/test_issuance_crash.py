@@ -53,14 +53,14 @@ def _start_redis(port: int) -> subprocess.Popen:
         try:
             Redis(port=port).ping()
             return process
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             time.sleep(0.05)
     raise RuntimeError("redis-server did not start")
 
 
 @pytest.mark.redis
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_killed_worker_and_restarted_redis_still_issue_once(backend, tmp_path) -> None:  # noqa: ANN001
+def test_killed_worker_and_restarted_redis_still_issue_once(backend, tmp_path) -> None:
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     if not shutil.which("redis-server"):

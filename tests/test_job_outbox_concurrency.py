@@ -19,7 +19,7 @@ ROWS = 300
 
 
 @pytest.fixture(params=BACKENDS)
-def outbox_app(request, tmp_path):  # noqa: ANN001, ANN201
+def outbox_app(request, tmp_path):
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     from redis import Redis
@@ -37,7 +37,7 @@ def outbox_app(request, tmp_path):  # noqa: ANN001, ANN201
 
 
 @pytest.mark.redis
-def test_two_pushers_at_once_push_each_row_once(outbox_app) -> None:  # noqa: ANN001
+def test_two_pushers_at_once_push_each_row_once(outbox_app) -> None:
     from redis import Redis
 
     with outbox_app.app_context():

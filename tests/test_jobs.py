@@ -24,17 +24,17 @@ CALLS: list[tuple] = []
 
 
 @pytest.fixture
-def probe_jobs(monkeypatch):  # noqa: ANN001, ANN201
+def probe_jobs(monkeypatch):
     """A `jobs.probe` module whose jobs record their calls (the plumbing under test is
     the real one)."""
     module = types.ModuleType("jobs.probe")
 
     @job
-    def remember(*ids):  # noqa: ANN002, ANN202
+    def remember(*ids):
         CALLS.append(ids)
 
     @job
-    def explode(*ids):  # noqa: ANN002, ANN202
+    def explode(*ids):
         raise RuntimeError("job failed")
 
     module.remember, module.explode = remember, explode
@@ -44,7 +44,7 @@ def probe_jobs(monkeypatch):  # noqa: ANN001, ANN201
     CALLS.clear()
 
 
-def test_job_runs_in_process_only_after_commit(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+def test_job_runs_in_process_only_after_commit(app, ctx, probe_jobs) -> None:
     after_commit(enqueue, "probe.remember", 7, 8)
     db.flush()
     assert CALLS == []
@@ -52,19 +52,19 @@ def test_job_runs_in_process_only_after_commit(app, ctx, probe_jobs) -> None:  #
     assert CALLS == [(7, 8)]
 
 
-def test_job_is_dropped_on_rollback(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+def test_job_is_dropped_on_rollback(app, ctx, probe_jobs) -> None:
     after_commit(enqueue, "probe.remember", 1)
     db.rollback()
     db.commit()
     assert CALLS == []
 
 
-def test_in_process_failure_is_raised_in_tests(app, ctx, probe_jobs) -> None:  # noqa: ANN001
+def test_in_process_failure_is_raised_in_tests(app, ctx, probe_jobs) -> None:
     with pytest.raises(RuntimeError, match="job failed"):
         enqueue("probe.explode", 1)
 
 
-def test_in_process_failure_is_logged_and_shown_never_swallowed(app, ctx, probe_jobs, caplog) -> None:  # noqa: ANN001, E501
+def test_in_process_failure_is_logged_and_shown_never_swallowed(app, ctx, probe_jobs, caplog) -> None:  # noqa: E501
     app.config["JOBS_RAISE"] = False
     try:
         with app.test_request_context("/"):
@@ -86,7 +86,7 @@ def test_job_names_resolve_to_the_jobs_package() -> None:
     assert "audit" in all_queues()
 
 
-def test_audit_verification_job_in_process(app, ctx, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_audit_verification_job_in_process(app, ctx, tmp_path, monkeypatch) -> None:
     # the session's application is shared: its checkpoints must not outlive this test
     monkeypatch.setitem(app.config, "AUDIT_CHECKPOINT_DIR", str(tmp_path))
     event = audit.record("test", "test.evenement", "base")
@@ -99,7 +99,7 @@ def test_audit_verification_job_in_process(app, ctx, tmp_path, monkeypatch) -> N
 
 
 @pytest.fixture(params=BACKENDS)
-def redis_app(request, tmp_path):  # noqa: ANN001, ANN201
+def redis_app(request, tmp_path):
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     from redis import Redis
@@ -117,7 +117,7 @@ def redis_app(request, tmp_path):  # noqa: ANN001, ANN201
     Redis.from_url(TEST_REDIS_URL).flushdb()
 
 
-def _worker_env(app) -> dict[str, str]:  # noqa: ANN001
+def _worker_env(app) -> dict[str, str]:
     return {**os.environ,
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": TEST_REDIS_URL,
@@ -125,13 +125,13 @@ def _worker_env(app) -> dict[str, str]:  # noqa: ANN001
             "SECRET_KEY": "worker-secret"}
 
 
-def _run_worker(app) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _run_worker(app) -> subprocess.CompletedProcess:
     return subprocess.run([*WORKER, "--burst"], cwd=ROOT, env=_worker_env(app),
                           capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.redis
-def test_job_goes_through_redis_to_a_worker_process(redis_app) -> None:  # noqa: ANN001
+def test_job_goes_through_redis_to_a_worker_process(redis_app) -> None:
     with redis_app.app_context():
         for i in range(3):
             audit.record("test", "test.evenement", "base", after={"i": i})
@@ -148,7 +148,7 @@ def test_job_goes_through_redis_to_a_worker_process(redis_app) -> None:  # noqa:
 
 
 @pytest.mark.redis
-def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
+def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:
     from rq import Queue
 
     with redis_app.app_context():
@@ -168,7 +168,7 @@ def test_failed_job_is_kept_visible_by_rq(redis_app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.redis
-def test_the_worker_runs_a_retry_when_it_is_due(redis_app) -> None:  # noqa: ANN001
+def test_the_worker_runs_a_retry_when_it_is_due(redis_app) -> None:
     """A failed job with retries left waits in RQ's scheduled registry: the worker's
     scheduler puts it back on its queue when due (without it the retry never runs)."""
     import time
@@ -205,7 +205,7 @@ def test_the_worker_runs_a_retry_when_it_is_due(redis_app) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:  # noqa: ANN001
+def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:
     """The purge runs on its own connection (after commits): a database of its own."""
     from datetime import timedelta
 
@@ -240,7 +240,7 @@ def test_sent_jobs_are_forgotten_after_a_week(backend, tmp_path) -> None:  # noq
         app.extensions["db_engine"].dispose()
 
 
-def test_the_worker_refuses_an_unknown_queue_and_a_missing_redis(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_the_worker_refuses_an_unknown_queue_and_a_missing_redis(tmp_path, capsys) -> None:
     from backoffice import worker
 
     with pytest.raises(SystemExit):

@@ -21,7 +21,7 @@ from tests.helpers import login
 
 
 @pytest.fixture(scope="module")
-def app(engine, tmp_path_factory):  # noqa: ANN001, ANN201
+def app(engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("logging")
     app = create_app({**base_config(tmp, engine.url.render_as_string(hide_password=False)),
                       "LOG_FORMAT": "json"})
@@ -29,7 +29,7 @@ def app(engine, tmp_path_factory):  # noqa: ANN001, ANN201
     app.extensions["db_engine"] = engine
 
     @public
-    def noisy():  # noqa: ANN202
+    def noisy():
         logging.getLogger("backoffice.essai").warning("quelque chose à signaler : %s", 42)
         return {"ok": True}
 
@@ -42,7 +42,7 @@ def _lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_production_logs_are_json_lines_with_the_request_fields(client, ctx, capsys) -> None:  # noqa: ANN001
+def test_production_logs_are_json_lines_with_the_request_fields(client, ctx, capsys) -> None:
     logs.configure("json")
     user = UserFactory(roles=["verificateur"])
     login(client, user)
@@ -59,7 +59,7 @@ def test_production_logs_are_json_lines_with_the_request_fields(client, ctx, cap
                       "remote_addr": "127.0.0.1"}
 
 
-def test_an_exception_is_one_json_line_with_its_traceback(capsys) -> None:  # noqa: ANN001
+def test_an_exception_is_one_json_line_with_its_traceback(capsys) -> None:
     logs.configure("json")
     try:
         raise ValueError("boum")
@@ -72,7 +72,7 @@ def test_an_exception_is_one_json_line_with_its_traceback(capsys) -> None:  # no
     assert "request_id" not in record  # outside a request: no request fields
 
 
-def test_development_logs_are_readable_lines(client, ctx, capsys) -> None:  # noqa: ANN001
+def test_development_logs_are_readable_lines(client, ctx, capsys) -> None:
     logs.configure("text")
     response = client.get("/_essai/journal")
     [line] = [line for line in capsys.readouterr().err.splitlines()
@@ -82,7 +82,7 @@ def test_development_logs_are_readable_lines(client, ctx, capsys) -> None:  # no
         r"signaler : 42 \[request_id=" + response.headers["X-Request-ID"] + r"\]", line)
 
 
-def test_info_is_kept_and_sql_statements_are_not_logged(ctx, capsys) -> None:  # noqa: ANN001
+def test_info_is_kept_and_sql_statements_are_not_logged(ctx, capsys) -> None:
     from sqlalchemy import text
 
     logs.configure("text")
@@ -103,7 +103,7 @@ def test_tokens_are_masked_if_they_ever_reach_a_message() -> None:
         assert "Bearer ***" in line and "cvg_***" in line
 
 
-def test_the_engine_hides_statement_parameters(ctx) -> None:  # noqa: ANN001
+def test_the_engine_hides_statement_parameters(ctx) -> None:
     """A failing statement's error (and so its traceback in a log) never carries its
     parameters: on both tiers, the application's own engine."""
     from sqlalchemy import text

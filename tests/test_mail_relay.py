@@ -24,7 +24,7 @@ SENDER = "Convergence <ne-pas-repondre@convergence.sante.example>"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def relay_module_app(request, tmp_path_factory):  # noqa: ANN001, ANN201
+def relay_module_app(request, tmp_path_factory):
     """One database per backend for the module (migrating one takes seconds)."""
     tmp = tmp_path_factory.mktemp(f"mails-{request.param}")
     url = fresh_database_url(request.param, tmp, "mails")
@@ -35,7 +35,7 @@ def relay_module_app(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def relay_app(relay_module_app, monkeypatch):  # noqa: ANN001, ANN201
+def relay_app(relay_module_app, monkeypatch):
     """The module's application, its outbox empty, its settings restored after the test."""
     with relay_module_app.app_context():
         db.execute(delete(OutboxMail))
@@ -45,7 +45,7 @@ def relay_app(relay_module_app, monkeypatch):  # noqa: ANN001, ANN201
     return relay_module_app
 
 
-def add_mails(app, count: int, **values) -> list[int]:  # noqa: ANN001, ANN003
+def add_mails(app, count: int, **values) -> list[int]:
     with app.app_context():
         rows = [OutboxMail(recipient=f"contact{i}@editeur.example.fr", subject=f"Objet {i}",
                            body=f"Bonjour {i}", **values) for i in range(count)]
@@ -54,14 +54,14 @@ def add_mails(app, count: int, **values) -> list[int]:  # noqa: ANN001, ANN003
         return [row.id for row in rows]
 
 
-def rows(app) -> list[OutboxMail]:  # noqa: ANN001
+def rows(app) -> list[OutboxMail]:
     with app.app_context():
         found = list(db.scalars(select(OutboxMail).order_by(OutboxMail.id)))
         db.expunge_all()
         return found
 
 
-def test_mails_carry_date_and_a_message_id_stable_across_retries(relay_app) -> None:  # noqa: ANN001
+def test_mails_carry_date_and_a_message_id_stable_across_retries(relay_app) -> None:
     first, second = add_mails(relay_app, 2)
     with relay_app.app_context():  # nobody listens yet: both fail, and stay queued
         report = send_due()
@@ -91,7 +91,7 @@ def test_mails_carry_date_and_a_message_id_stable_across_retries(relay_app) -> N
     assert len(received) == 2  # one identifier per row
 
 
-def test_one_connection_per_batch(relay_app) -> None:  # noqa: ANN001
+def test_one_connection_per_batch(relay_app) -> None:
     add_mails(relay_app, 40)
     with SmtpServer(relay_app.config["MAIL_PORT"]) as server, relay_app.app_context():
         assert send_due().sent == 40
@@ -102,7 +102,7 @@ def test_one_connection_per_batch(relay_app) -> None:  # noqa: ANN001
     assert len(server.received) == 80
 
 
-def test_a_refused_recipient_fails_alone(relay_app) -> None:  # noqa: ANN001
+def test_a_refused_recipient_fails_alone(relay_app) -> None:
     add_mails(relay_app, 3)
     with relay_app.app_context():
         bad = db.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()[1]
@@ -119,7 +119,7 @@ def test_a_refused_recipient_fails_alone(relay_app) -> None:  # noqa: ANN001
     assert [s for _, s in statuses].count("envoye") == 2
 
 
-def test_send_mails_exits_non_zero_and_lists_the_failures(relay_app) -> None:  # noqa: ANN001
+def test_send_mails_exits_non_zero_and_lists_the_failures(relay_app) -> None:
     add_mails(relay_app, 3)
     result = relay_app.test_cli_runner().invoke(args=["send-mails"])  # the relay is down
     assert result.exit_code == 1
@@ -137,7 +137,7 @@ def test_send_mails_exits_non_zero_and_lists_the_failures(relay_app) -> None:  #
     assert "3 e-mail(s) envoyé(s), 0 en échec." in result.output
 
 
-def test_the_last_attempt_gives_up(relay_app) -> None:  # noqa: ANN001
+def test_the_last_attempt_gives_up(relay_app) -> None:
     from jobs.notifications import MAX_ATTEMPTS
 
     add_mails(relay_app, 1, attempts=MAX_ATTEMPTS - 1)
@@ -149,7 +149,7 @@ def test_the_last_attempt_gives_up(relay_app) -> None:  # noqa: ANN001
 
 @pytest.mark.postgresql
 @pytest.mark.parametrize("relay_module_app", ["postgresql"], indirect=True)
-def test_two_senders_at_once_send_each_mail_once(relay_app) -> None:  # noqa: ANN001
+def test_two_senders_at_once_send_each_mail_once(relay_app) -> None:
     """Two senders started together, on a slow relay, in small batches: they overlap,
     and the relay receives each of the 40 mails once."""
     ids = add_mails(relay_app, 40)

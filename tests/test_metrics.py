@@ -21,7 +21,7 @@ TOKEN = secrets.token_urlsafe(32)
 
 
 @pytest.fixture
-def scrape(app, client, monkeypatch):  # noqa: ANN001, ANN201
+def scrape(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
 
     def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -37,18 +37,18 @@ def scrape(app, client, monkeypatch):  # noqa: ANN001, ANN201
     return scrape
 
 
-def value(samples, name: str, **labels: str) -> float:  # noqa: ANN001
+def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 # --- access ----------------------------------------------------------------------------------
 
-def test_metrics_are_hidden_until_configured(app, client, ctx) -> None:  # noqa: ANN001
+def test_metrics_are_hidden_until_configured(app, client, ctx) -> None:
     assert not app.config.get("METRICS_TOKEN") and not app.config.get("METRICS_ALLOWED_NETWORKS")
     assert client.get("/metrics").status_code == 404
 
 
-def test_a_token_opens_the_metrics(app, client, ctx, monkeypatch) -> None:  # noqa: ANN001
+def test_a_token_opens_the_metrics(app, client, ctx, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer " + TOKEN[:-1] + "x"}
@@ -60,7 +60,7 @@ def test_a_token_opens_the_metrics(app, client, ctx, monkeypatch) -> None:  # no
     assert b"backoffice_http_request_duration_seconds" in response.data
 
 
-def test_a_network_opens_the_metrics(app, client, ctx, monkeypatch) -> None:  # noqa: ANN001
+def test_a_network_opens_the_metrics(app, client, ctx, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "METRICS_ALLOWED_NETWORKS", "10.20.0.0/16, 2001:db8::/32")
     for address, status in (("10.20.3.4", 200), ("10.21.0.1", 403), ("2001:db8::7", 200),
                             ("127.0.0.1", 403)):
@@ -70,7 +70,7 @@ def test_a_network_opens_the_metrics(app, client, ctx, monkeypatch) -> None:  # 
 
 # --- per request -----------------------------------------------------------------------------
 
-def test_latency_is_counted_per_route_never_per_path(client, ctx, scrape) -> None:  # noqa: ANN001
+def test_latency_is_counted_per_route_never_per_path(client, ctx, scrape) -> None:
     before = scrape()
     client.get("/connexion")
     client.get("/connexion")
@@ -95,7 +95,7 @@ def test_latency_is_counted_per_route_never_per_path(client, ctx, scrape) -> Non
 
 # --- read from the database --------------------------------------------------------------------
 
-def test_queue_depths_per_demarche_and_step(ctx, scrape) -> None:  # noqa: ANN001
+def test_queue_depths_per_demarche_and_step(ctx, scrape) -> None:
     before = scrape()
     for _ in range(3):
         CandidatureFactory(demarche_code="sons_sas", at="eligibilite")
@@ -115,7 +115,7 @@ def test_queue_depths_per_demarche_and_step(ctx, scrape) -> None:  # noqa: ANN00
     assert delta("backoffice_queue_unassigned", "sons_sas", "eligibilite") == 3
 
 
-def test_outbox_and_mail_backlogs(ctx, scrape) -> None:  # noqa: ANN001
+def test_outbox_and_mail_backlogs(ctx, scrape) -> None:
     before = scrape()
     now = utcnow()
     ctx.add_all([JobOutbox(job_name="notifications.envoyer", args=[1],
@@ -137,7 +137,7 @@ def test_outbox_and_mail_backlogs(ctx, scrape) -> None:  # noqa: ANN001
     assert value(after, "backoffice_mail_outbox_oldest_due_seconds") >= 300
 
 
-def test_certificates_issued_is_a_counter_read_from_the_database(ctx, scrape) -> None:  # noqa: ANN001
+def test_certificates_issued_is_a_counter_read_from_the_database(ctx, scrape) -> None:
     before = scrape()
     for n, signed in enumerate((True, True, False)):
         candidature = CandidatureFactory()
@@ -153,7 +153,7 @@ def test_certificates_issued_is_a_counter_read_from_the_database(ctx, scrape) ->
 
 
 def test_jobs_part_missing_when_redis_is_down_and_the_scrape_still_answers(
-        app, ctx, scrape, monkeypatch) -> None:  # noqa: ANN001
+        app, ctx, scrape, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:9/0")
     app.extensions.pop("metrics_redis", None)
     try:
@@ -166,7 +166,7 @@ def test_jobs_part_missing_when_redis_is_down_and_the_scrape_still_answers(
 
 
 @pytest.mark.redis
-def test_failed_and_waiting_jobs_per_queue_from_rq(app, ctx, scrape, monkeypatch) -> None:  # noqa: ANN001
+def test_failed_and_waiting_jobs_per_queue_from_rq(app, ctx, scrape, monkeypatch) -> None:
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     from redis import Redis

@@ -12,7 +12,7 @@ from backoffice.models import Candidature, CandidatureStep
 from tests.factories import CandidatureFactory, ProductFactory, UserFactory
 
 
-def test_migrations_and_models_agree(engine) -> None:  # noqa: ANN001
+def test_migrations_and_models_agree(engine) -> None:
     with engine.connect() as connection:
         diff = compare_metadata(
             MigrationContext.configure(connection, opts={"compare_type": True}),
@@ -23,7 +23,7 @@ def test_migrations_and_models_agree(engine) -> None:  # noqa: ANN001
     )
 
 
-def test_the_comparison_would_see_a_missing_column(engine) -> None:  # noqa: ANN001
+def test_the_comparison_would_see_a_missing_column(engine) -> None:
     """Guard for the test above: a column the migrations lack is reported."""
     from sqlalchemy import Column, Integer, MetaData
 
@@ -36,14 +36,14 @@ def test_the_comparison_would_see_a_missing_column(engine) -> None:  # noqa: ANN
     assert any("not_migrated" in str(d) for d in diff)
 
 
-def test_reference_is_nine_upper_case_letters(ctx) -> None:  # noqa: ANN001
+def test_reference_is_nine_upper_case_letters(ctx) -> None:
     candidature = CandidatureFactory()
     assert len(candidature.reference) == 9
     assert candidature.reference.isalpha() and candidature.reference.isupper()
 
 
 @pytest.mark.parametrize("bad", ["ABCDEFGH", "abcdefghi", "ABCDEFGHIJ"])
-def test_database_refuses_a_malformed_reference(ctx, bad) -> None:  # noqa: ANN001
+def test_database_refuses_a_malformed_reference(ctx, bad) -> None:
     candidature = CandidatureFactory()
     candidature.reference = bad
     # PostgreSQL refuses ten letters as too long for VARCHAR(9) (DataError), SQLite by CHECK.
@@ -51,7 +51,7 @@ def test_database_refuses_a_malformed_reference(ctx, bad) -> None:  # noqa: ANN0
         ctx.flush()
 
 
-def test_references_are_unique(ctx) -> None:  # noqa: ANN001
+def test_references_are_unique(ctx) -> None:
     first = CandidatureFactory()
     second = CandidatureFactory()
     second.reference = first.reference
@@ -59,12 +59,12 @@ def test_references_are_unique(ctx) -> None:  # noqa: ANN001
         ctx.flush()
 
 
-def test_product_label_follows_the_guide(ctx) -> None:  # noqa: ANN001
+def test_product_label_follows_the_guide(ctx) -> None:
     product = ProductFactory(name="Careoptim", version="v0.1", number=883)
     assert product.label == "Careoptim - v0.1 - 883"
 
 
-def test_decided_step_needs_a_decision_date(ctx) -> None:  # noqa: ANN001
+def test_decided_step_needs_a_decision_date(ctx) -> None:
     candidature = CandidatureFactory(at="recevabilite", status_at_step="en_instruction")
     step = candidature.step("recevabilite")
     step.status = "validee"
@@ -72,28 +72,28 @@ def test_decided_step_needs_a_decision_date(ctx) -> None:  # noqa: ANN001
         ctx.flush()
 
 
-def test_step_in_instruction_needs_an_assignee(ctx) -> None:  # noqa: ANN001
+def test_step_in_instruction_needs_an_assignee(ctx) -> None:
     candidature = CandidatureFactory(at="recevabilite", status_at_step="soumise")
     candidature.step("recevabilite").status = "en_instruction"
     with pytest.raises(IntegrityError), ctx.begin_nested():
         ctx.flush()
 
 
-def test_unknown_status_code_is_refused(ctx) -> None:  # noqa: ANN001
+def test_unknown_status_code_is_refused(ctx) -> None:
     candidature = CandidatureFactory()
     candidature.step("recevabilite").status = "acceptee"
     with pytest.raises(IntegrityError), ctx.begin_nested():
         ctx.flush()
 
 
-def test_ended_candidature_needs_its_end_date(ctx) -> None:  # noqa: ANN001
+def test_ended_candidature_needs_its_end_date(ctx) -> None:
     candidature = CandidatureFactory()
     candidature.status = "abandonnee"
     with pytest.raises(IntegrityError), ctx.begin_nested():
         ctx.flush()
 
 
-def test_factory_places_a_candidature_at_a_step(ctx) -> None:  # noqa: ANN001
+def test_factory_places_a_candidature_at_a_step(ctx) -> None:
     decider = UserFactory()
     candidature = CandidatureFactory(
         demarche_code="sons_sas", at="eligibilite", status_at_step="en_instruction",
@@ -107,7 +107,7 @@ def test_factory_places_a_candidature_at_a_step(ctx) -> None:  # noqa: ANN001
     assert candidature.current.assignee is not None
 
 
-def test_stale_candidature_write_is_detected(app, ctx, engine) -> None:  # noqa: ANN001
+def test_stale_candidature_write_is_detected(app, ctx, engine) -> None:
     """Optimistic lock: a second writer holding an old version loses."""
     from sqlalchemy.orm import Session
     from sqlalchemy.orm.exc import StaleDataError
@@ -124,7 +124,7 @@ def test_stale_candidature_write_is_detected(app, ctx, engine) -> None:  # noqa:
     other.close()
 
 
-def test_step_rows_are_ordered(ctx) -> None:  # noqa: ANN001
+def test_step_rows_are_ordered(ctx) -> None:
     candidature = CandidatureFactory(at="preuves", status_at_step="en_cours")
     positions = [s.position for s in candidature.steps]
     assert positions == sorted(positions)

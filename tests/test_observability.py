@@ -25,13 +25,13 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 UNREACHABLE_DATABASE = "postgresql+psycopg://convergence@127.0.0.1:9/convergence"
 
 
-def _app(tmp: Path, url: str, **overrides: Any):  # noqa: ANN202
+def _app(tmp: Path, url: str, **overrides: Any):
     return create_app({**base_config(tmp, url), **overrides})
 
 
 # --- liveness and readiness ----------------------------------------------------------------
 
-def test_liveness_answers_without_a_database(tmp_path) -> None:  # noqa: ANN001
+def test_liveness_answers_without_a_database(tmp_path) -> None:
     app = _app(tmp_path, UNREACHABLE_DATABASE)
     client = app.test_client()
     with client.session_transaction() as session:  # a signed-in browser's cookie: the
@@ -43,7 +43,7 @@ def test_liveness_answers_without_a_database(tmp_path) -> None:  # noqa: ANN001
         assert response.get_json() == {"status": "ok"}
 
 
-def test_readiness_names_the_database_when_it_is_down(tmp_path) -> None:  # noqa: ANN001
+def test_readiness_names_the_database_when_it_is_down(tmp_path) -> None:
     (tmp_path / "storage").mkdir()
     app = _app(tmp_path, UNREACHABLE_DATABASE)
     response = app.test_client().get("/sante/pret")
@@ -60,7 +60,7 @@ def test_readiness_names_the_database_when_it_is_down(tmp_path) -> None:  # noqa
 
 
 @pytest.fixture
-def ready_app(app, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def ready_app(app, tmp_path, monkeypatch):
     """The suite's app (either tier), with a storage folder that exists."""
     (tmp_path / "storage").mkdir()
     monkeypatch.setitem(app.config, "STORAGE_DIR", str(tmp_path / "storage"))
@@ -68,7 +68,7 @@ def ready_app(app, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     return app
 
 
-def test_readiness_is_200_when_everything_answers(ready_app) -> None:  # noqa: ANN001
+def test_readiness_is_200_when_everything_answers(ready_app) -> None:
     response = ready_app.test_client().get("/sante/pret")
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {"status": "pret", "failing": [], "checks": {
@@ -77,7 +77,7 @@ def test_readiness_is_200_when_everything_answers(ready_app) -> None:  # noqa: A
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_readiness_names_redis_when_it_is_down(ready_app, monkeypatch) -> None:  # noqa: ANN001
+def test_readiness_names_redis_when_it_is_down(ready_app, monkeypatch) -> None:
     monkeypatch.setitem(ready_app.config, "REDIS_URL", "redis://127.0.0.1:9/0")
     monkeypatch.delitem(ready_app.extensions, "readiness_redis", raising=False)
     response = ready_app.test_client().get("/sante/pret")
@@ -89,7 +89,7 @@ def test_readiness_names_redis_when_it_is_down(ready_app, monkeypatch) -> None: 
 
 
 @pytest.mark.redis
-def test_readiness_with_a_real_redis(ready_app, monkeypatch) -> None:  # noqa: ANN001
+def test_readiness_with_a_real_redis(ready_app, monkeypatch) -> None:
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     monkeypatch.setitem(ready_app.config, "REDIS_URL", TEST_REDIS_URL)
@@ -100,7 +100,7 @@ def test_readiness_with_a_real_redis(ready_app, monkeypatch) -> None:  # noqa: A
     ready_app.extensions.pop("readiness_redis", None)
 
 
-def test_readiness_names_the_storage_when_it_cannot_take_a_file(ready_app, monkeypatch) -> None:  # noqa: ANN001
+def test_readiness_names_the_storage_when_it_cannot_take_a_file(ready_app, monkeypatch) -> None:
     for folder, message in (("/sys", "stockage des fichiers inaccessible en écriture"),
                             ("/nonexistent/partage",
                              "le dossier de stockage /nonexistent/partage n'existe pas")):
@@ -113,14 +113,14 @@ def test_readiness_names_the_storage_when_it_cannot_take_a_file(ready_app, monke
 
 
 @pytest.fixture
-def empty_database_url(backend, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def empty_database_url(backend, tmp_path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     else:
         yield _postgres_url(f"ready_{secrets.token_hex(4)}")
 
 
-def test_readiness_names_the_schema_when_it_is_not_at_head(empty_database_url, tmp_path) -> None:  # noqa: ANN001
+def test_readiness_names_the_schema_when_it_is_not_at_head(empty_database_url, tmp_path) -> None:
     (tmp_path / "storage").mkdir()
     app = _app(tmp_path, empty_database_url)
     try:
@@ -134,7 +134,7 @@ def test_readiness_names_the_schema_when_it_is_not_at_head(empty_database_url, t
 
 
 def test_a_failing_probe_is_logged_when_it_starts_and_ends_not_each_time(
-        ready_app, monkeypatch, caplog) -> None:  # noqa: ANN001
+        ready_app, monkeypatch, caplog) -> None:
     client = ready_app.test_client()
     with caplog.at_level(logging.WARNING, logger="backoffice.main.health"):
         monkeypatch.setitem(ready_app.config, "STORAGE_DIR", "/sys")
@@ -151,7 +151,7 @@ def test_a_failing_probe_is_logged_when_it_starts_and_ends_not_each_time(
 
 # --- request id ----------------------------------------------------------------------------
 
-def test_each_request_gets_an_id_returned_and_written_in_the_audit(client, ctx) -> None:  # noqa: ANN001
+def test_each_request_gets_an_id_returned_and_written_in_the_audit(client, ctx) -> None:
     first, second = client.get("/connexion"), client.get("/connexion")
     assert HEX32.fullmatch(first.headers["X-Request-ID"])
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
@@ -163,13 +163,13 @@ def test_each_request_gets_an_id_returned_and_written_in_the_audit(client, ctx) 
     assert row.request_id == failed.headers["X-Request-ID"]
 
 
-def test_without_a_trusted_proxy_the_incoming_id_is_ignored(client, ctx) -> None:  # noqa: ANN001
+def test_without_a_trusted_proxy_the_incoming_id_is_ignored(client, ctx) -> None:
     response = client.get("/sante", headers={"X-Request-ID": "choisi-par-le-client"})
     assert HEX32.fullmatch(response.headers["X-Request-ID"])
 
 
 @pytest.fixture(scope="module")
-def proxied_app(engine, tmp_path_factory):  # noqa: ANN001, ANN201
+def proxied_app(engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("proxied")
     app = create_app({**base_config(tmp, engine.url.render_as_string(hide_password=False)),
                       "TRUSTED_PROXIES": 1})
@@ -188,7 +188,7 @@ def proxied_app(engine, tmp_path_factory):  # noqa: ANN001, ANN201
     ("identifiant-é", False),
     ("", False),
 ])
-def test_behind_a_trusted_proxy_a_plain_short_id_is_kept(proxied_app, incoming, kept) -> None:  # noqa: ANN001
+def test_behind_a_trusted_proxy_a_plain_short_id_is_kept(proxied_app, incoming, kept) -> None:
     response = proxied_app.test_client().get("/sante", headers={"X-Request-ID": incoming})
     returned = response.headers["X-Request-ID"]
     assert (returned == incoming) is kept

@@ -59,7 +59,7 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes_and_no_test_tool() -
     assert all(line.rstrip().endswith("\\") for line in requirements)  # a hash follows
 
 
-def test_the_wheel_installed_outside_the_source_tree_sets_up_a_database_and_serves(tmp_path) -> None:  # noqa: ANN001, E501
+def test_the_wheel_installed_outside_the_source_tree_sets_up_a_database_and_serves(tmp_path) -> None:  # noqa: E501
     wheels, venv, site = tmp_path / "wheels", tmp_path / "venv", tmp_path / "site"
     site.mkdir()
     # from a clean copy: setuptools' build/ folder keeps files deleted since a past build

@@ -28,7 +28,7 @@ PERIOD = 2  # seconds, for every periodic job in these tests
 EVERY_JOB_FAST = ",".join(f"{p.name}={PERIOD}" for p in periodiques.PERIODIQUES)
 
 
-def redis_or_skip():  # noqa: ANN201 - redis.Redis
+def redis_or_skip():
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     from redis import Redis
@@ -43,7 +43,7 @@ def redis_or_skip():  # noqa: ANN201 - redis.Redis
 
 
 @pytest.fixture
-def redis():  # noqa: ANN201
+def redis():
     connection = redis_or_skip()
     yield connection
     connection.flushdb()
@@ -53,7 +53,7 @@ def redis():  # noqa: ANN201
 
 
 @pytest.mark.redis
-def test_planners_on_several_hosts_enqueue_each_slot_once(redis) -> None:  # noqa: ANN001
+def test_planners_on_several_hosts_enqueue_each_slot_once(redis) -> None:
     from rq import Queue
 
     planners = [periodiques.Planificateur(redis, {"envoyer-mails": 60, "purger-taches": 300})
@@ -72,7 +72,7 @@ def test_planners_on_several_hosts_enqueue_each_slot_once(redis) -> None:  # noq
 
 
 @pytest.mark.redis
-def test_planners_racing_in_threads_enqueue_each_slot_once(redis) -> None:  # noqa: ANN001
+def test_planners_racing_in_threads_enqueue_each_slot_once(redis) -> None:
     from rq import Queue
 
     barrier = threading.Barrier(8)
@@ -92,7 +92,7 @@ def test_planners_racing_in_threads_enqueue_each_slot_once(redis) -> None:  # no
     assert len(Queue(periodiques.QUEUE, connection=redis)) == 1
 
 
-def test_periods_come_from_periodic_jobs_setting(monkeypatch) -> None:  # noqa: ANN001
+def test_periods_come_from_periodic_jobs_setting(monkeypatch) -> None:
     monkeypatch.setenv("PERIODIC_JOBS", "envoyer-mails=30, purger-quarantaine=0")
     found = periodiques.periods()
     assert found["envoyer-mails"] == 30 and "purger-quarantaine" not in found
@@ -103,7 +103,7 @@ def test_periods_come_from_periodic_jobs_setting(monkeypatch) -> None:  # noqa: 
 
 
 @pytest.mark.redis
-def test_a_run_is_skipped_while_the_previous_one_goes_on(redis, tmp_path) -> None:  # noqa: ANN001
+def test_a_run_is_skipped_while_the_previous_one_goes_on(redis, tmp_path) -> None:
     app = create_app({**base_config(tmp_path, f"sqlite:///{tmp_path / 'p.sqlite3'}"),
                       "REDIS_URL": TEST_REDIS_URL, "UPLOAD_TMP_MAX_AGE_HOURS": 1})
     stale = _stale_file(Path(app.config["STORAGE_DIR"]) / "tmp" / "upload-vieux", days=2)
@@ -146,7 +146,7 @@ def _worker(tmp_path: Path, url: str, host: str, shared: Path) -> subprocess.Pop
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(condition, timeout: float = 120) -> None:  # noqa: ANN001
+def _wait_for(condition, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -165,7 +165,7 @@ def _stop(worker: subprocess.Popen) -> str:
 
 @pytest.mark.redis
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_path) -> None:  # noqa: ANN001, E501
+def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_path) -> None:
     shared = tmp_path / "shared"
     url = fresh_database_url(backend, tmp_path, "periodic")
     app = create_app({**base_config(tmp_path, url), "STORAGE_DIR": str(shared / "storage")})

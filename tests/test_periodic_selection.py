@@ -17,14 +17,14 @@ from tests.factories import CandidatureFactory, FichierFactory
 
 
 @pytest.fixture
-def queued(monkeypatch):  # noqa: ANN001, ANN201
+def queued(monkeypatch):
     """The jobs the rattrapages queue (recorded, not run)."""
     calls: list[tuple] = []
     monkeypatch.setattr(backoffice.tasks, "enqueue", lambda *args: calls.append(args))
     return calls
 
 
-def test_only_issuances_stuck_long_enough_are_queued_again(ctx, queued, monkeypatch) -> None:  # noqa: ANN001
+def test_only_issuances_stuck_long_enough_are_queued_again(ctx, queued, monkeypatch) -> None:
     stuck = CandidatureFactory(demarche_code="dmn_pecan", at="certificat",
                                status_at_step="emission_en_cours")
     fresh = CandidatureFactory(demarche_code="dmn_pecan", at="certificat",
@@ -45,11 +45,11 @@ def test_only_issuances_stuck_long_enough_are_queued_again(ctx, queued, monkeypa
     assert sorted(i for _, i in queued) == sorted([stuck.id, fresh.id])
 
 
-def test_only_scans_late_enough_are_queued_again(app, ctx, queued, monkeypatch) -> None:  # noqa: ANN001
+def test_only_scans_late_enough_are_queued_again(app, ctx, queued, monkeypatch) -> None:
     candidature = CandidatureFactory()
     old, recent = utcnow() - timedelta(minutes=20), utcnow() - timedelta(minutes=5)
 
-    def fichier(status: str, **times) -> int:  # noqa: ANN003
+    def fichier(status: str, **times) -> int:
         return FichierFactory(candidature_id=candidature.id, scan_status=status, **times).id
 
     waiting_long = fichier("en_attente", uploaded_at=old)

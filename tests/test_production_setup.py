@@ -149,7 +149,7 @@ def admin_form(client: Any, path: str, data: dict[str, Any]) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def production(request, tmp_path):  # noqa: ANN001, ANN201
+def production(request, tmp_path):
     """An empty database (PostgreSQL: not even created) and the app that will serve it."""
     name = f"backoffice_test_production_{os.getpid()}"
     url = empty_database_url(request.param, tmp_path, name)
@@ -161,7 +161,7 @@ def production(request, tmp_path):  # noqa: ANN001, ANN201
         drop_database(TEST_DATABASE_URL, name)
 
 
-def test_from_an_empty_database_to_a_first_decision_in_each_demarche(production) -> None:  # noqa: ANN001, E501
+def test_from_an_empty_database_to_a_first_decision_in_each_demarche(production) -> None:
     app, url, tmp = production.app, production.url, production.tmp
 
     # make db: the database is created (PostgreSQL), migrated, the reference data loaded

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.redis
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_redis_down_pages_served_jobs_kept_then_sent(backend, tmp_path) -> None:  # noqa: ANN001
+def test_redis_down_pages_served_jobs_kept_then_sent(backend, tmp_path) -> None:
     if not TEST_REDIS_URL:
         missing_tier("TEST_REDIS_URL is not set (Redis tier)")
     if not shutil.which("redis-server"):

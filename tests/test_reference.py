@@ -55,7 +55,7 @@ def rule(code: str, step: str) -> DelayRule:
                                              DelayRule.step == step))
 
 
-def test_the_session_database_holds_every_file_and_a_second_load_changes_nothing(ctx) -> None:  # noqa: ANN001, E501
+def test_the_session_database_holds_every_file_and_a_second_load_changes_nothing(ctx) -> None:
     before = counts()
     pieces = json.loads((reference.DATA_DIR / "pieces.json").read_text())["pieces"]
     templates = json.loads((reference.DATA_DIR / "message_templates.json").read_text())
@@ -67,7 +67,7 @@ def test_the_session_database_holds_every_file_and_a_second_load_changes_nothing
     assert counts() == before
 
 
-def test_untouched_rows_follow_the_file_and_an_admins_change_is_kept(ctx, tmp_path) -> None:  # noqa: ANN001, E501
+def test_untouched_rows_follow_the_file_and_an_admins_change_is_kept(ctx, tmp_path) -> None:
     rule("dmn_pecan", "recevabilite").days = 45  # an admin's choice (admin area)
     db.get(MessageTemplate, "form.prise").subject = "Dossier pris en charge"
     db.flush()
@@ -93,7 +93,7 @@ def test_untouched_rows_follow_the_file_and_an_admins_change_is_kept(ctx, tmp_pa
     assert rule("dmn_pecan", "recevabilite").days == 45
 
 
-def test_admin_switches_are_only_set_at_creation(ctx, tmp_path) -> None:  # noqa: ANN001
+def test_admin_switches_are_only_set_at_creation(ctx, tmp_path) -> None:
     demarche = db.get(Demarche, "dmn_ligne_generique")
     demarche.phase_transitoire = False  # the admin ended the transitional phase
     db.flush()
@@ -101,7 +101,7 @@ def test_admin_switches_are_only_set_at_creation(ctx, tmp_path) -> None:  # noqa
     assert db.get(Demarche, "dmn_ligne_generique").phase_transitoire is False
 
 
-def test_a_referentiel_in_use_is_not_rewritten_an_unused_one_follows_the_file(ctx, tmp_path) -> None:  # noqa: ANN001, E501
+def test_a_referentiel_in_use_is_not_rewritten_an_unused_one_follows_the_file(ctx, tmp_path) -> None:  # noqa: E501
     dmn = db.scalar(select(Referentiel).where(Referentiel.code == "dmn"))
     candidature = CandidatureFactory(demarche_code="dmn_pecan")
     candidature.referentiel_id, candidature.profils = dmn.id, ["GEN"]
@@ -126,7 +126,7 @@ def test_a_referentiel_in_use_is_not_rewritten_an_unused_one_follows_the_file(ct
     assert not reference.load(data).changed
 
 
-def test_a_piece_taken_out_of_the_file_goes_unless_a_candidature_filed_one(ctx, tmp_path) -> None:  # noqa: ANN001, E501
+def test_a_piece_taken_out_of_the_file_goes_unless_a_candidature_filed_one(ctx, tmp_path) -> None:
     candidature = CandidatureFactory(demarche_code="dmn_pect")
     db.add(Piece(candidature_id=candidature.id, step="recevabilite", type_code="attestation_hds",
                  fichier=fichier_for(candidature, "hds.pdf")))
@@ -163,7 +163,7 @@ def test_a_piece_taken_out_of_the_file_goes_unless_a_candidature_filed_one(ctx, 
     ("referentiels.json", lambda c: c["referentiels"][0].update(key="absent"),
      "la partie « absent » est absente"),
 ])
-def test_a_bad_file_is_refused_in_french_before_anything_changes(ctx, tmp_path, name, change,  # noqa: ANN001
+def test_a_bad_file_is_refused_in_french_before_anything_changes(ctx, tmp_path, name, change,
                                                                  message) -> None:
     before = counts()
     data = data_copy(tmp_path)
@@ -174,7 +174,7 @@ def test_a_bad_file_is_refused_in_french_before_anything_changes(ctx, tmp_path, 
     assert counts() == before
 
 
-def test_an_unreadable_file_is_named(tmp_path) -> None:  # noqa: ANN001
+def test_an_unreadable_file_is_named(tmp_path) -> None:
     data = data_copy(tmp_path)
     (data / "pieces.json").write_text("{ pas du json")
     with pytest.raises(ReferenceDataError, match="illisible.*pieces.json"):
@@ -196,7 +196,7 @@ def test_every_automatic_message_the_workflow_posts_has_its_wording() -> None:
 
 
 def test_init_db_records_a_later_change_of_the_reference_data_in_the_audit_trail(
-        cli_app, tmp_path, monkeypatch) -> None:  # noqa: ANN001, F811
+        cli_app, tmp_path, monkeypatch) -> None:  # noqa: F811
     """On a database of its own: init-db commits, and holds the set-up lock meanwhile."""
     from backoffice.models import AuditEvent
 

@@ -20,24 +20,24 @@ BAD_CODE = "Code incorrect ou déjà utilisé."
 TOO_MANY = "Trop de tentatives de connexion infructueuses."
 
 
-def _password(client, email, password=PASSWORD):  # noqa: ANN001, ANN202
+def _password(client, email, password=PASSWORD):
     return client.post("/connexion", data={"email": email, "password": password,
                                            "csrf_token": csrf_token(client)})
 
 
-def _code(client, code):  # noqa: ANN001, ANN202
+def _code(client, code):
     return client.post("/connexion/code", data={
         "code": code, "csrf_token": csrf_token(client, "/connexion/code")})
 
 
-def _actions(ctx, user) -> list[str]:  # noqa: ANN001
+def _actions(ctx, user) -> list[str]:
     return ctx.scalars(select(AuditEvent.action)
                        .where(AuditEvent.target_type == "user",
                               AuditEvent.target_id == str(user.id))
                        .order_by(AuditEvent.id)).all()
 
 
-def test_first_login_enrols_an_authenticator_and_shows_recovery_codes_once(client, ctx) -> None:  # noqa: ANN001
+def test_first_login_enrols_an_authenticator_and_shows_recovery_codes_once(client, ctx) -> None:
     user = UserFactory(roles=["verificateur"], totp=False)
     _password(client, user.email)
     assert client.get("/instruction/").status_code == 302  # not signed in yet
@@ -61,7 +61,7 @@ def test_first_login_enrols_an_authenticator_and_shows_recovery_codes_once(clien
     assert client.get("/connexion/activation").headers["Location"] == "/connexion/code"
 
 
-def test_a_code_cannot_be_used_twice(client, ctx) -> None:  # noqa: ANN001
+def test_a_code_cannot_be_used_twice(client, ctx) -> None:
     user = UserFactory()
     _password(client, user.email)
     code = totp_code(user)
@@ -75,7 +75,7 @@ def test_a_code_cannot_be_used_twice(client, ctx) -> None:  # noqa: ANN001
     assert "auth.echec_second_facteur" in _actions(ctx, user)
 
 
-def test_codes_of_other_steps_and_garbage_are_refused(client, ctx) -> None:  # noqa: ANN001
+def test_codes_of_other_steps_and_garbage_are_refused(client, ctx) -> None:
     user = UserFactory()
     _password(client, user.email)
     old = totp.current_code(user.totp_plain_secret, at=time.time() - 120)
@@ -85,7 +85,7 @@ def test_codes_of_other_steps_and_garbage_are_refused(client, ctx) -> None:  # n
     assert client.get("/instruction/").status_code == 302
 
 
-def test_the_code_page_needs_the_password_step_and_expires(client, ctx, monkeypatch) -> None:  # noqa: ANN001
+def test_the_code_page_needs_the_password_step_and_expires(client, ctx, monkeypatch) -> None:
     user = UserFactory()
     response = client.get("/connexion/code")
     assert response.headers["Location"] == "/connexion"
@@ -96,7 +96,7 @@ def test_the_code_page_needs_the_password_step_and_expires(client, ctx, monkeypa
     assert "Votre connexion a expiré" in response.get_data(as_text=True)
 
 
-def test_a_recovery_code_works_once(client, ctx) -> None:  # noqa: ANN001
+def test_a_recovery_code_works_once(client, ctx) -> None:
     user = UserFactory(totp=False)
     _secret, codes = login_enrolling(client, user)
     logout(client)
@@ -111,7 +111,7 @@ def test_a_recovery_code_works_once(client, ctx) -> None:  # noqa: ANN001
     assert BAD_CODE in _code(client, codes[3]).get_data(as_text=True)
 
 
-def test_account_page_regenerates_recovery_codes(client, ctx) -> None:  # noqa: ANN001
+def test_account_page_regenerates_recovery_codes(client, ctx) -> None:
     user = UserFactory(totp=False)
     _secret, old_codes = login_enrolling(client, user)
     page = client.get("/compte").get_data(as_text=True)
@@ -130,7 +130,7 @@ def test_account_page_regenerates_recovery_codes(client, ctx) -> None:  # noqa: 
     assert _code(client, new_codes[0]).status_code == 302
 
 
-def test_admin_resets_the_second_factor(client, ctx) -> None:  # noqa: ANN001
+def test_admin_resets_the_second_factor(client, ctx) -> None:
     admin = UserFactory(roles=["admin"])
     user = UserFactory(roles=["support"], totp=False)
     login_enrolling(client, user)
@@ -152,7 +152,7 @@ def test_admin_resets_the_second_factor(client, ctx) -> None:  # noqa: ANN001
     assert _password(client, user.email).headers["Location"] == "/connexion/activation"
 
 
-def test_admin_reset_is_refused_to_other_roles(client, ctx) -> None:  # noqa: ANN001
+def test_admin_reset_is_refused_to_other_roles(client, ctx) -> None:
     user = UserFactory(roles=["support"])
     for role in ("verificateur", "college", "support"):
         login(client, UserFactory(roles=[role]))
@@ -167,7 +167,7 @@ def test_admin_reset_is_refused_to_other_roles(client, ctx) -> None:  # noqa: AN
 
 # --- throttling -----------------------------------------------------------------------
 
-def test_an_account_is_throttled_after_five_failures(client, ctx, app, monkeypatch) -> None:  # noqa: ANN001
+def test_an_account_is_throttled_after_five_failures(client, ctx, app, monkeypatch) -> None:
     user = UserFactory()
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):
         assert _password(client, user.email, "wrong").status_code == 200
@@ -185,7 +185,7 @@ def test_an_account_is_throttled_after_five_failures(client, ctx, app, monkeypat
     assert _password(client, user.email).headers["Location"] == "/connexion/code"
 
 
-def test_wrong_codes_count_as_failures(client, ctx, app) -> None:  # noqa: ANN001
+def test_wrong_codes_count_as_failures(client, ctx, app) -> None:
     user = UserFactory()
     _password(client, user.email)
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):
@@ -195,7 +195,7 @@ def test_wrong_codes_count_as_failures(client, ctx, app) -> None:  # noqa: ANN00
     assert TOO_MANY in response.get_data(as_text=True)
 
 
-def test_an_address_is_throttled_across_accounts(client, ctx, app) -> None:  # noqa: ANN001
+def test_an_address_is_throttled_across_accounts(client, ctx, app) -> None:
     per_account = app.config["LOGIN_MAX_FAILURES_ACCOUNT"] - 1
     tried = 0
     n = 0
@@ -208,7 +208,7 @@ def test_an_address_is_throttled_across_accounts(client, ctx, app) -> None:  # n
     assert _password(client, user.email).status_code == 429
 
 
-def test_a_success_clears_the_account_counter(client, ctx, app) -> None:  # noqa: ANN001
+def test_a_success_clears_the_account_counter(client, ctx, app) -> None:
     user = UserFactory()
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"] - 1):
         _password(client, user.email, "wrong")
@@ -238,7 +238,7 @@ def test_counters_are_shared_through_redis() -> None:
     assert worker_a.wait_seconds(email, "192.0.2.7") == 0
 
 
-def test_redis_down_falls_back_to_memory_and_logins_go_on(tmp_path) -> None:  # noqa: ANN001
+def test_redis_down_falls_back_to_memory_and_logins_go_on(tmp_path) -> None:
     down = _redis_throttle("redis://127.0.0.1:1/0")  # nothing listens there
     for _ in range(3):
         down.failure("x@ans.test.fr", "192.0.2.8")
@@ -248,7 +248,7 @@ def test_redis_down_falls_back_to_memory_and_logins_go_on(tmp_path) -> None:  # 
     assert app.extensions["login_throttle"].redis is not None
 
 
-def test_enrolment_page_needs_the_password_step(client, ctx) -> None:  # noqa: ANN001
+def test_enrolment_page_needs_the_password_step(client, ctx) -> None:
     assert client.get("/connexion/activation").headers["Location"] == "/connexion"
     user = UserFactory(totp=False)
     _password(client, user.email, "wrong")

@@ -8,7 +8,7 @@ from tests.factories import UserFactory
 from tests.helpers import login
 
 
-def test_pages_forbid_inline_scripts_and_framing(client, ctx) -> None:  # noqa: ANN001
+def test_pages_forbid_inline_scripts_and_framing(client, ctx) -> None:
     for path in ("/connexion", "/certificats"):
         response = client.get(path)
         policy = response.headers["Content-Security-Policy"]
@@ -23,14 +23,14 @@ def test_pages_forbid_inline_scripts_and_framing(client, ctx) -> None:  # noqa: 
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script on " + path
 
 
-def test_each_response_gets_its_own_nonce(client) -> None:  # noqa: ANN001
+def test_each_response_gets_its_own_nonce(client) -> None:
     first = client.get("/connexion").headers["Content-Security-Policy"]
     second = client.get("/connexion").headers["Content-Security-Policy"]
     assert re.search(r"nonce-([^']+)", first).group(1) != re.search(r"nonce-([^']+)",
                                                                      second).group(1)
 
 
-def test_admin_area_policy_still_forbids_framing(client, ctx) -> None:  # noqa: ANN001
+def test_admin_area_policy_still_forbids_framing(client, ctx) -> None:
     login(client, UserFactory(roles=["admin"]))
     policy = client.get("/admin/").headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy

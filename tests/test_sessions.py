@@ -12,11 +12,11 @@ from tests.factories import UserFactory
 from tests.helpers import csrf_token, login
 
 
-def _cookie(client) -> str:  # noqa: ANN001
+def _cookie(client) -> str:
     return client.get_cookie("backoffice_session").value
 
 
-def test_a_cookie_replayed_after_logout_is_refused(client, ctx) -> None:  # noqa: ANN001
+def test_a_cookie_replayed_after_logout_is_refused(client, ctx) -> None:
     login(client, UserFactory(roles=["support"]))
     assert client.get("/support/").status_code == 200
     stolen = _cookie(client)
@@ -26,7 +26,7 @@ def test_a_cookie_replayed_after_logout_is_refused(client, ctx) -> None:  # noqa
     assert response.status_code == 302 and "/connexion" in response.headers["Location"]
 
 
-def test_idle_and_absolute_timeouts(client, ctx) -> None:  # noqa: ANN001
+def test_idle_and_absolute_timeouts(client, ctx) -> None:
     login(client, UserFactory(roles=["support"]))
     with client.session_transaction() as session:
         session["seen_at"] = int(time.time()) - 31 * 60
@@ -45,7 +45,7 @@ def test_idle_and_absolute_timeouts(client, ctx) -> None:  # noqa: ANN001
     assert client.get("/support/").status_code == 200
 
 
-def test_password_change_ends_the_other_sessions(app, client, ctx) -> None:  # noqa: ANN001
+def test_password_change_ends_the_other_sessions(app, client, ctx) -> None:
     user = UserFactory(roles=["support"])
     login(client, user)
     assert client.get("/support/").status_code == 200
@@ -54,7 +54,7 @@ def test_password_change_ends_the_other_sessions(app, client, ctx) -> None:  # n
     assert client.get("/support/").status_code == 302
 
 
-def test_admin_reset_invalidates_sessions_through_the_form(app, client, ctx) -> None:  # noqa: ANN001
+def test_admin_reset_invalidates_sessions_through_the_form(app, client, ctx) -> None:
     target = UserFactory(roles=["college"])
     other = app.test_client()
     login(other, target)

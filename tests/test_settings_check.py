@@ -27,7 +27,7 @@ from tests.production_settings import (
 
 
 @pytest.fixture
-def environment(tmp_path, monkeypatch) -> dict[str, str]:  # noqa: ANN001
+def environment(tmp_path, monkeypatch) -> dict[str, str]:
     """A production environment that passes every check (database aside)."""
     values = production_environment(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}")
     for name in ("SECRET_KEY", "TOTP_ENCRYPTION_KEY", "AUDIT_HMAC_KEY", "PUBLIC_BASE_URL",
@@ -42,7 +42,7 @@ def environment(tmp_path, monkeypatch) -> dict[str, str]:  # noqa: ANN001
     return values
 
 
-def _problems(monkeypatch, **env: str | None) -> list[str]:  # noqa: ANN001
+def _problems(monkeypatch, **env: str | None) -> list[str]:
     for name, value in env.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -51,7 +51,7 @@ def _problems(monkeypatch, **env: str | None) -> list[str]:  # noqa: ANN001
     return settings_check.problems(Config().as_dict())
 
 
-def test_a_complete_production_environment_has_no_problem(environment, monkeypatch) -> None:  # noqa: ANN001
+def test_a_complete_production_environment_has_no_problem(environment, monkeypatch) -> None:
     assert _problems(monkeypatch) == []
 
 
@@ -115,7 +115,7 @@ CASES: list[tuple[str, Any, list[str]]] = [
 @pytest.mark.parametrize(("change", "expected"), [(c[1], c[2]) for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_each_unsafe_setting_gives_its_own_french_line(environment, monkeypatch, change,
-                                                       expected) -> None:  # noqa: ANN001
+                                                       expected) -> None:
     found = _problems(monkeypatch, **change)
     assert len(found) == len(expected), found
     for line, start in zip(found, expected, strict=True):
@@ -123,7 +123,7 @@ def test_each_unsafe_setting_gives_its_own_french_line(environment, monkeypatch,
 
 
 def test_a_secret_generated_in_the_instance_folder_is_refused(environment, tmp_path,
-                                                              monkeypatch) -> None:  # noqa: ANN001
+                                                              monkeypatch) -> None:
     """Outside production config.py generates missing secrets per host; check-config run
     there (or a production that reads them) must say so."""
     monkeypatch.setenv("BACKOFFICE_ENV", "development")
@@ -136,14 +136,14 @@ def test_a_secret_generated_in_the_instance_folder_is_refused(environment, tmp_p
         "TOTP_ENCRYPTION_KEY : généré dans le dossier d'instance de c"]
 
 
-def test_production_never_generates_a_secret(environment, monkeypatch) -> None:  # noqa: ANN001
+def test_production_never_generates_a_secret(environment, monkeypatch) -> None:
     monkeypatch.delenv("SECRET_KEY")
     monkeypatch.setattr("config.INSTANCE_DIR", Path(environment["INSTANCE_DIR"]))
     assert Config().SECRET_KEY is None
     assert not (Path(environment["INSTANCE_DIR"]) / "secret_key").exists()
 
 
-def test_demo_signing_material_is_refused(environment, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_demo_signing_material_is_refused(environment, tmp_path, monkeypatch) -> None:
     demo = generate_demo_material(tmp_path / "demo")
     found = _problems(monkeypatch, **demo)
     assert len(found) == 1
@@ -156,7 +156,7 @@ def test_demo_signing_material_is_refused(environment, tmp_path, monkeypatch) ->
 
 
 def test_signing_material_that_does_not_fit_together_is_refused(environment, tmp_path,
-                                                                monkeypatch) -> None:  # noqa: ANN001
+                                                                monkeypatch) -> None:
     other = signing_material(tmp_path / "other")
     assert _problems(monkeypatch, SIGNING_KEY=other["SIGNING_KEY"]) == [
         "SIGNING_KEY : la clé ne correspond pas au certificat SIGNING_CERT."]
@@ -177,17 +177,17 @@ def test_signing_material_that_does_not_fit_together_is_refused(environment, tmp
 # --- the database: both tiers ---------------------------------------------------------------
 
 @pytest.fixture
-def empty_database_url(backend, tmp_path) -> str:  # noqa: ANN001
+def empty_database_url(backend, tmp_path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     return _postgres_url(f"settings_{secrets.token_hex(4)}")
 
 
-def test_schema_at_head_is_no_problem(engine) -> None:  # noqa: ANN001
+def test_schema_at_head_is_no_problem(engine) -> None:
     assert settings_check.schema_problem(engine) is None
 
 
-def test_the_application_role_passes_the_database_checks_and_the_owner_does_not(engine) -> None:  # noqa: ANN001
+def test_the_application_role_passes_the_database_checks_and_the_owner_does_not(engine) -> None:
     """PostgreSQL: the tests' own role is a superuser, which could disable the audit table's
     trigger; production connects as the application's role (flask roles-bd)."""
     url = engine.url.render_as_string(hide_password=False)
@@ -205,7 +205,7 @@ def test_the_application_role_passes_the_database_checks_and_the_owner_does_not(
                                "superutilisateur")
 
 
-def test_an_empty_database_and_one_behind_are_problems(empty_database_url) -> None:  # noqa: ANN001
+def test_an_empty_database_and_one_behind_are_problems(empty_database_url) -> None:
     engine = make_engine(empty_database_url)
     try:
         assert settings_check.schema_problem(engine) == (
@@ -241,7 +241,7 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
 
 # --- check-config and the application's own refusal ----------------------------------------
 
-def _production_app(tmp: Path, engine, monkeypatch, **overrides: Any):  # noqa: ANN001, ANN202
+def _production_app(tmp: Path, engine, monkeypatch, **overrides: Any):
     environment = production_environment(tmp, "unused")
     config = {**base_config(tmp, engine.url.render_as_string(hide_password=False)),
               **{k: v for k, v in environment.items() if k != "DATABASE_URL"},
@@ -253,7 +253,7 @@ def _production_app(tmp: Path, engine, monkeypatch, **overrides: Any):  # noqa: 
 
 
 @pytest.fixture
-def application_engine(engine):  # noqa: ANN001, ANN201
+def application_engine(engine):
     """The test database as production's application role sees it."""
     app_engine = make_engine(application_role_url(
         engine.url.render_as_string(hide_password=False)))
@@ -262,7 +262,7 @@ def application_engine(engine):  # noqa: ANN001, ANN201
 
 
 def test_check_config_passes_a_complete_production(application_engine, tmp_path,
-                                                   monkeypatch) -> None:  # noqa: ANN001
+                                                   monkeypatch) -> None:
     app = _production_app(tmp_path, application_engine, monkeypatch)
     result = app.test_cli_runner().invoke(args=["check-config"])
     assert result.exit_code == 0, result.output
@@ -272,7 +272,7 @@ def test_check_config_passes_a_complete_production(application_engine, tmp_path,
 
 
 def test_check_config_lists_the_problems_and_exits_1(application_engine, tmp_path, monkeypatch,
-                                                     capsys) -> None:  # noqa: ANN001
+                                                     capsys) -> None:
     app = _production_app(tmp_path, application_engine, monkeypatch,
                           PUBLIC_BASE_URL="http://ans.example",
                           MAIL_SERVER=None)
@@ -295,7 +295,7 @@ def test_check_config_lists_the_problems_and_exits_1(application_engine, tmp_pat
     assert printed[1:] == result.output.splitlines()[1:]
 
 
-def test_the_check_includes_the_schema(empty_database_url, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_check_includes_the_schema(empty_database_url, tmp_path, monkeypatch) -> None:
     engine = make_engine(empty_database_url)
     try:
         app = _production_app(tmp_path, engine, monkeypatch)
@@ -316,7 +316,7 @@ def test_the_check_includes_the_schema(empty_database_url, tmp_path, monkeypatch
         engine.dispose()
 
 
-def test_outside_production_nothing_is_refused(app) -> None:  # noqa: ANN001
+def test_outside_production_nothing_is_refused(app) -> None:
     assert app.config["ENV_NAME"] == "development"
     assert settings_check.problems(app.config)  # the test settings are not production's
     settings_check.enforce(app)  # but nothing stops

@@ -33,7 +33,7 @@ SIGNER_INFO_FIELDS = ("version", "sid", "digest_algorithm", "signed_attrs",
 
 
 @pytest.fixture(params=["ec", "rsa"])
-def keyed_app(request, tmp_path):  # noqa: ANN001, ANN201
+def keyed_app(request, tmp_path):
     material = signing.generate_demo_material(tmp_path / "keys",
                                               rsa_key=request.param == "rsa")
     app = create_app({**base_config(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}"),
@@ -42,11 +42,11 @@ def keyed_app(request, tmp_path):  # noqa: ANN001, ANN201
         yield app
 
 
-def _sign(signer, digest: bytes, **kwargs):  # noqa: ANN001, ANN202
+def _sign(signer, digest: bytes, **kwargs):
     return asyncio.run(signer.async_sign(digest, "sha256", use_pades=True, **kwargs))
 
 
-def _pyhanko(signer, digest: bytes, **kwargs):  # noqa: ANN001, ANN202
+def _pyhanko(signer, digest: bytes, **kwargs):
     """The container pyHanko itself builds with the same key."""
     return asyncio.run(signers.SimpleSigner.async_sign(signer, digest, "sha256",
                                                        use_pades=True, **kwargs))
@@ -87,7 +87,7 @@ def _verifies(container: cms.ContentInfo, digest: bytes) -> bool:
     return held == digest and _valid(container, signed)
 
 
-def test_the_assembled_container_is_pyhankos_own(keyed_app) -> None:  # noqa: ANN001
+def test_the_assembled_container_is_pyhankos_own(keyed_app) -> None:
     signer = signing._signer()
     for document in (b"first document", b"second document"):  # prepared, then reused
         digest = hashlib.sha256(document).digest()
@@ -105,7 +105,7 @@ def test_the_assembled_container_is_pyhankos_own(keyed_app) -> None:  # noqa: AN
         assert cms.ContentInfo.load(ours.dump()).native == ours.native
 
 
-def test_a_signature_over_another_digest_does_not_verify(keyed_app) -> None:  # noqa: ANN001
+def test_a_signature_over_another_digest_does_not_verify(keyed_app) -> None:
     """The check above can fail: the same container with another digest spliced in."""
     container = _sign(signing._signer(), hashlib.sha256(b"a").digest())
     signed, digest = _signed_attributes(container)
@@ -113,7 +113,7 @@ def test_a_signature_over_another_digest_does_not_verify(keyed_app) -> None:  # 
     assert not _valid(container, signed.replace(digest, hashlib.sha256(b"b").digest()))
 
 
-def test_signed_pdf_validates(keyed_app) -> None:  # noqa: ANN001
+def test_signed_pdf_validates(keyed_app) -> None:
     signed = signing.sign_pdf(one_page_pdf("Certificat"), reason="Délivrance")
     signed_again = signing.sign_pdf(one_page_pdf("Autre certificat"), reason="Délivrance")
     with open(keyed_app.config["SIGNING_CA"], "rb") as handle:
@@ -129,7 +129,7 @@ def test_signed_pdf_validates(keyed_app) -> None:  # noqa: ANN001
                                       signature.signer_info["signed_attrs"]}
 
 
-def test_other_signatures_still_go_through_pyhanko(keyed_app) -> None:  # noqa: ANN001
+def test_other_signatures_still_go_through_pyhanko(keyed_app) -> None:
     """A CAdES commitment type is not part of the prepared container: pyHanko builds that
     signature, with the attribute."""
     signer = signing._signer()
@@ -145,7 +145,7 @@ def test_other_signatures_still_go_through_pyhanko(keyed_app) -> None:  # noqa: 
         a["type"].native for a in plain["content"]["signer_infos"][0]["signed_attrs"]}
 
 
-def test_a_key_replaced_on_disk_is_used(keyed_app, tmp_path) -> None:  # noqa: ANN001
+def test_a_key_replaced_on_disk_is_used(keyed_app, tmp_path) -> None:
     def signing_certificate() -> bytes:
         return _signer_certificate(_sign(signing._signer(), hashlib.sha256(b"x").digest())).dump()
 

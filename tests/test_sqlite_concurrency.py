@@ -24,14 +24,14 @@ HOLD_SECONDS = 1.0
 
 
 @pytest.fixture
-def embedded(tmp_path):  # noqa: ANN001, ANN201
+def embedded(tmp_path):
     app = create_app({**base_config(tmp_path, fresh_database_url("sqlite", tmp_path, "wal")),
                       "PROPAGATE_EXCEPTIONS_IN_TESTS": False})
     yield app
     app.extensions["db_engine"].dispose()
 
 
-def _dossier(app):  # noqa: ANN001, ANN202
+def _dossier(app):
     with app.app_context():
         db().expire_on_commit = False  # the user is read after this context (login)
         verif = UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")])
@@ -46,7 +46,7 @@ def _dossier(app):  # noqa: ANN001, ANN202
     return found
 
 
-def _job_holding_the_write_lock(app, candidature_id: int, started: threading.Event,  # noqa: ANN001
+def _job_holding_the_write_lock(app, candidature_id: int, started: threading.Event,
                                 errors: list) -> None:
     """What an in-process job does (tasks._run_in_process): its own application context
     and session, a write, work that takes a while (signing), then the commit."""
@@ -59,20 +59,20 @@ def _job_holding_the_write_lock(app, candidature_id: int, started: threading.Eve
             time.sleep(HOLD_SECONDS)
             db.commit()
             db.remove()
-    except Exception as error:  # noqa: BLE001 - reported to the test
+    except Exception as error:
         errors.append(error)
         started.set()
     finally:
         write_intent.reset(token)
 
 
-def test_the_database_file_is_in_wal_mode_with_a_busy_timeout(embedded) -> None:  # noqa: ANN001
+def test_the_database_file_is_in_wal_mode_with_a_busy_timeout(embedded) -> None:
     with embedded.extensions["db_engine"].connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
 
 
-def test_a_page_that_writes_while_a_job_writes_waits_instead_of_failing(embedded) -> None:  # noqa: ANN001
+def test_a_page_that_writes_while_a_job_writes_waits_instead_of_failing(embedded) -> None:
     verif, verif_id, reference, candidature_id = _dossier(embedded)
     embedded.test_client_class = IsolatedClient
     client = embedded.test_client()

@@ -32,7 +32,7 @@ class TestExportAccess(GetEndpointChecks):
 
 
 @pytest.fixture
-def history(ctx):  # noqa: ANN001, ANN201
+def history(ctx):
     """Two parcours' candidatures, the aggregates counted."""
     dmn = TeamFactory(parcours="dmn", name="Équipe DMN")
     segur = TeamFactory(parcours="segur", name="Équipe Ségur")
@@ -52,7 +52,7 @@ def _sections(html: str) -> list[str]:
     return re.findall(r'data-table="([a-z_]+)"', html)
 
 
-def test_verificateur_sees_their_teams_demarches_only(client, history) -> None:  # noqa: ANN001
+def test_verificateur_sees_their_teams_demarches_only(client, history) -> None:
     login(client, history["segur"])
     html = client.get(PAGE + "?periode=8").get_data(as_text=True)
     assert _sections(html) == ["stock", "ages", "retards", "delais", "tours", "exigences",
@@ -67,7 +67,7 @@ def test_verificateur_sees_their_teams_demarches_only(client, history) -> None: 
     assert rows[1:] == [["Éligibilité", "1", "0"]]
 
 
-def test_a_forbidden_or_unknown_filter_falls_back_with_a_message(client, history) -> None:  # noqa: ANN001
+def test_a_forbidden_or_unknown_filter_falls_back_with_a_message(client, history) -> None:
     login(client, history["segur"])
     response = client.get(PAGE + "?demarche=dmn_pecan&periode=999&equipe="
                           f"{history['dmn_team'].id}")
@@ -80,7 +80,7 @@ def test_a_forbidden_or_unknown_filter_falls_back_with_a_message(client, history
     assert "Recevabilité" not in csv_text  # never the other team's figures
 
 
-def test_workload_is_for_administrators_only(client, history) -> None:  # noqa: ANN001
+def test_workload_is_for_administrators_only(client, history) -> None:
     login(client, history["dmn"])
     assert "charge" not in _sections(client.get(PAGE).get_data(as_text=True))
     assert client.get("/statistiques/export/charge.csv").status_code == 403
@@ -98,7 +98,7 @@ def test_workload_is_for_administrators_only(client, history) -> None:  # noqa: 
     assert "Vera Dmn" in names
 
 
-def test_college_sees_the_seances_only(client, history) -> None:  # noqa: ANN001
+def test_college_sees_the_seances_only(client, history) -> None:
     login(client, UserFactory(roles=["college"]))
     html = client.get(PAGE).get_data(as_text=True)
     assert _sections(html) == ["seances"]
@@ -107,7 +107,7 @@ def test_college_sees_the_seances_only(client, history) -> None:  # noqa: ANN001
     assert client.get("/statistiques/export/seances.pdf").status_code == 404
 
 
-def test_each_chart_has_its_table_and_summary(client, history) -> None:  # noqa: ANN001
+def test_each_chart_has_its_table_and_summary(client, history) -> None:
     login(client, UserFactory(roles=["admin"]))
     html = client.get(PAGE + "?periode=26").get_data(as_text=True)
     for section in re.findall(r'<section class="fr-mb-6w stat-section".*?</section>', html,
@@ -118,7 +118,7 @@ def test_each_chart_has_its_table_and_summary(client, history) -> None:  # noqa:
     assert html.count("<svg") >= 5
 
 
-def test_page_reads_a_fixed_number_of_queries(client, history) -> None:  # noqa: ANN001
+def test_page_reads_a_fixed_number_of_queries(client, history) -> None:
     login(client, UserFactory(roles=["admin"]))
     client.get(PAGE)
     with count_queries() as few:
@@ -136,7 +136,7 @@ def test_page_reads_a_fixed_number_of_queries(client, history) -> None:  # noqa:
     assert not raw, raw
 
 
-def test_public_figures_count_certificates_per_month_without_vendor_data(client, ctx) -> None:  # noqa: ANN001, E501
+def test_public_figures_count_certificates_per_month_without_vendor_data(client, ctx) -> None:
     from backoffice.db import utcnow
 
     certified = CandidatureFactory(demarche_code="dmn_pecan", at="certificat",

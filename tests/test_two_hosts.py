@@ -131,7 +131,7 @@ class Hosts:
 
 
 @pytest.fixture
-def hosts(tmp_path):  # noqa: ANN001, ANN201
+def hosts(tmp_path):
     if not TEST_DATABASE_URL:
         missing_tier("TEST_DATABASE_URL is not set (PostgreSQL tier)")
     redis = redis_or_skip()
@@ -165,7 +165,7 @@ def _sign_in(base: str, email: str, totp_secret: str, counter: int) -> requests.
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # named in the test id: CI counts it
-def test_two_hosts_share_sign_in_files_certificates_and_periodic_jobs(hosts, backend) -> None:  # noqa: ANN001, ARG001, E501
+def test_two_hosts_share_sign_in_files_certificates_and_periodic_jobs(hosts, backend) -> None:
     # --- the data an administrator would have created (CLI, admin) ---------------------
     app = create_app(hosts.config())
     with app.app_context():

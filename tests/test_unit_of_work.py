@@ -26,7 +26,7 @@ RAN: list[str] = []
 
 
 @pytest.fixture
-def uow(backend, tmp_path):  # noqa: ANN001, ANN201
+def uow(backend, tmp_path):
     app = create_app({**base_config(tmp_path, fresh_database_url(backend, tmp_path, "uow")),
                       "WTF_CSRF_ENABLED": False, "LOGIN_DISABLED": True})
 
@@ -44,44 +44,44 @@ def uow(backend, tmp_path):  # noqa: ANN001, ANN201
 
     @app.post("/_t/equipe/<name>")
     @uploads.accepts_upload("piece")
-    def create_team(name: str):  # noqa: ANN202
+    def create_team(name: str):
         _team(name)
         return {"ok": True}, 201
 
     @app.post("/_t/refus/<name>")
-    def refused(name: str):  # noqa: ANN202
+    def refused(name: str):
         _team(name)
         return {"code": "invalid_input"}, 422
 
     @app.post("/_t/refus-metier/<name>")
-    def domain_refusal(name: str):  # noqa: ANN202
+    def domain_refusal(name: str):
         _team(name)
         raise TransitionError("invalid_status", "Cette action n'est plus possible.")
 
     @app.post("/_t/interdit/<name>")
-    def forbidden(name: str):  # noqa: ANN202
+    def forbidden(name: str):
         _team(name)
         abort(403)
 
     @app.get("/_t/lecture/<name>")
-    def read_that_writes(name: str):  # noqa: ANN202
+    def read_that_writes(name: str):
         _team(name)
         return {"ok": True}
 
     @app.post("/_t/depot")
     @uploads.accepts_upload("piece")
-    def upload_ok():  # noqa: ANN202
+    def upload_ok():
         return {"id": _store().id}, 201
 
     @app.post("/_t/depot-puis-erreur")
     @uploads.accepts_upload("piece")
-    def upload_then_error():  # noqa: ANN202
+    def upload_then_error():
         _store()
         raise TransitionError("not_allowed", "Refusé après l'enregistrement du fichier.")
 
     @app.post("/_t/depot-puis-conflit")
     @uploads.accepts_upload("piece")
-    def upload_then_conflict():  # noqa: ANN202
+    def upload_then_conflict():
         fichier = _store()
         # a duplicate storage key: refused by the database at the unit of work's commit
         db.add(Fichier(candidature_id=fichier.candidature_id, storage_key=fichier.storage_key,
@@ -99,23 +99,23 @@ def uow(backend, tmp_path):  # noqa: ANN001, ANN201
     app.extensions["db_engine"].dispose()
 
 
-def _teams(app) -> set[str]:  # noqa: ANN001
+def _teams(app) -> set[str]:
     with app.app_context():
         return set(db.scalars(select(Team.name)).all())
 
 
-def _stored(app) -> set[Path]:  # noqa: ANN001
+def _stored(app) -> set[Path]:
     root = Path(app.config["STORAGE_DIR"])
     return {p for p in root.rglob("*") if p.is_file() and ".incoming" not in p.parts} \
         if root.exists() else set()
 
 
-def _files(app) -> int:  # noqa: ANN001
+def _files(app) -> int:
     with app.app_context():
         return db.scalar(select(func.count()).select_from(Fichier))
 
 
-def test_a_write_request_commits_once_after_success_only(uow) -> None:  # noqa: ANN001
+def test_a_write_request_commits_once_after_success_only(uow) -> None:
     client = uow.test_client()
     assert client.post("/_t/equipe/Gardée").status_code == 201
     assert client.post("/_t/refus/Refusée").status_code == 422
@@ -127,7 +127,7 @@ def test_a_write_request_commits_once_after_success_only(uow) -> None:  # noqa: 
     assert RAN == ["Gardée"]  # what hangs on the commit ran only where it happened
 
 
-def test_an_upload_kept_by_the_commit_without_committed(uow) -> None:  # noqa: ANN001
+def test_an_upload_kept_by_the_commit_without_committed(uow) -> None:
     client = uow.test_client()
     response = client.post(f"/_t/depot?c={uow.config['CANDIDATURE_ID']}",
                            data={"file": (io.BytesIO(PDF), "annexe.pdf")},
@@ -140,7 +140,7 @@ def test_an_upload_kept_by_the_commit_without_committed(uow) -> None:  # noqa: A
 
 
 @pytest.mark.parametrize("path", ["/_t/depot-puis-erreur", "/_t/depot-puis-conflit"])
-def test_an_upload_view_that_fails_after_storing_leaves_no_bytes(uow, path) -> None:  # noqa: ANN001
+def test_an_upload_view_that_fails_after_storing_leaves_no_bytes(uow, path) -> None:
     client = uow.test_client()
     response = client.post(f"{path}?c={uow.config['CANDIDATURE_ID']}",
                            data={"file": (io.BytesIO(PDF), "annexe.pdf")},

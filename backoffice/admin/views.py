@@ -371,7 +371,7 @@ class CertificatView(SecureModelView):
     }
 
     @expose("/statut/<int:id>", methods=("GET", "POST"))
-    def change_status(self, id: int) -> Any:  # noqa: A002 - Flask-Admin's naming
+    def change_status(self, id: int) -> Any:
         """Suspend, withdraw or reinstate: one workflow transition on the locked row."""
         from flask import abort, flash, redirect, request
         from flask_login import current_user

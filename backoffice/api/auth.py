@@ -49,7 +49,7 @@ def industriel() -> Industriel:
     return Industriel(g.organisation)
 
 
-def token_required(view):  # noqa: ANN001, ANN201
+def token_required(view):
     """Declares (for the access test) what before_request enforces: an organisation token."""
     view.access = ("token", ())
     return view

@@ -61,7 +61,7 @@ def next_cursor(last_id: int) -> str:
 
 @bp.get("/candidatures")
 @token_required
-def list_candidatures():  # noqa: ANN201
+def list_candidatures():
     """Keyset paging, newest first: ?limit=50&after=<cursor>."""
     limit, after = paging()
     stmt = (select(Candidature).where(Candidature.organisation_id == g.organisation.id)
@@ -79,7 +79,7 @@ def list_candidatures():  # noqa: ANN201
 @bp.post("/candidatures")
 @token_required
 @idempotent
-def create_candidature():  # noqa: ANN201
+def create_candidature():
     f = Fields(json_object())
     product_id = f.integer("product_id", minimum=1, maximum=2**31 - 1)
     demarche = f.choice("demarche", tuple(DEMARCHES))
@@ -91,13 +91,13 @@ def create_candidature():  # noqa: ANN201
 
 @bp.get("/candidatures/<reference>")
 @token_required
-def get_candidature(reference: str):  # noqa: ANN201
+def get_candidature(reference: str):
     return respond(candidature_json(own_candidature(reference)), commit=False)
 
 
 @bp.put("/candidatures/<reference>/forms/<step>")
 @token_required
-def put_form(reference: str, step: str):  # noqa: ANN201
+def put_form(reference: str, step: str):
     if request.content_length and request.content_length > MAX_FORM_BYTES:
         raise ApiError(413, "form_too_large", "Le formulaire dépasse 256 Ko.")
     data = json_object()
@@ -113,7 +113,7 @@ def put_form(reference: str, step: str):  # noqa: ANN201
 @bp.post("/candidatures/<reference>/steps/<step>/submit")
 @token_required
 @idempotent
-def submit_step(reference: str, step: str):  # noqa: ANN201
+def submit_step(reference: str, step: str):
     candidature = own_candidature(reference, lock=True)
     forms.soumettre(candidature, step, actor=industriel())
     return respond(candidature_json(candidature))
@@ -122,7 +122,7 @@ def submit_step(reference: str, step: str):  # noqa: ANN201
 @bp.post("/candidatures/<reference>/abandon")
 @token_required
 @idempotent
-def abandon(reference: str):  # noqa: ANN201
+def abandon(reference: str):
     candidature = own_candidature(reference, lock=True)
     candidatures.abandonner(candidature, actor=industriel())
     return respond(candidature_json(candidature))

@@ -36,7 +36,7 @@ class ApiError(Exception):
         self.message, self.details = message or default_message, details
 
 
-def error_response(status: int, code: str, message: str, **details: Any):  # noqa: ANN201
+def error_response(status: int, code: str, message: str, **details: Any):
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
@@ -52,32 +52,32 @@ def not_found(what: str = "Ressource introuvable.") -> ApiError:
 
 
 @bp.errorhandler(ApiError)
-def _api_error(e: ApiError):  # noqa: ANN202
+def _api_error(e: ApiError):
     db.rollback()
     return error_response(e.status, e.code, e.message, **e.details)
 
 
 @bp.errorhandler(TransitionError)
-def _transition_error(e: TransitionError):  # noqa: ANN202
+def _transition_error(e: TransitionError):
     db.rollback()
     return error_response(e.http_status, e.code, e.message)
 
 
 @bp.errorhandler(StorageError)
-def _storage_error(e: StorageError):  # noqa: ANN202
+def _storage_error(e: StorageError):
     db.rollback()
     return error_response(e.http_status, e.code, e.message)
 
 
 @bp.errorhandler(StaleDataError)
 @bp.errorhandler(IntegrityError)
-def _conflict(_e: Exception):  # noqa: ANN202
+def _conflict(_e: Exception):
     db.rollback()
     return error_response(409, "conflict", HTTP_CODES[409][1])
 
 
 @bp.errorhandler(DBAPIError)
-def _locked(e: DBAPIError):  # noqa: ANN202
+def _locked(e: DBAPIError):
     """SQLite's writer lock held by a concurrent request: the same answer as a conflict."""
     db.rollback()
     if "locked" in str(e.orig).lower() or "could not serialize" in str(e.orig).lower():
@@ -86,7 +86,7 @@ def _locked(e: DBAPIError):  # noqa: ANN202
 
 
 @bp.errorhandler(HTTPException)
-def _http(e: HTTPException):  # noqa: ANN202
+def _http(e: HTTPException):
     db.rollback()
     code, message = HTTP_CODES.get(e.code or 500, ("error", "Erreur."))
     return error_response(e.code or 500, code, message)

@@ -23,7 +23,7 @@ from backoffice.storage import inspect_zip
 from backoffice.workflow import avis, forms, preuves
 
 
-def _upload(field: str = "file"):  # noqa: ANN202
+def _upload(field: str = "file"):
     if not request.mimetype.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type",
                        "Envoyez le fichier en multipart/form-data (champ « file »).")
@@ -38,7 +38,7 @@ def _upload(field: str = "file"):  # noqa: ANN202
 @uploads.accepts_upload("piece")
 @token_required
 @idempotent
-def upload_piece(reference: str):  # noqa: ANN201
+def upload_piece(reference: str):
     uploads.check_declared_size("piece")
     candidature = own_candidature(reference, lock=True)
     type_code = form_text("type") or ""
@@ -60,7 +60,7 @@ def upload_piece(reference: str):  # noqa: ANN201
 @uploads.accepts_upload("preuve")
 @token_required
 @idempotent
-def upload_preuve(reference: str, section: str, exigence: str):  # noqa: ANN201
+def upload_preuve(reference: str, section: str, exigence: str):
     """A preuve file, or (without a file) the déclaration de non-applicabilité."""
     uploads.check_declared_size("preuve")
     candidature = own_candidature(reference, lock=True)
@@ -83,7 +83,7 @@ def upload_preuve(reference: str, section: str, exigence: str):  # noqa: ANN201
 
 @bp.delete("/candidatures/<reference>/preuves/<int(max=2147483647):preuve_id>")
 @token_required
-def archive_preuve(reference: str, preuve_id: int):  # noqa: ANN201
+def archive_preuve(reference: str, preuve_id: int):
     candidature = own_candidature(reference, lock=True)
     preuve = db.scalar(select(Preuve).where(Preuve.id == preuve_id,
                                             Preuve.candidature_id == candidature.id))
@@ -96,7 +96,7 @@ def archive_preuve(reference: str, preuve_id: int):  # noqa: ANN201
 @bp.post("/candidatures/<reference>/sections/<section>/submit")
 @token_required
 @idempotent
-def submit_section(reference: str, section: str):  # noqa: ANN201
+def submit_section(reference: str, section: str):
     candidature = own_candidature(reference, lock=True)
     preuves.soumettre_section(candidature, section, actor=industriel())
     return respond(section_json(preuves.section_of(candidature, section), detail=True))
@@ -104,7 +104,7 @@ def submit_section(reference: str, section: str):  # noqa: ANN201
 
 @bp.get("/candidatures/<reference>/sections/<section>")
 @token_required
-def get_section(reference: str, section: str):  # noqa: ANN201
+def get_section(reference: str, section: str):
     candidature = own_candidature(reference)
     return respond(section_json(preuves.section_of(candidature, section), detail=True),
                    commit=False)
@@ -114,7 +114,7 @@ def get_section(reference: str, section: str):  # noqa: ANN201
 @uploads.accepts_upload("zip")
 @token_required
 @idempotent
-def upload_zip(reference: str):  # noqa: ANN201
+def upload_zip(reference: str):
     uploads.check_declared_size("zip")
     candidature = own_candidature(reference, lock=True)
     avis.ensure_zip_accepted(industriel(), candidature)  # before storing anything
@@ -128,7 +128,7 @@ def upload_zip(reference: str):  # noqa: ANN201
 
 @bp.get("/candidatures/<reference>/files/<int(max=2147483647):file_id>")
 @token_required
-def download_file(reference: str, file_id: int):  # noqa: ANN201
+def download_file(reference: str, file_id: int):
     """A file of the candidature (internal notes' attachments excepted), as an attachment."""
     candidature = own_candidature(reference)
     fichier = db.scalar(select(Fichier).where(Fichier.id == file_id,

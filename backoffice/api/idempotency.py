@@ -72,7 +72,7 @@ def _stored(key: str) -> IdempotencyKey | None:
         .execution_options(populate_existing=True))
 
 
-def _answer(seen: IdempotencyKey, digest: str):  # noqa: ANN202
+def _answer(seen: IdempotencyKey, digest: str):
     if seen.request_hash != digest:
         raise ApiError(422, "idempotency_key_reused",
                        "Cette clé d'idempotence a déjà servi pour une autre requête.")

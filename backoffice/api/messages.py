@@ -23,7 +23,7 @@ MAX_ATTACHMENTS = 10
 
 @bp.get("/candidatures/<reference>/messages")
 @token_required
-def list_messages(reference: str):  # noqa: ANN201
+def list_messages(reference: str):
     """The thread by pages of `limit` (50), newest page first, `next` naming the page of
     older messages (keyset on the id, as /candidatures). Within a page, messages stay in
     the order of the thread (oldest first), as before paging: a thread of up to `limit`
@@ -46,7 +46,7 @@ def list_messages(reference: str):  # noqa: ANN201
 @uploads.accepts_upload("message")
 @token_required
 @idempotent
-def post_message(reference: str):  # noqa: ANN201
+def post_message(reference: str):
     """JSON {subject?, body}, or multipart with `body`, `subject` and `attachments`."""
     if request.mimetype.startswith("multipart/form-data"):
         uploads.check_declared_size("message")

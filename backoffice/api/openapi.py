@@ -380,5 +380,5 @@ def document() -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 @public
-def openapi_document():  # noqa: ANN201
+def openapi_document():
     return jsonify(document())

@@ -28,7 +28,7 @@ def own_product(product_id: int) -> Product:
 @bp.post("/products")
 @token_required
 @idempotent
-def create_product():  # noqa: ANN201
+def create_product():
     f = Fields(json_object())
     values = {
         "name": f.text("name"), "version": f.text("version", max_length=50),
@@ -47,13 +47,13 @@ def create_product():  # noqa: ANN201
 
 @bp.get("/products/<int(max=2147483647):product_id>")
 @token_required
-def get_product(product_id: int):  # noqa: ANN201
+def get_product(product_id: int):
     return respond(product_json(own_product(product_id)), commit=False)
 
 
 @bp.put("/products/<int(max=2147483647):product_id>/evaluations/<questionnaire>")
 @token_required
-def put_evaluation(product_id: int, questionnaire: str):  # noqa: ANN201
+def put_evaluation(product_id: int, questionnaire: str):
     product = own_product(product_id)
     if not QUESTIONNAIRE.match(questionnaire):
         raise ApiError(404, "not_found", "Questionnaire inconnu.")

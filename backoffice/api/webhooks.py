@@ -98,7 +98,7 @@ def _motif(signature_request: dict) -> str | None:
 
 @bp.post("/webhooks/yousign")
 @public
-def yousign_webhook():  # noqa: ANN201
+def yousign_webhook():
     keys = secrets()
     if not keys:
         raise ApiError(503, "webhook_not_configured", "Webhook Yousign non configuré.")

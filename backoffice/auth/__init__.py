@@ -6,7 +6,7 @@ bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):  # noqa: ANN202
+def _load_user(user_id: str):
     """Deactivated accounts lose their sessions at the next request."""
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload

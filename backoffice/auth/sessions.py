@@ -13,23 +13,23 @@ IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 3600
 
 
-def start(user) -> None:  # noqa: ANN001
+def start(user) -> None:
     now = int(time.time())
     session["epoch"], session["login_at"], session["seen_at"] = user.session_epoch, now, now
 
 
-def still_valid(user) -> bool:  # noqa: ANN001
+def still_valid(user) -> bool:
     return session.get("epoch") == user.session_epoch
 
 
-def invalidate(user) -> None:  # noqa: ANN001
+def invalidate(user) -> None:
     """Every session of this account ends (the caller commits)."""
     user.session_epoch = (user.session_epoch or 0) + 1
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
-    def _expire():  # noqa: ANN202
+    def _expire():
         if request.endpoint in (None, "static") or not current_user.is_authenticated:
             return None
         now = int(time.time())

@@ -125,11 +125,11 @@ class Counters:
         self.memory = MemoryCounters()
         self.redis = RedisCounters(redis_url) if redis_url else None
 
-    def call(self, method: str, *args: object):  # noqa: ANN202
+    def call(self, method: str, *args: object):
         if self.redis is not None:
             try:
                 return getattr(self.redis, method)(*args)
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep serving
+            except Exception as exc:
                 log.warning("throttle: Redis unavailable (%s), counting in memory", exc)
         return getattr(self.memory, method)(*args)
 
@@ -162,7 +162,7 @@ class Throttle:
     def redis(self) -> RedisCounters | None:
         return self.counters.redis
 
-    def _call(self, method: str, *args: object):  # noqa: ANN202
+    def _call(self, method: str, *args: object):
         return self.counters.call(method, *args)
 
     @staticmethod

@@ -53,7 +53,7 @@ def _pending_user(step: str) -> User | None:
     return user
 
 
-def _expired_pending():  # noqa: ANN202
+def _expired_pending():
     session.pop(_PENDING, None)
     flash("Votre connexion a expiré : saisissez de nouveau vos identifiants.", "info")
     return redirect(url_for("auth.login"))
@@ -67,7 +67,7 @@ def _locked(user: User) -> User:
                      .execution_options(populate_existing=True))
 
 
-def _complete_login(user: User, reserved_address: str | None = None):  # noqa: ANN202
+def _complete_login(user: User, reserved_address: str | None = None):
     nxt = session.get(_PENDING, {}).get("next")
     user.last_login_at = utcnow()
     audit.record(user, "auth.connexion", user)
@@ -185,7 +185,7 @@ def enrol():
                            qr=totp.qr_svg(uri))
 
 
-def _enrolment_code_step(user: User):  # noqa: ANN202
+def _enrolment_code_step(user: User):
     """After an administrator's reset: the one-time enrolment code they gave, before any
     new key is shown (auth/enrolment.py). Throttled like the other login steps."""
     form = EnrolmentCodeForm()

@@ -124,7 +124,7 @@ def seance(seance_id: int):
                            quorum_reached=seances.quorum_reached)
 
 
-def _act(seance: Seance, action, *args, success: str, **kwargs):  # noqa: ANN001, ANN202
+def _act(seance: Seance, action, *args, success: str, **kwargs):
     from flask_wtf import FlaskForm
 
     if not FlaskForm().validate_on_submit():
@@ -249,7 +249,7 @@ def dossier(reference: str):
 
 
 
-def _told(candidature, events) -> list[tuple]:  # noqa: ANN001
+def _told(candidature, events) -> list[tuple]:
     lexicon = lexicon_for(candidature, events)
     return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 

@@ -9,5 +9,5 @@ from backoffice.main import bp
 
 @bp.route("/metrics")
 @public  # no account: restricted to METRICS_ALLOWED_NETWORKS or METRICS_TOKEN instead
-def scrape():  # noqa: ANN201
+def scrape():
     return metrics.response()

@@ -56,7 +56,7 @@ def _limits() -> tuple[int, int]:
             int(config.get("VERIFY_THROTTLE_SECONDS", 3600)))
 
 
-def _too_many(seconds: int):  # noqa: ANN202
+def _too_many(seconds: int):
     minutes = max(1, -(-seconds // 60))
     message = TOO_MANY.format(minutes=minutes, s="s" if minutes > 1 else "")
     if _wants_json():

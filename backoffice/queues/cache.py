@@ -50,7 +50,7 @@ class QueueCache:
             return self._generation
         try:
             return int(self._redis.get(GENERATION_KEY) or 0)
-        except Exception as exc:  # noqa: BLE001 - Redis down: compute every time
+        except Exception as exc:
             log.warning("queue cache: Redis unavailable (%s), counts computed", exc)
             return None
 
@@ -61,7 +61,7 @@ class QueueCache:
         if self._redis is not None:
             try:
                 self._redis.incr(GENERATION_KEY)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 # other processes keep their values until their time is up
                 log.warning("queue cache: generation not shared (%s)", exc)
 

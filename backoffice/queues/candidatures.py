@@ -362,7 +362,7 @@ def count(user: User, filters: Filters, *, now: datetime, limit: int | None = No
     return (session or db).scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
-def stream(user: User, filters: Filters, *, now: datetime, batch: int = 1000):  # noqa: ANN201
+def stream(user: User, filters: Filters, *, now: datetime, batch: int = 1000):
     """Every row of the filtered queue, page by page (for the CSV export). The next page
     is read while this one is written out: by a thread of its own, on a session of its
     own (the database works while Python formats; docs/benchmarks.md)."""

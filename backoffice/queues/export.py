@@ -66,7 +66,7 @@ def csv_chunks(rows: Iterable[Row], chunk_rows: int = 200) -> Iterator[bytes]:
 
 def _counted(rows: Iterable[Row], progress: Progress) -> Iterator[Row]:
     n = 0
-    for n, row in enumerate(rows, 1):  # noqa: B007 - n is reported after the loop
+    for n, row in enumerate(rows, 1):
         yield row
         if n % PROGRESS_EVERY == 0:
             progress(n)

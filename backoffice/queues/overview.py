@@ -63,7 +63,7 @@ def step_overview(user: User, now: datetime) -> list[OverviewRow]:
 
 
 def _team_counts(demarches: tuple[str, ...], now: datetime) -> list[tuple[Any, ...]]:
-    def count(condition):  # noqa: ANN001, ANN202
+    def count(condition):
         return func.sum(case((condition, 1), else_=0))
 
     # the candidature's own queue fields: one pass over the in-progress rows, no join

@@ -62,7 +62,7 @@ class SectionRow:
     submitted_at: datetime | None
 
 
-def page(user: User, f: SectionFilters, *, after: str | None = None, limit: int = PAGE_SIZE):  # noqa: ANN201
+def page(user: User, f: SectionFilters, *, after: str | None = None, limit: int = PAGE_SIZE):
     assignee = aliased(User)
     waiting = SectionReview.submitted_at
     stmt = (

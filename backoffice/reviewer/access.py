@@ -34,14 +34,14 @@ def load_dossier(reference: str, *, lock: bool = False) -> Candidature:
     return candidature
 
 
-def back_to_dossier(candidature: Candidature, tab: str | None = None):  # noqa: ANN201
+def back_to_dossier(candidature: Candidature, tab: str | None = None):
     target = request.form.get("retour")
     if target and target.startswith("/") and not target.startswith("//"):
         return redirect(target)
     return redirect(url_for("reviewer.dossier", reference=candidature.reference, onglet=tab))
 
 
-def run_transition(candidature: Candidature, action, *args, success: str, tab=None,  # noqa: ANN001, ANN201
+def run_transition(candidature: Candidature, action, *args, success: str, tab=None,
                    **kwargs):
     """Call one transition and say how it went in French (the request commits once)."""
     from sqlalchemy.exc import IntegrityError, OperationalError

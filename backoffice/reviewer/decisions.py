@@ -17,7 +17,7 @@ from backoffice.workflow.base import TransitionError
 from backoffice.workflow.definitions import step_label
 
 
-def _form_errors(form) -> None:  # noqa: ANN001
+def _form_errors(form) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(error, "error")
@@ -110,7 +110,7 @@ def valider(reference: str, step: str):
                           success=f"{step_label(step)} : étape validée.")
 
 
-def _compose(candidature, step: str, form: ComplementsForm) -> str:  # noqa: ANN001
+def _compose(candidature, step: str, form: ComplementsForm) -> str:
     labels = {p.code: p.label for p in db.scalars(select(PieceType).where(
         PieceType.parcours == candidature.demarche.parcours, PieceType.step == step))}
     named = [labels.get(code, code) for code in form.pieces.data or [] if code in labels]

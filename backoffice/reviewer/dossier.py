@@ -40,7 +40,7 @@ TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
         ("produit", "Produit"))
 
 
-def _pieces(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
+def _pieces(candidature) -> list[dict[str, Any]]:
     types = {(t.step, t.code): t for t in db.scalars(select(PieceType).where(
         PieceType.parcours == candidature.demarche.parcours))}
     rows = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
@@ -56,7 +56,7 @@ def _pieces(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
     return out
 
 
-def _sections(candidature) -> list[dict[str, Any]]:  # noqa: ANN001
+def _sections(candidature) -> list[dict[str, Any]]:
     sections = db.scalars(select(SectionReview).where(
         SectionReview.candidature_id == candidature.id)
         .options(selectinload(SectionReview.exigences)).order_by(SectionReview.position)).all()
@@ -80,7 +80,7 @@ def _before(value: str | None) -> int | None:
     return int(value)
 
 
-def _thread(candidature, before: int | None) -> dict[str, Any]:  # noqa: ANN001
+def _thread(candidature, before: int | None) -> dict[str, Any]:
     """One page of the thread, newest first (keyset on the message id: no OFFSET; one
     query whatever the thread's length), with this user's last read message read in the
     same statement, then marked read on the first page."""
@@ -123,7 +123,7 @@ def mark_read(candidature_id: int, message_id: int) -> None:
                                               stmt.excluded.last_read_message_id)}))
 
 
-def _unread(candidature) -> int:  # noqa: ANN001
+def _unread(candidature) -> int:
     """The vendor's messages this user has not read (one query)."""
     last_read = (select(MessageRead.last_read_message_id)
                  .where(MessageRead.user_id == current_user.id,
@@ -133,7 +133,7 @@ def _unread(candidature) -> int:  # noqa: ANN001
         Message.id > func.coalesce(last_read, 0))) or 0
 
 
-def _waiting(candidature, current) -> str | None:  # noqa: ANN001
+def _waiting(candidature, current) -> str | None:
     """Why a form step's decision is not offered to this user, in French."""
     if forms.current_form_step(candidature) is None:
         return None

@@ -67,7 +67,7 @@ def preview_page(fichier_id: int, page: int):
 
 
 def pdfview_page(source: pdfview.Source, name: str, download_url: str,
-                 page_url: Callable[[int], str]):  # noqa: ANN201
+                 page_url: Callable[[int], str]):
     try:
         count = pdfview.page_count(source)
     except pdfview.RenderError:

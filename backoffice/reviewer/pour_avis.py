@@ -25,7 +25,7 @@ from backoffice.workflow import avis
 MAX_ENTRY = 100 * 1024 * 1024
 
 
-def _uploads(candidature) -> list[ZipPourAvis]:  # noqa: ANN001
+def _uploads(candidature) -> list[ZipPourAvis]:
     return list(db.scalars(select(ZipPourAvis).where(ZipPourAvis.candidature_id ==
                                                      candidature.id)
                            .order_by(ZipPourAvis.id.desc())))

@@ -35,7 +35,7 @@ def section_queue_page():
                            first_page=not request.args.get("apres"))
 
 
-def load_section(candidature, code: str) -> SectionReview:  # noqa: ANN001
+def load_section(candidature, code: str) -> SectionReview:
     section = db.scalar(
         select(SectionReview).where(SectionReview.candidature_id == candidature.id,
                                     SectionReview.code == code)
@@ -46,7 +46,7 @@ def load_section(candidature, code: str) -> SectionReview:  # noqa: ANN001
     return section
 
 
-def review_context(candidature, section: SectionReview) -> dict:  # noqa: ANN001
+def review_context(candidature, section: SectionReview) -> dict:
     """Everything the page shows, in a fixed number of queries."""
     rows = db.execute(
         select(Preuve, Fichier).join(Fichier, Fichier.id == Preuve.fichier_id)
@@ -92,7 +92,7 @@ def section_review(reference: str, code: str):
                            **review_context(candidature, section))
 
 
-def _back(candidature, code: str, anchor: str = ""):  # noqa: ANN001, ANN202
+def _back(candidature, code: str, anchor: str = ""):
     from flask import redirect, url_for
 
     return redirect(url_for("reviewer.section_review", reference=candidature.reference,

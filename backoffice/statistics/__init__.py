@@ -8,7 +8,7 @@ non-conformities, flows, séances, workload, projection.
 - `views`: the blueprint (page, exports, exigence drill-down, public figures)."""
 
 
-def init_app(app):  # noqa: ANN001, ANN201
+def init_app(app):
     """The blueprint at /statistiques and `flask statistiques [--complet]`."""
     import click
     from flask.cli import with_appcontext

@@ -101,7 +101,7 @@ def _candidature(facts: Facts, c: Candidature, weeks: set, projection: set,
                 facts.stock[(week, step.step)] += 1
 
 
-def _step(facts: Facts, c: Candidature, step, weeks: set, projection: set) -> None:  # noqa: ANN001
+def _step(facts: Facts, c: Candidature, step, weeks: set, projection: set) -> None:
     if step.decided_at is None:
         return
     week = week_of(step.decided_at)

@@ -111,7 +111,7 @@ def _tables(filters: Filters, names: tuple[str, ...]) -> list[tables.Table]:
 
 @bp.get("/")
 @roles_required(*ROLES)
-def page():  # noqa: ANN201
+def page():
     filters, chosen, errors = current_filters()
     built = _tables(filters, allowed_tables()) if filters.demarches else []
     computed_at = next((t.computed_at for t in built if t.computed_at), None)
@@ -124,7 +124,7 @@ def page():  # noqa: ANN201
 
 @bp.get("/export/<name>.<fmt>")
 @roles_required(*ROLES)
-def export(name: str, fmt: str):  # noqa: ANN201
+def export(name: str, fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     if name not in allowed_tables():
@@ -158,7 +158,7 @@ def export(name: str, fmt: str):  # noqa: ANN201
 
 @bp.get("/exigences/<code>")
 @roles_required("verificateur", "admin")
-def exigence(code: str):  # noqa: ANN201
+def exigence(code: str):
     """The dossiers where this exigence was judged non conforme, in the period (the
     drill-down of a table row: one indexed read, a page at most)."""
     filters, chosen, _ = current_filters()
@@ -178,7 +178,7 @@ def exigence(code: str):  # noqa: ANN201
                            labels={c: d.label for c, d in DEMARCHES.items()})
 
 
-def _monday(day):  # noqa: ANN001, ANN202
+def _monday(day):
     from datetime import datetime, time
 
     return datetime.combine(day, time(), tzinfo=UTC)
@@ -186,7 +186,7 @@ def _monday(day):  # noqa: ANN001, ANN202
 
 @bp.get("/publiques")
 @public
-def publiques():  # noqa: ANN201
+def publiques():
     """Certificates and référencements per démarche and month, the last 12 months: counts
     only (no vendor, no product, no person), from the aggregates."""
     from datetime import date

@@ -82,7 +82,7 @@ class IncomingFile(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         return self._file.read(size)
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer) -> int:
         return self._file.readinto(buffer)
 
     def seek(self, offset: int, whence: int = 0) -> int:

@@ -119,7 +119,7 @@ def deposer_zip(candidature: Candidature, *, actor: Actor, fichier: Fichier,
     return upload
 
 
-def open_step(candidature: Candidature, step) -> None:  # noqa: ANN001
+def open_step(candidature: Candidature, step) -> None:
     """The step opens (recevabilité validated): a zip already there makes it deposees."""
     if current_zip(candidature) is not None:
         at = now()

@@ -52,7 +52,7 @@ def now() -> datetime:
     return utcnow()
 
 
-def ensure_allowed(allowed: bool, message: str = "Vous n'avez pas le droit de faire cela.") -> None:  # noqa: E501
+def ensure_allowed(allowed: bool, message: str = "Vous n'avez pas le droit de faire cela.") -> None:
     if not allowed:
         raise NotAllowed("not_allowed", message)
 

@@ -62,7 +62,7 @@ def _change(certificat: Certificat, target: str, *, actor: Actor, motif: str | N
                         document=DOCUMENTS[certificat.kind], numero=certificat.number)
 
 
-def _can(sources: set[str]):  # noqa: ANN202
+def _can(sources: set[str]):
     def can(actor: Actor, candidature: Candidature | None = None,
             certificat: Certificat | None = None, *, check_state: bool = True) -> bool:
         """An administrator, on a certificate in one of the transition's source statuses."""

@@ -47,14 +47,14 @@ def can_decider(actor: Actor, candidature: Candidature | None = None, *,
 can_decision_favorable = can_decision_defavorable = can_ajourner = can_decider
 
 
-def _step(candidature: Candidature, actor: Actor, statuses: set[str]):  # noqa: ANN202
+def _step(candidature: Candidature, actor: Actor, statuses: set[str]):
     ensure_open(candidature)
     step = candidature.step("college")
     ensure_status(step, statuses, "Le passage en collège")
     return step
 
 
-def _record(actor: User, candidature: Candidature, action: str, before: str, **after) -> None:  # noqa: ANN003
+def _record(actor: User, candidature: Candidature, action: str, before: str, **after) -> None:
     step = candidature.step("college")
     touch(candidature)
     audit.record(actor, f"college.{action}", step, candidature=candidature,

@@ -75,12 +75,12 @@ def can_valider(actor: Actor, candidature: Candidature, *, check_state: bool = T
     return _can(is_verificateur_for(actor, candidature), candidature, {"signee"}, check_state)
 
 
-def _step(candidature: Candidature):  # noqa: ANN202
+def _step(candidature: Candidature):
     ensure_open(candidature)
     return candidature.step("convention")
 
 
-def _record(actor: Actor, candidature: Candidature, action: str, before: str, **after) -> None:  # noqa: ANN003
+def _record(actor: Actor, candidature: Candidature, action: str, before: str, **after) -> None:
     step = candidature.step("convention")
     touch(candidature)
     audit.record(actor, f"convention.{action}", step, candidature=candidature,

@@ -124,7 +124,7 @@ def record_lead(step: CandidatureStep) -> None:
     step.within_delay = left >= 0
 
 
-class days_left(FunctionElement[float]):  # noqa: N801 - reads as SQL
+class days_left(FunctionElement[float]):
     """Calendar days from `now` to a due date, in SQL, for sorting and flagging queues:
     days_left(CandidatureStep.due_at, now)."""
 
@@ -133,14 +133,14 @@ class days_left(FunctionElement[float]):  # noqa: N801 - reads as SQL
 
 
 @compiles(days_left, "postgresql")
-def _days_left_pg(element: days_left, compiler, **kw) -> str:  # noqa: ANN001, ANN003
+def _days_left_pg(element: days_left, compiler, **kw) -> str:
     due, at = list(element.clauses)
     return (f"(EXTRACT(EPOCH FROM ({compiler.process(due, **kw)} - "
             f"CAST({compiler.process(at, **kw)} AS TIMESTAMPTZ))) / 86400.0)")
 
 
 @compiles(days_left, "sqlite")
-def _days_left_sqlite(element: days_left, compiler, **kw) -> str:  # noqa: ANN001, ANN003
+def _days_left_sqlite(element: days_left, compiler, **kw) -> str:
     due, at = list(element.clauses)
     return f"(julianday({compiler.process(due, **kw)}) - julianday({compiler.process(at, **kw)}))"
 

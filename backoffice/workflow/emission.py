@@ -56,7 +56,7 @@ def can_relancer(actor: Actor, candidature: Candidature, *, check_state: bool = 
         or (_issuing(candidature, {"emission_en_cours"}) and bloquee(candidature)))
 
 
-def _step(candidature: Candidature, statuses: set[str]):  # noqa: ANN202
+def _step(candidature: Candidature, statuses: set[str]):
     ensure_open(candidature)
     step = candidature.step(candidature.current_step)
     if step.step not in DOCUMENTS:

@@ -30,7 +30,7 @@ from backoffice.workflow.messages import post_system_message
 from backoffice.workflow.steps import advance, close
 
 
-def _form_step(candidature: Candidature, step_code: str):  # noqa: ANN202
+def _form_step(candidature: Candidature, step_code: str):
     # the candidature's own steps: an admin changing the démarche leaves them as they were
     if step_code not in STEPS or STEPS[step_code].kind != StepKind.form or \
             step_code not in {s.step for s in candidature.steps}:
@@ -57,7 +57,7 @@ def missing_for_submission(candidature: Candidature, step_code: str) -> list[str
     return missing
 
 
-def _form_step_or_none(candidature: Candidature, step_code: str):  # noqa: ANN202
+def _form_step_or_none(candidature: Candidature, step_code: str):
     if step_code not in candidature.demarche.steps or STEPS[step_code].kind != StepKind.form:
         return None
     return step_of(candidature, step_code)
@@ -153,7 +153,7 @@ def can_decider(actor: Actor, candidature: Candidature, step_code: str, *,
 can_valider = can_demander_complements = can_rejeter = can_decider
 
 
-def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):  # noqa: ANN202
+def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
     ensure_allowed(can_decider(actor, candidature, step_code, check_state=False))
@@ -278,7 +278,7 @@ def piece_type(candidature: Candidature, step_code: str, type_code: str) -> Piec
     return found
 
 
-def ajouter_piece(candidature: Candidature, step_code: str, type_code: str, fichier, *,  # noqa: ANN001
+def ajouter_piece(candidature: Candidature, step_code: str, type_code: str, fichier, *,
                   actor: Actor) -> Piece:
     """Attach a pièce justificative to a form step the vendor holds."""
     ensure_allowed(is_industriel_of(actor, candidature))

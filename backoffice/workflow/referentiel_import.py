@@ -44,7 +44,7 @@ def section_code(exigence_id: str) -> str:
 def _rows(path: Path) -> list[dict[str, Any]]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
+    except Exception as error:
         raise InvalidInput("invalid_workbook", f"Classeur illisible : {error}") from error
     sheet = workbook.worksheets[0]
     rows = sheet.iter_rows(values_only=True)

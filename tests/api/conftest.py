@@ -93,7 +93,7 @@ class World:
 
 
 @pytest.fixture
-def world(client, ctx) -> World:  # noqa: ANN001
+def world(client, ctx) -> World:
     org, other = OrganisationFactory(name="Careoptim"), OrganisationFactory(name="Concurrent")
     tokens = []
     for organisation in (org, other):

@@ -30,7 +30,7 @@ from tests.factories import OrganisationFactory, ProductFactory, TeamFactory, Us
 
 
 @pytest.fixture(params=BACKENDS)
-def server(request, tmp_path):  # noqa: ANN001, ANN201
+def server(request, tmp_path):
     url = fresh_database_url(request.param, tmp_path, "concurrency")
     app = create_app({**base_config(tmp_path, url), "JOBS_RAISE": False})
     with app.app_context():
@@ -47,7 +47,7 @@ def server(request, tmp_path):  # noqa: ANN001, ANN201
         candidature = ouvrir(ProductFactory(organisation=organisation), "dmn_nom_de_marque",
                              actor=industriel)
 
-        def file_factory(c, name):  # noqa: ANN001, ANN202
+        def file_factory(c, name):
             from tests.factories import fichier_for
 
             return fichier_for(c, name)
@@ -95,7 +95,7 @@ class RowLock:
         pass
 
 
-def test_two_concurrent_submissions_one_wins(server) -> None:  # noqa: ANN001
+def test_two_concurrent_submissions_one_wins(server) -> None:
     app, base, token, reference, url, backend = server
     headers = {"Authorization": f"Bearer {token}"}
     submit = f"{base}/api/v1/candidatures/{reference}/steps/recevabilite/submit"
@@ -121,7 +121,7 @@ def test_two_concurrent_submissions_one_wins(server) -> None:  # noqa: ANN001
             Message.event == "form.soumise")) == 1
 
 
-def test_two_verificateurs_take_the_same_dossier(server) -> None:  # noqa: ANN001
+def test_two_verificateurs_take_the_same_dossier(server) -> None:
     """The workflow level: two sessions in two threads, the second loses cleanly."""
     app, base, token, reference, url, backend = server
     headers = {"Authorization": f"Bearer {token}"}
@@ -149,7 +149,7 @@ def test_two_verificateurs_take_the_same_dossier(server) -> None:  # noqa: ANN00
             except TransitionError as error:
                 db.rollback()
                 outcomes.append(error.code)
-            except Exception as error:  # noqa: BLE001 - SQLite's lock or the version check
+            except Exception as error:
                 db.rollback()
                 outcomes.append(type(error).__name__)
 

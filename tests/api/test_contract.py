@@ -39,7 +39,7 @@ def raised_codes() -> dict[str, set[int | None]]:
     return found
 
 
-def test_every_error_code_is_in_the_openapi_document_and_the_docs(client) -> None:  # noqa: ANN001
+def test_every_error_code_is_in_the_openapi_document_and_the_docs(client) -> None:
     found = raised_codes()
     assert {"incomplete_section", "invalid_profils", "unknown_event", "storage_error",
             "invalid_characters", "bad_request"} <= set(found)  # the scan sees them all
@@ -59,11 +59,11 @@ def test_every_error_code_is_in_the_openapi_document_and_the_docs(client) -> Non
     assert not missing, f"docs/api.md does not name {missing}"
 
 
-def _document(client):  # noqa: ANN001, ANN202
+def _document(client):
     return client.get("/api/v1/openapi.json").json["components"]["schemas"]
 
 
-def _submittable(world) -> Candidature:  # noqa: ANN001
+def _submittable(world) -> Candidature:
     reference = world.api.open("dmn_nom_de_marque")
     world.api.fill(reference, "recevabilite", ["documentation_fonctionnelle",
                                                "attestation_protection_donnees",
@@ -72,14 +72,14 @@ def _submittable(world) -> Candidature:  # noqa: ANN001
     return db.scalar(select(Candidature).where(Candidature.reference == reference))
 
 
-def _missing_with(candidature, data) -> list[str]:  # noqa: ANN001
+def _missing_with(candidature, data) -> list[str]:
     form = db.scalar(select(StepForm).where(StepForm.candidature_id == candidature.id))
     form.data = data
     db.flush()
     return forms.missing_for_submission(candidature, "recevabilite")
 
 
-def test_form_block_schemas_list_what_the_submission_requires(client, world) -> None:  # noqa: ANN001
+def test_form_block_schemas_list_what_the_submission_requires(client, world) -> None:
     schemas = _document(client)
     form_input = schemas["FormInput"]
     candidature = _submittable(world)
@@ -104,7 +104,7 @@ def test_form_block_schemas_list_what_the_submission_requires(client, world) -> 
                 assert spec["description"].lower() in refused[0].lower()
 
 
-def test_profile_codes_are_published_with_their_labels(client) -> None:  # noqa: ANN001
+def test_profile_codes_are_published_with_their_labels(client) -> None:
     description = _document(client)["FormInput"]["properties"]["profils"]["description"]
     referentiels = db.scalars(select(Referentiel).where(Referentiel.current.is_(True))).all()
     assert referentiels
@@ -113,7 +113,7 @@ def test_profile_codes_are_published_with_their_labels(client) -> None:  # noqa:
             assert f"`{profil.code}` ({profil.label})" in description
 
 
-def test_the_docs_name_every_field_of_every_block(client) -> None:  # noqa: ANN001
+def test_the_docs_name_every_field_of_every_block(client) -> None:
     docs = (ROOT / "docs/api.md").read_text()
     schemas = _document(client)
     for name in schemas["FormInput"]["properties"]:
@@ -123,7 +123,7 @@ def test_the_docs_name_every_field_of_every_block(client) -> None:  # noqa: ANN0
                 assert f"`{name}.{field}`" in docs, f"{name}.{field}"
 
 
-def test_saved_blocks_are_checked_for_types(world) -> None:  # noqa: ANN001
+def test_saved_blocks_are_checked_for_types(world) -> None:
     reference = world.api.open("dmn_nom_de_marque")
     response = world.api.put(f"/candidatures/{reference}/forms/recevabilite", {
         "contact": "Paul Durand", "entreprise": {"raison_sociale": 12, "siret": "123"},
@@ -141,7 +141,7 @@ def test_saved_blocks_are_checked_for_types(world) -> None:  # noqa: ANN001
     assert draft.json["data"]["autre"] == {"libre": 1}
 
 
-def test_submission_names_the_missing_field(world) -> None:  # noqa: ANN001
+def test_submission_names_the_missing_field(world) -> None:
     candidature = _submittable(world)
     world.api.put(f"/candidatures/{candidature.reference}/forms/recevabilite",
                   {**FORM_DATA, "profils": ["GEN"],

@@ -16,7 +16,7 @@ from backoffice.models import AuditEvent, Candidature, Fichier, Message, Piece, 
 from tests.api.conftest import PDF, PRODUCT
 
 
-def _state(app) -> tuple:  # noqa: ANN001
+def _state(app) -> tuple:
     db.expire_all()
     counts = tuple(db.scalar(select(func.count()).select_from(m))
                    for m in (Product, Candidature, Fichier, Piece, Message, AuditEvent))
@@ -26,14 +26,14 @@ def _state(app) -> tuple:  # noqa: ANN001
 
 
 @pytest.fixture
-def unchanged(app, world):  # noqa: ANN001, ANN201
+def unchanged(app, world):
     """Assert, after the test's request, that nothing was written anywhere."""
     before = _state(app)
     yield
     assert _state(app) == before
 
 
-def _error(response, status: int, code: str) -> dict:  # noqa: ANN001
+def _error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.json
@@ -42,7 +42,7 @@ def _error(response, status: int, code: str) -> dict:  # noqa: ANN001
     return body
 
 
-def test_missing_token(client, world, unchanged) -> None:  # noqa: ANN001
+def test_missing_token(client, world, unchanged) -> None:
     _error(client.get("/api/v1/candidatures"), 401, "unauthorized")
     response = client.post("/api/v1/products", json=PRODUCT,
                            headers={"Authorization": "Bearer cvg_faux"})
@@ -50,7 +50,7 @@ def test_missing_token(client, world, unchanged) -> None:  # noqa: ANN001
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_revoked_token(world, ctx) -> None:  # noqa: ANN001
+def test_revoked_token(world, ctx) -> None:
     from backoffice.db import utcnow
     from backoffice.models import ApiToken
 
@@ -60,21 +60,21 @@ def test_revoked_token(world, ctx) -> None:  # noqa: ANN001
     _error(world.api.get("/candidatures"), 401, "unauthorized")
 
 
-def test_malformed_json(world, unchanged) -> None:  # noqa: ANN001
+def test_malformed_json(world, unchanged) -> None:
     response = world.api.client.post("/api/v1/products", data="{pas du json",
                                       content_type="application/json",
                                       headers=world.api._headers())
     _error(response, 400, "malformed_json")
 
 
-def test_not_json(world, unchanged) -> None:  # noqa: ANN001
+def test_not_json(world, unchanged) -> None:
     response = world.api.client.post("/api/v1/products", data="name=x",
                                       content_type="application/x-www-form-urlencoded",
                                       headers=world.api._headers())
     _error(response, 415, "unsupported_media_type")
 
 
-def test_invalid_product_fields(world, unchanged) -> None:  # noqa: ANN001
+def test_invalid_product_fields(world, unchanged) -> None:
     body = _error(world.api.post("/products", {**PRODUCT, "type": "autre", "name": "",
                                                "certifications": "ISO"}),
                   422, "validation_error")
@@ -82,14 +82,14 @@ def test_invalid_product_fields(world, unchanged) -> None:  # noqa: ANN001
     assert body["details"]["fields"]["name"] == "Ce champ est obligatoire."
 
 
-def test_unknown_demarche_and_foreign_product(world, unchanged) -> None:  # noqa: ANN001
+def test_unknown_demarche_and_foreign_product(world, unchanged) -> None:
     _error(world.api.post("/candidatures", {"product_id": 1, "demarche": "dmn_autre"}),
            422, "validation_error")
     _error(world.api.post("/candidatures", {"product_id": 999999,
                                             "demarche": "dmn_pecan"}), 404, "not_found")
 
 
-def test_campaign_closed(world, ctx) -> None:  # noqa: ANN001
+def test_campaign_closed(world, ctx) -> None:
     from datetime import UTC, datetime
 
     from backoffice.models import Demarche
@@ -106,17 +106,17 @@ def test_campaign_closed(world, ctx) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def reference(world):  # noqa: ANN001, ANN201
+def reference(world):
     return world.api.open("dmn_nom_de_marque")
 
 
-def _upload_error(world, reference, content, name, status, code, **fields):  # noqa: ANN001, ANN202
+def _upload_error(world, reference, content, name, status, code, **fields):
     fields.setdefault("type", "documentation_fonctionnelle")
     return _error(world.api.upload(f"/candidatures/{reference}/pieces", content, name, **fields),
                   status, code)
 
 
-def test_upload_errors_leave_nothing_behind(app, world, reference) -> None:  # noqa: ANN001
+def test_upload_errors_leave_nothing_behind(app, world, reference) -> None:
     before = _state(app)
     _upload_error(world, reference, b"", "vide.pdf", 422, "empty_file")
     _upload_error(world, reference, b"MZ\x90\x00 not a pdf", "faux.pdf", 415, "unsupported_type")
@@ -131,7 +131,7 @@ def test_upload_errors_leave_nothing_behind(app, world, reference) -> None:  # n
     assert _state(app) == before
 
 
-def test_oversized_upload_is_refused_before_reading_the_body(app, world, reference) -> None:  # noqa: ANN001
+def test_oversized_upload_is_refused_before_reading_the_body(app, world, reference) -> None:
     app.extensions["upload_limits"]["piece"] = 1024
     try:
         before = _state(app)
@@ -145,7 +145,7 @@ def test_oversized_upload_is_refused_before_reading_the_body(app, world, referen
         app.extensions["upload_limits"] = limits(app)
 
 
-def test_oversized_stream_without_content_length_is_cut(app, world, reference) -> None:  # noqa: ANN001
+def test_oversized_stream_without_content_length_is_cut(app, world, reference) -> None:
     """The limit holds while streaming too, when the size was not announced."""
     from backoffice.uploads import MULTIPART_OVERHEAD
 
@@ -162,7 +162,7 @@ def test_oversized_stream_without_content_length_is_cut(app, world, reference) -
         app.extensions["upload_limits"] = limits(app)
 
 
-def test_file_name_is_sanitised(world, reference) -> None:  # noqa: ANN001
+def test_file_name_is_sanitised(world, reference) -> None:
     response = world.api.upload(f"/candidatures/{reference}/pieces", PDF,
                                 "../../etc/\u202egnp.pdf", type="documentation_fonctionnelle")
     assert response.status_code == 201
@@ -170,7 +170,7 @@ def test_file_name_is_sanitised(world, reference) -> None:  # noqa: ANN001
     assert "/" not in name and ".." not in name and "\u202e" not in name
 
 
-def _zip(entries: dict[str, bytes], **kw) -> bytes:  # noqa: ANN003
+def _zip(entries: dict[str, bytes], **kw) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries.items():
@@ -179,7 +179,7 @@ def _zip(entries: dict[str, bytes], **kw) -> bytes:  # noqa: ANN003
 
 
 @pytest.fixture
-def lg_reference(world):  # noqa: ANN001, ANN201
+def lg_reference(world):
     from backoffice.workflow import forms
     from tests.api.conftest import ans
 
@@ -198,7 +198,7 @@ def lg_reference(world):  # noqa: ANN001, ANN201
     ({"../evil.pdf": PDF}, ".."),
     ({"/etc/passwd": b"root"}, "absolu"),
 ])
-def test_unsafe_zip_is_refused(app, world, lg_reference, entries, reason) -> None:  # noqa: ANN001
+def test_unsafe_zip_is_refused(app, world, lg_reference, entries, reason) -> None:
     before = _state(app)
     body = _error(world.api.upload(f"/candidatures/{lg_reference}/preuves-pour-avis",
                                    _zip(entries), "preuves.zip"), 422, "unsafe_archive")
@@ -206,7 +206,7 @@ def test_unsafe_zip_is_refused(app, world, lg_reference, entries, reason) -> Non
     assert _state(app) == before
 
 
-def test_zip_bomb_is_refused(app, world, lg_reference) -> None:  # noqa: ANN001
+def test_zip_bomb_is_refused(app, world, lg_reference) -> None:
     before = _state(app)
     _error(world.api.upload(f"/candidatures/{lg_reference}/preuves-pour-avis",
                             _zip({"INS 1.1.pdf": b"\0" * (40 * 1024 * 1024)}), "bombe.zip"),
@@ -214,7 +214,7 @@ def test_zip_bomb_is_refused(app, world, lg_reference) -> None:  # noqa: ANN001
     assert _state(app) == before
 
 
-def test_good_zip_lists_entries_and_flags_nested_archives(world, lg_reference) -> None:  # noqa: ANN001
+def test_good_zip_lists_entries_and_flags_nested_archives(world, lg_reference) -> None:
     content = _zip({"INS 1.1.pdf": PDF, "ANN/inner.zip": _zip({"a.txt": b"a"})})
     response = world.api.upload(f"/candidatures/{lg_reference}/preuves-pour-avis", content,
                                 "preuves_INS.zip")
@@ -231,20 +231,20 @@ def test_good_zip_lists_entries_and_flags_nested_archives(world, lg_reference) -
     assert [u.superseded_at is not None for u in uploads] == [True, False]
 
 
-def test_pdf_where_a_zip_is_expected(app, world, lg_reference) -> None:  # noqa: ANN001
+def test_pdf_where_a_zip_is_expected(app, world, lg_reference) -> None:
     before = _state(app)
     _error(world.api.upload(f"/candidatures/{lg_reference}/preuves-pour-avis", PDF, "x.zip"),
            415, "unsupported_type")
     assert _state(app) == before
 
 
-def test_action_in_the_wrong_state(world, reference, unchanged) -> None:  # noqa: ANN001
+def test_action_in_the_wrong_state(world, reference, unchanged) -> None:
     body = _error(world.api.post(f"/candidatures/{reference}/sections/INS/submit"),
                   404, "unknown_section")
     assert "INS" in body["message"]
 
 
-def test_submit_incomplete_step(world, reference) -> None:  # noqa: ANN001
+def test_submit_incomplete_step(world, reference) -> None:
     body = _error(world.api.post(f"/candidatures/{reference}/steps/recevabilite/submit"),
                   422, "incomplete")
     assert "Documentation fonctionnelle" in body["message"]
@@ -252,7 +252,7 @@ def test_submit_incomplete_step(world, reference) -> None:  # noqa: ANN001
            422, "unknown_step")
 
 
-def test_invalid_form(world, reference) -> None:  # noqa: ANN001
+def test_invalid_form(world, reference) -> None:
     _error(world.api.put(f"/candidatures/{reference}/forms/recevabilite",
                          {"contact": {"email": "pas-une-adresse"}}), 422, "validation_error")
     _error(world.api.put(f"/candidatures/{reference}/forms/recevabilite", [1, 2]),
@@ -261,12 +261,12 @@ def test_invalid_form(world, reference) -> None:  # noqa: ANN001
                          {"profils": ["INCONNU"]}), 422, "unknown_profil")
 
 
-def test_unknown_route_and_method(world) -> None:  # noqa: ANN001
+def test_unknown_route_and_method(world) -> None:
     _error(world.api.get("/nulle-part"), 404, "not_found")
     _error(world.api.delete("/candidatures"), 405, "method_not_allowed")
 
 
-def test_storage_has_no_temporary_leftovers(app, world, reference) -> None:  # noqa: ANN001
+def test_storage_has_no_temporary_leftovers(app, world, reference) -> None:
     _upload_error(world, reference, b"MZ\x90\x00\x03\x00", "x.pdf", 415, "unsupported_type")
     tmp = Path(app.config["STORAGE_DIR"]) / "tmp"
     assert not tmp.exists() or os.listdir(tmp) == []

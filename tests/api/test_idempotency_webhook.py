@@ -12,7 +12,7 @@ from tests.api.conftest import PRODUCT, ans
 from tests.workflow.conftest import REFERENTIEL  # noqa: F401 - same data file
 
 
-def test_idempotency_key_replays_the_first_answer(world) -> None:  # noqa: ANN001
+def test_idempotency_key_replays_the_first_answer(world) -> None:
     headers = {"Idempotency-Key": "cle-1"}
     first = world.api.post("/products", PRODUCT, headers=headers)
     again = world.api.post("/products", PRODUCT, headers=headers)
@@ -26,7 +26,7 @@ def test_idempotency_key_replays_the_first_answer(world) -> None:  # noqa: ANN00
     assert world.other.post("/products", PRODUCT, headers=headers).status_code == 201
 
 
-def test_failed_request_does_not_burn_its_key(world) -> None:  # noqa: ANN001
+def test_failed_request_does_not_burn_its_key(world) -> None:
     headers = {"Idempotency-Key": "cle-2"}
     bad = world.api.post("/products", {**PRODUCT, "type": "x"}, headers=headers)
     assert bad.status_code == 422
@@ -34,7 +34,7 @@ def test_failed_request_does_not_burn_its_key(world) -> None:  # noqa: ANN001
     assert good.status_code == 201
 
 
-def _sent(world, app):  # noqa: ANN001, ANN202
+def _sent(world, app):
     from backoffice.workflow import forms
 
     reference = world.api.open("dmn_nom_de_marque")
@@ -50,13 +50,13 @@ def _sent(world, app):  # noqa: ANN001, ANN202
     return reference
 
 
-def _hook(client, payload, secret="secret-partage", signature=None):  # noqa: ANN001, ANN202
+def _hook(client, payload, secret="secret-partage", signature=None):
     body = json.dumps(payload).encode()
     return client.post("/api/v1/webhooks/yousign", data=body, content_type="application/json",
                        headers={"X-Yousign-Signature-256": signature or sign(secret, body)})
 
 
-def test_yousign_webhook_signs_the_convention_once(app, client, world) -> None:  # noqa: ANN001
+def test_yousign_webhook_signs_the_convention_once(app, client, world) -> None:
     reference = _sent(world, app)
     try:
         payload = {"event_id": "evt-1", "event_name": "signature_request.done",
@@ -82,7 +82,7 @@ def test_yousign_webhook_signs_the_convention_once(app, client, world) -> None: 
         app.config["YOUSIGN_WEBHOOK_SECRET"] = None
 
 
-def test_webhook_refuses_garbage_with_a_400_and_a_code(app, client, world) -> None:  # noqa: ANN001
+def test_webhook_refuses_garbage_with_a_400_and_a_code(app, client, world) -> None:
     _sent(world, app)
     done = {"event_id": "e9", "event_name": "signature_request.done",
             "data": {"signature_request": {"id": "sr-42"}}}
@@ -114,7 +114,7 @@ def test_webhook_refuses_garbage_with_a_400_and_a_code(app, client, world) -> No
     assert _hook(client, {"event_id": "x"}).status_code == 503
 
 
-def test_webhook_accepts_the_previous_secret_during_a_rotation(app, client, world) -> None:  # noqa: ANN001
+def test_webhook_accepts_the_previous_secret_during_a_rotation(app, client, world) -> None:
     reference = _sent(world, app)
     app.config.update(YOUSIGN_WEBHOOK_SECRET="nouveau-secret",
                       YOUSIGN_WEBHOOK_SECRET_PREVIOUS="secret-partage")

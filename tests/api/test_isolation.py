@@ -9,7 +9,7 @@ from backoffice.db import db
 from backoffice.models import Message, Piece, Preuve
 
 
-def test_other_organisation_gets_404_everywhere(world) -> None:  # noqa: ANN001
+def test_other_organisation_gets_404_everywhere(world) -> None:
     api, other = world.api, world.other
     product = api.product()
     reference = api.open("dmn_nom_de_marque")
@@ -44,7 +44,7 @@ def test_other_organisation_gets_404_everywhere(world) -> None:  # noqa: ANN001
     assert api.get(f"/candidatures/{reference}").status_code == 200
 
 
-def test_listing_pages_by_key(world) -> None:  # noqa: ANN001
+def test_listing_pages_by_key(world) -> None:
     api = world.api
     references = [api.open("dmn_pecan") for _ in range(5)]
     first = api.get("/candidatures?limit=2").json

@@ -16,7 +16,7 @@ DMN_PIECES = ["documentation_fonctionnelle", "attestation_protection_donnees",
               "declaration_marquage_ce", "reglement_phase_transitoire"]
 
 
-def _review_all(world, reference, verif, *, reject_first=None):  # noqa: ANN001, ANN202
+def _review_all(world, reference, verif, *, reject_first=None):
     """Start the review of every submitted section and judge it."""
     detail = world.api.get(f"/candidatures/{reference}").json
     for section in detail["sections"]:
@@ -35,7 +35,7 @@ def _review_all(world, reference, verif, *, reject_first=None):  # noqa: ANN001,
             ans(reference, preuves.valider_section, code, actor=verif)
 
 
-def _file_all_sections(api, reference):  # noqa: ANN001, ANN202
+def _file_all_sections(api, reference):
     detail = api.get(f"/candidatures/{reference}").json
     for section in detail["sections"]:
         code = section["code"]
@@ -50,7 +50,7 @@ def _file_all_sections(api, reference):  # noqa: ANN001, ANN202
         assert response.json["status"] == "soumise"
 
 
-def test_nom_de_marque_from_creation_to_the_college(world) -> None:  # noqa: ANN001
+def test_nom_de_marque_from_creation_to_the_college(world) -> None:
     api, verif = world.api, world.dmn_verif
     reference = api.open("dmn_nom_de_marque")
     assert len(reference) == 9 and reference.isupper()
@@ -111,7 +111,7 @@ def test_nom_de_marque_from_creation_to_the_college(world) -> None:  # noqa: ANN
                                               AuditEvent.action == "preuves.valider"))
 
 
-def test_sons_sas_from_creation_to_referencement(world) -> None:  # noqa: ANN001
+def test_sons_sas_from_creation_to_referencement(world) -> None:
     api, verif = world.api, world.segur_verif
     reference = api.open("sons_sas")
     api.fill(reference, "depot", [], ["GENERAL"])

@@ -19,9 +19,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 
 
-def isolated(app):  # noqa: ANN001, ANN201
+def isolated(app):
     """Each request in its own application context, as in production (see IsolatedClient)."""
-    def wsgi(environ, start_response):  # noqa: ANN001, ANN202
+    def wsgi(environ, start_response):
         token = _cv_app.set(None)
         try:
             return app(environ, start_response)
@@ -31,7 +31,7 @@ def isolated(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def api_schema(app, world):  # noqa: ANN001, ANN201
+def api_schema(app, world):
     world.api.open("dmn_nom_de_marque")
     app.config["YOUSIGN_WEBHOOK_SECRET"] = "secret-de-test"
     yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", isolated(app))
@@ -45,12 +45,12 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
-def test_api_conforms_to_its_openapi_document(case, world) -> None:  # noqa: ANN001
+def test_api_conforms_to_its_openapi_document(case, world) -> None:
     case.call_and_validate(headers={"Authorization": f"Bearer {world.api.token}"},
                            checks=CHECKS)
 
 
-def test_openapi_document_is_served(client) -> None:  # noqa: ANN001
+def test_openapi_document_is_served(client) -> None:
     document = client.get("/api/v1/openapi.json").json
     assert document["openapi"].startswith("3.")
     paths = set(document["paths"])

@@ -25,7 +25,7 @@ class GeneratedPdf:
         return chunk
 
 
-def test_a_large_upload_streams_with_flat_memory(world) -> None:  # noqa: ANN001
+def test_a_large_upload_streams_with_flat_memory(world) -> None:
     reference = world.api.open("dmn_nom_de_marque")
     size = 48 * 1024 * 1024  # just under the 50 Mo limit of a pièce
     stream = GeneratedPdf(size)

@@ -177,7 +177,7 @@ def start_gunicorn(tmp: Path, env: dict[str, str], *extra_args: str) -> Gunicorn
     port = free_port()
     log = tmp / f"gunicorn-{port}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
              "--bind", f"127.0.0.1:{port}", *extra_args, "backoffice.wsgi:app"],
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)

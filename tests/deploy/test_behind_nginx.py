@@ -45,9 +45,9 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # --- the configuration itself ------------------------------------------------------------------
 
-def test_the_reference_configuration_passes_nginx_t(tmp_path) -> None:  # noqa: ANN001
+def test_the_reference_configuration_passes_nginx_t(tmp_path) -> None:
     setup = render_reference(tmp_path, upstream_port=8000)
-    result = subprocess.run([nginx_binary(), "-t", "-c", str(setup.main), "-p",  # noqa: S603
+    result = subprocess.run([nginx_binary(), "-t", "-c", str(setup.main), "-p",
                              str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
@@ -83,7 +83,7 @@ def nginx_body_limit(text: str, path: str) -> int:
     return _size(chosen.get("client_max_body_size", server_default))
 
 
-def test_body_limits_follow_the_application_routes(app) -> None:  # noqa: ANN001
+def test_body_limits_follow_the_application_routes(app) -> None:
     """Each upload route gets a little more than the application's own limit (so that the
     application, not nginx, answers a file just over it with its French message); every
     other route at most 2 MB; the login pages 16 kB."""
@@ -117,7 +117,7 @@ def test_body_limits_follow_the_application_routes(app) -> None:  # noqa: ANN001
 # --- the real thing ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):  # noqa: ANN001, ANN201
+def stack(tmp_path_factory):
     """gunicorn (2 workers × 4 threads, SQLite) behind nginx with the reference
     configuration."""
     nginx = nginx_binary()
@@ -128,7 +128,7 @@ def stack(tmp_path_factory):  # noqa: ANN001, ANN201
         METRICS_TOKEN=METRICS_TOKEN, PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"))
     app = start_gunicorn(tmp, env)
     setup = render_reference(tmp / "nginx", upstream_port=app.port)
-    proxy = subprocess.Popen([nginx, "-c", str(setup.main), "-p", str(setup.folder)],  # noqa: S603
+    proxy = subprocess.Popen([nginx, "-c", str(setup.main), "-p", str(setup.folder)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(setup.https_port, proxy, "nginx")
@@ -138,7 +138,7 @@ def stack(tmp_path_factory):  # noqa: ANN001, ANN201
         stop(app.process)
 
 
-def _access_lines(app) -> list[dict]:  # noqa: ANN001
+def _access_lines(app) -> list[dict]:
     lines = []
     for line in app.log_text().splitlines():
         if line.startswith("{"):
@@ -148,7 +148,7 @@ def _access_lines(app) -> list[dict]:  # noqa: ANN001
     return lines
 
 
-def _wait_for_access_line(app, request_id: str) -> dict:  # noqa: ANN001
+def _wait_for_access_line(app, request_id: str) -> dict:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for record in _access_lines(app):
@@ -158,7 +158,7 @@ def _wait_for_access_line(app, request_id: str) -> dict:  # noqa: ANN001
     raise AssertionError(f"no access line for {request_id}")
 
 
-def test_the_client_address_and_request_id_reach_the_application(stack) -> None:  # noqa: ANN001
+def test_the_client_address_and_request_id_reach_the_application(stack) -> None:
     app, setup, _tmp = stack
     answer = https(setup.https_port, "GET", "/sante?jeton=secret-dans-l-url",
                    source="127.0.0.9", headers={"X-Forwarded-For": "6.6.6.6",
@@ -182,14 +182,14 @@ def test_the_client_address_and_request_id_reach_the_application(stack) -> None:
     assert "secret-dans-l-url" not in app.log_text()
 
 
-def test_plain_http_is_sent_to_https(stack) -> None:  # noqa: ANN001
+def test_plain_http_is_sent_to_https(stack) -> None:
     _app, setup, _tmp = stack
     answer = plain_get(setup.http_port, "/connexion")
     assert answer.status == 301
     assert answer.headers["location"].startswith("https://")
 
 
-def test_an_oversized_body_is_refused_by_nginx_in_french(stack) -> None:  # noqa: ANN001
+def test_an_oversized_body_is_refused_by_nginx_in_french(stack) -> None:
     app, setup, _tmp = stack
     login = SlowClient(setup.https_port, "/connexion", size=900_000)
     try:
@@ -212,7 +212,7 @@ def test_an_oversized_body_is_refused_by_nginx_in_french(stack) -> None:  # noqa
                 or r["path"] == "/connexion" and r["method"] == "POST"]
 
 
-def test_connections_per_address_are_limited_but_not_the_probes(stack, clients) -> None:  # noqa: ANN001
+def test_connections_per_address_are_limited_but_not_the_probes(stack, clients) -> None:
     _app, setup, _tmp = stack
     for _ in range(40):
         clients.append(SlowClient(setup.https_port, "/api/v1/candidatures/ABCDEFGHI/pieces",
@@ -226,7 +226,7 @@ def test_connections_per_address_are_limited_but_not_the_probes(stack, clients) 
     assert probe.status == 200
 
 
-def test_slow_clients_cannot_starve_the_application(stack, clients) -> None:  # noqa: ANN001
+def test_slow_clients_cannot_starve_the_application(stack, clients) -> None:
     """Issue 15, item 5: 100 clients, each from its own address, announce a 900 kB upload and
     send a byte every half second; `/sante` still answers at once, because nginx receives
     the bodies and gunicorn (8 threads) has not seen one of those requests."""
@@ -248,7 +248,7 @@ def test_slow_clients_cannot_starve_the_application(stack, clients) -> None:  # 
     assert not [r for r in _access_lines(app) if r["path"].endswith("/pieces")]
 
 
-def test_the_metrics_of_both_workers_are_added_up(stack) -> None:  # noqa: ANN001
+def test_the_metrics_of_both_workers_are_added_up(stack) -> None:
     app, setup, tmp = stack
 
     def health_count() -> float:
@@ -267,7 +267,7 @@ def test_the_metrics_of_both_workers_are_added_up(stack) -> None:  # noqa: ANN00
     assert len(pids) >= 2, pids  # both workers counted some
 
 
-def test_without_nginx_the_same_slow_clients_starve_gunicorn(stack, clients) -> None:  # noqa: ANN001
+def test_without_nginx_the_same_slow_clients_starve_gunicorn(stack, clients) -> None:
     """The control: straight at gunicorn, 100 slow login bodies hold its 8 threads and
     `/sante` gets no answer — this is what the proxy's buffering prevents."""
     app, _setup, _tmp = stack

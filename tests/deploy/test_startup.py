@@ -37,27 +37,27 @@ def _environment(tmp: Path, database_url: str, **changes: str | None) -> dict[st
 
 
 def _gunicorn(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind",
          f"127.0.0.1:{free_port()}", "backoffice.wsgi:app"],
         cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
-def migrated_url(backend, tmp_path) -> str:  # noqa: ANN001
+def migrated_url(backend, tmp_path) -> str:
     """Migrated by its owner, served as production's application role (PostgreSQL)."""
     return application_role_url(
         fresh_database_url(backend, tmp_path, f"start_{secrets.token_hex(3)}"))
 
 
 @pytest.fixture
-def empty_url(backend, tmp_path) -> str:  # noqa: ANN001
+def empty_url(backend, tmp_path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     return _postgres_url(f"start_empty_{secrets.token_hex(3)}")
 
 
-def test_gunicorn_refuses_unsafe_settings_before_any_worker(migrated_url, tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_refuses_unsafe_settings_before_any_worker(migrated_url, tmp_path) -> None:
     env = _environment(tmp_path, migrated_url, SECRET_KEY=None, TOTP_ENCRYPTION_KEY=None,
                        PUBLIC_BASE_URL="http://127.0.0.1:5000")
     result = _gunicorn(env)
@@ -87,14 +87,14 @@ def _schema_line(url: str) -> str:
     return f"- {line}"
 
 
-def test_gunicorn_refuses_a_schema_not_at_head(empty_url, tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_refuses_a_schema_not_at_head(empty_url, tmp_path) -> None:
     result = _gunicorn(_environment(tmp_path, empty_url))
     assert result.returncode == 1
     assert _schema_line(empty_url) in result.stderr.splitlines()
     assert "Booting worker" not in result.stderr
 
 
-def test_gunicorn_starts_on_safe_settings_and_logs_json(migrated_url, tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_starts_on_safe_settings_and_logs_json(migrated_url, tmp_path) -> None:
     env = _environment(tmp_path, migrated_url, WEB_CONCURRENCY="1", GUNICORN_THREADS="2")
     server = start_gunicorn(tmp_path, env)
     try:
@@ -114,10 +114,10 @@ def test_gunicorn_starts_on_safe_settings_and_logs_json(migrated_url, tmp_path) 
                 if line.strip() and not line.startswith("{")], "a line that is not JSON"
 
 
-def test_the_wsgi_entry_checks_on_its_own(tmp_path) -> None:  # noqa: ANN001
+def test_the_wsgi_entry_checks_on_its_own(tmp_path) -> None:
     """Served by another configuration than gunicorn.conf.py, the entry still refuses."""
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", "import backoffice.wsgi"], cwd=BASE_DIR, timeout=120,
         env=_environment(tmp_path, url, MAIL_SERVER=None), capture_output=True, text=True)
     assert result.returncode == 1
@@ -127,9 +127,9 @@ def test_the_wsgi_entry_checks_on_its_own(tmp_path) -> None:  # noqa: ANN001
     assert _schema_line(url) in lines
 
 
-def test_the_worker_refuses_unsafe_settings(tmp_path) -> None:  # noqa: ANN001
+def test_the_worker_refuses_unsafe_settings(tmp_path) -> None:
     url = fresh_database_url("sqlite", tmp_path, "worker")
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "backoffice.worker", "--burst"], cwd=BASE_DIR, timeout=120,
         env=_environment(tmp_path, url, TOTP_ENCRYPTION_KEY=None,
                          REDIS_URL="redis://127.0.0.1:9/0"),
@@ -143,7 +143,7 @@ UNITS = BASE_DIR / "deploy" / "systemd"
 
 
 @pytest.mark.parametrize("unit", ["convergence-web.service", "convergence-worker@.service"])
-def test_the_systemd_units_verify(unit, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_systemd_units_verify(unit, tmp_path, monkeypatch) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
@@ -157,7 +157,7 @@ def test_the_systemd_units_verify(unit, tmp_path, monkeypatch) -> None:  # noqa:
     instance = unit.replace("@", "@1")
     (tmp_path / unit).write_text(text)
     target = tmp_path / (instance if "@" in unit else unit)
-    result = subprocess.run([analyze, "verify", "--man=no", str(target)],  # noqa: S603
+    result = subprocess.run([analyze, "verify", "--man=no", str(target)],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if unit.split("@")[0] in line or "Unknown" in line]

@@ -41,7 +41,7 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN001
+def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp(f"live-{request.param}")
     url = fresh_database_url(request.param, tmp, "live")
     config = {**base_config(tmp, url), "PASSWORD_HASH_FAST": False, "JOBS_RAISE": False,
@@ -76,7 +76,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser, live_server) -> Iterator[Any]:  # noqa: ANN001
+def page(browser, live_server) -> Iterator[Any]:
     # bypass_csp: axe-core is injected as an inline script, which our CSP rightly refuses
     context = browser.new_context(base_url=live_server.url, locale="fr-FR",
                                   viewport={"width": 1280, "height": 900}, bypass_csp=True)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 PASSWORD = "mot-de-passe-du-college"
 
 
-def _members(live_server) -> list[dict]:  # noqa: ANN001
+def _members(live_server) -> list[dict]:
     """Test set-up: two more collège members with known passwords."""
     accounts = []
     with live_server.app.app_context():
@@ -35,12 +35,12 @@ def _members(live_server) -> list[dict]:  # noqa: ANN001
     return accounts
 
 
-def _logout(page) -> None:  # noqa: ANN001
+def _logout(page) -> None:
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/connexion")
 
 
-def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> None:  # noqa: ANN001
+def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> None:
     member_a, member_b = _members(live_server)
     president = live_server.account("college")
 

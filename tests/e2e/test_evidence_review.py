@@ -20,7 +20,7 @@ from tests.e2e.conftest import axe_violations, login, screenshot
 pytestmark = pytest.mark.browser
 
 
-def _vendor_token(live_server, reference):  # noqa: ANN001, ANN202
+def _vendor_token(live_server, reference):
     """Test set-up: a token for the organisation that owns the candidature."""
     with live_server.app.app_context():
         candidature = db.scalar(select(Candidature).where(Candidature.reference == reference))
@@ -30,7 +30,7 @@ def _vendor_token(live_server, reference):  # noqa: ANN001, ANN202
     return raw
 
 
-def _judge(page, code, verdict, comment=None):  # noqa: ANN001, ANN202
+def _judge(page, code, verdict, comment=None):
     section = page.locator(f'section[data-code="{code}"]')
     section.locator("label", has_text={"conforme": "Conforme", "non_conforme": "Non conforme",
                                        "non_applicable": "Non applicable"}[verdict]).first.click()
@@ -40,7 +40,7 @@ def _judge(page, code, verdict, comment=None):  # noqa: ANN001, ANN202
     page.wait_for_load_state("networkidle")
 
 
-def _review_all_conforme(page):  # noqa: ANN001, ANN202
+def _review_all_conforme(page):
     if page.get_by_role("button", name="Commencer la revue").count():
         page.get_by_role("button", name="Commencer la revue").click()
         page.wait_for_load_state("networkidle")
@@ -51,7 +51,7 @@ def _review_all_conforme(page):  # noqa: ANN001, ANN202
     page.wait_for_load_state("networkidle")
 
 
-def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -> None:  # noqa: ANN001
+def test_review_a_section_over_two_rounds_until_the_college(page, live_server) -> None:
     login(page, live_server.account("verificateur"))
     page.goto("/instruction/sections?demarche=dmn_pecan&section=RGPD")
     link = page.locator("#table-sections-file tbody tr[data-section=RGPD] a").first

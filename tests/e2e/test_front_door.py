@@ -21,7 +21,7 @@ HOMES = {
 }
 
 
-def test_login_page_is_french_dsfr_and_accessible(page) -> None:  # noqa: ANN001
+def test_login_page_is_french_dsfr_and_accessible(page) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/connexion\?next=%2F$"))
     expect(page.get_by_role("heading", name="Connexion au back-office")).to_be_visible()
@@ -31,7 +31,7 @@ def test_login_page_is_french_dsfr_and_accessible(page) -> None:  # noqa: ANN001
     screenshot(page, "connexion")
 
 
-def test_wrong_password_shows_one_french_message(page, live_server) -> None:  # noqa: ANN001
+def test_wrong_password_shows_one_french_message(page, live_server) -> None:
     account = live_server.account("support")
     login(page, {**account, "password": "pas-le-bon"})
     expect(page.get_by_text("Adresse électronique ou mot de passe incorrect.")).to_be_visible()
@@ -39,7 +39,7 @@ def test_wrong_password_shows_one_french_message(page, live_server) -> None:  # 
 
 
 @pytest.mark.parametrize("who", list(HOMES))
-def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:  # noqa: ANN001
+def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:
     account = live_server.account(who)
     login(page, account)
     path, heading = HOMES[who]
@@ -53,7 +53,7 @@ def test_each_demo_account_lands_on_its_home(page, live_server, who) -> None:  #
     page.wait_for_url("**/connexion")
 
 
-def test_reviewer_home_shows_the_team_queues(page, live_server) -> None:  # noqa: ANN001
+def test_reviewer_home_shows_the_team_queues(page, live_server) -> None:
     login(page, live_server.account("verificateur"))
     rows = page.locator("#table-files tbody tr")
     expect(rows.first).to_be_visible()
@@ -62,7 +62,7 @@ def test_reviewer_home_shows_the_team_queues(page, live_server) -> None:  # noqa
     assert demarches and all(d.startswith("dmn_") for d in demarches)  # DMN team only
 
 
-def test_admin_area_is_refused_to_others_with_a_dsfr_page(page, live_server) -> None:  # noqa: ANN001
+def test_admin_area_is_refused_to_others_with_a_dsfr_page(page, live_server) -> None:
     login(page, live_server.account("verificateur"))
     response = page.goto("/admin/")
     assert response.status == 403
@@ -70,7 +70,7 @@ def test_admin_area_is_refused_to_others_with_a_dsfr_page(page, live_server) -> 
     assert axe_violations(page) == []
 
 
-def test_admin_edits_a_campaign_window(page, live_server) -> None:  # noqa: ANN001
+def test_admin_edits_a_campaign_window(page, live_server) -> None:
     login(page, live_server.account("admin"))
     response = page.goto("/admin/campaignwindow/edit/?id=1")
     assert response.status == 200
@@ -84,7 +84,7 @@ def test_admin_edits_a_campaign_window(page, live_server) -> None:  # noqa: ANN0
     assert "$argon2" not in page.content()
 
 
-def test_pages_work_under_the_content_security_policy(browser, live_server) -> None:  # noqa: ANN001
+def test_pages_work_under_the_content_security_policy(browser, live_server) -> None:
     """Without bypass_csp: the DSFR pages load their scripts, styles and fonts, and the
     browser reports no policy violation."""
     context = browser.new_context(base_url=live_server.url, locale="fr-FR")
@@ -104,7 +104,7 @@ def test_pages_work_under_the_content_security_policy(browser, live_server) -> N
         context.close()
 
 
-def test_a_new_account_enrols_its_authenticator_then_needs_a_code(page, live_server) -> None:  # noqa: ANN001
+def test_a_new_account_enrols_its_authenticator_then_needs_a_code(page, live_server) -> None:
     from backoffice.auth.passwords import hash_password
     from backoffice.db import db
     from backoffice.models import User

@@ -23,7 +23,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("role", ["admin", "verificateur", "college"])
-def test_statistics_page_for_each_role(page, live_server, role) -> None:  # noqa: ANN001
+def test_statistics_page_for_each_role(page, live_server, role) -> None:
     with live_server.app.app_context():  # the periodic job's work, as the worker would
         from backoffice.db import db
         from backoffice.statistics.aggregate import rafraichir

@@ -23,7 +23,7 @@ from tests.e2e.conftest import axe_violations, login
 pytestmark = pytest.mark.browser
 
 
-def test_support_deletes_the_ligne_generique_zip(page, live_server) -> None:  # noqa: ANN001
+def test_support_deletes_the_ligne_generique_zip(page, live_server) -> None:
     with live_server.app.app_context():
         upload, reference = db.execute(
             select(ZipPourAvis, Candidature.reference)

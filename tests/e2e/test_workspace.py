@@ -18,7 +18,7 @@ from tests.e2e.conftest import axe_violations, login, screenshot
 pytestmark = pytest.mark.browser
 
 
-def _api(live_server, method, path, **kwargs):  # noqa: ANN001, ANN003, ANN202
+def _api(live_server, method, path, **kwargs):
     token = live_server.credentials["api_token"]["token"]
     response = requests.request(method, f"{live_server.url}/api/v1{path}", timeout=30,
                                 headers={"Authorization": f"Bearer {token}"}, **kwargs)
@@ -26,7 +26,7 @@ def _api(live_server, method, path, **kwargs):  # noqa: ANN001, ANN003, ANN202
     return response.json()
 
 
-def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  # noqa: ANN001
+def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:
     login(page, live_server.account("verificateur"))
     assert axe_violations(page) == []
     screenshot(page, "workspace-accueil")
@@ -111,7 +111,7 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:  #
     screenshot(page, "workspace-dossier")
 
 
-def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:  # noqa: ANN001
+def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:
     """Issue 19 item 3: the spreadsheet is prepared by the export job (in process in the
     embedded mode) and downloaded from the Exports page."""
     login(page, live_server.account("verificateur"))
@@ -131,7 +131,7 @@ def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:  # noqa: 
     assert download.value.suggested_filename.endswith(".xlsx")
 
 
-def test_a_pdf_preview_shows_server_drawn_pages(page, live_server) -> None:  # noqa: ANN001
+def test_a_pdf_preview_shows_server_drawn_pages(page, live_server) -> None:
     """The « Aperçu » of a PDF opens the safe viewer: images drawn by the server, never the
     PDF in the browser's own viewer."""
     login(page, live_server.account("verificateur"))

@@ -51,7 +51,7 @@ class Desk:
 
 
 @pytest.fixture
-def desk(client, ctx) -> Desk:  # noqa: ANN001
+def desk(client, ctx) -> Desk:
     dmn = TeamFactory(name="Équipe DMN", parcours="dmn")
     organisation = OrganisationFactory(name="Careoptim")
     token, raw = new_api_token(organisation, "portail")

@@ -20,23 +20,23 @@ from tests.helpers import csrf_token, login
 REFUSED = "L'enregistrement a été refusé : il entre en conflit avec des données existantes"
 
 
-def _count(model) -> int:  # noqa: ANN001
+def _count(model) -> int:
     return db.scalar(select(func.count()).select_from(model))
 
 
-def _stored_files(app) -> set[Path]:  # noqa: ANN001
+def _stored_files(app) -> set[Path]:
     root = Path(app.config["STORAGE_DIR"])
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
-def test_a_constraint_error_in_a_vendor_message_rolls_everything_back(desk, app, monkeypatch) -> None:  # noqa: ANN001, E501
+def test_a_constraint_error_in_a_vendor_message_rolls_everything_back(desk, app, monkeypatch) -> None:  # noqa: E501
     """Fault injection: a duplicate row collides in the middle of the real route."""
     candidature = desk.candidature()
     real = desk.api.post(f"/candidatures/{candidature.reference}/messages", {"body": "Un."})
     assert real.status_code == 201
     taken = db.scalar(select(Fichier.storage_key).limit(1))
 
-    def record_then_collide(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def record_then_collide(*args, **kwargs):
         event = audit.record(*args, **kwargs)
         db.add(Fichier(candidature_id=candidature.id, storage_key=taken, original_name="x",
                        size=1, sha256="0" * 64, kind="pdf", content_type="application/pdf"))
@@ -57,13 +57,13 @@ def test_a_constraint_error_in_a_vendor_message_rolls_everything_back(desk, app,
     assert desk.api.get(f"/candidatures/{candidature.reference}/messages").status_code == 200
 
 
-def test_a_constraint_error_in_a_reviewer_action_shows_a_french_page(desk, app, monkeypatch) -> None:  # noqa: ANN001, E501
+def test_a_constraint_error_in_a_reviewer_action_shows_a_french_page(desk, app, monkeypatch) -> None:  # noqa: E501
     candidature = desk.candidature()
     candidature.contact_email, candidature.email_opt_in = "qualite@editeur.fr", True
     db.commit()
     from backoffice.workflow import messages as messagerie
 
-    def queue_twice(candidature, message):  # noqa: ANN001, ANN202
+    def queue_twice(candidature, message):
         mail = messagerie_queue(candidature, message)
         db.add(OutboxMail(message_id=message.id, recipient="x@y.fr", subject="s", body="b"))
         db.flush()  # one mail per message: IntegrityError
@@ -85,7 +85,7 @@ def test_a_constraint_error_in_a_reviewer_action_shows_a_french_page(desk, app, 
     assert desk.client.get(base).status_code == 200
 
 
-def test_admin_duplicate_email_gets_a_message_next_to_the_field(client, ctx) -> None:  # noqa: ANN001
+def test_admin_duplicate_email_gets_a_message_next_to_the_field(client, ctx) -> None:
     login(client, UserFactory(roles=["admin"]))
     existing = UserFactory(email="deja.la@ans.test.fr")
     other = UserFactory(email="autre@ans.test.fr")

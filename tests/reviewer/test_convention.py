@@ -27,7 +27,7 @@ from tests.fake_yousign import AUDIT_TRAIL_PDF, SIGNED_PDF, yousign  # noqa: F40
 from tests.helpers import csrf_token
 
 
-def _at_convention(desk) -> Candidature:  # noqa: ANN001
+def _at_convention(desk) -> Candidature:
     candidature = desk.candidature()
     forms.prendre(candidature, "recevabilite", actor=desk.me)
     forms.valider(candidature, "recevabilite", actor=desk.me)
@@ -35,27 +35,27 @@ def _at_convention(desk) -> Candidature:  # noqa: ANN001
     return candidature
 
 
-def _post(desk, path, **data):  # noqa: ANN001, ANN003, ANN202
+def _post(desk, path, **data):
     return desk.client.post(path, data={**data, "csrf_token": csrf_token(desk.client, "/")},
                             follow_redirects=True)
 
 
-def _convention(candidature) -> Convention:  # noqa: ANN001
+def _convention(candidature) -> Convention:
     db.expire_all()
     return db.scalar(select(Convention).where(Convention.candidature_id == candidature.id))
 
 
-def _status(candidature) -> str:  # noqa: ANN001
+def _status(candidature) -> str:
     db.expire_all()
     return db.get(Candidature, candidature.id).step("convention").status
 
 
-def _events(candidature) -> list[str]:  # noqa: ANN001
+def _events(candidature) -> list[str]:
     return list(db.scalars(select(Message.event).where(
         Message.candidature_id == candidature.id).order_by(Message.id)))
 
 
-def _hook(client, event, request_id, secret="secret-webhook", event_id=None, **extra):  # noqa: ANN001, ANN003, ANN202
+def _hook(client, event, request_id, secret="secret-webhook", event_id=None, **extra):
     body = json.dumps({"event_id": event_id or f"evt-{event}-{request_id}",
                        "event_name": f"signature_request.{event}",
                        "data": {"signature_request": {"id": request_id, **extra}}}).encode()
@@ -70,7 +70,7 @@ def _text(pdf: bytes) -> str:
     return "\n".join(page.get_textpage().get_text_range() for page in document)
 
 
-def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) -> None:  # noqa: ANN001, F811
+def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     base = f"/instruction/candidatures/{candidature.reference}"
     response = _post(desk, f"{base}/convention/envoyer")
@@ -136,7 +136,7 @@ def test_convention_sent_signed_downloaded_and_validated(desk, yousign, client) 
     assert db.get(Candidature, candidature.id).current_step == "preuves"
 
 
-def test_yousign_is_called_after_the_commit_never_under_the_lock(desk, yousign) -> None:  # noqa: ANN001, F811
+def test_yousign_is_called_after_the_commit_never_under_the_lock(desk, yousign) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     convention.envoyer(candidature, actor=desk.me)
     db.flush()
@@ -148,7 +148,7 @@ def test_yousign_is_called_after_the_commit_never_under_the_lock(desk, yousign) 
     assert _convention(candidature).signature_request_id is not None
 
 
-def test_busy_yousign_is_retried_with_backoff(desk, yousign) -> None:  # noqa: ANN001, F811
+def test_busy_yousign_is_retried_with_backoff(desk, yousign) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     yousign.fail = [429, 503]
     convention.envoyer(candidature, actor=desk.me)
@@ -159,7 +159,7 @@ def test_busy_yousign_is_retried_with_backoff(desk, yousign) -> None:  # noqa: A
     assert _convention(candidature).signature_request_id is not None
 
 
-def test_a_refusal_or_exhausted_retries_put_the_convention_back(desk, yousign, app) -> None:  # noqa: ANN001, F811
+def test_a_refusal_or_exhausted_retries_put_the_convention_back(desk, yousign, app) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     yousign.fail = [400]  # not retried
     convention.envoyer(candidature, actor=desk.me)
@@ -180,7 +180,7 @@ def test_a_refusal_or_exhausted_retries_put_the_convention_back(desk, yousign, a
     assert _status(candidature) == "a_envoyer"
 
 
-def test_yousign_down_puts_the_convention_back(desk, yousign, app) -> None:  # noqa: ANN001, F811
+def test_yousign_down_puts_the_convention_back(desk, yousign, app) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     app.config["YOUSIGN_API_URL"] = "http://127.0.0.1:9/v3"  # nothing listens there
     response = _post(desk, f"/instruction/candidatures/{candidature.reference}/convention/envoyer")
@@ -191,7 +191,7 @@ def test_yousign_down_puts_the_convention_back(desk, yousign, app) -> None:  # n
     assert "n'a pas abouti" in body
 
 
-def test_declined_goes_back_with_the_reason_then_canceled_and_expired(desk, yousign, client) -> None:  # noqa: ANN001, F811, E501
+def test_declined_goes_back_with_the_reason_then_canceled_and_expired(desk, yousign, client) -> None:  # noqa: F811, E501
     candidature = _at_convention(desk)
     convention.envoyer(candidature, actor=desk.me)
     db.commit()
@@ -223,7 +223,7 @@ def test_declined_goes_back_with_the_reason_then_canceled_and_expired(desk, yous
     assert _status(candidature) == "expiree"
 
 
-def test_the_admins_template_makes_the_convention(desk, yousign) -> None:  # noqa: ANN001, F811
+def test_the_admins_template_makes_the_convention(desk, yousign) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     template = db.get(MessageTemplate, "convention.document")  # loaded with the reference data
     template.subject = "Accord {reference}"
@@ -238,7 +238,7 @@ def test_the_admins_template_makes_the_convention(desk, yousign) -> None:  # noq
     assert "{inconnu} reste visible." in text
 
 
-def test_no_signer_no_sending(desk, yousign) -> None:  # noqa: ANN001, F811
+def test_no_signer_no_sending(desk, yousign) -> None:  # noqa: F811
     candidature = _at_convention(desk)
     for form in db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)):
         form.data = {**form.data, "contact": {"nom": "Durand", "email": ""}}
@@ -248,7 +248,7 @@ def test_no_signer_no_sending(desk, yousign) -> None:  # noqa: ANN001, F811
     assert _status(candidature) == "a_envoyer" and yousign.calls == []
 
 
-def test_manual_signature_needs_a_pdf(desk) -> None:  # noqa: ANN001
+def test_manual_signature_needs_a_pdf(desk) -> None:
     candidature = _at_convention(desk)
     base = f"/instruction/candidatures/{candidature.reference}"
     without_yousign = _post(desk, f"{base}/convention/envoyer")
@@ -268,7 +268,7 @@ def test_manual_signature_needs_a_pdf(desk) -> None:  # noqa: ANN001
     assert _convention(candidature).signed_fichier_id is not None
 
 
-def test_sendings_and_downloads_left_behind_are_queued_again(desk, yousign, client) -> None:  # noqa: ANN001, F811
+def test_sendings_and_downloads_left_behind_are_queued_again(desk, yousign, client) -> None:  # noqa: F811
     from datetime import timedelta
 
     from backoffice.db import utcnow

@@ -13,23 +13,23 @@ from tests.api.conftest import PDF
 from tests.helpers import csrf_token, login, logout
 
 
-def _reload(candidature) -> Candidature:  # noqa: ANN001
+def _reload(candidature) -> Candidature:
     db.expire_all()
     return db.get(Candidature, candidature.id)
 
 
-def _post(desk, path: str, data: dict | None = None, **kw):  # noqa: ANN001, ANN202
+def _post(desk, path: str, data: dict | None = None, **kw):
     data = {**(data or {}), "csrf_token": csrf_token(desk.client, "/instruction/")}
     return desk.client.post(path, data=data, **kw)
 
 
-def _flash(response) -> str:  # noqa: ANN001
+def _flash(response) -> str:
     return response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("tab", ["formulaire", "pieces", "preuves", "messagerie",
                                  "historique", "produit"])
-def test_every_tab_renders(desk, tab) -> None:  # noqa: ANN001
+def test_every_tab_renders(desk, tab) -> None:
     candidature = desk.candidature()
     response = desk.client.get(f"/instruction/candidatures/{candidature.reference}?onglet={tab}")
     assert response.status_code == 200
@@ -43,7 +43,7 @@ def test_every_tab_renders(desk, tab) -> None:  # noqa: ANN001
         assert "Responsable légal de l&#39;entreprise" in html or "Responsable légal" in html
 
 
-def test_take_request_complements_then_validate(desk) -> None:  # noqa: ANN001
+def test_take_request_complements_then_validate(desk) -> None:
     candidature = desk.candidature()
     base = f"/instruction/candidatures/{candidature.reference}"
     response = _post(desk, f"{base}/prendre", follow_redirects=True)
@@ -76,7 +76,7 @@ def test_take_request_complements_then_validate(desk) -> None:  # noqa: ANN001
     assert candidature.current_step == "convention"
 
 
-def test_reject_needs_a_motive_and_a_confirmation(desk) -> None:  # noqa: ANN001
+def test_reject_needs_a_motive_and_a_confirmation(desk) -> None:
     candidature = desk.candidature()
     base = f"/instruction/candidatures/{candidature.reference}"
     _post(desk, f"{base}/prendre")
@@ -92,7 +92,7 @@ def test_reject_needs_a_motive_and_a_confirmation(desk) -> None:  # noqa: ANN001
     assert candidature.step("recevabilite").status == "rejetee"
 
 
-def test_ligne_generique_decision_is_labelled_informative(desk) -> None:  # noqa: ANN001
+def test_ligne_generique_decision_is_labelled_informative(desk) -> None:
     candidature = desk.candidature("dmn_ligne_generique")
     base = f"/instruction/candidatures/{candidature.reference}"
     _post(desk, f"{base}/prendre")
@@ -100,7 +100,7 @@ def test_ligne_generique_decision_is_labelled_informative(desk) -> None:  # noqa
     assert "Décision informative (phase transitoire)" in html
 
 
-def test_release_hand_over_and_bulk_assign(desk) -> None:  # noqa: ANN001
+def test_release_hand_over_and_bulk_assign(desk) -> None:
     a, b = desk.candidature(), desk.candidature()
     base = f"/instruction/candidatures/{a.reference}"
     _post(desk, f"{base}/prendre")
@@ -124,7 +124,7 @@ def test_release_hand_over_and_bulk_assign(desk) -> None:  # noqa: ANN001
         assert action in actions
 
 
-def test_messages_notes_attachments_and_unread(desk) -> None:  # noqa: ANN001
+def test_messages_notes_attachments_and_unread(desk) -> None:
     candidature = desk.candidature()
     desk.api.post(f"/candidatures/{candidature.reference}/messages",
                   {"body": "Bonjour, une question."})
@@ -154,7 +154,7 @@ def test_messages_notes_attachments_and_unread(desk) -> None:  # noqa: ANN001
     assert "Note interne — ANS uniquement" in html
 
 
-def test_file_download_and_preview(desk) -> None:  # noqa: ANN001
+def test_file_download_and_preview(desk) -> None:
     candidature = desk.candidature()
     from backoffice.models import Fichier
 
@@ -181,7 +181,7 @@ def test_file_download_and_preview(desk) -> None:  # noqa: ANN001
     assert "Aperçu impossible" in preview.get_data(as_text=True)
 
 
-def test_pdf_preview_shows_server_rendered_pages_never_the_pdf(desk) -> None:  # noqa: ANN001
+def test_pdf_preview_shows_server_rendered_pages_never_the_pdf(desk) -> None:
     """A PDF may carry scripts, forms and exploits for the viewer that opens it: the
     browser only ever gets PNG images of its pages, rendered in a limited subprocess."""
     import hashlib
@@ -215,7 +215,7 @@ def test_pdf_preview_shows_server_rendered_pages_never_the_pdf(desk) -> None:  #
     assert desk.client.get(f"/instruction/fichiers/{fichier.id}/apercu").status_code == 404
 
 
-def test_another_parcours_cannot_see_or_act(desk) -> None:  # noqa: ANN001
+def test_another_parcours_cannot_see_or_act(desk) -> None:
     candidature = desk.candidature()
     from backoffice.models import Fichier
 
@@ -244,13 +244,13 @@ def test_another_parcours_cannot_see_or_act(desk) -> None:  # noqa: ANN001
         Message.body == "intrusion")) == 0
 
 
-def _dossier_html(desk, candidature) -> str:  # noqa: ANN001
+def _dossier_html(desk, candidature) -> str:
     response = desk.client.get(f"/instruction/candidatures/{candidature.reference}")
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
 
-def test_release_button_follows_the_predicate(desk) -> None:  # noqa: ANN001
+def test_release_button_follows_the_predicate(desk) -> None:
     """« Libérer le dossier » is offered exactly when assignment.liberer would accept it:
     to the holder while the step is en instruction, not once compléments are pending
     (the click used to flash a refusal), nor to a colleague."""
@@ -285,7 +285,7 @@ def test_release_button_follows_the_predicate(desk) -> None:  # noqa: ANN001
     assert _reload(candidature).step("recevabilite").assignee_id == desk.me.id
 
 
-def test_history_tells_who_by_name_and_what_in_french(desk) -> None:  # noqa: ANN001
+def test_history_tells_who_by_name_and_what_in_french(desk) -> None:
     import html as entities
 
     candidature = desk.candidature()

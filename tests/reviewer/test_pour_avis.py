@@ -16,7 +16,7 @@ from backoffice.workflow.avis import match_code
 from tests.helpers import csrf_token
 
 
-def _lg(desk):  # noqa: ANN001, ANN202
+def _lg(desk):
     candidature = desk.candidature("dmn_ligne_generique")
     forms.prendre(candidature, "recevabilite", actor=desk.me)
     forms.valider(candidature, "recevabilite", actor=desk.me)
@@ -24,7 +24,7 @@ def _lg(desk):  # noqa: ANN001, ANN202
     return candidature
 
 
-def _upload(desk, reference, content, name="preuves_INS.zip"):  # noqa: ANN001, ANN202
+def _upload(desk, reference, content, name="preuves_INS.zip"):
     response = desk.api.upload(f"/candidatures/{reference}/preuves-pour-avis", content, name)
     assert response.status_code == 201, response.json
     return response.json
@@ -39,7 +39,7 @@ def test_matching_rule() -> None:
     assert match_code("notes.txt", codes) is None
 
 
-def test_zip_analysis_preview_and_avis(desk) -> None:  # noqa: ANN001
+def test_zip_analysis_preview_and_avis(desk) -> None:
     candidature = _lg(desk)
     reference = candidature.reference
     first = preuves_zip(["INS 1.1"], {"notes de version.txt": b"v1\n"})
@@ -95,12 +95,12 @@ def test_zip_analysis_preview_and_avis(desk) -> None:  # noqa: ANN001
     assert thread[-1]["event"] == "pour_avis.avis_rendu"
 
 
-def _step_status(candidature, code: str) -> str:  # noqa: ANN001
+def _step_status(candidature, code: str) -> str:
     db.expire_all()
     return db.get(Candidature, candidature.id).step(code).status
 
 
-def test_zip_accepted_once_the_recevabilite_is_submitted(desk) -> None:  # noqa: ANN001
+def test_zip_accepted_once_the_recevabilite_is_submitted(desk) -> None:
     """The vendor guide: « une fois votre recevabilité soumise, déposez vos preuves … dans
     un seul fichier zip » — before the vérificateur has decided on the recevabilité."""
     draft = desk.candidature("dmn_ligne_generique", submit=False)
@@ -120,7 +120,7 @@ def test_zip_accepted_once_the_recevabilite_is_submitted(desk) -> None:  # noqa:
     assert _step_status(candidature, "preuves_pour_avis") == "deposees"
 
 
-def test_zip_accepted_after_an_admin_ends_the_transitional_phase(desk) -> None:  # noqa: ANN001
+def test_zip_accepted_after_an_admin_ends_the_transitional_phase(desk) -> None:
     """Regression (issue 16): the gate read the démarche's current phase, so a candidature
     waiting for its zip got 409 for ever once an admin ended the transitional phase."""
     from backoffice.models import Demarche
@@ -138,7 +138,7 @@ def test_zip_accepted_after_an_admin_ends_the_transitional_phase(desk) -> None: 
     assert refused.status_code == 409 and refused.json["code"] == "not_pour_avis"
 
 
-def test_matched_rows_show_titles_and_system_entries_stand_apart(desk) -> None:  # noqa: ANN001
+def test_matched_rows_show_titles_and_system_entries_stand_apart(desk) -> None:
     candidature = _lg(desk)
     content = preuves_zip(["INS 1.1"], {
         "__MACOSX/._INS 1.1.pdf": b"\x00\x05\x16\x07", ".DS_Store": b"\x00\x00\x00\x01Bud1",

@@ -18,7 +18,7 @@ VIEWERS = ("assignee", "colleague", "unassigned", "admin")
 TABS = ("formulaire", "pieces", "preuves", "messagerie", "historique", "produit")
 
 
-def _dossier(desk, viewer: str):  # noqa: ANN001, ANN202
+def _dossier(desk, viewer: str):
     """A recevabilité dossier with a vendor message, taken by `desk.me` unless the viewer
     is the unassigned one; the logged-in user is the viewer."""
     candidature = desk.candidature()
@@ -35,7 +35,7 @@ def _dossier(desk, viewer: str):  # noqa: ANN001, ANN202
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
-def test_queue_and_home_pages_keep_the_budget(desk, query_recorder, viewer) -> None:  # noqa: ANN001
+def test_queue_and_home_pages_keep_the_budget(desk, query_recorder, viewer) -> None:
     _dossier(desk, viewer)
     for path in ("/instruction/", "/instruction/file"):
         desk.client.get(path)  # the first request's one-off reads (cache, référentiel)
@@ -46,7 +46,7 @@ def test_queue_and_home_pages_keep_the_budget(desk, query_recorder, viewer) -> N
 
 @pytest.mark.parametrize("viewer", VIEWERS)
 @pytest.mark.parametrize("tab", TABS)
-def test_each_dossier_tab_keeps_the_budget(desk, query_recorder, viewer, tab) -> None:  # noqa: ANN001
+def test_each_dossier_tab_keeps_the_budget(desk, query_recorder, viewer, tab) -> None:
     candidature = _dossier(desk, viewer)
     path = f"/instruction/candidatures/{candidature.reference}?onglet={tab}"
     desk.client.get(path)
@@ -56,7 +56,7 @@ def test_each_dossier_tab_keeps_the_budget(desk, query_recorder, viewer, tab) ->
 
 
 def test_a_college_member_reads_a_dossier_of_their_seance_within_the_budget(
-        client, ctx, query_recorder) -> None:  # noqa: ANN001
+        client, ctx, query_recorder) -> None:
     member = UserFactory(roles=["college"])
     candidature = CandidatureFactory(at="college", status_at_step="inscrite")
     seat([member], candidature)

@@ -21,7 +21,7 @@ def _references(html: str) -> list[str]:
     return re.findall(r'<tr data-reference="([A-Z]{9})"', html)
 
 
-def test_home_counts_link_to_the_queues(desk) -> None:  # noqa: ANN001
+def test_home_counts_link_to_the_queues(desk) -> None:
     desk.candidature()
     desk.candidature()
     html = desk.client.get("/instruction/").get_data(as_text=True)
@@ -29,7 +29,7 @@ def test_home_counts_link_to_the_queues(desk) -> None:  # noqa: ANN001
     assert "attribution=personne" in row and ">2</a>" in row
 
 
-def test_queue_shows_only_the_teams_parcours(desk) -> None:  # noqa: ANN001
+def test_queue_shows_only_the_teams_parcours(desk) -> None:
     dmn = desk.candidature("dmn_pecan")
     sas = desk.candidature("sons_sas", until="depot")
     mine = _references(desk.client.get("/instruction/file").get_data(as_text=True))
@@ -41,7 +41,7 @@ def test_queue_shows_only_the_teams_parcours(desk) -> None:  # noqa: ANN001
     assert theirs == [sas.reference]
 
 
-def test_filters(desk) -> None:  # noqa: ANN001
+def test_filters(desk) -> None:
     from backoffice.workflow import forms
 
     a = desk.candidature("dmn_pecan", product=ProductFactory(organisation=desk.organisation,
@@ -76,7 +76,7 @@ def test_filters(desk) -> None:  # noqa: ANN001
     assert refs("en_retard=1") == {a.reference}
 
 
-def test_default_sort_is_oldest_waiting_first_and_pages_by_key(desk, monkeypatch) -> None:  # noqa: ANN001
+def test_default_sort_is_oldest_waiting_first_and_pages_by_key(desk, monkeypatch) -> None:
     import backoffice.queues.candidatures as queue
 
     monkeypatch.setattr(queue, "PAGE_SIZE", 2)
@@ -97,7 +97,7 @@ def test_default_sort_is_oldest_waiting_first_and_pages_by_key(desk, monkeypatch
     assert desk.client.get("/instruction/file?apres=n1mp0rte").status_code == 400
 
 
-def test_csv_export_streams_the_filtered_queue(desk) -> None:  # noqa: ANN001
+def test_csv_export_streams_the_filtered_queue(desk) -> None:
     a = desk.candidature("dmn_pecan")
     desk.candidature("dmn_pect")
     response = desk.client.get("/instruction/file.csv?demarche=dmn_pecan")
@@ -120,12 +120,12 @@ class Statements(list):
 
 
 @contextmanager
-def count_queries():  # noqa: ANN201
+def count_queries():
     engine = db.get_bind().engine
     statements = Statements()
     params = statements.params
 
-    def before(conn, cursor, statement, parameters, *args):  # noqa: ANN001, ANN002, ANN202
+    def before(conn, cursor, statement, parameters, *args):
         if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
             statements.append(statement)
             params.append(parameters)
@@ -137,7 +137,7 @@ def count_queries():  # noqa: ANN201
         event.remove(engine, "before_cursor_execute", before)
 
 
-def _bulk(desk, n: int) -> None:  # noqa: ANN001
+def _bulk(desk, n: int) -> None:
     """n candidatures at recevabilité/soumise, inserted in bulk."""
     from backoffice.models import Demarche
 
@@ -163,7 +163,7 @@ def _bulk(desk, n: int) -> None:  # noqa: ANN001
     db.commit()
 
 
-def test_queue_page_runs_a_fixed_number_of_queries(desk) -> None:  # noqa: ANN001
+def test_queue_page_runs_a_fixed_number_of_queries(desk) -> None:
     _bulk(desk, 10)
     with count_queries() as few:
         assert desk.client.get("/instruction/file").status_code == 200
@@ -198,7 +198,7 @@ def test_the_page_statement_selects_rows_in_row_order() -> None:
     assert names == [f.name for f in fields(queue.Row)]
 
 
-def test_search_follows_renamed_products_and_vendors(desk) -> None:  # noqa: ANN001
+def test_search_follows_renamed_products_and_vendors(desk) -> None:
     product = ProductFactory(organisation=desk.organisation, name="Cardiolink")
     a = desk.candidature("dmn_pecan", product=product)
     b = desk.candidature("dmn_pect", product=ProductFactory(organisation=desk.organisation,

@@ -17,7 +17,7 @@ from backoffice.models import Candidature, Certificat, Message
 from tests.helpers import login, logout
 
 
-def _referencee(desk) -> tuple[Candidature, Certificat]:  # noqa: ANN001
+def _referencee(desk) -> tuple[Candidature, Certificat]:
     candidature = desk.candidature("sons_sas", until="referencement")  # the commit issues
     db.expire_all()
     candidature = db.get(Candidature, candidature.id)
@@ -26,7 +26,7 @@ def _referencee(desk) -> tuple[Candidature, Certificat]:  # noqa: ANN001
     return candidature, cert
 
 
-def _mail(app, reference: str) -> email.message.EmailMessage:  # noqa: ANN001
+def _mail(app, reference: str) -> email.message.EmailMessage:
     found = [m for m in (email.message_from_bytes(p.read_bytes(), policy=policy.default)
                          for p in Path(app.config["MAIL_OUTBOX_DIR"]).glob("*.eml"))
              if reference in m["Subject"] and "émise" in m["Subject"]]
@@ -34,7 +34,7 @@ def _mail(app, reference: str) -> email.message.EmailMessage:  # noqa: ANN001
     return found[0]
 
 
-def test_the_thread_and_the_api_give_the_numero_de_referencement(desk) -> None:  # noqa: ANN001
+def test_the_thread_and_the_api_give_the_numero_de_referencement(desk) -> None:
     candidature, cert = _referencee(desk)
     assert cert.numero_referencement
     message = db.scalar(select(Message).where(Message.candidature_id == candidature.id,
@@ -57,12 +57,12 @@ def test_the_thread_and_the_api_give_the_numero_de_referencement(desk) -> None: 
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
 
-def test_an_open_candidature_has_no_result(desk) -> None:  # noqa: ANN001
+def test_an_open_candidature_has_no_result(desk) -> None:
     candidature = desk.candidature("sons_sas", until="eligibilite")
     assert desk.api.get(f"/candidatures/{candidature.reference}").json["result"] is None
 
 
-def test_the_email_carries_the_attestation(app, desk) -> None:  # noqa: ANN001
+def test_the_email_carries_the_attestation(app, desk) -> None:
     candidature, cert = _referencee(desk)
     mail = _mail(app, candidature.reference)
     body = mail.get_body(("plain",)).get_content()
@@ -73,7 +73,7 @@ def test_the_email_carries_the_attestation(app, desk) -> None:  # noqa: ANN001
     assert attachments[0].get_content().startswith(b"%PDF")
 
 
-def test_a_document_too_large_for_an_email_is_named_not_attached(app, desk) -> None:  # noqa: ANN001
+def test_a_document_too_large_for_an_email_is_named_not_attached(app, desk) -> None:
     app.config["MAIL_ATTACHMENTS_MAX_BYTES"] = 100
     try:
         candidature, cert = _referencee(desk)
@@ -86,7 +86,7 @@ def test_a_document_too_large_for_an_email_is_named_not_attached(app, desk) -> N
 
 
 @pytest.mark.parametrize("status", ["valide", "suspendu", "retire"])
-def test_the_dossier_shows_the_result_panel(desk, status) -> None:  # noqa: ANN001
+def test_the_dossier_shows_the_result_panel(desk, status) -> None:
     candidature, cert = _referencee(desk)
     if status != "valide":
         from backoffice.db import utcnow
@@ -106,7 +106,7 @@ def test_the_dossier_shows_the_result_panel(desk, status) -> None:  # noqa: ANN0
     assert f">{label}</span>" in text
 
 
-def _pdf_text(data: bytes, tmp_path) -> str:  # noqa: ANN001
+def _pdf_text(data: bytes, tmp_path) -> str:
     """The text poppler's pdftotext reads on the page (what lies past its edge is lost)."""
     import shutil
     import subprocess
@@ -122,7 +122,7 @@ def _pdf_text(data: bytes, tmp_path) -> str:  # noqa: ANN001
     return " ".join(out.stdout.decode().split())
 
 
-def test_the_attestation_pdf_prints_its_whole_title_and_profile_labels(desk, tmp_path) -> None:  # noqa: ANN001
+def test_the_attestation_pdf_prints_its_whole_title_and_profile_labels(desk, tmp_path) -> None:
     from backoffice.uploads import storage
 
     candidature, cert = _referencee(desk)
@@ -134,7 +134,7 @@ def test_the_attestation_pdf_prints_its_whole_title_and_profile_labels(desk, tmp
     assert "Profil Général" in text and "GENERAL" not in text
 
 
-def test_the_certificate_pdf_names_profiles_by_their_labels(desk, tmp_path) -> None:  # noqa: ANN001
+def test_the_certificate_pdf_names_profiles_by_their_labels(desk, tmp_path) -> None:
     from backoffice.certificates import render
     from backoffice.workflow.referentiels import profil_labels
 

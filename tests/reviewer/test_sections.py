@@ -14,7 +14,7 @@ from tests.factories import fichier_for
 from tests.helpers import csrf_token, login, logout
 
 
-def _in_review(desk):  # noqa: ANN001, ANN202
+def _in_review(desk):
     """A nom de marque candidature whose sections are all submitted."""
     candidature = desk.candidature(until="preuves", submit=False)
     driver = desk.driver()
@@ -24,12 +24,12 @@ def _in_review(desk):  # noqa: ANN001, ANN202
     return candidature
 
 
-def _post(desk, path, **data):  # noqa: ANN001, ANN003, ANN202
+def _post(desk, path, **data):
     return desk.client.post(path, data={**data, "csrf_token": csrf_token(desk.client, "/")},
                             follow_redirects=True)
 
 
-def test_section_queue_lists_submitted_sections(desk) -> None:  # noqa: ANN001
+def test_section_queue_lists_submitted_sections(desk) -> None:
     candidature = _in_review(desk)
     html = desk.client.get("/instruction/sections").get_data(as_text=True)
     found = set(re.findall(r'data-reference="([A-Z]{9})" data-section="([A-Z]+)"', html))
@@ -42,7 +42,7 @@ def test_section_queue_lists_submitted_sections(desk) -> None:  # noqa: ANN001
         as_text=True)
 
 
-def test_review_a_section_over_two_rounds(desk) -> None:  # noqa: ANN001
+def test_review_a_section_over_two_rounds(desk) -> None:
     candidature = _in_review(desk)
     page = f"/instruction/candidatures/{candidature.reference}/sections/INS"
     _post(desk, f"{page}/commencer")
@@ -94,7 +94,7 @@ def test_review_a_section_over_two_rounds(desk) -> None:  # noqa: ANN001
     assert "Section INS validée." in response.get_data(as_text=True)
 
 
-def test_last_validated_section_moves_to_the_college(desk) -> None:  # noqa: ANN001
+def test_last_validated_section_moves_to_the_college(desk) -> None:
     candidature = _in_review(desk)
     for section in desk.driver().sections(candidature):
         page = f"/instruction/candidatures/{candidature.reference}/sections/{section.code}"
@@ -108,7 +108,7 @@ def test_last_validated_section_moves_to_the_college(desk) -> None:  # noqa: ANN
     assert candidature.step("college").status == "a_programmer"
 
 
-def test_non_applicable_needs_a_justification(desk) -> None:  # noqa: ANN001
+def test_non_applicable_needs_a_justification(desk) -> None:
     candidature = _in_review(desk)
     page = f"/instruction/candidatures/{candidature.reference}/sections/PORT"
     _post(desk, f"{page}/commencer")
@@ -124,7 +124,7 @@ def test_non_applicable_needs_a_justification(desk) -> None:  # noqa: ANN001
     assert db.get(SectionReview, section.id).status == "validee"
 
 
-def test_someone_else_cannot_judge_my_section(desk) -> None:  # noqa: ANN001
+def test_someone_else_cannot_judge_my_section(desk) -> None:
     candidature = _in_review(desk)
     page = f"/instruction/candidatures/{candidature.reference}/sections/ADM"
     _post(desk, f"{page}/commencer")
@@ -137,7 +137,7 @@ def test_someone_else_cannot_judge_my_section(desk) -> None:  # noqa: ANN001
     assert not db.get(SectionReview, section.id).exigences[0].verdicts
 
 
-def _synthetic_section(desk, exigences: int, files: int) -> tuple[str, str]:  # noqa: ANN001
+def _synthetic_section(desk, exigences: int, files: int) -> tuple[str, str]:
     from backoffice.models import CandidatureExigence, ExigenceVerdict, Preuve
     from tests.factories import CandidatureFactory, ProductFactory
 
@@ -164,7 +164,7 @@ def _synthetic_section(desk, exigences: int, files: int) -> tuple[str, str]:  # 
     return candidature.reference, "SYN"
 
 
-def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:  # noqa: ANN001
+def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:
     from tests.reviewer.test_queue import count_queries
 
     small = _synthetic_section(desk, 3, 1)

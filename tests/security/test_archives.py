@@ -335,7 +335,7 @@ API_CASES = ["docx_bomb", "docx_zip_slip", "docx_symlink", "odt_bomb", "local_na
 @pytest.mark.parametrize("via", ["api:piece", "api:preuve", "api:zip", "api:message"])
 @pytest.mark.parametrize("case", API_CASES)
 def test_refused_as_a_piece_a_preuve_a_zip_or_an_attachment(
-        app, desk, via: str, case: str) -> None:  # noqa: ANN001, F811
+        app, desk, via: str, case: str) -> None:  # noqa: F811
     content, why = HOSTILE[case]
     t = target(desk, via)
     before = stored(app)
@@ -346,7 +346,7 @@ def test_refused_as_a_piece_a_preuve_a_zip_or_an_attachment(
     assert stored(app) == before
 
 
-def test_refused_as_an_attachment_of_a_verificateur(app, desk) -> None:  # noqa: ANN001, F811
+def test_refused_as_an_attachment_of_a_verificateur(app, desk) -> None:  # noqa: F811
     t = target(desk, "ui:message")
     before = stored(app)
     response = post(desk, t, [("trame.docx", HOSTILE["docx_bomb"][0])])
@@ -356,7 +356,7 @@ def test_refused_as_an_attachment_of_a_verificateur(app, desk) -> None:  # noqa:
     assert stored(app) == before
 
 
-def test_a_genuine_office_document_is_still_a_piece(app, desk) -> None:  # noqa: ANN001, F811
+def test_a_genuine_office_document_is_still_a_piece(app, desk) -> None:  # noqa: F811
     t = target(desk, "api:piece")
     response = post(desk, t, [("dossier.docx", BENIGN["docx"][0])])
     assert response.status_code == 201, response.json

@@ -16,31 +16,31 @@ from tests.helpers import audit_triggers_disabled
 
 
 @pytest.fixture(params=BACKENDS)
-def cli_app(request, tmp_path):  # noqa: ANN001, ANN201
+def cli_app(request, tmp_path):
     url = fresh_database_url(request.param, tmp_path, "auditcli")
     app = create_app({**base_config(tmp_path, url), "AUDIT_HMAC_KEY": "c" * 48})
     yield app
     app.extensions["db_engine"].dispose()
 
 
-def run(app, *args: str):  # noqa: ANN001, ANN201
+def run(app, *args: str):
     result = app.test_cli_runner().invoke(args=list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
 
 
-def add_users(app, *names: str) -> None:  # noqa: ANN001
+def add_users(app, *names: str) -> None:
     for name in names:
         assert run(app, "create-user", "--email", f"{name}@ans.test.fr", "--name", name,
                    "--role", "support").exit_code == 0
 
 
-def checkpoint_files(app) -> list[str]:  # noqa: ANN001
+def checkpoint_files(app) -> list[str]:
     folder = Path(app.config["STORAGE_DIR"]) / "audit-checkpoints"
     return sorted(p.name for p in folder.glob("*.json"))
 
 
-def test_verify_audit_checkpoints_then_reads_only_what_is_new(cli_app) -> None:  # noqa: ANN001
+def test_verify_audit_checkpoints_then_reads_only_what_is_new(cli_app) -> None:
     add_users(cli_app, "a", "b", "c")
     first = run(cli_app, "verify-audit")
     assert first.exit_code == 0
@@ -62,7 +62,7 @@ def test_verify_audit_checkpoints_then_reads_only_what_is_new(cli_app) -> None: 
     assert len(checkpoint_files(cli_app)) == 2
 
 
-def test_after_a_restore_the_checkpoints_beyond_it_are_set_aside_and_recorded(cli_app) -> None:  # noqa: ANN001
+def test_after_a_restore_the_checkpoints_beyond_it_are_set_aside_and_recorded(cli_app) -> None:
     add_users(cli_app, "a", "b")
     run(cli_app, "verify-audit")
     add_users(cli_app, "c", "d")
@@ -90,7 +90,7 @@ def test_after_a_restore_the_checkpoints_beyond_it_are_set_aside_and_recorded(cl
     assert run(cli_app, "verify-audit", "--full").exit_code == 0
 
 
-def test_production_without_a_key_is_a_french_message_not_a_traceback(cli_app, monkeypatch) -> None:  # noqa: ANN001
+def test_production_without_a_key_is_a_french_message_not_a_traceback(cli_app, monkeypatch) -> None:
     monkeypatch.delitem(cli_app.config, "AUDIT_HMAC_KEY")
     monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
     monkeypatch.setitem(cli_app.config, "ENV_NAME", "production")

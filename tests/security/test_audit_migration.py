@@ -29,7 +29,7 @@ def before_0017() -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def old_database(request, tmp_path):  # noqa: ANN001, ANN201
+def old_database(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     else:
@@ -67,7 +67,7 @@ def legacy_rows(n: int) -> list[dict]:
 
 
 def test_old_rows_verify_after_the_migration_and_new_ones_are_keyed(
-        old_database, tmp_path) -> None:  # noqa: ANN001
+        old_database, tmp_path) -> None:
     engine, url = old_database
     # the table as it was: every column but hash_scheme, with the model's types
     old = table("audit_event", *[column(c.name, c.type) for c in AuditEvent.__table__.c
@@ -99,7 +99,7 @@ def test_old_rows_verify_after_the_migration_and_new_ones_are_keyed(
     engine.dispose()
 
 
-def test_the_migration_goes_down_and_up_with_its_triggers(old_database) -> None:  # noqa: ANN001
+def test_the_migration_goes_down_and_up_with_its_triggers(old_database) -> None:
     engine, _ = old_database
     with engine.begin() as conn:
         upgrade(conn)

@@ -69,7 +69,7 @@ class Roles:
 
 
 @pytest.fixture(scope="module", params=["postgresql"])  # named so: the tier's count
-def roles(tmp_path_factory):  # noqa: ANN001, ANN201
+def roles(tmp_path_factory):
     setup = Roles(_server())
     setup.setup()
     owner_app = make_app(setup.url(setup.owner), tmp_path_factory.mktemp("owner"))
@@ -81,12 +81,12 @@ def roles(tmp_path_factory):  # noqa: ANN001, ANN201
     setup.teardown()
 
 
-def make_app(url: str, instance):  # noqa: ANN001, ANN201
+def make_app(url: str, instance):
     return create_app({**base_config(instance, url), "AUDIT_HMAC_KEY": "k" * 48})
 
 
 @pytest.fixture
-def app_engine(roles):  # noqa: ANN001, ANN201
+def app_engine(roles):
     engine = make_engine(roles.url(roles.app))
     yield engine
     engine.dispose()
@@ -111,14 +111,14 @@ REFUSED = [
 
 @pytest.mark.parametrize(("statement", "refusal"), REFUSED, ids=[s for s, _ in REFUSED])
 def test_the_application_role_cannot_rewrite_the_audit_trail(roles, app_engine, statement,
-                                                             refusal) -> None:  # noqa: ANN001
+                                                             refusal) -> None:
     with app_engine.connect() as conn:
         with pytest.raises(DBAPIError, match=re.escape(refusal)):
             conn.execute(text(statement))
         conn.rollback()
 
 
-def test_the_application_role_cannot_become_the_owner(roles, app_engine) -> None:  # noqa: ANN001
+def test_the_application_role_cannot_become_the_owner(roles, app_engine) -> None:
     with app_engine.connect() as conn:
         with pytest.raises(DBAPIError, match="permission denied to set role"):
             conn.execute(text(f'SET ROLE "{roles.owner}"'))
@@ -128,7 +128,7 @@ def test_the_application_role_cannot_become_the_owner(roles, app_engine) -> None
         conn.rollback()
 
 
-def test_the_owner_and_a_superuser_can_and_are_refused_at_start(roles, app_engine) -> None:  # noqa: ANN001
+def test_the_owner_and_a_superuser_can_and_are_refused_at_start(roles, app_engine) -> None:
     """What the review did as the application: now only the owner can, and the start-up
     check names both."""
     assert audit_owner_problem(app_engine) is None
@@ -148,7 +148,7 @@ def test_the_owner_and_a_superuser_can_and_are_refused_at_start(roles, app_engin
         superuser.dispose()
 
 
-def test_a_createrole_application_role_is_refused_before_postgresql_16(roles) -> None:  # noqa: ANN001
+def test_a_createrole_application_role_is_refused_before_postgresql_16(roles) -> None:
     name = f"{roles.app}_cr"
     with roles.superuser.connect() as conn:
         conn.execute(text(f'CREATE ROLE "{name}" LOGIN CREATEROLE'))
@@ -161,7 +161,7 @@ def test_a_createrole_application_role_is_refused_before_postgresql_16(roles) ->
         engine.dispose()
 
 
-def test_the_whole_application_runs_as_its_role(roles, tmp_path) -> None:  # noqa: ANN001
+def test_the_whole_application_runs_as_its_role(roles, tmp_path) -> None:
     """Seeding drives every transition through the workflow: everything the application
     writes, it can write without owning anything; then the chain verifies and a checkpoint
     is written, as the application's role."""
@@ -191,7 +191,7 @@ def test_the_whole_application_runs_as_its_role(roles, tmp_path) -> None:  # noq
 
 
 def test_roles_bd_is_idempotent_and_covers_the_tables_of_later_migrations(roles, app_engine,
-                                                                          tmp_path) -> None:  # noqa: ANN001
+                                                                          tmp_path) -> None:
     owner_app = make_app(roles.url(roles.owner), tmp_path)
     try:
         again = owner_app.test_cli_runner().invoke(args=["roles-bd", "--app-role", roles.app])
@@ -222,7 +222,7 @@ def test_roles_bd_is_idempotent_and_covers_the_tables_of_later_migrations(roles,
         owner_app.extensions["db_engine"].dispose()
 
 
-def test_roles_bd_refuses_what_would_let_the_application_rewrite_the_trail(roles, tmp_path) -> None:  # noqa: ANN001
+def test_roles_bd_refuses_what_would_let_the_application_rewrite_the_trail(roles, tmp_path) -> None:
     super_role, member = f"{roles.app}_su", f"{roles.app}_mb"
     with roles.superuser.connect() as conn:
         conn.execute(text(f'CREATE ROLE "{super_role}" LOGIN SUPERUSER'))
@@ -230,7 +230,7 @@ def test_roles_bd_refuses_what_would_let_the_application_rewrite_the_trail(roles
     owner_app = make_app(roles.url(roles.owner), tmp_path / "o")
     app_app = make_app(roles.url(roles.app), tmp_path / "a")
     try:
-        def run(app, role: str):  # noqa: ANN001, ANN202
+        def run(app, role: str):
             return app.test_cli_runner().invoke(args=["roles-bd", "--app-role", role])
 
         assert "superutilisateur" in run(owner_app, super_role).output
@@ -246,7 +246,7 @@ def test_roles_bd_refuses_what_would_let_the_application_rewrite_the_trail(roles
 
 
 def test_the_password_is_sent_as_a_scram_verifier_postgresql_accepts(roles, tmp_path,
-                                                                      monkeypatch) -> None:  # noqa: ANN001
+                                                                      monkeypatch) -> None:
     """Our verifier is the one PostgreSQL itself computes for the same password and salt."""
     probe = f"{roles.app}_pw"
     with roles.superuser.connect() as conn:

@@ -26,7 +26,7 @@ from tests.helpers import audit_triggers_disabled
 
 
 @pytest.fixture
-def checkpoints(app, ctx, tmp_path, monkeypatch) -> Path:  # noqa: ANN001
+def checkpoints(app, ctx, tmp_path, monkeypatch) -> Path:
     """This test's checkpoint folder (the session's application is shared)."""
     folder = tmp_path / "checkpoints"
     monkeypatch.setitem(app.config, "AUDIT_CHECKPOINT_DIR", str(folder))
@@ -37,7 +37,7 @@ def events(n: int, label: str = "base") -> list[AuditEvent]:
     return [audit.record("test", "test.evenement", label, after={"i": i}) for i in range(n)]
 
 
-def verify(full: bool = False, write: bool = False):  # noqa: ANN201
+def verify(full: bool = False, write: bool = False):
     return run_verification(full=full, write=write, batch=7)  # small pages: several of them
 
 
@@ -45,7 +45,7 @@ def rows() -> list[AuditEvent]:
     return list(db.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
 
-def rewrite_chain(start: AuditEvent, hasher, scheme: int) -> None:  # noqa: ANN001
+def rewrite_chain(start: AuditEvent, hasher, scheme: int) -> None:
     """Recompute every hash from `start` on, as a forger would (triggers disabled)."""
     prev = db.scalar(select(AuditEvent.hash).where(AuditEvent.id < start.id)
                      .order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
@@ -71,7 +71,7 @@ def assert_detected(*, at: int | None, says: str) -> None:
         assert outcome.lines[0].startswith("ROMPU")
 
 
-def test_new_rows_are_keyed_and_verify(checkpoints) -> None:  # noqa: ANN001
+def test_new_rows_are_keyed_and_verify(checkpoints) -> None:
     written = events(3)
     assert {e.hash_scheme for e in written} == {KEYED}
     # the stored hash is an HMAC: plain SHA-256 of the same content is something else
@@ -84,7 +84,7 @@ def test_new_rows_are_keyed_and_verify(checkpoints) -> None:  # noqa: ANN001
     assert verify(full=True).report.checkpoints_matched == 1
 
 
-def test_deleting_the_newest_rows_after_a_checkpoint_is_detected(checkpoints) -> None:  # noqa: ANN001
+def test_deleting_the_newest_rows_after_a_checkpoint_is_detected(checkpoints) -> None:
     written = events(5)
     assert verify(write=True).written.event_id == written[-1].id
     with audit_triggers_disabled(db):
@@ -92,7 +92,7 @@ def test_deleting_the_newest_rows_after_a_checkpoint_is_detected(checkpoints) ->
     assert_detected(at=written[-1].id, says="est absent de la base")
 
 
-def test_deleting_the_newest_rows_and_appending_others_is_detected(checkpoints) -> None:  # noqa: ANN001
+def test_deleting_the_newest_rows_and_appending_others_is_detected(checkpoints) -> None:
     """The forger deletes the tail and lets the application write on: the chain is whole
     again, but the checkpoint's row is gone (PostgreSQL: ids move on) or is another row
     (SQLite reuses the ids)."""
@@ -113,7 +113,7 @@ def verify_chain_ok() -> bool:
     return audit.verify_chain(db(), batch=7).ok
 
 
-def test_editing_a_row_and_recomputing_with_plain_sha256_is_detected(checkpoints) -> None:  # noqa: ANN001
+def test_editing_a_row_and_recomputing_with_plain_sha256_is_detected(checkpoints) -> None:
     written = events(6)
     verify(write=True)
     written += events(2)
@@ -132,7 +132,7 @@ def test_editing_a_row_and_recomputing_with_plain_sha256_is_detected(checkpoints
     assert "sans clé après des lignes signées" in full.lines[0]
 
 
-def test_recomputing_with_sha256_under_the_keyed_label_is_detected(checkpoints) -> None:  # noqa: ANN001
+def test_recomputing_with_sha256_under_the_keyed_label_is_detected(checkpoints) -> None:
     written = events(6)
     verify(write=True)
     with audit_triggers_disabled(db):
@@ -147,7 +147,7 @@ def test_recomputing_with_sha256_under_the_keyed_label_is_detected(checkpoints) 
     assert "modifié" in full.lines[0]
 
 
-def test_recomputing_without_the_key_is_detected(checkpoints) -> None:  # noqa: ANN001
+def test_recomputing_without_the_key_is_detected(checkpoints) -> None:
     """A forger who guesses a key (or takes one from another installation) writes HMACs
     that look right and are not."""
     written = events(6)
@@ -165,7 +165,7 @@ def test_recomputing_without_the_key_is_detected(checkpoints) -> None:  # noqa: 
     assert not full.report.ok and full.report.broken_id == written[3].id
 
 
-def test_rewriting_the_whole_chain_as_unkeyed_is_detected_by_the_checkpoint(checkpoints) -> None:  # noqa: ANN001
+def test_rewriting_the_whole_chain_as_unkeyed_is_detected_by_the_checkpoint(checkpoints) -> None:
     """Every row turned into an old-style row, consistently from the first one: the chain
     alone verifies; only the checkpoint, kept outside the database, shows it."""
     written = events(5)
@@ -178,7 +178,7 @@ def test_rewriting_the_whole_chain_as_unkeyed_is_detected_by_the_checkpoint(chec
     assert not full.report.ok and full.report.broken_id == written[-1].id
 
 
-def test_old_unkeyed_rows_still_verify_and_cannot_follow_keyed_ones(checkpoints) -> None:  # noqa: ANN001
+def test_old_unkeyed_rows_still_verify_and_cannot_follow_keyed_ones(checkpoints) -> None:
     """Rows written before migration 0017 (scheme 1) verify; the keyed rows chain to them."""
     written = events(4)
     rewrite_chain(written[0], sha256, LEGACY)  # the history before the migration
@@ -197,7 +197,7 @@ def test_old_unkeyed_rows_still_verify_and_cannot_follow_keyed_ones(checkpoints)
     assert_detected(at=forged.id, says="sans clé après des lignes signées")
 
 
-def test_a_row_edited_in_place_is_found_by_the_full_walk(checkpoints) -> None:  # noqa: ANN001
+def test_a_row_edited_in_place_is_found_by_the_full_walk(checkpoints) -> None:
     """The limit of the incremental check, on purpose: a row before the checkpoint edited
     without touching any hash is the nightly full walk's to find."""
     written = events(4)
@@ -211,14 +211,14 @@ def test_a_row_edited_in_place_is_found_by_the_full_walk(checkpoints) -> None:  
 
 
 def test_the_incremental_check_reads_only_the_rows_after_the_checkpoint(
-        checkpoints, connection) -> None:  # noqa: ANN001
+        checkpoints, connection) -> None:
     events(60)
     first = verify(write=True)
     assert first.report.fetched == 60 and first.written.events == 60
     new = events(9)
     statements: list[str] = []
 
-    def remember(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+    def remember(_conn, _cursor, statement, *_args) -> None:
         if "audit_event" in statement:
             statements.append(" ".join(statement.split()))
 
@@ -241,7 +241,7 @@ def test_the_incremental_check_reads_only_the_rows_after_the_checkpoint(
     assert sum("audit_event.id >" in s for s in statements) == 2  # pages of 7: 7 + 2 rows
 
 
-def test_checkpoint_files_cannot_be_forged_or_renamed(checkpoints) -> None:  # noqa: ANN001
+def test_checkpoint_files_cannot_be_forged_or_renamed(checkpoints) -> None:
     written = events(3)
     verify(write=True)
     path = checkpoints / f"{written[-1].id:015d}.json"
@@ -262,7 +262,7 @@ def test_checkpoint_files_cannot_be_forged_or_renamed(checkpoints) -> None:  # n
 
 
 def test_a_checkpoint_signed_with_another_key_is_named_as_such(
-        app, checkpoints, monkeypatch) -> None:  # noqa: ANN001
+        app, checkpoints, monkeypatch) -> None:
     events(2)
     verify(write=True)
     monkeypatch.setitem(app.config, "AUDIT_HMAC_KEY", "x" * 48)
@@ -270,7 +270,7 @@ def test_a_checkpoint_signed_with_another_key_is_named_as_such(
     assert not outcome.report.ok and "signé avec une autre clé" in outcome.lines[0]
 
 
-def test_each_checkpoint_is_logged(checkpoints, caplog) -> None:  # noqa: ANN001
+def test_each_checkpoint_is_logged(checkpoints, caplog) -> None:
     written = events(2)
     with caplog.at_level(logging.INFO, logger="backoffice.audit.checkpoint"):
         verify(write=True)
@@ -282,7 +282,7 @@ def test_each_checkpoint_is_logged(checkpoints, caplog) -> None:  # noqa: ANN001
     assert logged == stored and logged["hash"] == written[-1].hash
 
 
-def test_checkpoints_beyond_a_restored_database_are_set_aside(checkpoints) -> None:  # noqa: ANN001
+def test_checkpoints_beyond_a_restored_database_are_set_aside(checkpoints) -> None:
     first = events(2)
     verify(write=True)
     second = events(2)
@@ -297,7 +297,7 @@ def test_checkpoints_beyond_a_restored_database_are_set_aside(checkpoints) -> No
     assert verify().report.ok and verify(full=True).report.ok
 
 
-def test_the_key_comes_from_the_environment_in_production(app, monkeypatch) -> None:  # noqa: ANN001
+def test_the_key_comes_from_the_environment_in_production(app, monkeypatch) -> None:
     monkeypatch.delitem(app.config, "AUDIT_HMAC_KEY", raising=False)
     monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
     monkeypatch.setitem(app.config, "ENV_NAME", "production")
@@ -314,7 +314,7 @@ def test_the_key_comes_from_the_environment_in_production(app, monkeypatch) -> N
 
 
 def test_the_embedded_key_is_generated_once_into_the_instance_folder(
-        app, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+        app, tmp_path, monkeypatch) -> None:
     monkeypatch.delitem(app.config, "AUDIT_HMAC_KEY", raising=False)
     monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
     monkeypatch.setitem(app.config, "INSTANCE_DIR", str(tmp_path))

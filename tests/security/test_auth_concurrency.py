@@ -46,7 +46,7 @@ if "postgresql" in BACKENDS and (TEST_REDIS_URL or REQUIRE_TIERS):
 
 
 @pytest.fixture(scope="module", params=COUNTERS)
-def live(request, tmp_path_factory):  # noqa: ANN001, ANN201
+def live(request, tmp_path_factory):
     backend, counters = request.param
     tmp = tmp_path_factory.mktemp(f"auth-race-{backend}-{counters}")
     url = fresh_database_url(backend, tmp, "auth_race")
@@ -63,7 +63,7 @@ def live(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def server(live):  # noqa: ANN001, ANN201
+def server(live):
     """Each test starts with empty counters (the module's server is shared)."""
     app, _base, _backend, _url, counters = live
     app.extensions["login_throttle"].forget_local_counts()
@@ -72,7 +72,7 @@ def server(live):  # noqa: ANN001, ANN201
     return live
 
 
-def _user(app, **kwargs) -> tuple[int, str, str]:  # noqa: ANN001
+def _user(app, **kwargs) -> tuple[int, str, str]:
     """A committed, enrolled account: (id, e-mail, clear TOTP key)."""
     with app.app_context():
         user = UserFactory(**kwargs)
@@ -80,7 +80,7 @@ def _user(app, **kwargs) -> tuple[int, str, str]:  # noqa: ANN001
         return user.id, user.email, user.totp_plain_secret
 
 
-def _count(app, action: str, user_id: int | None = None) -> int:  # noqa: ANN001
+def _count(app, action: str, user_id: int | None = None) -> int:
     with app.app_context():
         query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
         if user_id is not None:
@@ -120,8 +120,8 @@ def _holding_account(backend: str, url: str, user_id: int) -> Iterator[None]:
             raw.close()
 
 
-def _post_codes(base: str, browsers, code: str, hold) -> list[requests.Response]:  # noqa: ANN001
-    def post(browser: requests.Session, token: str):  # noqa: ANN202
+def _post_codes(base: str, browsers, code: str, hold) -> list[requests.Response]:
+    def post(browser: requests.Session, token: str):
         return lambda: browser.post(f"{base}/connexion/code", data={
             "code": code, "csrf_token": token}, allow_redirects=False, timeout=60)
 
@@ -141,7 +141,7 @@ def _signed_in(responses: list[requests.Response]) -> list[requests.Response]:
     return [r for r in responses if r.status_code == 302 and r.headers["Location"] == "/"]
 
 
-def test_one_totp_code_posted_by_parallel_logins_signs_in_once(server) -> None:  # noqa: ANN001
+def test_one_totp_code_posted_by_parallel_logins_signs_in_once(server) -> None:
     app, base, backend, url, _counters = server
     user_id, email, secret = _user(app)
     browsers = _at_code_step(base, email, 4)
@@ -156,7 +156,7 @@ def test_one_totp_code_posted_by_parallel_logins_signs_in_once(server) -> None: 
         assert db.scalar(select(User.totp_last_counter).where(User.id == user_id)) is not None
 
 
-def test_one_recovery_code_posted_by_parallel_logins_signs_in_once(server) -> None:  # noqa: ANN001
+def test_one_recovery_code_posted_by_parallel_logins_signs_in_once(server) -> None:
     app, base, backend, url, _counters = server
     user_id, email, _secret = _user(app)
     with app.app_context():
@@ -171,7 +171,7 @@ def test_one_recovery_code_posted_by_parallel_logins_signs_in_once(server) -> No
             RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_not(None))) == 1
 
 
-def test_parallel_wrong_passwords_are_checked_at_most_the_limit(server) -> None:  # noqa: ANN001
+def test_parallel_wrong_passwords_are_checked_at_most_the_limit(server) -> None:
     app, base, _backend, _url, _counters = server
     _user_id, email, _secret = _user(app)
     browsers = []
@@ -179,7 +179,7 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit(server) -> None:
         browser = requests.Session()
         browsers.append((browser, csrf(browser, f"{base}/connexion")))
 
-    def attempt(browser: requests.Session, token: str):  # noqa: ANN202
+    def attempt(browser: requests.Session, token: str):
         return lambda: browser.post(f"{base}/connexion", data={
             "email": email, "password": "mauvais-mot-de-passe", "csrf_token": token},
             allow_redirects=False, timeout=60)
@@ -194,12 +194,12 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit(server) -> None:
     assert password_step(requests.Session(), base, email).status_code == 429
 
 
-def test_parallel_wrong_codes_are_checked_at_most_the_limit(server) -> None:  # noqa: ANN001
+def test_parallel_wrong_codes_are_checked_at_most_the_limit(server) -> None:
     app, base, _backend, _url, _counters = server
     user_id, email, secret = _user(app)
     browsers = _at_code_step(base, email, PARALLEL)
 
-    def attempt(browser: requests.Session, token: str):  # noqa: ANN202
+    def attempt(browser: requests.Session, token: str):
         return lambda: browser.post(f"{base}/connexion/code", data={
             "code": "000000", "csrf_token": token}, allow_redirects=False, timeout=60)
 
@@ -217,7 +217,7 @@ def test_parallel_wrong_codes_are_checked_at_most_the_limit(server) -> None:  # 
     assert right.status_code == 429
 
 
-def test_parallel_attempts_from_one_address_are_checked_at_most_its_limit(server) -> None:  # noqa: ANN001
+def test_parallel_attempts_from_one_address_are_checked_at_most_its_limit(server) -> None:
     app, base, _backend, _url, _counters = server
     throttle = app.extensions["login_throttle"]
     saved = throttle.limits
@@ -230,7 +230,7 @@ def test_parallel_attempts_from_one_address_are_checked_at_most_its_limit(server
             browser = requests.Session()
             browsers.append((browser, csrf(browser, f"{base}/connexion")))
 
-        def attempt(n: int, browser: requests.Session, token: str):  # noqa: ANN202
+        def attempt(n: int, browser: requests.Session, token: str):
             return lambda: browser.post(f"{base}/connexion", data={
                 "email": f"inconnu{n}-{time.time_ns()}@ans.test.fr", "password": "x",
                 "csrf_token": token}, allow_redirects=False, timeout=60)
@@ -243,7 +243,7 @@ def test_parallel_attempts_from_one_address_are_checked_at_most_its_limit(server
 
 
 @pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def test_a_given_back_attempt_never_revives_an_expired_window(store) -> None:  # noqa: ANN001
+def test_a_given_back_attempt_never_revives_an_expired_window(store) -> None:
     """Giving back an attempt whose window expired meanwhile must not leave a count of -1
     without expiry (one extra attempt forever)."""
     from backoffice.auth.throttle import MemoryCounters, RedisCounters

@@ -28,7 +28,7 @@ EXPIRED = "Ce code d&#39;activation a expiré."
 ACTIVATION = "/connexion/activation"
 
 
-def _reset(client, admin, user) -> str:  # noqa: ANN001
+def _reset(client, admin, user) -> str:
     """The admin's reset through Flask-Admin; returns the code the page shows once."""
     login(client, admin)
     response = client.post("/admin/user/action/", data={
@@ -42,7 +42,7 @@ def _reset(client, admin, user) -> str:  # noqa: ANN001
     return codes[0]
 
 
-def _password(client, user) -> None:  # noqa: ANN001
+def _password(client, user) -> None:
     from tests.factories import PASSWORD
 
     response = client.post("/connexion", data={"email": user.email, "password": PASSWORD,
@@ -50,23 +50,23 @@ def _password(client, user) -> None:  # noqa: ANN001
     assert response.headers["Location"] == ACTIVATION
 
 
-def _enter(client, code: str):  # noqa: ANN001, ANN202
+def _enter(client, code: str):
     return client.post(ACTIVATION, data={"code_activation": code,
                                          "csrf_token": csrf_token(client, ACTIVATION)})
 
 
-def _actions(ctx, user) -> list[str]:  # noqa: ANN001
+def _actions(ctx, user) -> list[str]:
     return ctx.scalars(select(AuditEvent.action).where(
         AuditEvent.target_type == "user", AuditEvent.target_id == str(user.id))).all()
 
 
 @pytest.fixture
-def reset_user(client, ctx):  # noqa: ANN001, ANN201
+def reset_user(client, ctx):
     admin, user = UserFactory(roles=["admin"]), UserFactory(roles=["support"])
     return user, _reset(client, admin, user), admin
 
 
-def test_the_password_alone_no_longer_enrols(client, ctx, reset_user) -> None:  # noqa: ANN001
+def test_the_password_alone_no_longer_enrols(client, ctx, reset_user) -> None:
     user, code, _admin = reset_user
     ctx.refresh(user)
     assert user.enrolment_code_hash and code.replace("-", "") not in user.enrolment_code_hash
@@ -83,7 +83,7 @@ def test_the_password_alone_no_longer_enrols(client, ctx, reset_user) -> None:  
     assert _actions(ctx, user).count("auth.echec_code_activation") == 2
 
 
-def test_the_code_then_the_authenticator_enrols_once(client, ctx, reset_user) -> None:  # noqa: ANN001
+def test_the_code_then_the_authenticator_enrols_once(client, ctx, reset_user) -> None:
     user, code, _admin = reset_user
     _password(client, user)
     response = _enter(client, code.lower())  # as typed, case and dashes do not matter
@@ -104,7 +104,7 @@ def test_the_code_then_the_authenticator_enrols_once(client, ctx, reset_user) ->
     assert not enrolment.required(user)
 
 
-def test_a_code_redeemed_by_one_login_is_useless_to_another(app, ctx, reset_user) -> None:  # noqa: ANN001
+def test_a_code_redeemed_by_one_login_is_useless_to_another(app, ctx, reset_user) -> None:
     user, code, _admin = reset_user
     first, second = app.test_client(), app.test_client()
     _password(first, user)
@@ -116,7 +116,7 @@ def test_a_code_redeemed_by_one_login_is_useless_to_another(app, ctx, reset_user
     assert "totp-secret" in first.get(ACTIVATION).get_data(as_text=True)
 
 
-def test_an_expired_code_is_refused(client, ctx, reset_user) -> None:  # noqa: ANN001
+def test_an_expired_code_is_refused(client, ctx, reset_user) -> None:
     user, code, _admin = reset_user
     ctx.refresh(user)
     user.enrolment_code_expires_at = utcnow() - timedelta(minutes=1)
@@ -126,7 +126,7 @@ def test_an_expired_code_is_refused(client, ctx, reset_user) -> None:  # noqa: A
     assert EXPIRED in page and "totp-secret" not in page
 
 
-def test_a_new_reset_replaces_the_code(client, ctx, reset_user) -> None:  # noqa: ANN001
+def test_a_new_reset_replaces_the_code(client, ctx, reset_user) -> None:
     user, old, admin = reset_user
     new = _reset(client, admin, user)
     assert new != old
@@ -135,7 +135,7 @@ def test_a_new_reset_replaces_the_code(client, ctx, reset_user) -> None:  # noqa
     assert _enter(client, new).headers["Location"] == ACTIVATION
 
 
-def test_wrong_codes_are_throttled(client, ctx, app, reset_user) -> None:  # noqa: ANN001
+def test_wrong_codes_are_throttled(client, ctx, app, reset_user) -> None:
     user, code, _admin = reset_user
     _password(client, user)
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):
@@ -148,7 +148,7 @@ def test_wrong_codes_are_throttled(client, ctx, app, reset_user) -> None:  # noq
 # --- two logins with the same code at the same instant (real server) ------------------
 
 @pytest.fixture(params=BACKENDS)
-def live(request, tmp_path):  # noqa: ANN001, ANN201
+def live(request, tmp_path):
     url = fresh_database_url(request.param, tmp_path, "enrolment_race")
     app = create_app(base_config(tmp_path, url))
     with app.app_context():
@@ -161,7 +161,7 @@ def live(request, tmp_path):  # noqa: ANN001, ANN201
     app.extensions["db_engine"].dispose()
 
 
-def test_parallel_logins_redeem_one_code_once(live) -> None:  # noqa: ANN001
+def test_parallel_logins_redeem_one_code_once(live) -> None:
     app, base, user_id, email, code = live
     browsers = []
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):  # all within the throttle
@@ -169,7 +169,7 @@ def test_parallel_logins_redeem_one_code_once(live) -> None:  # noqa: ANN001
         assert password_step(browser, base, email).headers["Location"] == ACTIVATION
         browsers.append((browser, csrf(browser, base + ACTIVATION)))
 
-    def redeem(browser: requests.Session, token: str):  # noqa: ANN202
+    def redeem(browser: requests.Session, token: str):
         return lambda: browser.post(base + ACTIVATION, data={
             "code_activation": code, "csrf_token": token}, allow_redirects=False, timeout=60)
 

@@ -17,7 +17,7 @@ from tests.helpers import login
 from tests.security.seats import seat
 
 
-def test_walking_file_ids_opens_only_the_files_of_ones_seances(client, ctx) -> None:  # noqa: ANN001
+def test_walking_file_ids_opens_only_the_files_of_ones_seances(client, ctx) -> None:
     member = UserFactory(roles=["college"])
     mine = CandidatureFactory(at="college", status_at_step="inscrite")
     seat([member], mine)
@@ -39,7 +39,7 @@ def test_walking_file_ids_opens_only_the_files_of_ones_seances(client, ctx) -> N
         assert client.get(f"/college/dossiers/{candidature.reference}").status_code == 404
 
 
-def test_the_dossier_page_never_links_an_internal_notes_attachment(client, ctx) -> None:  # noqa: ANN001
+def test_the_dossier_page_never_links_an_internal_notes_attachment(client, ctx) -> None:
     member = UserFactory(roles=["college"])
     candidature = CandidatureFactory(at="college", status_at_step="inscrite")
     seat([member], candidature)
@@ -53,7 +53,7 @@ def test_the_dossier_page_never_links_an_internal_notes_attachment(client, ctx) 
     assert client.get(f"/college/fichiers/{note.id}").status_code == 404
 
 
-def test_a_seance_one_does_not_sit_in_links_to_no_dossier(client, ctx) -> None:  # noqa: ANN001
+def test_a_seance_one_does_not_sit_in_links_to_no_dossier(client, ctx) -> None:
     member, outsider = UserFactory(roles=["college"]), UserFactory(roles=["college"])
     candidature = CandidatureFactory(at="college", status_at_step="inscrite")
     seance = seat([member], candidature)

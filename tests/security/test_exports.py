@@ -33,7 +33,7 @@ PAYLOADS = {
 }
 
 
-def export(desk) -> list[list[str]]:  # noqa: ANN001, F811
+def export(desk) -> list[list[str]]:  # noqa: F811
     response = desk.client.get("/instruction/file.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
@@ -62,7 +62,7 @@ def test_cell_leaves_everything_else_as_it_is(value: object) -> None:
 
 @pytest.mark.parametrize("name", ["hyperlink", "dde_plus", "arithmetic_minus", "at_function"])
 def test_a_product_named_as_a_formula_through_the_api_is_inert_in_the_queue_export(
-        desk, name: str) -> None:  # noqa: ANN001, F811
+        desk, name: str) -> None:  # noqa: F811
     """The vendor's own way in: the product is created through the API."""
     payload = PAYLOADS[name]
     response = desk.api.post("/products", {"name": payload, "version": "v1", "type": "socle",
@@ -77,7 +77,7 @@ def test_a_product_named_as_a_formula_through_the_api_is_inert_in_the_queue_expo
 
 
 @pytest.mark.parametrize("payload", [pytest.param(v, id=k) for k, v in PAYLOADS.items()])
-def test_every_text_column_is_neutralised(desk, payload: str) -> None:  # noqa: ANN001, F811
+def test_every_text_column_is_neutralised(desk, payload: str) -> None:  # noqa: F811
     """Stored by other ways (the organisation's name comes from the administration, rows
     may predate input checks): the cell is neutralised whatever the column."""
     desk.organisation.name = payload
@@ -97,7 +97,7 @@ def test_every_text_column_is_neutralised(desk, payload: str) -> None:  # noqa: 
         assert value[:1] not in "=+-@\t\r" or value == "", (column, value)
 
 
-def test_numbers_we_compute_stay_numbers(desk) -> None:  # noqa: ANN001, F811
+def test_numbers_we_compute_stay_numbers(desk) -> None:  # noqa: F811
     """A deadline passed three days ago is -3 days left: a number, not a quoted text."""
     candidature = desk.candidature()
     candidature.current.due_at = utcnow() - timedelta(days=3, hours=1)

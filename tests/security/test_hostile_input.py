@@ -45,7 +45,7 @@ NUL = safetext.NUL_MESSAGE
 ONE_LINE = safetext.SINGLE_LINE_MESSAGE
 
 
-def send(desk, method: str, path: str, body: str | bytes, **headers: str):  # noqa: ANN001, ANN201, F811
+def send(desk, method: str, path: str, body: str | bytes, **headers: str):  # noqa: F811
     """A raw JSON body, as a hostile client writes it (json.dumps could not)."""
     return desk.client.open(f"/api/v1{path}", method=method, data=body, headers={
         "Authorization": f"Bearer {desk.api.token}", "Content-Type": "application/json",
@@ -57,7 +57,7 @@ def products() -> int:
     return db.scalar(select(func.count()).select_from(Product))
 
 
-def assert_refused(response: Any, status: int, error: tuple[str, str],  # noqa: ANN401
+def assert_refused(response: Any, status: int, error: tuple[str, str],
                    fields: dict[str, str] | None = None) -> None:
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/json"
@@ -132,7 +132,7 @@ def product_with(**fields: str) -> str:
 ])
 @pytest.mark.parametrize("idempotency", [False, True], ids=["plain", "idempotency_key"])
 def test_hostile_json_is_refused_with_its_code_never_a_500(
-        desk, body: str, status: int, error: tuple[str, str],  # noqa: ANN001, F811
+        desk, body: str, status: int, error: tuple[str, str],  # noqa: F811
         fields: dict[str, str] | None, idempotency: bool) -> None:
     """With an Idempotency-Key the body is also read for the request's fingerprint before
     the view runs: that read must not fail either."""
@@ -179,14 +179,14 @@ def test_the_depth_check_has_no_slow_input(text: str) -> None:
     assert time.perf_counter() - started < 2
 
 
-def test_brackets_inside_strings_are_not_nesting(desk) -> None:  # noqa: ANN001, F811
+def test_brackets_inside_strings_are_not_nesting(desk) -> None:  # noqa: F811
     name = "[{" * 90
     response = send(desk, "POST", "/products", product_with(name=json.dumps(name)))
     assert response.status_code == 201, response.json
     assert response.json["name"] == name
 
 
-def test_texts_keep_their_line_breaks_and_every_string_is_nfc(desk) -> None:  # noqa: ANN001, F811
+def test_texts_keep_their_line_breaks_and_every_string_is_nfc(desk) -> None:  # noqa: F811
     decomposed = "Te\u0301le\u0301surveillance"  # é as e + combining acute
     response = desk.api.post("/products", {
         **PRODUCT, "name": decomposed, "description": "Ligne 1\r\n\tLigne 2",
@@ -210,7 +210,7 @@ def test_texts_keep_their_line_breaks_and_every_string_is_nfc(desk) -> None:  # 
                  {"profils[0]": "NaN n'est pas un nombre accepté."}, id="nan"),
 ])
 def test_a_form_step_with_hostile_text_is_refused_and_not_stored(
-        desk, body: str, error: tuple[str, str], fields: dict[str, str]) -> None:  # noqa: ANN001, F811
+        desk, body: str, error: tuple[str, str], fields: dict[str, str]) -> None:  # noqa: F811
     candidature = desk.candidature(submit=False)
     response = send(desk, "PUT", f"/candidatures/{candidature.reference}/forms/recevabilite",
                     body)
@@ -220,7 +220,7 @@ def test_a_form_step_with_hostile_text_is_refused_and_not_stored(
         == []
 
 
-def test_an_evaluation_with_hostile_criteria_or_numbers_is_refused(desk) -> None:  # noqa: ANN001, F811
+def test_an_evaluation_with_hostile_criteria_or_numbers_is_refused(desk) -> None:  # noqa: F811
     product_id = desk.candidature().product_id
     path = f"/products/{product_id}/evaluations/securite-2021"
     for body, error, fields in [
@@ -243,7 +243,7 @@ def test_an_evaluation_with_hostile_criteria_or_numbers_is_refused(desk) -> None
                  {"subject": ONE_LINE}, id="json_line_break_in_subject"),
 ])
 def test_a_vendor_message_with_hostile_text_is_refused(
-        desk, body: str, error: tuple[str, str], fields: dict[str, str]) -> None:  # noqa: ANN001, F811
+        desk, body: str, error: tuple[str, str], fields: dict[str, str]) -> None:  # noqa: F811
     reference = desk.candidature().reference
     before = db.scalar(select(func.count()).select_from(Message))
     assert_refused(send(desk, "POST", f"/candidatures/{reference}/messages", body), 422,
@@ -251,7 +251,7 @@ def test_a_vendor_message_with_hostile_text_is_refused(
     assert db.scalar(select(func.count()).select_from(Message)) == before
 
 
-def test_a_multipart_vendor_message_follows_the_same_rules(desk) -> None:  # noqa: ANN001, F811
+def test_a_multipart_vendor_message_follows_the_same_rules(desk) -> None:  # noqa: F811
     reference = desk.candidature().reference
     path = f"/candidatures/{reference}/messages"
     response = desk.api.post(path, data={"body": "a\x1bb"}, content_type="multipart/form-data")
@@ -262,7 +262,7 @@ def test_a_multipart_vendor_message_follows_the_same_rules(desk) -> None:  # noq
     assert response.json["body"] == "Ligne 1\r\nLigne 2\tfin"
 
 
-def test_multipart_fields_of_uploads_are_checked_before_any_lookup(desk) -> None:  # noqa: ANN001, F811
+def test_multipart_fields_of_uploads_are_checked_before_any_lookup(desk) -> None:  # noqa: F811
     """`type` went into a query: a NUL there was a PostgreSQL error (500)."""
     reference = desk.candidature(submit=False).reference
     response = desk.api.upload(f"/candidatures/{reference}/pieces",
@@ -270,13 +270,13 @@ def test_multipart_fields_of_uploads_are_checked_before_any_lookup(desk) -> None
     assert_refused(response, 422, CHARACTERS, {"type": NUL})
 
 
-def test_path_and_query_string_characters_are_refused_by_the_api(desk) -> None:  # noqa: ANN001, F811
+def test_path_and_query_string_characters_are_refused_by_the_api(desk) -> None:  # noqa: F811
     assert_refused(desk.api.get("/candidatures/ABC%00DEF"), 404,
                    ("not_found", "Ressource introuvable."))
     assert_refused(desk.api.get("/candidatures?after=%00"), 422, CHARACTERS, {"after": NUL})
 
 
-def test_the_signed_webhook_body_cannot_fail_the_parser(app, desk) -> None:  # noqa: ANN001, F811
+def test_the_signed_webhook_body_cannot_fail_the_parser(app, desk) -> None:  # noqa: F811
     body = ("[" * DEEP + "]" * DEEP).encode()
     app.config["YOUSIGN_WEBHOOK_SECRET"] = "secret-de-test"
     try:
@@ -292,7 +292,7 @@ def test_the_signed_webhook_body_cannot_fail_the_parser(app, desk) -> None:  # n
 # --- stored before the rules: the pages still render ---------------------------------------
 
 
-def test_a_dossier_holding_stored_lone_surrogates_renders_every_tab(desk) -> None:  # noqa: ANN001, F811
+def test_a_dossier_holding_stored_lone_surrogates_renders_every_tab(desk) -> None:  # noqa: F811
     """Rows written before the checks (JSON columns keep the surrogate escaped, on both
     databases): every tab of the dossier, and the API's reading of it, answer 200."""
     candidature = desk.candidature()
@@ -317,7 +317,7 @@ def test_a_dossier_holding_stored_lone_surrogates_renders_every_tab(desk) -> Non
     assert desk.client.get("/instruction/file.csv").status_code == 200
 
 
-def test_finalize_replaces_surrogates_and_keeps_markup_safe(app) -> None:  # noqa: ANN001
+def test_finalize_replaces_surrogates_and_keeps_markup_safe(app) -> None:
     with app.test_request_context():
         page = render_template_string("{{ a }}|{{ b }}|{{ c }}|{{ d }}", a="x\ud800y",
                                       b=Markup("<b>\udfff</b>"), c="<i>", d=3)
@@ -329,7 +329,7 @@ def test_finalize_replaces_surrogates_and_keeps_markup_safe(app) -> None:  # noq
 
 @pytest.mark.parametrize("value", ["%00", "abc%00", "%1b%5b31m", "%7f", "%c2%85"])
 def test_the_queue_search_refuses_control_characters_with_a_french_page(
-        desk, value: str) -> None:  # noqa: ANN001, F811
+        desk, value: str) -> None:  # noqa: F811
     for path in ("/instruction/file", "/instruction/file.csv", "/instruction/sections"):
         response = desk.client.get(f"{path}?q={value}")
         assert response.status_code == 400, path
@@ -338,7 +338,7 @@ def test_the_queue_search_refuses_control_characters_with_a_french_page(
     assert desk.client.get("/instruction/file?q=Careoptim").status_code == 200
 
 
-def test_other_pages_refuse_them_too(app, desk) -> None:  # noqa: ANN001, F811
+def test_other_pages_refuse_them_too(app, desk) -> None:  # noqa: F811
     assert desk.client.get("/instruction/candidatures/ABC%00DEF").status_code == 404
     from tests.test_attack_corpus import login_support
 
@@ -349,7 +349,7 @@ def test_other_pages_refuse_them_too(app, desk) -> None:  # noqa: ANN001, F811
         as_text=True)
 
 
-def test_a_request_no_route_matches_stays_a_404(desk) -> None:  # noqa: ANN001, F811
+def test_a_request_no_route_matches_stays_a_404(desk) -> None:  # noqa: F811
     """The guard leaves unmatched URLs alone (nothing reads them; no form parsed for them),
     and the API's 404 stays JSON."""
     assert desk.client.get("/instruction/nulle-part?q=%00").status_code == 404
@@ -357,7 +357,7 @@ def test_a_request_no_route_matches_stays_a_404(desk) -> None:  # noqa: ANN001, 
     assert_refused(response, 404, ("not_found", "Ressource introuvable."))
 
 
-def test_the_queue_filters_strip_what_the_guard_would_refuse(desk) -> None:  # noqa: ANN001, F811
+def test_the_queue_filters_strip_what_the_guard_would_refuse(desk) -> None:  # noqa: F811
     """Called from elsewhere than a request (exports, benchmarks), the queue still never
     sends a NUL to the database."""
     from backoffice.db import utcnow
@@ -371,7 +371,7 @@ def test_the_queue_filters_strip_what_the_guard_would_refuse(desk) -> None:  # n
 
 
 def test_a_verificateur_message_with_control_characters_is_refused_nothing_stored(
-        desk) -> None:  # noqa: ANN001, F811
+        desk) -> None:  # noqa: F811
     reference = desk.candidature().reference
     before = db.scalar(select(func.count()).select_from(Message))
     response = desk.client.post(f"/instruction/candidatures/{reference}/messages", data={
@@ -383,7 +383,7 @@ def test_a_verificateur_message_with_control_characters_is_refused_nothing_store
     assert db.scalar(select(func.count()).select_from(Message)) == before
 
 
-def test_a_verificateur_message_is_stored_nfc_with_its_line_breaks(desk) -> None:  # noqa: ANN001, F811
+def test_a_verificateur_message_is_stored_nfc_with_its_line_breaks(desk) -> None:  # noqa: F811
     reference = desk.candidature().reference
     response = desk.client.post(f"/instruction/candidatures/{reference}/messages", data={
         "body": "De\u0301pôt incomplet :\r\n\t- pièce 1", "kind": "message",
@@ -393,7 +393,7 @@ def test_a_verificateur_message_is_stored_nfc_with_its_line_breaks(desk) -> None
     assert message.body == "Dépôt incomplet :\r\n\t- pièce 1"
 
 
-def test_a_single_line_field_refuses_a_line_break_next_to_the_field(desk) -> None:  # noqa: ANN001, F811
+def test_a_single_line_field_refuses_a_line_break_next_to_the_field(desk) -> None:  # noqa: F811
     """What the guard lets through (line breaks are fine in a text area) the form's own
     filter refuses in a one-line field, with the French message under it."""
     with desk.client.application.test_request_context(method="POST", data={
@@ -406,7 +406,7 @@ def test_a_single_line_field_refuses_a_line_break_next_to_the_field(desk) -> Non
 @pytest.mark.parametrize(("value", "error"), [
     pytest.param("a\x00b", NUL, id="nul"), pytest.param("a\x1bb", CONTROL, id="escape"),
     pytest.param("a\ud800b", SURROGATE, id="surrogate")])
-def test_every_back_office_form_filters_its_text_fields(app, value: str, error: str) -> None:  # noqa: ANN001
+def test_every_back_office_form_filters_its_text_fields(app, value: str, error: str) -> None:
     """The shared filter, below the guard: the vérificateur's forms and the administration's
     (Flask-Admin builds its forms on AdminForm)."""
     from wtforms import StringField, TextAreaField
@@ -427,7 +427,7 @@ def test_every_back_office_form_filters_its_text_fields(app, value: str, error: 
         assert ok.validate() and (ok.name.data, ok.notes.data) == ("Café", "a\r\nb")
 
 
-def test_a_password_is_never_normalised(app) -> None:  # noqa: ANN001
+def test_a_password_is_never_normalised(app) -> None:
     from wtforms import PasswordField
 
     class Example(AdminForm):
@@ -438,7 +438,7 @@ def test_a_password_is_never_normalised(app) -> None:  # noqa: ANN001
         assert form.validate() and form.password.data == "Cafe\u0301"
 
 
-def test_the_json_provider_of_the_app_refuses_what_parse_json_refuses(app) -> None:  # noqa: ANN001
+def test_the_json_provider_of_the_app_refuses_what_parse_json_refuses(app) -> None:
     """Any request.get_json() (silent or not) sees the same limits: a ValueError, never a
     RecursionError, never a NaN."""
     for body in ("[" * DEEP + "]" * DEEP, '{"a": NaN}', '{"a": 1e999}'):

@@ -29,11 +29,11 @@ OTHER_PDF = PDF.replace(b"1 0 obj", b"2 0 obj")  # same size, other bytes
 assert len(OTHER_PDF) == len(PDF) and OTHER_PDF != PDF
 
 
-def _files(ctx) -> int:  # noqa: ANN001
+def _files(ctx) -> int:
     return ctx.scalar(select(func.count()).select_from(Fichier))
 
 
-def test_same_key_same_name_and_size_other_bytes_is_refused(world, ctx) -> None:  # noqa: ANN001, F811
+def test_same_key_same_name_and_size_other_bytes_is_refused(world, ctx) -> None:  # noqa: F811
     reference = world.api.open("dmn_nom_de_marque")
     assert world.api.put(f"/candidatures/{reference}/forms/recevabilite",
                          {"produit": {"nom": "Careoptim"}}).status_code == 200
@@ -62,24 +62,24 @@ def test_same_key_same_name_and_size_other_bytes_is_refused(world, ctx) -> None:
     assert stored == hashlib.sha256(PDF).hexdigest()
 
 
-def test_json_bodies_are_compared_byte_for_byte(world) -> None:  # noqa: ANN001, F811
+def test_json_bodies_are_compared_byte_for_byte(world) -> None:  # noqa: F811
     import json
 
     headers = {"Idempotency-Key": "produit-1", "Content-Type": "application/json"}
     body = json.dumps(PRODUCT).encode()
     first = world.api.client.post("/api/v1/products", data=body,
-                                  headers={**world.api._headers(), **headers})  # noqa: SLF001
+                                  headers={**world.api._headers(), **headers})
     assert first.status_code == 201
     again = world.api.client.post("/api/v1/products", data=body,
-                                  headers={**world.api._headers(), **headers})  # noqa: SLF001
+                                  headers={**world.api._headers(), **headers})
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json == first.json
     changed = json.dumps({**PRODUCT, "description": "Autre description"}).encode()
     refused = world.api.client.post("/api/v1/products", data=changed,
-                                    headers={**world.api._headers(), **headers})  # noqa: SLF001
+                                    headers={**world.api._headers(), **headers})
     assert refused.status_code == 422 and refused.json["code"] == "idempotency_key_reused"
 
 
-def test_a_refused_request_leaves_its_key_free(world, ctx) -> None:  # noqa: ANN001, F811
+def test_a_refused_request_leaves_its_key_free(world, ctx) -> None:  # noqa: F811
     headers = {"Idempotency-Key": "produit-2"}
     assert world.api.post("/products", {**PRODUCT, "type": "x"}, headers=headers) \
         .status_code == 422
@@ -90,7 +90,7 @@ def test_a_refused_request_leaves_its_key_free(world, ctx) -> None:  # noqa: ANN
 # --- two requests with one key at the same time (real server, each database) ----------
 
 @pytest.fixture(params=BACKENDS)
-def server(request, tmp_path):  # noqa: ANN001, ANN201
+def server(request, tmp_path):
     url = fresh_database_url(request.param, tmp_path, "idempotency")
     app = create_app({**base_config(tmp_path, url), "JOBS_RAISE": False})
     with app.app_context():
@@ -142,12 +142,12 @@ class _Hold:
             self.raw.close()
 
 
-def test_two_parallel_requests_with_one_key_are_processed_once(server) -> None:  # noqa: ANN001
+def test_two_parallel_requests_with_one_key_are_processed_once(server) -> None:
     app, base, token, reference, url, backend = server
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "meme-cle"}
     target = f"{base}/api/v1/candidatures/{reference}/pieces"
 
-    def post():  # noqa: ANN202
+    def post():
         return requests.post(target, headers=headers, timeout=60,
                              data={"type": "documentation_fonctionnelle",
                                    "step": "recevabilite"},

@@ -44,18 +44,18 @@ def captured() -> Iterator[io.StringIO]:
         sql.setLevel(levels[1])
 
 
-def _token(organisation, *, revoked: bool = False) -> tuple[ApiToken, str]:  # noqa: ANN001
+def _token(organisation, *, revoked: bool = False) -> tuple[ApiToken, str]:
     raw = "cvg_" + secrets.token_urlsafe(32)
     return ApiToken(organisation=organisation, name="portail", prefix=raw[:10],
                     token_hash=hashlib.sha256(raw.encode()).hexdigest(),
                     revoked_at=utcnow() if revoked else None), raw
 
 
-def _post(client, path: str, **data: str):  # noqa: ANN001, ANN202
+def _post(client, path: str, **data: str):
     return client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
 
 
-def test_no_secret_reaches_the_logs(captured, client, ctx) -> None:  # noqa: ANN001
+def test_no_secret_reaches_the_logs(captured, client, ctx) -> None:
     used: dict[str, str] = {}
 
     # password step: a wrong password, then the right one of an account to enrol

@@ -22,7 +22,7 @@ HOST = "localhost"
 
 
 @pytest.fixture(scope="module")
-def certificates(tmp_path_factory):  # noqa: ANN001, ANN201
+def certificates(tmp_path_factory):
     folder = tmp_path_factory.mktemp("smtp-tls")
     ca, ca_cert, ca_key = make_ca(folder)
     return {
@@ -34,14 +34,14 @@ def certificates(tmp_path_factory):  # noqa: ANN001, ANN201
     }
 
 
-def _configure(app, monkeypatch, mode: str, ca=None) -> None:  # noqa: ANN001
+def _configure(app, monkeypatch, mode: str, ca=None) -> None:
     monkeypatch.setitem(app.config, "MAIL_SERVER", HOST)
     monkeypatch.setitem(app.config, "MAIL_USE_TLS", mode == "starttls")
     monkeypatch.setitem(app.config, "MAIL_USE_SSL", mode == "smtps")
     monkeypatch.setitem(app.config, "MAIL_CA_FILE", str(ca.cert) if ca else None)
 
 
-def _send_one(app):  # noqa: ANN001, ANN202
+def _send_one(app):
     add_mails(app, 1)
     with app.app_context():
         report = send_due()
@@ -51,7 +51,7 @@ def _send_one(app):  # noqa: ANN001, ANN202
 
 @pytest.mark.parametrize("mode", ["starttls", "smtps"])
 @pytest.mark.parametrize("presented", ["self_signed", "self_signed_right_name", "other_name"])
-def test_an_unverifiable_relay_gets_no_mail(relay_app, certificates, monkeypatch, mode,  # noqa: ANN001
+def test_an_unverifiable_relay_gets_no_mail(relay_app, certificates, monkeypatch, mode,
                                             presented) -> None:
     # the CA is trusted: "other_name" fails on the host name alone
     _configure(relay_app, monkeypatch, mode, ca=certificates["ca"])
@@ -68,7 +68,7 @@ def test_an_unverifiable_relay_gets_no_mail(relay_app, certificates, monkeypatch
 
 
 @pytest.mark.parametrize("mode", ["starttls", "smtps"])
-def test_the_system_store_alone_does_not_trust_a_private_ca(relay_app, certificates,  # noqa: ANN001
+def test_the_system_store_alone_does_not_trust_a_private_ca(relay_app, certificates,
                                                             monkeypatch, mode) -> None:
     _configure(relay_app, monkeypatch, mode, ca=None)
     with SmtpServer(relay_app.config["MAIL_PORT"], mode=mode,
@@ -79,7 +79,7 @@ def test_the_system_store_alone_does_not_trust_a_private_ca(relay_app, certifica
 
 
 @pytest.mark.parametrize("mode", ["starttls", "smtps"])
-def test_a_relay_whose_ca_is_trusted_gets_the_mail(relay_app, certificates, monkeypatch,  # noqa: ANN001
+def test_a_relay_whose_ca_is_trusted_gets_the_mail(relay_app, certificates, monkeypatch,
                                                    mode) -> None:
     _configure(relay_app, monkeypatch, mode, ca=certificates["ca"])
     with SmtpServer(relay_app.config["MAIL_PORT"], mode=mode,
@@ -91,7 +91,7 @@ def test_a_relay_whose_ca_is_trusted_gets_the_mail(relay_app, certificates, monk
     assert row.status == "envoye" and row.attempts == 1
 
 
-def test_no_mail_in_clear_when_starttls_is_required_but_not_offered(relay_app, certificates,  # noqa: ANN001
+def test_no_mail_in_clear_when_starttls_is_required_but_not_offered(relay_app, certificates,
                                                                    monkeypatch) -> None:
     _configure(relay_app, monkeypatch, "starttls", ca=certificates["ca"])
     with SmtpServer(relay_app.config["MAIL_PORT"], mode="plain") as server:

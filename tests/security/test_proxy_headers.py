@@ -20,7 +20,7 @@ TOO_MANY = "Trop de tentatives de connexion infructueuses."
 
 
 @pytest.fixture(scope="module", params=[0, 1], ids=["no-proxy", "one-proxy"])
-def app(request, engine, tmp_path_factory):  # noqa: ANN001, ANN201
+def app(request, engine, tmp_path_factory):
     """This module's app, with 0 then 1 trusted proxy (conftest's client/ctx use it)."""
     tmp = tmp_path_factory.mktemp("proxy")
     app = create_app({**base_config(tmp, engine.url.render_as_string(hide_password=False)),
@@ -30,7 +30,7 @@ def app(request, engine, tmp_path_factory):  # noqa: ANN001, ANN201
     return app
 
 
-def _login(client, email: str, password: str, forwarded_for: str):  # noqa: ANN001, ANN202
+def _login(client, email: str, password: str, forwarded_for: str):
     return client.post(
         "/connexion", data={"email": email, "password": password,
                             "csrf_token": csrf_token(client)},
@@ -38,7 +38,7 @@ def _login(client, email: str, password: str, forwarded_for: str):  # noqa: ANN0
         environ_base={"REMOTE_ADDR": PROXY})
 
 
-def test_failures_from_twenty_addresses_lock_none_of_the_others(app, client, ctx) -> None:  # noqa: ANN001
+def test_failures_from_twenty_addresses_lock_none_of_the_others(app, client, ctx) -> None:
     limit = app.config["LOGIN_MAX_FAILURES_ADDRESS"]
     assert limit == 20
     for n in range(limit):
@@ -61,7 +61,7 @@ def test_failures_from_twenty_addresses_lock_none_of_the_others(app, client, ctx
         assert TOO_MANY in answer.get_data(as_text=True)
 
 
-def test_a_forged_x_forwarded_for_does_not_escape_the_address_limit(app, client, ctx) -> None:  # noqa: ANN001
+def test_a_forged_x_forwarded_for_does_not_escape_the_address_limit(app, client, ctx) -> None:
     """An attacker rotates the value it sends: with one proxy only the entry the proxy
     appended counts (the attacker's real address); with none, the proxy's own address."""
     limit = app.config["LOGIN_MAX_FAILURES_ADDRESS"]
@@ -76,7 +76,7 @@ def test_a_forged_x_forwarded_for_does_not_escape_the_address_limit(app, client,
     assert other.status_code == (302 if app.extensions["trusted_proxies"] else 429)
 
 
-def test_scheme_and_host_come_from_the_trusted_proxy_only(app, monkeypatch) -> None:  # noqa: ANN001
+def test_scheme_and_host_come_from_the_trusted_proxy_only(app, monkeypatch) -> None:
     """What the application is handed: behind a trusted proxy the client's address, scheme
     and host (links and redirects point at the public site); without one, the connection's
     own, whatever the headers say."""
@@ -85,7 +85,7 @@ def test_scheme_and_host_come_from_the_trusted_proxy_only(app, monkeypatch) -> N
         "X-Forwarded-For": "198.51.100.9", "Host": "127.0.0.1:8000"}).get_environ()
     seen: dict[str, str] = {}
 
-    def application(environ, start_response):  # noqa: ANN001, ANN202
+    def application(environ, start_response):
         seen.update(addr=environ["REMOTE_ADDR"], scheme=environ["wsgi.url_scheme"],
                     host=environ["HTTP_HOST"])
         start_response("204 No Content", [])
@@ -106,7 +106,7 @@ def test_scheme_and_host_come_from_the_trusted_proxy_only(app, monkeypatch) -> N
                 PROXY, "http", "127.0.0.1:8000")
 
 
-def test_metrics_network_is_checked_against_the_real_client(app, client, ctx, monkeypatch) -> None:  # noqa: ANN001
+def test_metrics_network_is_checked_against_the_real_client(app, client, ctx, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "METRICS_ALLOWED_NETWORKS", "10.8.0.0/16")
     inside = client.get("/metrics", headers={"X-Forwarded-For": "10.8.1.1"},
                         environ_base={"REMOTE_ADDR": PROXY})

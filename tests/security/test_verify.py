@@ -47,18 +47,18 @@ def _issue(n: int = 1, **status: object) -> list:
 
 
 @pytest.fixture
-def generous(app, monkeypatch):  # noqa: ANN001, ANN201
+def generous(app, monkeypatch):
     """Guessing freely, to show that guessing finds nothing."""
     monkeypatch.setitem(app.config, "VERIFY_MAX_FAILURES_ADDRESS", 10_000)
 
 
-def test_numbers_carry_a_check_part(ctx) -> None:  # noqa: ANN001
+def test_numbers_carry_a_check_part(ctx) -> None:
     (cert,) = _issue()
     assert NUMBER.match(cert.number), cert.number
     assert len(cert.number.rsplit("-", 1)[1]) == 5
 
 
-def test_walking_the_numbers_finds_no_certificate(client, ctx, generous) -> None:  # noqa: ANN001
+def test_walking_the_numbers_finds_no_certificate(client, ctx, generous) -> None:
     certs = _issue(6)
     year = utcnow().year
     found = 0
@@ -73,7 +73,7 @@ def test_walking_the_numbers_finds_no_certificate(client, ctx, generous) -> None
 
 
 def test_a_number_without_its_check_part_says_so_whether_genuine_or_not(client, ctx,
-                                                                        generous) -> None:  # noqa: ANN001
+                                                                        generous) -> None:
     (cert,) = _issue()
     genuine = client.get(f"/verify/{base_number(cert.number)}", headers=JSON)
     made_up = client.get("/verify/ANS-DMN-2020-999999", headers=JSON)
@@ -84,7 +84,7 @@ def test_a_number_without_its_check_part_says_so_whether_genuine_or_not(client, 
     assert "Numéro incomplet" in page and cert.product_label not in page
 
 
-def test_unknown_lookups_are_limited_per_address(client, ctx, app, monkeypatch) -> None:  # noqa: ANN001
+def test_unknown_lookups_are_limited_per_address(client, ctx, app, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "VERIFY_MAX_FAILURES_ADDRESS", 5)
     (cert,) = _issue()
     for _ in range(12):  # checking a genuine certificate again and again costs nothing
@@ -102,7 +102,7 @@ def test_unknown_lookups_are_limited_per_address(client, ctx, app, monkeypatch) 
     assert other.status_code == 200  # another address is not affected
 
 
-def test_public_answers_carry_no_internal_motive(client, ctx, generous) -> None:  # noqa: ANN001
+def test_public_answers_carry_no_internal_motive(client, ctx, generous) -> None:
     (cert,) = _issue(status="suspendu", status_motive=MOTIVE, status_changed_at=utcnow())
     data = client.get(f"/verify/{cert.number}", headers=JSON).json
     assert data["status"] == "suspendu" and data["valid"] is False
@@ -113,7 +113,7 @@ def test_public_answers_carry_no_internal_motive(client, ctx, generous) -> None:
     assert MOTIVE not in str(listing)
 
 
-def test_the_public_list_names_certificates_without_their_check_part(client, ctx) -> None:  # noqa: ANN001
+def test_the_public_list_names_certificates_without_their_check_part(client, ctx) -> None:
     certs = _issue(3)
     page = client.get("/certificats").get_data(as_text=True)
     items = client.get("/certificats", headers=JSON).json["items"]
@@ -132,7 +132,7 @@ if "postgresql" in BACKENDS and (TEST_REDIS_URL or REQUIRE_TIERS):
 
 
 @pytest.fixture(params=TIERS)
-def live(request, tmp_path):  # noqa: ANN001, ANN201
+def live(request, tmp_path):
     backend, counters = request.param
     url = fresh_database_url(backend, tmp_path, "verify_race")
     config = {**base_config(tmp_path, url), "VERIFY_MAX_FAILURES_ADDRESS": 8}
@@ -147,10 +147,10 @@ def live(request, tmp_path):  # noqa: ANN001, ANN201
     app.extensions["db_engine"].dispose()
 
 
-def test_parallel_guesses_are_looked_up_at_most_the_limit(live) -> None:  # noqa: ANN001
+def test_parallel_guesses_are_looked_up_at_most_the_limit(live) -> None:
     base = live
 
-    def guess(i: int):  # noqa: ANN202
+    def guess(i: int):
         return lambda: requests.get(f"{base}/verify/ANS-DMN-2026-{i:06d}-AAAAA",
                                     headers=JSON, timeout=60)
 
@@ -163,7 +163,7 @@ def test_parallel_guesses_are_looked_up_at_most_the_limit(live) -> None:  # noqa
 # --- the migration gives existing certificates a check part ---------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_existing_certificates_get_a_check_part_by_migration(backend, tmp_path) -> None:  # noqa: ANN001
+def test_existing_certificates_get_a_check_part_by_migration(backend, tmp_path) -> None:
     from alembic.script import ScriptDirectory
 
     before = ScriptDirectory.from_config(alembic_config()).get_revision("0016").down_revision

@@ -16,14 +16,14 @@ from tests.reviewer.conftest import desk  # noqa: F401 - the workspace fixture
 
 
 @pytest.fixture
-def agent(desk):  # noqa: ANN001, ANN201, F811
+def agent(desk):  # noqa: F811
     logout(desk.client)
     user = UserFactory(roles=["support"], name="Samuel Support")
     login(desk.client, user)
     return user
 
 
-def _lg_with_zip(desk):  # noqa: ANN001, ANN202, F811
+def _lg_with_zip(desk):  # noqa: F811
     candidature = desk.candidature("dmn_ligne_generique")
     forms.prendre(candidature, "recevabilite", actor=desk.me)
     forms.valider(candidature, "recevabilite", actor=desk.me)
@@ -34,12 +34,12 @@ def _lg_with_zip(desk):  # noqa: ANN001, ANN202, F811
     return candidature
 
 
-def _delete(desk, fichier, **data):  # noqa: ANN001, ANN003, ANN202, F811
+def _delete(desk, fichier, **data):  # noqa: F811
     return desk.client.post(f"/support/fichiers/{fichier.id}/supprimer", data={
         **data, "csrf_token": csrf_token(desk.client, "/support/")}, follow_redirects=True)
 
 
-def test_find_and_delete_the_ligne_generique_zip(desk, agent) -> None:  # noqa: ANN001, F811
+def test_find_and_delete_the_ligne_generique_zip(desk, agent) -> None:  # noqa: F811
     candidature = _lg_with_zip(desk)
     page = desk.client.get("/support/", query_string={"reference": candidature.reference.lower(),
                                                       "nom": "INS.z"}).get_data(as_text=True)
@@ -64,7 +64,7 @@ def test_find_and_delete_the_ligne_generique_zip(desk, agent) -> None:  # noqa: 
     assert "déjà été supprimé" in again.get_data(as_text=True)
 
 
-def test_a_validated_round_cannot_lose_its_files(desk, agent) -> None:  # noqa: ANN001, F811
+def test_a_validated_round_cannot_lose_its_files(desk, agent) -> None:  # noqa: F811
     candidature = desk.candidature(until="preuves", submit=False)
     driver = desk.driver()
     section = driver.sections(candidature)[0]
@@ -78,7 +78,7 @@ def test_a_validated_round_cannot_lose_its_files(desk, agent) -> None:  # noqa: 
     assert db.get(Fichier, preuve.fichier_id).deleted_at is None
 
 
-def test_a_deleted_preuve_leaves_the_review(desk, agent) -> None:  # noqa: ANN001, F811
+def test_a_deleted_preuve_leaves_the_review(desk, agent) -> None:  # noqa: F811
     candidature = desk.candidature(until="preuves", submit=False)
     driver = desk.driver()
     section = driver.sections(candidature)[0]
@@ -98,7 +98,7 @@ def test_a_deleted_preuve_leaves_the_review(desk, agent) -> None:  # noqa: ANN00
     assert "capture_erronee.pdf" not in page
 
 
-def test_support_takes_no_decisions(desk, agent) -> None:  # noqa: ANN001, F811
+def test_support_takes_no_decisions(desk, agent) -> None:  # noqa: F811
     candidature = desk.candidature()
     response = desk.client.post(
         f"/instruction/candidatures/{candidature.reference}/prendre",
@@ -110,13 +110,13 @@ class TestDeleteEndpoint(PostEndpointChecks):
     path, allowed_roles, form = "/support/fichiers/1/supprimer", ("support",), {"motif": "x"}
 
 
-def _text(response) -> str:  # noqa: ANN001
+def _text(response) -> str:
     import html
 
     return html.unescape(response.get_data(as_text=True))
 
 
-def test_support_reads_the_history_of_a_candidature_and_of_a_file(desk, agent) -> None:  # noqa: ANN001, F811
+def test_support_reads_the_history_of_a_candidature_and_of_a_file(desk, agent) -> None:  # noqa: F811
     candidature = _lg_with_zip(desk)
     fichier = db.scalar(select(Fichier).where(Fichier.original_name == "preuves_INS.zip"))
     logout(desk.client)
@@ -149,7 +149,7 @@ def test_support_reads_the_history_of_a_candidature_and_of_a_file(desk, agent) -
     assert desk.me.email not in whole and "pour_avis." not in whole
 
 
-def test_the_audit_views_are_the_support_desks(desk, agent) -> None:  # noqa: ANN001, F811
+def test_the_audit_views_are_the_support_desks(desk, agent) -> None:  # noqa: F811
     candidature = _lg_with_zip(desk)
     fichier = db.scalar(select(Fichier).where(Fichier.original_name == "preuves_INS.zip"))
     urls = (f"/support/candidatures/{candidature.reference}/historique",

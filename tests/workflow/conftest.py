@@ -16,7 +16,7 @@ REFERENTIEL = Path(__file__).resolve().parents[2] / "data" / "referentiel.json"
 
 
 @pytest.fixture
-def referentiels(ctx):  # noqa: ANN001, ANN201
+def referentiels(ctx):
     """The V1 référentiels, loaded with the reference data once per session."""
     return [db.scalar(select(Referentiel).where(Referentiel.code == code,
                                                 Referentiel.version == "V1"))
@@ -24,32 +24,32 @@ def referentiels(ctx):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def dmn_verif(ctx):  # noqa: ANN001, ANN201
+def dmn_verif(ctx):
     return UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")])
 
 
 @pytest.fixture
-def segur_verif(ctx):  # noqa: ANN001, ANN201
+def segur_verif(ctx):
     return UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="segur")])
 
 
 @pytest.fixture
-def college_member(ctx):  # noqa: ANN001, ANN201
+def college_member(ctx):
     return UserFactory(roles=["college"])
 
 
 @pytest.fixture
-def organisation(ctx):  # noqa: ANN001, ANN201
+def organisation(ctx):
     return OrganisationFactory()
 
 
 @pytest.fixture
-def industriel(organisation):  # noqa: ANN001, ANN201
+def industriel(organisation):
     return Industriel(organisation)
 
 
 @pytest.fixture
-def driver(referentiels, industriel, dmn_verif, college_member):  # noqa: ANN001, ANN201
+def driver(referentiels, industriel, dmn_verif, college_member):
     from backoffice.workflow.scenarios import Driver
     from tests.factories import fichier_for
 
@@ -57,7 +57,7 @@ def driver(referentiels, industriel, dmn_verif, college_member):  # noqa: ANN001
 
 
 @pytest.fixture
-def segur_driver(referentiels, industriel, segur_verif, college_member):  # noqa: ANN001, ANN201
+def segur_driver(referentiels, industriel, segur_verif, college_member):
     from backoffice.workflow.scenarios import Driver
     from tests.factories import fichier_for
 
@@ -65,7 +65,7 @@ def segur_driver(referentiels, industriel, segur_verif, college_member):  # noqa
 
 
 @pytest.fixture
-def product(organisation):  # noqa: ANN001, ANN201
+def product(organisation):
     from tests.factories import ProductFactory
 
     return ProductFactory(organisation=organisation)

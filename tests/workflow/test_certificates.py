@@ -23,7 +23,7 @@ from tests.helpers import csrf_token, login
 
 
 @pytest.fixture
-def certified(driver, product):  # noqa: ANN001, ANN201
+def certified(driver, product):
     """A nom de marque candidature through the collège; the commit runs the job."""
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "certificat")
@@ -38,7 +38,7 @@ def _pdf(cert: Certificat) -> bytes:
         return handle.read()
 
 
-def _validate(data: bytes):  # noqa: ANN202
+def _validate(data: bytes):
     from asn1crypto import pem, x509
 
     with open(signing_material()["SIGNING_CA"], "rb") as handle:
@@ -48,7 +48,7 @@ def _validate(data: bytes):  # noqa: ANN202
     return validate_pdf_signature(signature, context)
 
 
-def test_favourable_decision_issues_one_signed_certificate(certified) -> None:  # noqa: ANN001
+def test_favourable_decision_issues_one_signed_certificate(certified) -> None:
     assert certified.status == "certifiee" and certified.step("certificat").status == "emis"
     cert = db.scalar(select(Certificat).where(Certificat.candidature_id == certified.id))
     assert cert.number.startswith("ANS-DMN-") and cert.kind == "certificat"
@@ -64,7 +64,7 @@ def test_favourable_decision_issues_one_signed_certificate(certified) -> None:  
     assert "certificat.emis" in db.scalars(select(AuditEvent.action)).all()
 
 
-def test_a_changed_byte_breaks_the_signature(certified) -> None:  # noqa: ANN001
+def test_a_changed_byte_breaks_the_signature(certified) -> None:
     cert = db.scalar(select(Certificat).where(Certificat.candidature_id == certified.id))
     data = bytearray(_pdf(cert))
     index = data.find(cert.product_label.split(" - ")[0].encode())
@@ -73,7 +73,7 @@ def test_a_changed_byte_breaks_the_signature(certified) -> None:  # noqa: ANN001
     assert not status.intact and not status.bottom_line
 
 
-def test_pdfsig_validates_the_signature_independently(certified, tmp_path) -> None:  # noqa: ANN001
+def test_pdfsig_validates_the_signature_independently(certified, tmp_path) -> None:
     if not shutil.which("pdfsig"):
         missing_tier("poppler's pdfsig is missing (apt-get install poppler-utils)")
     cert = db.scalar(select(Certificat).where(Certificat.candidature_id == certified.id))
@@ -88,14 +88,14 @@ def test_pdfsig_validates_the_signature_independently(certified, tmp_path) -> No
     assert "Signature is Valid." not in report.stdout, report.stdout
 
 
-def test_issued_exactly_once(certified) -> None:  # noqa: ANN001
+def test_issued_exactly_once(certified) -> None:
     from jobs.certificats import emettre
 
     assert emettre(certified.id) is None  # the work is done: nothing happens
     assert db.scalar(select(func.count()).select_from(Certificat)) == 1
 
 
-def test_sons_sas_gets_a_referencement_number(segur_driver, product) -> None:  # noqa: ANN001
+def test_sons_sas_gets_a_referencement_number(segur_driver, product) -> None:
     candidature = segur_driver.open(product, "sons_sas")
     segur_driver.drive(candidature, "referencement")
     db.commit()
@@ -106,7 +106,7 @@ def test_sons_sas_gets_a_referencement_number(segur_driver, product) -> None:  #
     assert db.get(Candidature, candidature.id).status == "referencee"
 
 
-def test_failed_issuance_is_visible_and_can_be_retried(app, driver, product) -> None:  # noqa: ANN001
+def test_failed_issuance_is_visible_and_can_be_retried(app, driver, product) -> None:
     saved = app.config["SIGNING_KEY"]
     app.config.update(SIGNING_KEY="/nulle/part.pem", JOBS_RAISE=False)
     try:
@@ -131,7 +131,7 @@ def test_failed_issuance_is_visible_and_can_be_retried(app, driver, product) -> 
         Certificat.candidature_id == candidature.id)) == 1
 
 
-def test_public_verification_and_withdrawal(certified, client) -> None:  # noqa: ANN001
+def test_public_verification_and_withdrawal(certified, client) -> None:
     cert = db.scalar(select(Certificat).where(Certificat.candidature_id == certified.id))
     page = client.get(f"/verify/{cert.number}")
     assert page.status_code == 200 and "authentique et en vigueur" in page.get_data(as_text=True)
@@ -201,7 +201,7 @@ def test_public_verification_and_withdrawal(certified, client) -> None:  # noqa:
     assert "Non-conformité constatée." in events[-1][1] and cert.number in events[-1][1]
 
 
-def test_signing_works_from_a_thread_running_an_event_loop(ctx) -> None:  # noqa: ANN001
+def test_signing_works_from_a_thread_running_an_event_loop(ctx) -> None:
     """pyHanko starts its own event loop: from inside a running one (an async server, a
     browser driver's), the signature is made in another thread, and is valid."""
     import asyncio

@@ -37,7 +37,7 @@ def test_days_between_inverts_add_days() -> None:
     assert delays.days_between(end, PARIS_NOON, working=True) == pytest.approx(-10)
 
 
-def test_clock_pauses_for_complements_and_resumes_with_what_was_left(driver, product) -> None:  # noqa: ANN001, E501
+def test_clock_pauses_for_complements_and_resumes_with_what_was_left(driver, product) -> None:
     rule = db.scalar(select(DelayRule).where(DelayRule.demarche_code == "dmn_nom_de_marque",
                                              DelayRule.step == "recevabilite"))
     rule.days, rule.working_days = 30, False
@@ -59,7 +59,7 @@ def test_clock_pauses_for_complements_and_resumes_with_what_was_left(driver, pro
     assert (step.due_at - utcnow()).total_seconds() / 86400 == pytest.approx(20, abs=0.01)
 
 
-def test_days_left_sorts_in_sql(ctx) -> None:  # noqa: ANN001
+def test_days_left_sorts_in_sql(ctx) -> None:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     due = {"late": now - timedelta(days=2), "soon": now + timedelta(days=1, hours=12),
            "later": now + timedelta(days=40)}
@@ -80,7 +80,7 @@ def test_days_left_sorts_in_sql(ctx) -> None:  # noqa: ANN001
     assert [round(d, 1) for _, d in rows] == [-2.0, 1.5, 40.0]
 
 
-def test_submission_after_the_campaign_closes_is_refused(driver, product) -> None:  # noqa: ANN001
+def test_submission_after_the_campaign_closes_is_refused(driver, product) -> None:
     candidature = driver.open(product, "dmn_pect")
     driver.fill(candidature, "recevabilite")
     window = candidature.campaign_window
@@ -93,7 +93,7 @@ def test_submission_after_the_campaign_closes_is_refused(driver, product) -> Non
     assert candidature.step("recevabilite").status == "brouillon"
 
 
-def test_opening_outside_any_window_is_refused(driver, product) -> None:  # noqa: ANN001
+def test_opening_outside_any_window_is_refused(driver, product) -> None:
     for window in db.get(Demarche, "sons_sas").windows:
         window.closes_at = datetime(2024, 1, 1, tzinfo=UTC)
         window.opens_at = datetime(2023, 1, 1, tzinfo=UTC)

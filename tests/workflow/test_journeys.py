@@ -9,11 +9,11 @@ from backoffice.db import db
 from backoffice.models import AuditEvent, Demarche, ExigenceVerdict, Message, SectionReview
 
 
-def _statuses(candidature):  # noqa: ANN001, ANN202
+def _statuses(candidature):
     return {s.step: s.status for s in candidature.steps}
 
 
-def test_nom_de_marque_reaches_the_college(driver, product) -> None:  # noqa: ANN001
+def test_nom_de_marque_reaches_the_college(driver, product) -> None:
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "college", complements=True, modifications=True)
     assert candidature.current_step == "college"
@@ -37,7 +37,7 @@ def test_nom_de_marque_reaches_the_college(driver, product) -> None:  # noqa: AN
     assert verify_chain().ok
 
 
-def test_nom_de_marque_is_certified_after_a_favourable_college(driver, product) -> None:  # noqa: ANN001
+def test_nom_de_marque_is_certified_after_a_favourable_college(driver, product) -> None:
     candidature = driver.open(product, "dmn_pecan")
     driver.drive(candidature, "certificat")
     assert candidature.current_step == "certificat"
@@ -45,7 +45,7 @@ def test_nom_de_marque_is_certified_after_a_favourable_college(driver, product) 
     assert candidature.step("certificat").status == "emission_en_cours"
 
 
-def test_sons_sas_reaches_referencement(segur_driver, product) -> None:  # noqa: ANN001
+def test_sons_sas_reaches_referencement(segur_driver, product) -> None:
     candidature = segur_driver.open(product, "sons_sas")
     segur_driver.drive(candidature, "referencement", complements=True, modifications=True)
     assert _statuses(candidature) == {
@@ -57,7 +57,7 @@ def test_sons_sas_reaches_referencement(segur_driver, product) -> None:  # noqa:
     assert verify_chain().ok
 
 
-def test_ligne_generique_in_transitional_phase(driver, product) -> None:  # noqa: ANN001
+def test_ligne_generique_in_transitional_phase(driver, product) -> None:
     candidature = driver.open(product, "dmn_ligne_generique")
     assert [s.step for s in candidature.steps] == ["recevabilite", "preuves_pour_avis"]
     driver.drive(candidature, "fin")
@@ -71,7 +71,7 @@ def test_ligne_generique_in_transitional_phase(driver, product) -> None:  # noqa
     assert candidature.status == "avis_rendu" and candidature.closed_at is not None
 
 
-def test_ligne_generique_after_the_transitional_phase(driver, product) -> None:  # noqa: ANN001
+def test_ligne_generique_after_the_transitional_phase(driver, product) -> None:
     db.get(Demarche, "dmn_ligne_generique").phase_transitoire = False
     candidature = driver.open(product, "dmn_ligne_generique")
     assert [s.step for s in candidature.steps][-1] == "certificat"
@@ -79,7 +79,7 @@ def test_ligne_generique_after_the_transitional_phase(driver, product) -> None: 
     assert candidature.step("recevabilite").informative is False
 
 
-def test_each_transition_posts_to_the_thread(driver, product) -> None:  # noqa: ANN001
+def test_each_transition_posts_to_the_thread(driver, product) -> None:
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "convention", complements=True)
     events = db.scalars(select(Message.event).where(
@@ -89,7 +89,7 @@ def test_each_transition_posts_to_the_thread(driver, product) -> None:  # noqa: 
                       "form.validee"]
 
 
-def test_modifications_round_keeps_earlier_verdicts(driver, product) -> None:  # noqa: ANN001
+def test_modifications_round_keeps_earlier_verdicts(driver, product) -> None:
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "college", modifications=True)
     first = driver.sections(candidature)[0]

@@ -15,7 +15,7 @@ from tests.factories import CandidatureFactory, OrganisationFactory, TeamFactory
 
 
 @pytest.fixture
-def dossier(ctx):  # noqa: ANN001, ANN201
+def dossier(ctx):
     candidature = CandidatureFactory(demarche_code="dmn_nom_de_marque", at="recevabilite",
                                      status_at_step="soumise")
     candidature.contact_email, candidature.email_opt_in = "contact@editeur.example.fr", True
@@ -23,7 +23,7 @@ def dossier(ctx):  # noqa: ANN001, ANN201
     return candidature
 
 
-def _verif():  # noqa: ANN202
+def _verif():
     return UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")])
 
 
@@ -36,7 +36,7 @@ def _audited(message: Message) -> list[str]:
         AuditEvent.target_type == "message", AuditEvent.target_id == str(message.id))).all()
 
 
-def test_ans_vendor_and_system_write_through_ecrire(dossier) -> None:  # noqa: ANN001
+def test_ans_vendor_and_system_write_through_ecrire(dossier) -> None:
     verif = _verif()
     ans = messages.ecrire(dossier, actor=verif, body="  Merci de préciser.  ",
                           subject="Message de l'ANS", reponse_attendue=True)
@@ -61,7 +61,7 @@ def test_ans_vendor_and_system_write_through_ecrire(dossier) -> None:  # noqa: A
     assert internal.author_kind == "systeme" and _mails(internal) == 0  # not e-mailed
 
 
-def test_ecrire_refuses_strangers_empty_text_and_vendor_notes(dossier) -> None:  # noqa: ANN001
+def test_ecrire_refuses_strangers_empty_text_and_vendor_notes(dossier) -> None:
     stranger = Industriel(OrganisationFactory())
     segur = UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="segur")])
     count = len(db.scalars(select(Message)).all())
@@ -78,7 +78,7 @@ def test_ecrire_refuses_strangers_empty_text_and_vendor_notes(dossier) -> None: 
     assert len(db.scalars(select(Message)).all()) == count
 
 
-def test_products_are_created_and_numbered_by_the_workflow(ctx) -> None:  # noqa: ANN001
+def test_products_are_created_and_numbered_by_the_workflow(ctx) -> None:
     organisation = OrganisationFactory()
     values = {"name": "Careoptim", "version": "v1", "type": "socle", "nil": None,
               "responsable": "Jeanne Martin", "description": "", "certifications": [],
@@ -95,7 +95,7 @@ def test_products_are_created_and_numbered_by_the_workflow(ctx) -> None:  # noqa
     assert db.get(Product, first.id) is not None
 
 
-def test_an_unknown_step_is_a_domain_refusal(dossier) -> None:  # noqa: ANN001
+def test_an_unknown_step_is_a_domain_refusal(dossier) -> None:
     with pytest.raises(UnknownStep) as refused:
         dossier.step("preuves_pour_avis")
     assert isinstance(refused.value, TransitionError) and refused.value.code == "unknown_step"

@@ -14,12 +14,12 @@ from backoffice.models import Message, OutboxMail
 from jobs.notifications import envoyer, vider
 
 
-def _outbox(app) -> list[Path]:  # noqa: ANN001
+def _outbox(app) -> list[Path]:
     folder = Path(app.config["MAIL_OUTBOX_DIR"])
     return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
-def test_transition_emails_the_contact_after_commit(app, driver, product) -> None:  # noqa: ANN001
+def test_transition_emails_the_contact_after_commit(app, driver, product) -> None:
     for path in _outbox(app):
         path.unlink()
     candidature = driver.open(product, "dmn_nom_de_marque")
@@ -39,7 +39,7 @@ def test_transition_emails_the_contact_after_commit(app, driver, product) -> Non
     assert len(_outbox(app)) == len(mails)
 
 
-def test_mail_server_down_keeps_the_mail_for_later(app, driver, product, monkeypatch) -> None:  # noqa: ANN001, E501
+def test_mail_server_down_keeps_the_mail_for_later(app, driver, product, monkeypatch) -> None:
     from tests.test_issuance_crash import _free_port
 
     # a relay nobody listens on (tests/test_mail_relay.py talks to a real one)
@@ -61,7 +61,7 @@ def test_mail_server_down_keeps_the_mail_for_later(app, driver, product, monkeyp
     assert all(r.status == "envoye" for r in db.scalars(select(OutboxMail)))
 
 
-def test_no_email_without_consent(app, driver, product) -> None:  # noqa: ANN001
+def test_no_email_without_consent(app, driver, product) -> None:
     for path in _outbox(app):
         path.unlink()
     candidature = driver.open(product, "dmn_pecan")

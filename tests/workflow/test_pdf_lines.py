@@ -17,7 +17,7 @@ COMMENT = ("Le dossier est solide : les preuves de la section INS montrent la sa
            "ce que le référentiel attend de l'exigence INS 3.1 comme de ses voisines.")
 
 
-def _text(data: bytes, tmp_path) -> str:  # noqa: ANN001
+def _text(data: bytes, tmp_path) -> str:
     if not shutil.which("pdftotext"):
         missing_tier("poppler's pdftotext is not installed")
     path = tmp_path / "document.pdf"
@@ -33,7 +33,7 @@ def test_fit_lines_keeps_each_line_inside_the_room() -> None:
     assert all(pdf.text_width(line, 10) <= 300 for line in lines)
 
 
-def test_the_minutes_wrap_long_lines(item, board, tmp_path) -> None:  # noqa: ANN001, F811
+def test_the_minutes_wrap_long_lines(item, board, tmp_path) -> None:  # noqa: F811
     from jobs.college import render
 
     seance, (president, m1, _) = board

@@ -32,7 +32,7 @@ def _mismatches() -> list[tuple]:
     return wrong
 
 
-def test_every_transition_keeps_the_queue_fields(ctx) -> None:  # noqa: ANN001
+def test_every_transition_keeps_the_queue_fields(ctx) -> None:
     credentials = seed(candidatures=len(TARGETS) * 2)
     db.flush()
     count = db.scalar(select(Candidature.id).limit(1))

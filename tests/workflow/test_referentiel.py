@@ -13,7 +13,7 @@ from backoffice.models import (
 )
 
 
-def test_editing_the_referentiel_does_not_change_a_candidature_in_flight(driver, product) -> None:  # noqa: ANN001, E501
+def test_editing_the_referentiel_does_not_change_a_candidature_in_flight(driver, product) -> None:
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "preuves")
     ins = db.scalar(select(SectionReview).where(SectionReview.candidature_id == candidature.id,
@@ -33,7 +33,7 @@ def test_editing_the_referentiel_does_not_change_a_candidature_in_flight(driver,
     assert "INS 99.1" not in {e.code for e in db.scalars(select(CandidatureExigence))}
 
 
-def test_profils_chosen_at_recevabilite_select_the_sections(driver, product) -> None:  # noqa: ANN001
+def test_profils_chosen_at_recevabilite_select_the_sections(driver, product) -> None:
     driver.profils = ["GEN", "PS"]
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "preuves")
@@ -43,7 +43,7 @@ def test_profils_chosen_at_recevabilite_select_the_sections(driver, product) -> 
     assert sorted(codes) == ["ADM", "ANN", "PORT", "PSC", "RGPD"]
 
 
-def test_unknown_profil_is_refused_at_recevabilite(driver, product) -> None:  # noqa: ANN001
+def test_unknown_profil_is_refused_at_recevabilite(driver, product) -> None:
     import pytest
 
     from backoffice.workflow.base import InvalidInput

@@ -27,7 +27,7 @@ ROWS = [
 ]
 
 
-def _workbook(path, rows=ROWS, columns=COLUMNS):  # noqa: ANN001, ANN202
+def _workbook(path, rows=ROWS, columns=COLUMNS):
     book = Workbook()
     sheet = book.active
     sheet.append(list(columns))
@@ -37,7 +37,7 @@ def _workbook(path, rows=ROWS, columns=COLUMNS):  # noqa: ANN001, ANN202
     return path
 
 
-def test_import_builds_sections_exigences_preuves_and_profils(ctx, tmp_path) -> None:  # noqa: ANN001
+def test_import_builds_sections_exigences_preuves_and_profils(ctx, tmp_path) -> None:
     referentiel = import_workbook(_workbook(tmp_path / "export.xlsx"), code="dmn",
                                   version="V2", label="Référentiel DMN V2")
     assert referentiel.current is True
@@ -52,7 +52,7 @@ def test_import_builds_sections_exigences_preuves_and_profils(ctx, tmp_path) -> 
         "GEN": ["PSC"], "INS": ["INS"], "PS": ["PSC"]}
 
 
-def test_a_new_version_becomes_current_and_versions_are_never_overwritten(ctx, tmp_path) -> None:  # noqa: ANN001, E501
+def test_a_new_version_becomes_current_and_versions_are_never_overwritten(ctx, tmp_path) -> None:
     path = _workbook(tmp_path / "export.xlsx")
     # V1 is the reference data's version (data/referentiels.json), in force until now
     v1 = db.scalar(select(Referentiel).where(Referentiel.code == "dmn",
@@ -66,7 +66,7 @@ def test_a_new_version_becomes_current_and_versions_are_never_overwritten(ctx, t
             import_workbook(path, code="dmn", version=version, label=version)
 
 
-def test_missing_columns_and_garbage_are_refused(ctx, tmp_path) -> None:  # noqa: ANN001
+def test_missing_columns_and_garbage_are_refused(ctx, tmp_path) -> None:
     with pytest.raises(InvalidInput, match="Colonnes absentes : ID"):
         import_workbook(_workbook(tmp_path / "a.xlsx", columns=("Chapitre", "Exigence")),
                         code="dmn", version="V3", label="x")
@@ -83,7 +83,7 @@ def test_section_codes_from_ids() -> None:
     assert section_code("SC.PSC.06") == "PSC"
 
 
-def test_cli_import(app, tmp_path, connection) -> None:  # noqa: ANN001
+def test_cli_import(app, tmp_path, connection) -> None:
     path = _workbook(tmp_path / "export.xlsx")
     result = app.test_cli_runner().invoke(args=["import-referentiel", str(path), "--code",
                                                 "dmn", "--version", "V9"])

@@ -17,7 +17,7 @@ from tests.helpers import login
 
 
 @pytest.fixture
-def en_cours(ctx, dmn_verif, product):  # noqa: ANN001, ANN201, ARG001
+def en_cours(ctx, dmn_verif, product):
     dmn_verif.teams[0].parcours = "dmn"
     candidature = CandidatureFactory(product=product, organisation=product.organisation,
                                      demarche_code="dmn_nom_de_marque", at="certificat",
@@ -26,7 +26,7 @@ def en_cours(ctx, dmn_verif, product):  # noqa: ANN001, ANN201, ARG001
     return candidature
 
 
-def test_a_fresh_issuance_is_not_retried(en_cours, dmn_verif) -> None:  # noqa: ANN001
+def test_a_fresh_issuance_is_not_retried(en_cours, dmn_verif) -> None:
     en_cours.last_activity_at = utcnow() - timedelta(minutes=5)
     assert not emission.bloquee(en_cours)
     assert not emission.can_relancer(dmn_verif, en_cours)
@@ -35,7 +35,7 @@ def test_a_fresh_issuance_is_not_retried(en_cours, dmn_verif) -> None:  # noqa: 
     assert refused.value.code == "emission_recente"
 
 
-def test_a_stuck_issuance_is_queued_again(app, en_cours, dmn_verif) -> None:  # noqa: ANN001
+def test_a_stuck_issuance_is_queued_again(app, en_cours, dmn_verif) -> None:
     app.config["ISSUANCE_RETRY_AFTER_MINUTES"] = 10
     try:
         en_cours.last_activity_at = utcnow() - timedelta(minutes=11)
@@ -51,7 +51,7 @@ def test_a_stuck_issuance_is_queued_again(app, en_cours, dmn_verif) -> None:  # 
         app.config.pop("ISSUANCE_RETRY_AFTER_MINUTES")
 
 
-def test_the_dossier_offers_relancer_only_once_stuck(client, en_cours, dmn_verif) -> None:  # noqa: ANN001
+def test_the_dossier_offers_relancer_only_once_stuck(client, en_cours, dmn_verif) -> None:
     login(client, dmn_verif)
     en_cours.last_activity_at = utcnow() - timedelta(minutes=5)
     db.commit()

@@ -15,7 +15,7 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture
-def board(ctx):  # noqa: ANN001, ANN201
+def board(ctx):
     secretary = UserFactory(roles=["college"], name="Sophie Secrétaire")
     secretary.secretaire = True
     members = [secretary] + [UserFactory(roles=["college"], name=f"Membre {i}") for i in (1, 2)]
@@ -26,14 +26,14 @@ def board(ctx):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def item(board, driver, product):  # noqa: ANN001, ANN201
+def item(board, driver, product):
     seance, members = board
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "college")
     return seances.inscrire(seance, candidature, actor=members[0])
 
 
-def test_only_secretaries_and_admins_prepare(ctx, board) -> None:  # noqa: ANN001
+def test_only_secretaries_and_admins_prepare(ctx, board) -> None:
     seance, members = board
     with pytest.raises(NotAllowed):
         seances.creer(actor=members[1], date=seance.date, label="x", members=members,
@@ -43,11 +43,11 @@ def test_only_secretaries_and_admins_prepare(ctx, board) -> None:  # noqa: ANN00
                          president=members[2]).quorum == 2  # default: majority
 
 
-def test_inscription_moves_the_dossier(item) -> None:  # noqa: ANN001
+def test_inscription_moves_the_dossier(item) -> None:
     assert item.candidature.step("college").status == "inscrite"
 
 
-def test_decision_needs_the_quorum_and_the_president(item, board) -> None:  # noqa: ANN001
+def test_decision_needs_the_quorum_and_the_president(item, board) -> None:
     seance, (president, m1, m2) = board
     seances.voter(item, actor=president, vote="favorable")
     with pytest.raises(TransitionError, match="Quorum non atteint"):
@@ -62,7 +62,7 @@ def test_decision_needs_the_quorum_and_the_president(item, board) -> None:  # no
         seances.voter(item, actor=m2, vote="defavorable")
 
 
-def test_a_conflicted_member_cannot_vote_nor_count(item, board) -> None:  # noqa: ANN001
+def test_a_conflicted_member_cannot_vote_nor_count(item, board) -> None:
     seance, (president, m1, m2) = board
     seances.voter(item, actor=m1, vote="favorable")
     seances.declarer_conflit(item, actor=m1, reason="Ancien salarié de l'éditeur")
@@ -75,12 +75,12 @@ def test_a_conflicted_member_cannot_vote_nor_count(item, board) -> None:  # noqa
     assert seances.quorum_reached(item)
 
 
-def test_outsiders_cannot_vote(item) -> None:  # noqa: ANN001
+def test_outsiders_cannot_vote(item) -> None:
     with pytest.raises(NotAllowed):
         seances.voter(item, actor=UserFactory(roles=["college"]), vote="favorable")
 
 
-def test_defavorable_needs_a_motive_and_ajournement_reopens_sections(item, board) -> None:  # noqa: ANN001
+def test_defavorable_needs_a_motive_and_ajournement_reopens_sections(item, board) -> None:
     seance, (president, m1, _) = board
     seances.voter(item, actor=president, vote="defavorable")
     seances.voter(item, actor=m1, vote="defavorable")
@@ -97,7 +97,7 @@ def test_defavorable_needs_a_motive_and_ajournement_reopens_sections(item, board
     assert ins.status == "modifications_demandees"
 
 
-def test_closing_needs_every_decision_and_writes_the_minutes(app, item, board) -> None:  # noqa: ANN001
+def test_closing_needs_every_decision_and_writes_the_minutes(app, item, board) -> None:
     seance, (president, m1, _) = board
     with pytest.raises(TransitionError, match="sans décision"):
         seances.clore(seance, actor=president)
@@ -116,7 +116,7 @@ def test_closing_needs_every_decision_and_writes_the_minutes(app, item, board) -
     assert minutes.startswith(b"%PDF") and b"Dossier solide" in minutes
 
 
-def test_members_read_the_whole_dossier(app, client, item, board) -> None:  # noqa: ANN001
+def test_members_read_the_whole_dossier(app, client, item, board) -> None:
     from tests.helpers import login
 
     db.commit()
@@ -135,7 +135,7 @@ def test_members_read_the_whole_dossier(app, client, item, board) -> None:  # no
     assert download.headers["Content-Disposition"].startswith("attachment")
 
 
-def _succeeds(call) -> bool:  # noqa: ANN001
+def _succeeds(call) -> bool:
     savepoint = db().begin_nested()
     try:
         call()
@@ -147,7 +147,7 @@ def _succeeds(call) -> bool:  # noqa: ANN001
         savepoint.rollback()
 
 
-def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(item, board) -> None:  # noqa: ANN001, E501
+def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(item, board) -> None:
     """The séance's predicates (its page's buttons) agree with the operations, for each
     person and state: open, one member conflicted, decided, closed."""
     seance, (president, m1, m2) = board

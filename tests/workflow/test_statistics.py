@@ -30,7 +30,7 @@ def _assert_aggregates_equal_naive(filters: Filters) -> None:
     assert from_aggregates(filters) == naive.compute(filters, at)
 
 
-def _recevabilite_with_complements(driver, product, clock, *, before, paused, after):  # noqa: ANN001, ANN202
+def _recevabilite_with_complements(driver, product, clock, *, before, paused, after):
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.fill(candidature, "recevabilite")
     driver.submit(candidature, "recevabilite")
@@ -46,7 +46,7 @@ def _recevabilite_with_complements(driver, product, clock, *, before, paused, af
     return candidature
 
 
-def test_lead_time_leaves_out_the_pause_for_complements(driver, product) -> None:  # noqa: ANN001
+def test_lead_time_leaves_out_the_pause_for_complements(driver, product) -> None:
     rule = db.scalar(select(DelayRule).where(DelayRule.demarche_code == "dmn_nom_de_marque",
                                              DelayRule.step == "recevabilite"))
     rule.days, rule.working_days = 30, False
@@ -63,7 +63,7 @@ def test_lead_time_leaves_out_the_pause_for_complements(driver, product) -> None
     assert +facts.leads == {("dmn_nom_de_marque", "recevabilite", 8, True): 1}  # days begun
 
 
-def test_overdue_decision_is_outside_the_delay(driver, product) -> None:  # noqa: ANN001
+def test_overdue_decision_is_outside_the_delay(driver, product) -> None:
     with simulated_clock(utcnow() - timedelta(days=80)) as clock:
         candidature = _recevabilite_with_complements(driver, product, clock,
                                                      before=20, paused=5, after=15)
@@ -76,7 +76,7 @@ def test_overdue_decision_is_outside_the_delay(driver, product) -> None:  # noqa
     assert row[2:] == [1, 35, 35, "30 j", 0.0]
 
 
-def test_reopened_section_counts_its_rounds_and_figures_equal_naive(driver, product) -> None:  # noqa: ANN001
+def test_reopened_section_counts_its_rounds_and_figures_equal_naive(driver, product) -> None:
     with simulated_clock(utcnow() - timedelta(days=120)) as clock:
         driver.tick = lambda: clock.advance(days=2)
         candidature = driver.open(product, "dmn_nom_de_marque")
@@ -100,7 +100,7 @@ def test_reopened_section_counts_its_rounds_and_figures_equal_naive(driver, prod
     assert facts.stock_now["college"] == 1
 
 
-def test_incremental_run_keeps_old_weeks_and_recounts_recent_ones(driver, organisation) -> None:  # noqa: ANN001, E501
+def test_incremental_run_keeps_old_weeks_and_recounts_recent_ones(driver, organisation) -> None:
     filters = _filters(52)
     with simulated_clock(utcnow() - timedelta(days=150)) as clock:
         driver.tick = lambda: clock.advance(days=3)
@@ -119,7 +119,7 @@ def test_incremental_run_keeps_old_weeks_and_recounts_recent_ones(driver, organi
     assert from_aggregates(filters) == naive.compute(filters, at)
 
 
-def test_seed_like_history_equals_naive(ctx) -> None:  # noqa: ANN001
+def test_seed_like_history_equals_naive(ctx) -> None:
     """Every démarche, every step and status the demo reaches, months of history."""
     from backoffice import seed
 

@@ -82,22 +82,22 @@ class Case:
     args: Callable[[Any], tuple] = lambda c: ()  # the predicate's arguments after (actor, c)
 
 
-def _recevabilite(c) -> tuple:  # noqa: ANN001
+def _recevabilite(c) -> tuple:
     return ("recevabilite",)
 
 
-def _section(c) -> tuple:  # noqa: ANN001
+def _section(c) -> tuple:
     return (_first_section(c),)
 
 
-def _stale_issuance(c, w, status):  # noqa: ANN001, ANN202, ARG001
+def _stale_issuance(c, w, status):
     """An issuance « en cours » for longer than ISSUANCE_RETRY_AFTER_MINUTES may be retried."""
     from datetime import timedelta
 
     c.last_activity_at = utcnow() - timedelta(hours=2)
 
 
-def _fill_recevabilite(c, w, status):  # noqa: ANN001, ANN202
+def _fill_recevabilite(c, w, status):
     step = c.step("recevabilite")
     saved, step.status = step.status, "brouillon"
     from backoffice.workflow.scenarios import Driver
@@ -106,7 +106,7 @@ def _fill_recevabilite(c, w, status):  # noqa: ANN001, ANN202
     step.status = saved
 
 
-def _zip(c, w, status):  # noqa: ANN001, ANN202
+def _zip(c, w, status):
     if status == "a_venir":  # the recevabilité is submitted, not decided yet
         recevabilite = c.step("recevabilite")
         recevabilite.status, recevabilite.submitted_at = "soumise", utcnow()
@@ -116,20 +116,20 @@ def _zip(c, w, status):  # noqa: ANN001, ANN202
         db.add(ZipPourAvis(candidature_id=c.id, fichier_id=fichier_for(c, "p.zip").id))
 
 
-def _sending(c, w, status):  # noqa: ANN001, ANN202
+def _sending(c, w, status):
     """The vérificateur sent it; the job has not created the Yousign request yet."""
     db.add(Convention(candidature_id=c.id, sent_at=utcnow()))
 
 
-def _section_files(c, w, status):  # noqa: ANN001, ANN202
+def _section_files(c, w, status):
     section = _first_section(c)
     for exigence in section.exigences:
         db.add(Preuve(candidature_id=c.id, exigence_id=exigence.id,
                       fichier_id=fichier_for(c, "x.pdf").id, round_added=1))
 
 
-def _verdicts(nc_first: bool):  # noqa: ANN202
-    def prepare(c, w, status):  # noqa: ANN001, ANN202
+def _verdicts(nc_first: bool):
+    def prepare(c, w, status):
         section = _first_section(c)
         for i, exigence in enumerate(section.exigences):
             verdict = "non_conforme" if nc_first and i == 0 else "conforme"
@@ -139,12 +139,12 @@ def _verdicts(nc_first: bool):  # noqa: ANN202
     return prepare
 
 
-def _first_section(c) -> SectionReview:  # noqa: ANN001
+def _first_section(c) -> SectionReview:
     return db.scalars(select(SectionReview).where(SectionReview.candidature_id == c.id)
                       .order_by(SectionReview.position)).first()
 
 
-def _exigence(c):  # noqa: ANN001, ANN202
+def _exigence(c):
     return _first_section(c).exigences[0].code
 
 
@@ -263,7 +263,7 @@ CASES: dict[str, Case] = {
 }
 
 
-def _certificat(c) -> Certificat:  # noqa: ANN001
+def _certificat(c) -> Certificat:
     return db.scalar(select(Certificat).where(Certificat.candidature_id == c.id))
 
 
@@ -294,7 +294,7 @@ PAIRS = [(name, status) for name, info in sorted(TRANSITIONS.items())
 
 
 @pytest.fixture
-def world(referentiels, industriel, dmn_verif, college_member, product):  # noqa: ANN001, ANN201
+def world(referentiels, industriel, dmn_verif, college_member, product):
     dmn_verif.teams[0].parcours = "dmn"
     segur_and_dmn = UserFactory(roles=["admin"])
     return World(industriel, dmn_verif, college_member, segur_and_dmn, product,
@@ -303,7 +303,7 @@ def world(referentiels, industriel, dmn_verif, college_member, product):  # noqa
                  Industriel(OrganisationFactory()))
 
 
-def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
+def _build(case: Case, info, status: str, w: World):
     if case.demarche == "sons_sas":
         w.verif.teams[0].parcours = "segur"
     kind = info.kind
@@ -342,7 +342,7 @@ def _build(case: Case, info, status: str, w: World):  # noqa: ANN001, ANN202
     return c
 
 
-def _snapshot(c) -> tuple:  # noqa: ANN001
+def _snapshot(c) -> tuple:
     db.flush()
     db.expire_all()
     sections = db.execute(select(SectionReview.code, SectionReview.status, SectionReview.round)
@@ -356,7 +356,7 @@ def _snapshot(c) -> tuple:  # noqa: ANN001
 
 
 @pytest.mark.parametrize(("name", "status"), PAIRS)
-def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
+def test_transition_from_status(world, name, status) -> None:
     info, case = TRANSITIONS[name], CASES[name]
     c = _build(case, info, status, world)
     before = _snapshot(c)
@@ -395,7 +395,7 @@ def test_transition_from_status(world, name, status) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize(("name", "status"), PAIRS)
-def test_predicate_is_true_exactly_when_the_call_succeeds(world, name, status) -> None:  # noqa: ANN001
+def test_predicate_is_true_exactly_when_the_call_succeeds(world, name, status) -> None:
     """Every role against every status: a page shows the action (the predicate) exactly
     when clicking it would work (the transition's guard)."""
     info, case = TRANSITIONS[name], CASES[name]

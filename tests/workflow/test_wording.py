@@ -13,7 +13,7 @@ from backoffice.models import Candidature, Certificat, Message
 from backoffice.reference.files import message_texts
 
 
-def test_the_certificate_message_agrees_with_the_certificate(driver, product) -> None:  # noqa: ANN001
+def test_the_certificate_message_agrees_with_the_certificate(driver, product) -> None:
     candidature = driver.open(product, "dmn_nom_de_marque")
     driver.drive(candidature, "certificat")
     db.commit()  # the issuance runs after the commit
