@@ -3,9 +3,12 @@ style, an open campaign window per démarche, candidatures spread over the déma
 their steps. The démarches, delays, pièces, référentiels and message wording are
 reference data (backoffice/reference, loaded by init-db), not demo data.
 
-The candidatures are placed at their step directly (`place_at_step`), with consistent
-dates and deciders; the lifecycle issue replaces this with runs of the workflow itself
-so that their audit trails are real.
+The open candidatures are placed at their step directly (`place_at_step`), with
+consistent dates and deciders; vendors' messages and self-assessments are added; the
+issuances they need are kept and run (no certificate stuck « Émission en cours »).
+With `--historique N`, N more candidatures go the whole way through the workflow itself
+(`build_history`, simulated clock), with past séances, so that /statistiques has months
+of figures.
 """
 
 from __future__ import annotations
