@@ -68,7 +68,7 @@ def envoyer(candidature_id: int) -> str | None:
         log.warning("Yousign request %s of %s left unused (%s)", demande.id, reference,
                     error.code)
         return None
-    db.commit()
+    db.commit()  # job step: the request's id is kept before anything else can fail
     return demande.id
 
 
@@ -81,7 +81,7 @@ def _echec(reference: str, error: Exception) -> None:
     except TransitionError:
         db.rollback()
         return
-    db.commit()
+    db.commit()  # job step: back « à envoyer », told in the thread, before RQ gives up
 
 
 def _store(candidature: Candidature, name: str, data: bytes, kept: list[str]) -> Fichier:
@@ -125,7 +125,7 @@ def telecharger(candidature_id: int) -> int | None:
             signed=_store(candidature, f"convention-{reference}-signee.pdf", signed, kept),
             audit_trail=_store(candidature, f"convention-{reference}-dossier-de-preuve.pdf",
                                trail, kept))
-        db.commit()
+        db.commit()  # job step: the files' rows with the bytes just stored (else removed)
     except BaseException as error:
         db.rollback()
         for key in kept:

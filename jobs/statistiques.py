@@ -15,7 +15,7 @@ def _run(complet: bool) -> dict[str, int]:
 
     try:
         result = recount(complet=complet)
-        db.commit()
+        db.commit()  # the job's unit of work: one recount, one commit
     except BaseException:
         db.rollback()
         raise
