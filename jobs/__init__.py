@@ -24,15 +24,22 @@ def _unit_of_work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     """A job's unit of work (backoffice/unitofwork.py): what it leaves pending is
     committed when it returns, rolled back when it raises. A job may commit a step of
     its own before slow outside work (signing, clamd, SMTP), each such commit saying why."""
-    from backoffice.db import db
+    from backoffice.db import db, write_intent
 
+    # a job writes: on SQLite each of its transactions takes the write lock at BEGIN and
+    # waits for it (busy timeout), instead of failing when a read turns into a write after
+    # another process committed (two workers on one SQLite file; in-process jobs do the same)
+    token = write_intent.set(True)
     try:
-        result = fn(*args, **kwargs)
-    except BaseException:
-        db.rollback()
-        raise
-    db.commit()  # the job's unit of work: its one commit, or its last
-    return result
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()  # the job's unit of work: its one commit, or its last
+        return result
+    finally:
+        write_intent.reset(token)
 
 
 def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) -> Any:

@@ -78,18 +78,28 @@ class Lexicon:
 
 
 def lexicon_for(candidature: Candidature, events: list[AuditEvent]) -> Lexicon:
-    """Section and exigence titles, pièce labels, people's names: three or four queries."""
-    rows = db.execute(select(SectionReview.id, SectionReview.code, SectionReview.title).where(
-        SectionReview.candidature_id == candidature.id)).all()
-    sections = {code: title for _, code, title in rows}
-    section_ids = {str(id_): code for id_, code, _ in rows}
-    exigences = dict(db.execute(
-        select(CandidatureExigence.code, CandidatureExigence.title)
-        .join(SectionReview, SectionReview.id == CandidatureExigence.section_id)
-        .where(SectionReview.candidature_id == candidature.id)).all())
-    parcours = DEMARCHES[candidature.demarche_code].parcours.value
-    pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
-        PieceType.parcours == parcours)).all())
+    """Section and exigence titles, pièce labels, people's names, each read only when an
+    event names one (a dossier page keeps its query budget): at most three queries."""
+    payloads = [e.after or {} for e in events]
+    sections: dict[str, str] = {}
+    section_ids: dict[str, str] = {}
+    exigences: dict[str, str] = {}
+    if any(e.target_type == "sectionreview" for e in events) or \
+            any(p.get("section") or p.get("exigence") for p in payloads):
+        for id_, code, title, exigence, exigence_title in db.execute(
+                select(SectionReview.id, SectionReview.code, SectionReview.title,
+                       CandidatureExigence.code, CandidatureExigence.title)
+                .outerjoin(CandidatureExigence,
+                           CandidatureExigence.section_id == SectionReview.id)
+                .where(SectionReview.candidature_id == candidature.id)):
+            sections[code], section_ids[str(id_)] = title, code
+            if exigence is not None:
+                exigences[exigence] = exigence_title
+    pieces: dict[str, str] = {}
+    if any(p.get("type") for p in payloads):
+        parcours = DEMARCHES[candidature.demarche_code].parcours.value
+        pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
+            PieceType.parcours == parcours)).all())
     return Lexicon(sections, section_ids, exigences, pieces, people_named(events))
 
 

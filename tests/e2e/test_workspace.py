@@ -61,6 +61,9 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("Demande de compléments envoyée à l'industriel.")).to_be_visible()
     assert axe_violations(page) == []
+    # the thread read up to now (the demo's vendors have written in some threads already)
+    page.goto(f"/instruction/candidatures/{reference}?onglet=messagerie")
+    expect(page.get_by_label("Message *")).to_be_visible()
 
     # the vendor answers through the API
     detail = _api(live_server, "GET", f"/candidatures/{reference}")
