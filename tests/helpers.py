@@ -192,3 +192,20 @@ class audit_triggers_disabled:
             )
             for statement in migration.APPEND_ONLY_SQLITE:
                 self.session.execute(text(statement))
+
+
+def pdf_text(data: bytes, tmp_path: Any) -> str:
+    """The text poppler's pdftotext reads on the page (what lies past its edge is lost),
+    whitespace folded: what a reader of the PDF sees."""
+    import shutil
+    import subprocess  # nosec B404 - a fixed command line, the tests' own file
+
+    from tests.conftest import missing_tier
+
+    if not shutil.which("pdftotext"):
+        missing_tier("poppler's pdftotext is not installed")
+    path = tmp_path / "document.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
+                         check=True, timeout=60)
+    return " ".join(out.stdout.decode().split())

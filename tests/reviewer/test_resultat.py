@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from backoffice.db import db
 from backoffice.models import Candidature, Certificat, Message
-from tests.helpers import login, logout
+from tests.helpers import login, logout, pdf_text
 
 
 def _referencee(desk) -> tuple[Candidature, Certificat]:
@@ -106,28 +106,12 @@ def test_the_dossier_shows_the_result_panel(desk, status) -> None:
     assert f">{label}</span>" in text
 
 
-def _pdf_text(data: bytes, tmp_path) -> str:
-    """The text poppler's pdftotext reads on the page (what lies past its edge is lost)."""
-    import shutil
-    import subprocess
-
-    from tests.conftest import missing_tier
-
-    if not shutil.which("pdftotext"):
-        missing_tier("poppler's pdftotext is not installed")
-    path = tmp_path / "document.pdf"
-    path.write_bytes(data)
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         check=True, timeout=60)
-    return " ".join(out.stdout.decode().split())
-
-
 def test_the_attestation_pdf_prints_its_whole_title_and_profile_labels(desk, tmp_path) -> None:
     from backoffice.uploads import storage
 
     candidature, cert = _referencee(desk)
     with storage().open(cert.fichier.storage_key) as handle:
-        text = _pdf_text(handle.read(), tmp_path)
+        text = pdf_text(handle.read(), tmp_path)
     assert "Attestation de conformité — référencement SONS SAS" in text
     assert f"Numéro unique de référencement {cert.numero_referencement}" in " ".join(
         text.replace(" :", "").split())
@@ -143,7 +127,7 @@ def test_the_certificate_pdf_names_profiles_by_their_labels(desk, tmp_path) -> N
     candidature.profils = ["GEN", "INS"]
     candidature.referentiel_id = None  # the DMN référentiel in force
     labels = profil_labels(candidature)
-    text = _pdf_text(render(candidature, cert), tmp_path)
+    text = pdf_text(render(candidature, cert), tmp_path)
     assert "Certificat de conformité" in text
     assert f"{labels['GEN']}, {labels['INS']}" in text
     assert "GEN," not in text and " INS" not in text

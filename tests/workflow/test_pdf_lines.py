@@ -4,27 +4,14 @@ pdftotext reads (only what lies on the page) holds the whole text."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 from backoffice import pdf
 from backoffice.workflow import seances
-from tests.conftest import missing_tier
+from tests.helpers import pdf_text
 from tests.workflow.test_seances import board, item  # noqa: F401 - fixtures
 
 COMMENT = ("Le dossier est solide : les preuves de la section INS montrent la saisie des "
            "traits d'identité, la qualification de l'identité et le retour au téléservice, "
            "ce que le référentiel attend de l'exigence INS 3.1 comme de ses voisines.")
-
-
-def _text(data: bytes, tmp_path) -> str:
-    if not shutil.which("pdftotext"):
-        missing_tier("poppler's pdftotext is not installed")
-    path = tmp_path / "document.pdf"
-    path.write_bytes(data)
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         check=True, timeout=60)
-    return " ".join(out.stdout.decode().split())
 
 
 def test_fit_lines_keeps_each_line_inside_the_room() -> None:
@@ -42,6 +29,6 @@ def test_the_minutes_wrap_long_lines(item, board, tmp_path) -> None:  # noqa: F8
     seances.voter(item, actor=president, vote="favorable")
     seances.voter(item, actor=m1, vote="favorable", comment=COMMENT)
     seances.decider(item, actor=president, decision="favorable")
-    text = _text(render(seance), tmp_path)
+    text = pdf_text(render(seance), tmp_path)
     assert f"Procès-verbal — {seance.label}" in text
     assert COMMENT in text
