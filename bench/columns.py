@@ -15,7 +15,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "candidature_step": ("id", "candidature_id", "step", "position", "status", "assignee_id",
                          "informative", "opened_at", "submitted_at", "due_at", "paused_at",
                          "remaining_days", "decided_at", "decided_by_id", "updated_at",
-                         "lead_days", "within_delay"),
+                         "lead_days", "within_delay", "paused_days"),
     "step_form": ("id", "candidature_id", "step", "data", "updated_at"),
     "fichier": ("id", "candidature_id", "storage_key", "original_name", "size", "sha256",
                 "kind", "content_type", "uploaded_at", "uploaded_by_user_id", "scan_status"),

@@ -237,16 +237,21 @@ class Generator(EvidenceRows, ThreadRows):
                                      f"« {row['status']} »."))
                 self._step_audit(cid, sid, step, row, actor_vendor)
             # what the workflow records at a decision (workflow/delays.record_lead): the
-            # generated steps never paused, so the clock ran from submission to decision
+            # clock ran from submission to decision, less the days the step was paused for
+            # compléments (a share of the decided steps that have a delay)
             lead = within = None
+            paused = 0.0
             delay = ref.delays.get((code, step), (0, False))[0]
             if delay and row["decided"] and row["submitted"]:
-                lead = max((row["decided"] - row["submitted"]) / DAY, 0.0)
+                elapsed = max((row["decided"] - row["submitted"]) / DAY, 0.0)
+                if rng.random() < dist.PAUSED_SHARE:
+                    paused = elapsed * rng.uniform(0.1, 0.6)
+                lead = elapsed - paused
                 within = lead <= delay
             step_rows.append((sid, cid, step, position, row["status"], row["assignee"],
                               row["informative"], row["opened"], row["submitted"], row["due"],
                               row["paused"], row["remaining"], row["decided"],
-                              row["decided_by"], last, lead, within))
+                              row["decided_by"], last, lead, within, paused))
             self_steps.append(row)
         closed = None
         final = "en_cours"

@@ -79,6 +79,9 @@ AUDITED_UPLOADS = 0.1
 # Duration of a step: vendor's time to submit, ANS's time to decide (days, uniform ranges).
 FILL_DAYS = (0.05, 10)
 DECIDE_DAYS = (1, 40)
+# A decided step with a legal delay was paused for compléments in this share of cases
+# (the days paused, 10 to 60 % of its time at ANS, are not counted in its lead time).
+PAUSED_SHARE = 0.25
 
 # File sizes: log-normal around 400 kB, capped.
 FILE_SIZE_MU, FILE_SIZE_SIGMA, FILE_SIZE_MAX = 12.9, 1.2, 200 * 1024 * 1024
