@@ -35,8 +35,11 @@ from backoffice.statistics.common import (
     age_bucket,
     day_bucket,
     end_to_end_days,
+    month_of,
+    month_start,
     week_end,
     week_of,
+    week_start,
 )
 from backoffice.workflow.definitions import DEMARCHES
 
@@ -49,7 +52,7 @@ def rafraichir(*, complet: bool = False, at: datetime | None = None) -> dict[str
     if db.get_bind().dialect.name == "postgresql":  # one recount at a time
         db.execute(text("SELECT pg_advisory_xact_lock(hashtext('statistiques'))"))
     since = None if complet else week_of(at) - timedelta(days=7)
-    since_at = None if since is None else datetime.combine(since, datetime.min.time(), at.tzinfo)
+    since_at = None if since is None else week_start(since)
     weekly: Counter[Key] = Counter()
     extra: Counter[Key] = Counter()
     _flows(weekly, since_at)
@@ -60,8 +63,7 @@ def rafraichir(*, complet: bool = False, at: datetime | None = None) -> dict[str
     _seances(weekly, since_at)
     _backlog_history(weekly, since_at, at)
     month = None if since is None else since.replace(day=1)
-    _public(weekly, None if month is None else
-            datetime.combine(month, datetime.min.time(), at.tzinfo))
+    _public(weekly, None if month is None else month_start(month))
     stale = delete(StatWeekly)
     if since is not None:  # the public figures are per month: their month is recounted
         stale = stale.where(((StatWeekly.metric != "public") & (StatWeekly.week >= since))
@@ -114,7 +116,7 @@ def _public(weekly: Counter[Key], since_at: datetime | None) -> None:
     for code, status, at in _stream(
             select(Candidature.demarche_code, Candidature.status, Candidature.closed_at)
             .where(Candidature.status.in_(GRANTED), _since(Candidature.closed_at, since_at))):
-        weekly[(at.date().replace(day=1), code, "public", status, "")] += 1
+        weekly[(month_of(at), code, "public", status, "")] += 1
 
 
 def _steps(weekly: Counter[Key], extra: Counter[Key], since_at: datetime | None) -> None:

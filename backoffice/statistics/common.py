@@ -4,7 +4,8 @@ the same thing (docs/statistics.md says each in words)."""
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 # Where a decision ends a candidature with a verdict (not withdrawn or closed).
 DECIDED = ("certifiee", "referencee", "avis_rendu", "rejetee")
@@ -17,18 +18,41 @@ AGE_BUCKETS = ((7, "0 à 7 jours"), (30, "8 à 30 jours"), (60, "31 à 60 jours"
 PROJECTION_WEEKS = 8
 
 
+# Weeks and months are those of the agency's calendar: a week begins on Monday at 00:00
+# in Paris (23:00 or 22:00 UTC on the Sunday), whatever the server's time zone.
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _in_paris(at: datetime) -> datetime:
+    """A stored time (UTC; naive values from SQLite are UTC) seen from Paris."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(PARIS)
+
+
 def week_of(at: datetime | date) -> date:
-    """The Monday (UTC) of the week of `at`."""
-    day = at.date() if isinstance(at, datetime) else at
+    """The Monday of the week of `at`, in Paris time (a date is taken as a Paris day)."""
+    day = _in_paris(at).date() if isinstance(at, datetime) else at
     return day - timedelta(days=day.weekday())
 
 
-def week_end(week: date, at: datetime) -> datetime:
-    """When a week's snapshot is taken: its end, or `at` for the week in progress."""
-    from datetime import UTC, time
+def week_start(week: date) -> datetime:
+    """When the week of Monday `week` begins: Monday 00:00 in Paris, as a UTC time."""
+    return datetime.combine(week, time(), tzinfo=PARIS).astimezone(UTC)
 
-    end = datetime.combine(week + timedelta(days=7), time(), tzinfo=UTC)
-    return min(end, at)
+
+def week_end(week: date, at: datetime) -> datetime:
+    """When a week's snapshot is taken: its end (the next Monday 00:00 in Paris), or `at`
+    for the week in progress."""
+    return min(week_start(week + timedelta(days=7)), at)
+
+
+def month_of(at: datetime) -> date:
+    """The first day of the month of `at`, in Paris time."""
+    return _in_paris(at).date().replace(day=1)
+
+
+def month_start(month: date) -> datetime:
+    """When the month of `month` (its first day) begins in Paris, as a UTC time."""
+    return datetime.combine(month, time(), tzinfo=PARIS).astimezone(UTC)
 
 
 def day_bucket(days: float) -> int:

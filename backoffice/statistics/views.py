@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC
 
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from flask_login import current_user
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 
 from backoffice import exports
 from backoffice.auth.access import public, roles_required
-from backoffice.db import db
+from backoffice.db import db, utcnow
 from backoffice.models import (
     Candidature,
     CandidatureExigence,
@@ -28,6 +27,7 @@ from backoffice.models import (
 )
 from backoffice.queues.candidatures import visible_demarches
 from backoffice.statistics import charts, tables
+from backoffice.statistics.common import month_of, week_start
 from backoffice.statistics.facts import Filters, from_aggregates
 from backoffice.workflow.definitions import DEMARCHES, Parcours
 
@@ -172,16 +172,10 @@ def exigence(code: str):
         .join(Candidature, Candidature.id == SectionReview.candidature_id)
         .where(CandidatureExigence.code == code, ExigenceVerdict.verdict == "non_conforme",
                Candidature.demarche_code.in_(demarches),
-               ExigenceVerdict.updated_at >= _monday(since))
+               ExigenceVerdict.updated_at >= week_start(since))
         .order_by(ExigenceVerdict.updated_at.desc()).limit(200)).all()
     return render_template("statistics/exigence.html", code=code, rows=rows, chosen=chosen,
                            labels={c: d.label for c, d in DEMARCHES.items()})
-
-
-def _monday(day):
-    from datetime import datetime, time
-
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 @bp.get("/publiques")
@@ -191,7 +185,7 @@ def publiques():
     only (no vendor, no product, no person), from the aggregates."""
     from datetime import date
 
-    today = date.today()
+    today = month_of(utcnow())  # the months of Paris, as the aggregates count them
     months = []
     year, month = today.year, today.month
     for _ in range(12):

@@ -18,6 +18,8 @@ from backoffice.workflow.definitions import DEMARCHES
 from tests.factories import ProductFactory
 
 ALL = tuple(DEMARCHES)
+FIGURES = ("stock", "stock_now", "retard_now", "ages", "leads", "tours", "exigences", "flux",
+           "seances", "decisions", "attributions", "sorties")
 
 
 def _filters(weeks: int = 26) -> Filters:
@@ -27,7 +29,13 @@ def _filters(weeks: int = 26) -> Filters:
 def _assert_aggregates_equal_naive(filters: Filters) -> None:
     at = utcnow()
     aggregate.rafraichir(complet=True, at=at)
-    assert from_aggregates(filters) == naive.compute(filters, at)
+    aggregated, computed = from_aggregates(filters), naive.compute(filters, at)
+    a, b = aggregated.normalised(), computed.normalised()
+    for name in FIGURES:  # what only one side counts, figure by figure
+        only_aggregated = getattr(a, name) - getattr(b, name)
+        only_naive = getattr(b, name) - getattr(a, name)
+        assert (name, only_aggregated, only_naive) == (name, {}, {})
+    assert aggregated == computed
 
 
 def _recevabilite_with_complements(driver, product, clock, *, before, paused, after):
