@@ -4,7 +4,8 @@ figures computed naively from the raw tables, on journeys driven by the workflow
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from backoffice.db import db, simulated_clock, utcnow
 from backoffice.models import Candidature, DelayRule, SectionReview, StatWeekly
 from backoffice.statistics import aggregate, naive, tables
+from backoffice.statistics.common import month_of, week_end, week_of, week_start
 from backoffice.statistics.facts import Filters, from_aggregates
 from backoffice.workflow import college, forms, preuves
 from backoffice.workflow.definitions import DEMARCHES
@@ -137,3 +139,61 @@ def test_seed_like_history_equals_naive(ctx) -> None:
         for demarches in (ALL, ("sons_sas",), ("dmn_nom_de_marque", "dmn_pecan")):
             filters = Filters.last_weeks(demarches, weeks)
             _assert_aggregates_equal_naive(filters)
+
+
+@pytest.mark.parametrize(("at", "monday"), [
+    # winter (UTC+1): Sunday 23:30 UTC is Monday 00:30 in Paris
+    (datetime(2026, 11, 22, 23, 30, tzinfo=UTC), date(2026, 11, 23)),
+    (datetime(2026, 11, 22, 22, 59, tzinfo=UTC), date(2026, 11, 16)),
+    # summer (UTC+2): Sunday 22:30 UTC is Monday 00:30 in Paris
+    (datetime(2026, 6, 21, 22, 30, tzinfo=UTC), date(2026, 6, 22)),
+    (datetime(2026, 6, 21, 21, 59, tzinfo=UTC), date(2026, 6, 15)),
+    # a naive time (SQLite) is UTC, whatever the server's zone
+    (datetime(2026, 11, 22, 23, 30), date(2026, 11, 23)),
+    # the week of the change to summer time: Monday 30 March begins at 22:00 UTC on Sunday
+    (datetime(2026, 3, 29, 22, 0, tzinfo=UTC), date(2026, 3, 30)),
+])
+def test_a_week_begins_on_monday_at_midnight_in_paris(at, monday) -> None:
+    assert week_of(at) == monday
+    assert week_start(monday) <= at.replace(tzinfo=UTC) < week_start(monday + timedelta(days=7))
+
+
+def test_week_bounds_and_months_are_those_of_paris() -> None:
+    assert week_start(date(2026, 11, 23)) == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    assert week_start(date(2026, 6, 22)) == datetime(2026, 6, 21, 22, 0, tzinfo=UTC)
+    far = datetime(2030, 1, 1, tzinfo=UTC)
+    assert week_end(date(2026, 11, 16), far) == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    # the week in progress is cut at the time of the count
+    now = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    assert week_end(date(2026, 11, 16), now) == now
+    # 31 October 23:30 UTC is already November in Paris
+    assert month_of(datetime(2026, 10, 31, 23, 30, tzinfo=UTC)) == date(2026, 11, 1)
+
+
+def test_weekly_figures_are_cut_at_monday_midnight_in_paris(driver, organisation) -> None:
+    """Two candidatures opened half an hour either side of Monday 00:00 in Paris, both on
+    the Sunday in UTC: each in its own week, in the aggregates and in the naive count."""
+    monday = week_of(utcnow()) - timedelta(days=14)
+    midnight = datetime.combine(monday, time(), tzinfo=ZoneInfo("Europe/Paris"))
+    sunday, early_monday = (midnight + timedelta(minutes=m) for m in (-30, 30))
+    assert early_monday.astimezone(UTC).date() == monday - timedelta(days=1)  # UTC: Sunday
+    with simulated_clock(sunday.astimezone(UTC)):
+        driver.open(ProductFactory(organisation=organisation), "dmn_pecan")
+    with simulated_clock(early_monday.astimezone(UTC)) as clock:
+        late = driver.open(ProductFactory(organisation=organisation), "dmn_pecan")
+        driver.fill(late, "recevabilite")
+        driver.submit(late, "recevabilite")
+        driver.take(late, "recevabilite")
+        clock.advance(minutes=10)
+        forms.valider(late, "recevabilite", actor=driver.verificateur)
+    filters = _filters(8)
+    _assert_aggregates_equal_naive(filters)
+    facts = from_aggregates(filters)
+    previous = monday - timedelta(days=7)
+    assert facts.flux[(previous, "ouvertes")] == 1
+    assert facts.flux[(monday, "ouvertes")] == 1
+    assert facts.flux[(monday, "soumises")] == 1
+    # the snapshot of the previous week, taken at Monday 00:00 in Paris, holds the first only
+    assert sum(n for (week, _), n in facts.stock.items() if week == previous) == 1
+    # the decision of Monday 00:40 in Paris is in the projection's weeks (the 8 before this)
+    assert facts.sorties["recevabilite"] == 1
