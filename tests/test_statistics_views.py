@@ -98,6 +98,36 @@ def test_workload_is_for_administrators_only(client, history) -> None:
     assert "Vera Dmn" in names
 
 
+def test_every_table_exports_as_csv_and_xlsx_with_the_same_cells(client, history) -> None:
+    login(client, UserFactory(roles=["admin"]))
+    names = _sections(client.get(PAGE).get_data(as_text=True))
+    assert len(names) == 10
+    filled, numbers = 0, []
+    for name in names:
+        response = client.get(f"/statistiques/export/{name}.csv")
+        assert response.status_code == 200, name
+        rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")),
+                               delimiter=";"))
+        response = client.get(f"/statistiques/export/{name}.xlsx")
+        assert response.status_code == 200, name
+        assert response.mimetype == ("application/vnd.openxmlformats-officedocument."
+                                     "spreadsheetml.sheet")
+        assert f"statistiques-{name}.xlsx" in response.headers["Content-Disposition"]
+        sheet = load_workbook(io.BytesIO(response.data)).active
+        assert sheet.title == name
+        cells = [["" if v is None else v for v in row]
+                 for row in sheet.iter_rows(values_only=True)]
+        assert len(cells) == len(rows) >= 1, name
+        assert [[v if isinstance(v, str) else float(v) for v in row] for row in cells] == [
+            [v if isinstance(x, str) else float(v) for v, x in zip(row, xrow, strict=True)]
+            for row, xrow in zip(rows, cells, strict=True)], name
+        filled += len(cells) > 1
+        # figures are numbers in the sheet, not text
+        numbers += [v for row in cells[1:] for v in row if not isinstance(v, str)]
+    assert filled >= 6  # the history fills most tables (no lead time nor séance in it)
+    assert numbers and all(isinstance(v, int | float) for v in numbers)
+
+
 def test_college_sees_the_seances_only(client, history) -> None:
     login(client, UserFactory(roles=["college"]))
     html = client.get(PAGE).get_data(as_text=True)
@@ -138,6 +168,7 @@ def test_page_reads_a_fixed_number_of_queries(client, history) -> None:
 
 def test_public_figures_count_certificates_per_month_without_vendor_data(client, ctx) -> None:
     from backoffice.db import utcnow
+    from backoffice.statistics.common import month_of
 
     certified = CandidatureFactory(demarche_code="dmn_pecan", at="certificat",
                                    status_at_step="emis")
@@ -152,7 +183,7 @@ def test_public_figures_count_certificates_per_month_without_vendor_data(client,
     response = client.get("/statistiques/publiques")  # anonymous
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    month = utcnow().strftime("%m/%Y")
+    month = month_of(utcnow()).strftime("%m/%Y")  # the month of Paris
     row = re.search(rf'<tr><th scope="row">{month}</th>(.*?)</tr>', html).group(1)
     assert re.findall(r'>(\d+)<', row) == ["0", "1", "0", "0", "1"]
     assert certified.product.name not in html and certified.organisation.name not in html
