@@ -3,7 +3,9 @@ the /statistiques page reads these small tables only, never the raw ones.
 
 - `StatWeekly`: one count per (week, démarche, metric, step, key); `extra` holds a second
   count where the figure needs one (lead times: how many within the delay; exigences:
-  how many verdicts in all). Weeks start on Monday (UTC).
+  how many verdicts in all). Weeks start on Monday at 00:00 in Paris (`week`: that
+  Monday's date). Rows whose metric ends in `@N` are the totals of the last N weeks up to
+  `week` (the page's periods), written by the job from the weekly rows.
 - `StatCurrent`: the state at the job's last run (backlog, ages, overdue, assignments)."""
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ END_TO_END_PARCOURS = "dmn"
 AGE_BUCKETS = ((7, "0 à 7 jours"), (30, "8 à 30 jours"), (60, "31 à 60 jours"),
                (90, "61 à 90 jours"), (180, "91 à 180 jours"), (None, "plus de 180 jours"))
 PROJECTION_WEEKS = 8
+# The periods of the page (weeks) and the metrics it sums over a whole period: the job
+# keeps their totals per period (aggregate._period_totals).
+PERIODS = (8, 12, 26, 52)
+PERIOD_TOTALS = ("delai", "tours", "exigences", "seances", "decisions")
 
 
 # Weeks and months are those of the agency's calendar: a week begins on Monday at 00:00

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from backoffice.db import db, utcnow
 from backoffice.models import StatCurrent, StatWeekly
-from backoffice.statistics.common import PROJECTION_WEEKS, week_of
+from backoffice.statistics.common import PERIOD_TOTALS, PERIODS, PROJECTION_WEEKS, week_of
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,29 @@ class Facts:
 
 def from_aggregates(filters: Filters) -> Facts:
     """Three grouped reads of the small aggregate tables (their index on metric, week,
-    démarche) and one of the present state: a few thousand rows whatever the volume."""
+    démarche) and one of the present state: a few thousand rows whatever the volume.
+    The metrics summed over the whole period are read from the job's totals for that
+    period when it wrote them this week, else grouped from the weekly rows (the same
+    numbers: the totals are sums of those rows)."""
     facts = Facts()
+    current_rows = db.execute(
+        select(StatCurrent.metric, StatCurrent.step, StatCurrent.key, StatCurrent.count,
+               StatCurrent.computed_at)
+        .where(StatCurrent.demarche_code.in_(filters.demarches))).all()
     period = (StatWeekly.week >= min(filters.weeks), StatWeekly.week <= max(filters.weeks),
               StatWeekly.demarche_code.in_(filters.demarches))
     total, extra = func.sum(StatWeekly.count), func.sum(StatWeekly.extra)
+    last_run = current_rows[0][4] if current_rows else None
+    totals = None
+    if last_run is not None and len(filters.weeks) in PERIODS:
+        anchor = week_of(last_run)
+        if filters.weeks == tuple(anchor - timedelta(days=7 * i)
+                                  for i in range(len(filters.weeks) - 1, -1, -1)):
+            totals = select(
+                StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step, StatWeekly.key,
+                StatWeekly.count, StatWeekly.extra).where(
+                StatWeekly.metric.in_([f"{m}@{len(filters.weeks)}" for m in PERIOD_TOTALS]),
+                StatWeekly.week == anchor, StatWeekly.demarche_code.in_(filters.demarches))
     for week, metric, step, key, count in db.execute(
             select(StatWeekly.week, StatWeekly.metric, StatWeekly.step, StatWeekly.key, total)
             .where(StatWeekly.metric.in_(("stock", "flux")), *period)
@@ -88,13 +106,14 @@ def from_aggregates(filters: Filters) -> Facts:
             facts.stock[(week, step)] += count
         else:
             facts.flux[(week, key)] += count
-    for metric, code, step, key, count, more in db.execute(
-            select(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step, StatWeekly.key,
-                   total, extra)
-            .where(StatWeekly.metric.in_(("delai", "tours", "exigences", "seances",
-                                          "decisions")), *period)
-            .group_by(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step,
-                      StatWeekly.key)):
+    if totals is None:
+        totals = (select(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step,
+                         StatWeekly.key, total, extra)
+                  .where(StatWeekly.metric.in_(PERIOD_TOTALS), *period)
+                  .group_by(StatWeekly.metric, StatWeekly.demarche_code, StatWeekly.step,
+                            StatWeekly.key))
+    for name, code, step, key, count, more in db.execute(totals):
+        metric = name.partition("@")[0]  # delai@26: the period's totals of delai
         if metric == "delai":
             days = int(key)
             facts.leads[(code, step, days, True)] += more
@@ -116,10 +135,7 @@ def from_aggregates(filters: Filters) -> Facts:
                    StatWeekly.demarche_code.in_(filters.demarches))
             .group_by(StatWeekly.step)):
         facts.sorties[step] += count
-    for metric, step, key, count, computed_at in db.execute(
-            select(StatCurrent.metric, StatCurrent.step, StatCurrent.key, StatCurrent.count,
-                   StatCurrent.computed_at)
-            .where(StatCurrent.demarche_code.in_(filters.demarches))):
+    for metric, step, key, count, computed_at in current_rows:
         facts.computed_at = computed_at
         if metric == "stock":
             facts.stock_now[step] += count

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from backoffice.db import db, simulated_clock, utcnow
-from backoffice.models import Candidature, DelayRule, SectionReview, StatWeekly
+from backoffice.models import Candidature, DelayRule, SectionReview, StatCurrent, StatWeekly
 from backoffice.statistics import aggregate, naive, tables
 from backoffice.statistics.common import month_of, week_end, week_of, week_start
 from backoffice.statistics.facts import Filters, from_aggregates
@@ -197,3 +197,23 @@ def test_weekly_figures_are_cut_at_monday_midnight_in_paris(driver, organisation
     assert sum(n for (week, _), n in facts.stock.items() if week == previous) == 1
     # the decision of Monday 00:40 in Paris is in the projection's weeks (the 8 before this)
     assert facts.sorties["recevabilite"] == 1
+
+
+def test_the_page_reads_the_period_totals_written_this_week(driver, product) -> None:
+    with simulated_clock(utcnow() - timedelta(days=60)) as clock:
+        _recevabilite_with_complements(driver, product, clock, before=5, paused=40, after=3)
+    filters = _filters(26)
+    _assert_aggregates_equal_naive(filters)
+    assert db.scalar(select(func.count()).select_from(StatWeekly)
+                     .where(StatWeekly.metric == "delai@26")) == 1
+    expected = +from_aggregates(filters).leads
+    assert expected == {("dmn_nom_de_marque", "recevabilite", 8, True): 1}
+    # a weekly row changed behind the job's back: the period's totals are what is read
+    db.execute(update(StatWeekly).where(StatWeekly.metric == "delai")
+               .values(count=StatWeekly.count + 5))
+    assert +from_aggregates(filters).leads == expected
+    # totals written in an earlier week are not used: the weekly rows are grouped again
+    db.execute(update(StatCurrent).values(computed_at=utcnow() - timedelta(days=7)))
+    db.expire_all()
+    assert from_aggregates(filters).leads[
+        ("dmn_nom_de_marque", "recevabilite", 8, False)] == 5
