@@ -166,6 +166,26 @@ def test_page_reads_a_fixed_number_of_queries(client, history) -> None:
     assert not raw, raw
 
 
+@pytest.mark.parametrize("viewer", ["verificateur", "college", "admin", "anonymous"])
+def test_statistics_pages_keep_the_page_budget(client, history, query_recorder,
+                                               viewer) -> None:
+    """At most 8 queries (the page budget of tests/reviewer/test_query_budgets.py) for
+    every viewer, on each period (read from the period totals or grouped)."""
+    if viewer == "anonymous":
+        paths = ["/statistiques/publiques"]
+    else:
+        user = history["dmn"] if viewer == "verificateur" else UserFactory(roles=[viewer])
+        login(client, user)
+        paths = [PAGE, PAGE + "?periode=52", PAGE + "?periode=8&demarche=dmn_pecan"]
+        if viewer != "college":
+            paths.append("/statistiques/exigences/EX-1")
+    for path in paths:
+        client.get(path)
+        with query_recorder:
+            assert client.get(path).status_code == 200
+        assert query_recorder.count <= 8, (viewer, path, query_recorder.queries)
+
+
 def test_public_figures_count_certificates_per_month_without_vendor_data(client, ctx) -> None:
     from backoffice.db import utcnow
     from backoffice.statistics.common import month_of
