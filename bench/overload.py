@@ -92,7 +92,7 @@ def wrk_once(wrk: str, port: int, connections: int, seconds: float, timeout: flo
              script: Path) -> dict[str, Any]:
     lua = Path(__file__).with_name("load.lua")
     out = subprocess.run(  # noqa: S603 - fixed arguments
-        [wrk, "-t", "2", "-c", str(connections), "-d", f"{max(seconds, 1):.0f}s",
+        [wrk, "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{max(seconds, 1):.0f}s",
          "--timeout", f"{timeout:.0f}s", "-s", str(lua), f"https://127.0.0.1:{port}", "--",
          str(script), "0"],
         capture_output=True, text=True, check=True, timeout=seconds + 120)
