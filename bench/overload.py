@@ -3,7 +3,7 @@
 the vérificateurs' mix of bench/load.py, over a bench database:
 
     python -m bench.overload --database-url URL [--connections 1,2,4,8,16,32]
-        [--runs 3] [--seconds 20] [--max-conns 16] [--output FILE]
+        [--runs 3] [--seconds 20] [--max-conns 16] [--shed-pause-ms 0] [--output FILE]
 
 For each number of connections (each run in turn, `--runs` rounds): wrk over TLS for
 `--seconds` after a short warm-up, no think time (each connection sends its next request
@@ -11,7 +11,10 @@ as soon as it has an answer; a 503 included). Reported per run: wrk's requests/s
 latency, its timeouts (no answer within `--timeout`) and socket errors, and from nginx's
 access log the answers by status and the p50/p95 of the served ones (200) and of the
 503s as nginx timed them (`$request_time`), the load average before and after.
-`--max-conns` replaces the reference's upstream max_conns (0: no bound, the control).
+`--max-conns` replaces the reference's upstream max_conns (0: no bound, the control);
+`--shed-pause-ms`: a connection pauses that long after a 503, as a person reading the page
+would (bench/overload.lua; 0, the default: it asks again at once, bench/load.lua without think
+time).
 
 The per-address connection limit of the reference (32) is lifted: wrk opens every
 connection from 127.0.0.1. gunicorn serves the bench application (bench/app.py: sessions
@@ -89,24 +92,28 @@ def nginx_lines(log: Path, offset: int) -> list[dict[str, Any]]:
 
 
 def wrk_once(wrk: str, port: int, connections: int, seconds: float, timeout: float,
-             script: Path) -> dict[str, Any]:
-    lua = Path(__file__).with_name("load.lua")
+             script: Path, shed_pause_ms: float = 0) -> dict[str, Any]:
+    # the tight loop with bench/load.lua (no think time); a pause after 503s needs
+    # bench/overload.lua, whose response() hook costs wrk a little more CPU
+    lua = Path(__file__).with_name("overload.lua" if shed_pause_ms else "load.lua")
     out = subprocess.run(  # noqa: S603 - fixed arguments
-        [wrk, "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{max(seconds, 1):.0f}s",
+        [wrk, "-t", str(min(2, connections)), "-c", str(connections),
+         "-d", f"{max(seconds, 1):.0f}s",
          "--timeout", f"{timeout:.0f}s", "-s", str(lua), f"https://127.0.0.1:{port}", "--",
-         str(script), "0"],
+         str(script), f"{shed_pause_ms:.0f}"],
         capture_output=True, text=True, check=True, timeout=seconds + 120)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def one_run(wrk: str, port: int, log: Path, connections: int, seconds: float,
-            warmup: float, timeout: float, script: Path) -> dict[str, Any]:
+            warmup: float, timeout: float, script: Path, shed_pause_ms: float = 0
+            ) -> dict[str, Any]:
     if warmup > 0:
-        wrk_once(wrk, port, connections, warmup, timeout, script)
+        wrk_once(wrk, port, connections, warmup, timeout, script, shed_pause_ms)
     time.sleep(1)
     offset = log.stat().st_size
     before = loadavg()
-    raw = wrk_once(wrk, port, connections, seconds, timeout, script)
+    raw = wrk_once(wrk, port, connections, seconds, timeout, script, shed_pause_ms)
     after = loadavg()
     time.sleep(0.5)  # nginx writes the last lines
     lines = [line for line in nginx_lines(log, offset) if line["path"] != "/sante"]
@@ -135,7 +142,7 @@ def one_run(wrk: str, port: int, log: Path, connections: int, seconds: float,
 
 def run(url: str, connections: list[int], runs: int = 3, seconds: float = 20,
         warmup: float = 5, timeout: float = 10, max_conns: int | None = None,
-        users: int = 64) -> dict[str, Any]:
+        users: int = 64, shed_pause_ms: float = 0) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is missing (apt-get install wrk)")
@@ -150,14 +157,14 @@ def run(url: str, connections: list[int], runs: int = 3, seconds: float = 20,
             for round_ in range(runs):
                 for c in connections:
                     result = one_run(wrk, https_port, log, c, seconds, warmup, timeout,
-                                     script)
+                                     script, shed_pause_ms)
                     result["round"] = round_ + 1
                     print(json.dumps(result), flush=True)
                     results.append(result)
     return {"max_conns": "reference (16)" if max_conns is None else max_conns or "none",
             "gunicorn_workers": int(os.environ.get("WEB_CONCURRENCY")
                                     or 2 * (os.cpu_count() or 1)),
-            "wrk_timeout_s": timeout, "runs": results}
+            "wrk_timeout_s": timeout, "shed_pause_ms": shed_pause_ms, "runs": results}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,10 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=10,
                         help="wrk's timeout: an answer later than this is a timeout")
     parser.add_argument("--max-conns", type=int, help="upstream bound (0: none)")
+    parser.add_argument("--shed-pause-ms", type=float, default=0,
+                        help="pause of a connection after a 503 (0: none, a tight loop)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     result = run(args.database_url, [int(c) for c in args.connections.split(",")], args.runs,
-                 args.seconds, args.warmup, args.timeout, args.max_conns)
+                 args.seconds, args.warmup, args.timeout, args.max_conns,
+                 shed_pause_ms=args.shed_pause_ms)
     measure.report(result, args.output)
 
 
