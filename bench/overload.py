@@ -3,7 +3,7 @@
 the vérificateurs' mix of bench/load.py, over a bench database:
 
     python -m bench.overload --database-url URL [--connections 1,2,4,8,16,32]
-        [--runs 3] [--seconds 20] [--max-conns 16] [--shed-pause-ms 0] [--output FILE]
+        [--runs 3] [--seconds 20] [--max-conns 8] [--shed-pause-ms 0] [--output FILE]
 
 For each number of connections (each run in turn, `--runs` rounds): wrk over TLS for
 `--seconds` after a short warm-up, no think time (each connection sends its next request
@@ -161,7 +161,7 @@ def run(url: str, connections: list[int], runs: int = 3, seconds: float = 20,
                     result["round"] = round_ + 1
                     print(json.dumps(result), flush=True)
                     results.append(result)
-    return {"max_conns": "reference (16)" if max_conns is None else max_conns or "none",
+    return {"max_conns": "reference" if max_conns is None else max_conns or "none",
             "gunicorn_workers": int(os.environ.get("WEB_CONCURRENCY")
                                     or 2 * (os.cpu_count() or 1)),
             "wrk_timeout_s": timeout, "shed_pause_ms": shed_pause_ms, "runs": results}
