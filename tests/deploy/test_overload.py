@@ -2,10 +2,10 @@
 2 threads) behind nginx with the reference configuration, twice:
 
 - `reference`: a bound of this gunicorn's threads (its route sleeps: no CPU to share, unlike
-  the real pages for which the reference takes half the threads): past it nginx answers at once with the static French 503 page (JSON for the API), the probes
-  still reach the application; a smoke of the 4× saturation measurement
-  (docs/benchmarks/overload.md): fast 503s, served requests as fast as at saturation, no
-  timeout;
+  the real pages, for which the reference takes half the threads): past it nginx answers
+  at once with the static French 503 page (JSON for the API), the probes still reach the
+  application; a smoke of the 4× saturation measurement (docs/benchmarks/overload.md):
+  fast 503s, served requests within 2× their saturation p95, no timeout;
 - `loose`: a bound far above the threads, so that requests queue inside gunicorn, behind
   slow ones: those whose client disconnects meanwhile are never run, nor those that waited
   past REQUEST_QUEUE_TIMEOUT_SECONDS (backoffice/overload.py). What ran is what the test
