@@ -188,6 +188,11 @@ class Config:
         self.EXPORT_STREAM_MAX_ROWS = int(os.environ.get("EXPORT_STREAM_MAX_ROWS", "50000"))
         self.EXPORT_RETENTION_HOURS = float(os.environ.get("EXPORT_RETENTION_HOURS", "24"))
         self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or None
+        # A request that waited longer than this in gunicorn's queue since nginx passed it on
+        # (its X-Request-Start) is refused with the 503 page instead of being processed: its
+        # user has most likely given up (backoffice/overload.py). 0: never refused for that.
+        self.REQUEST_QUEUE_TIMEOUT_SECONDS = float(
+            os.environ.get("REQUEST_QUEUE_TIMEOUT_SECONDS", "30"))
         # In-process jobs: re-raise failures (tests) instead of logging and flashing them.
         self.JOBS_RAISE = _bool("JOBS_RAISE", False)
         self.TESTING = False

@@ -25,6 +25,12 @@ from pathlib import Path
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count())
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Connections waiting to be accepted (the kernel's queue; gunicorn's default is 2048). nginx
+# hands gunicorn at most max_conns requests at once (deploy/nginx/convergence.conf) plus
+# its idle keep-alive connections, so this bound only matters when gunicorn stops accepting:
+# a short queue then fails nginx's connection within its proxy_connect_timeout (an error page)
+# instead of holding thousands of requests nobody will wait for (issue 19, item 6).
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "64"))
 # an idle keep-alive connection is closed after this many seconds
 keepalive = 5
 # a worker that stops answering its heartbeat for this long is restarted (large uploads

@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         logs,
         metrics,
         navigation,
+        overload,
         security,
         settings_check,
         uploads,
@@ -91,4 +92,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings_check.init_app(app)  # `flask check-config`
     metrics.init_app(app)
     frontdoor.init_app(app)  # last: ProxyFix, and the request hook that runs first
+    overload.init_app(app)  # after it: refuses what is not worth processing, before all
     return app

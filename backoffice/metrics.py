@@ -39,6 +39,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from backoffice.overload import SHED
+
 log = logging.getLogger(__name__)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -222,6 +224,7 @@ def render() -> bytes:
     else:
         registry.register(REQUEST_SECONDS)
         registry.register(REQUESTS)
+        registry.register(SHED)
     registry.register(ApplicationCollector())
     return generate_latest(registry)
 

@@ -69,6 +69,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "missing_text": (422, "Texte obligatoire manquant."),
     # the service
     "webhook_not_configured": (503, "Webhook Yousign non configuré."),
+    "service_unavailable": (503, "Service surchargé ou indisponible, requête non traitée : "
+                                 "la renouveler après `Retry-After` secondes."),
 }
 
 # Codes the workflow raises only for back-office users (vérificateurs, collège, support,

@@ -10,6 +10,7 @@ import datetime as dt
 import http.client
 import ipaddress
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -83,15 +84,17 @@ class NginxSetup:
     error_log: Path
 
 
-def render_reference(folder: Path, upstream_port: int) -> NginxSetup:
+def render_reference(folder: Path, upstream_port: int,
+                     max_conns: int | None = None) -> NginxSetup:
     """deploy/nginx/convergence.conf with this test's paths and ports, inside a minimal
-    main configuration (what Debian's /etc/nginx/nginx.conf gives)."""
+    main configuration (what Debian's /etc/nginx/nginx.conf gives); `max_conns`: the
+    upstream's bound sized for the test's gunicorn instead of the reference's."""
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = make_certificate(folder / "tls")
     https_port, http_port = free_port(), free_port()
     text = REFERENCE.read_text()
     for old, new in (
-        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+        ("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream_port}"),
         ("    listen 80;\n", f"    listen 127.0.0.1:{http_port};\n"),
         ("    listen [::]:80;\n", ""),
         ("    listen 443 ssl http2;\n", f"    listen 127.0.0.1:{https_port} ssl http2;\n"),
@@ -104,6 +107,8 @@ def render_reference(folder: Path, upstream_port: int) -> NginxSetup:
         ("/srv/convergence/backoffice/static/", f"{BASE_DIR / 'backoffice' / 'static'}/"),
     ):
         text = _substitute(text, old, new)
+    if max_conns is not None:
+        text = re.sub(r"max_conns=\d+;", f"max_conns={max_conns};", text)
     (folder / "convergence.conf").write_text(text)
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     user = "user root;" if os.geteuid() == 0 else ""  # workers must reach the test's folders
@@ -172,14 +177,16 @@ def gunicorn_environment(tmp: Path, database_url: str, **extra: str) -> dict[str
             "REDIS_URL": "", "PYTHONPATH": str(BASE_DIR), **extra}
 
 
-def start_gunicorn(tmp: Path, env: dict[str, str], *extra_args: str) -> Gunicorn:
-    """`gunicorn --config gunicorn.conf.py backoffice.wsgi:app`, as the systemd unit runs it."""
+def start_gunicorn(tmp: Path, env: dict[str, str], *extra_args: str,
+                   app: str = "backoffice.wsgi:app") -> Gunicorn:
+    """`gunicorn --config gunicorn.conf.py backoffice.wsgi:app`, as the systemd unit runs it
+    (`app`: another entry point, for a test's own routes)."""
     port = free_port()
     log = tmp / f"gunicorn-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", *extra_args, "backoffice.wsgi:app"],
+             "--bind", f"127.0.0.1:{port}", *extra_args, app],
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process, "gunicorn", seconds=60)
