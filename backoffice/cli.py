@@ -17,7 +17,8 @@ from backoffice.db import db
 
 def register(app: Flask) -> None:
     for command in (init_db, seed_demo, create_user, create_api_token, verify_audit,
-                    send_mails, import_referentiel, resume_issuance, sauvegarder, restaurer):
+                    send_mails, import_referentiel, resume_issuance, sauvegarder, restaurer,
+                    recompter_files):
         app.cli.add_command(command)
     from backoffice.dbroles import roles_bd  # the application's database role
 
@@ -382,3 +383,17 @@ def restaurer(source: Path, force: bool) -> None:
         raise click.ClickException(error.message) from error
     for line in lines:
         click.echo(line)
+
+
+@click.command("recompter-files")
+@with_appcontext
+def recompter_files() -> None:
+    """Rebuild the home page's counts (models/queue_count.py) from the candidatures: after
+    rows were written outside the application (psql, a bulk load). The nightly periodic
+    job does the same."""
+    from backoffice.models.queue_count import recount
+
+    total = recount(db)
+    # CLI exception (unitofwork.py): no request around a command, it commits its work
+    db.commit()
+    click.echo(f"Compteurs des files recalculés : {total} candidature(s) en cours.")

@@ -74,15 +74,13 @@ def _observe(response: Response) -> Response:
 # --- read at scrape time -----------------------------------------------------------------
 
 def _queue_metrics() -> Iterator[Metric]:
-    from backoffice.db import utcnow
-    from backoffice.queues.cache import queue_cache
-    from backoffice.queues.overview import _team_counts
+    from backoffice.db import db, utcnow
+    from backoffice.models.queue_count import team_counts
     from backoffice.workflow.definitions import DEMARCHES
 
-    demarches = tuple(sorted(DEMARCHES))
-    # the same grouped counts as the vérificateurs' home page, kept in the queue cache
-    # until a candidature moves (queues/cache.py): cheap at any volume
-    rows = queue_cache().get(("metrics", demarches), lambda: _team_counts(demarches, utcnow()))
+    # the same counts as the vérificateurs' home page, kept by the transactions
+    # (models/queue_count.py): cheap at any volume
+    rows = team_counts(db, tuple(sorted(DEMARCHES)), utcnow())
     families = {
         "open": GaugeMetricFamily("backoffice_queue_open",
                                   "Candidatures in progress, per démarche and current step.",

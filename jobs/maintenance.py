@@ -73,3 +73,19 @@ def purger_quarantaine() -> int:
     if removed:
         log.info("%d quarantined file(s) past their retention removed", removed)
     return removed
+
+
+@job(retries=0)
+def recompter_files() -> int:
+    """Rebuild the home page's counts from the candidatures (`flask recompter-files`):
+    the transactions keep them; this heals what was written outside the application."""
+    from backoffice.db import db
+    from backoffice.models.queue_count import recount
+
+    try:
+        total = recount(db)
+        db.commit()  # the job's unit of work: one recount, one commit
+    except BaseException:
+        db.rollback()
+        raise
+    return total

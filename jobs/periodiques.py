@@ -72,6 +72,9 @@ PERIODIQUES: tuple[Periodique, ...] = (
     Periodique("statistiques", "statistiques.rafraichir", 900,
                "recompte les statistiques des deux dernières semaines, et toutes la nuit "
                "(flask statistiques [--complet])"),
+    Periodique("recompter-files", "maintenance.recompter_files", 86400,
+               "recalcule les compteurs de la page d'accueil à partir des candidatures "
+               "(flask recompter-files)"),
     Periodique("verifier-audit-complet", "audit.verify_chain", 86400,
                "vérifie toute la chaîne d'audit (flask verify-audit --full)"),
 )

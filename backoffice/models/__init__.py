@@ -13,6 +13,7 @@ from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, 
 from backoffice.models.jobs import JobOutbox
 from backoffice.models.messaging import Message, MessageRead, MessageTemplate, OutboxMail
 from backoffice.models.organisation import ApiToken, Organisation, Product, ProductEvaluation
+from backoffice.models.queue_count import QueueCount
 from backoffice.models.reference import ReferenceSnapshot
 from backoffice.models.referentiel import (
     DelayRule,
@@ -44,6 +45,7 @@ __all__ = [
     "MessageRead",
     "MessageTemplate",
     "OutboxMail",
+    "QueueCount",
     "RecoveryCode",
     "ReferenceSnapshot",
     "Piece",

@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import Base, utcnow
 from backoffice.domain import UnknownStep
+from backoffice.models import queue_count
 from backoffice.models._types import one_of
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.organisation import Organisation, Product
@@ -94,10 +95,12 @@ class Candidature(Base):
     reference: Mapped[str] = mapped_column(String(9), default=new_reference)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
-    demarche_code: Mapped[str] = mapped_column(ForeignKey("demarche.code"))
+    # active_history: the counts of models/queue_count.py need the value a change replaces
+    demarche_code: Mapped[str] = mapped_column(ForeignKey("demarche.code"), active_history=True)
     campaign_window_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_window.id"))
-    current_step: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32), default=CandidatureStatus.en_cours.value)
+    current_step: Mapped[str] = mapped_column(String(32), active_history=True)
+    status: Mapped[str] = mapped_column(String(32), default=CandidatureStatus.en_cours.value,
+                                        active_history=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     submitted_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
@@ -115,11 +118,12 @@ class Candidature(Base):
     # walk of one partial index instead of a sort of every candidature in progress.
     queue_since: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     queue_status: Mapped[str | None] = mapped_column(String(32))
-    queue_assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    queue_assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                          active_history=True)
     # the due date, or the far future when there is none (paused, no delay): sortable
-    queue_due_at: Mapped[datetime] = mapped_column(default=lambda: FAR_FUTURE)
+    queue_due_at: Mapped[datetime] = mapped_column(default=lambda: FAR_FUTURE, active_history=True)
     # whose turn it is: "ans" (to instruct), "industriel" (to answer), None (closed)
-    queue_turn: Mapped[str | None] = mapped_column(String(16))
+    queue_turn: Mapped[str | None] = mapped_column(String(16), active_history=True)
     # What the queue's search reads: reference, product and vendor names, lower case
     # (search_text()); kept by the before_flush hook, for a product or vendor renamed too.
     search_text: Mapped[str | None] = mapped_column(Text)
@@ -337,3 +341,6 @@ def _moves_in_queues(session: Session, candidatures: Iterable[Candidature]) -> b
                 state.attrs[name].history.has_changes() for name in QUEUE_COUNTED):
             return True
     return False
+
+
+queue_count.listen(Candidature)  # the home page's counts follow every row written

@@ -1,17 +1,15 @@
-"""Counts and lists shared by a team, kept until the queues change.
+"""Lists shared by a team, kept until the queues change.
 
-The home page's counts per démarche and step are the same for every vérificateur of a
-parcours and cost one pass over the candidatures in progress (≈ 45 ms at 1M). They are
-kept in each process, tagged with the queues' *generation*: a number bumped after every
-commit that changed a candidature's place in the queues (its step, status, assignee, due
-date, whose turn it is: models/candidature.py flags the session in `before_flush`). A
-value computed at an older generation is never served; a change anywhere shows on the
-next page. The generation lives in Redis in production (shared by every gunicorn worker
-and `rq worker`), in this process in embedded mode. With Redis unreachable nothing is
-cached. The colleagues and campaign windows the queue's filters list are kept the same
-way (a change of an account, a team or a window bumps the generation). Past
-`QUEUE_CACHE_SECONDS` a value is computed again anyway: "en retard" moves
-with the clock, and rows written outside the application (a restore, psql) bump nothing."""
+The colleagues and campaign windows the queue's filters list are kept in each process,
+tagged with the queues' *generation*: a number bumped after every commit that changed an
+account, a team or a window, or a candidature's place in the queues
+(models/candidature.py flags the session in `before_flush`). A value computed at an older
+generation is never served; a change anywhere shows on the next page. The generation
+lives in Redis in production (shared by every gunicorn worker and `rq worker`), in this
+process in embedded mode. With Redis unreachable nothing is cached. Past
+`QUEUE_CACHE_SECONDS` a value is computed again anyway (rows written outside the
+application bump nothing). The home page's counts are not kept here: the transactions
+keep them (models/queue_count.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """The vérificateur's home: for the démarches of their teams, per démarche and current
-step, what waits for them. Grouped queries, whatever the volume."""
+step, what waits for them. The team's counts are kept by the transactions that move
+candidatures (models/queue_count.py): a few hundred rows read, whatever the volume and
+whether or not something just moved."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from sqlalchemy import and_, case, func, select
 
 from backoffice.db import db
 from backoffice.models import Candidature, User
-from backoffice.queues.cache import queue_cache
+from backoffice.models.queue_count import team_counts
 from backoffice.queues.candidatures import IN_PROGRESS, visible_demarches
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import DEMARCHES
@@ -43,12 +45,12 @@ def step_position(demarche_code: str, step: str) -> int:
 
 
 def step_overview(user: User, now: datetime) -> list[OverviewRow]:
-    """Two grouped queries over the candidatures in progress: the team's counts (kept
-    until a candidature moves, queues/cache.py) and the user's own, always read."""
+    """Three reads: the team's counts (models/queue_count.py), those due earlier today,
+    and the user's own (the index of assignees)."""
     demarches = tuple(visible_demarches(user))
     if not demarches:
         return []
-    team = queue_cache().get(("overview", demarches), lambda: _team_counts(demarches, now))
+    team = team_counts(db, demarches, now)
     mine = dict(((code, step), n) for code, step, n in db.execute(
         select(Candidature.demarche_code, Candidature.current_step, func.count())
         .where(Candidature.queue_assignee_id == user.id,
@@ -62,7 +64,10 @@ def step_overview(user: User, now: datetime) -> list[OverviewRow]:
     return rows
 
 
-def _team_counts(demarches: tuple[str, ...], now: datetime) -> list[tuple[Any, ...]]:
+def recomputed_counts(demarches: tuple[str, ...], now: datetime) -> list[tuple[Any, ...]]:
+    """The same counts as `team_counts`, recomputed from the candidatures in progress
+    (one pass over them): the reference the kept counts are tested against."""
+
     def count(condition):
         return func.sum(case((condition, 1), else_=0))
 

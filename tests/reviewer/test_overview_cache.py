@@ -1,19 +1,14 @@
-"""The home page's team counts are kept between pages (queues/cache.py) and recomputed as
-soon as a candidature moves: a vérificateur never sees a count older than their last
-action or a colleague's."""
+"""The lists the queue's filters offer (colleagues, campaign windows) are kept between pages
+(queues/cache.py) and read again as soon as an account, a team or a window changes. (The
+home page's counts are kept by the transactions: tests/reviewer/test_queue_counts.py.)"""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from sqlalchemy import update
 
 from backoffice.db import db
-from backoffice.models import Candidature
 from backoffice.queues.cache import QueueCache
 from tests.conftest import TEST_REDIS_URL, missing_tier
-from tests.helpers import csrf_token, login, logout
 from tests.reviewer.test_queue import count_queries
 
 
@@ -22,63 +17,6 @@ def cached(app, monkeypatch):
     cache = QueueCache(60, None)
     monkeypatch.setitem(app.extensions, "queue_cache", cache)
     return cache
-
-
-def _counts(desk) -> tuple[int, ...]:
-    """The home page's row for DMN nom de marque at recevabilité: à instruire, mes
-    dossiers, en attente de l'industriel, en retard, total."""
-    html = desk.client.get("/instruction/").get_data(as_text=True)
-    row = html.split('data-demarche="dmn_nom_de_marque" data-step="recevabilite"')[1]
-    cells = re.findall(r'<td class="bo-num">(.*?)</td>', row.split("</tr>")[0], re.S)
-    return tuple(int(re.sub(r"<[^>]+>", "", c)) for c in cells)
-
-
-def _home_queries(desk) -> int:
-    with count_queries() as statements:
-        assert desk.client.get("/instruction/").status_code == 200
-    return len(statements)
-
-
-def _take(desk, candidature) -> None:
-    response = desk.client.post(f"/instruction/candidatures/{candidature.reference}/prendre",
-                                data={"csrf_token": csrf_token(desk.client, "/instruction/")})
-    assert response.status_code == 302
-
-
-def test_counts_are_kept_until_a_candidature_moves(desk, cached) -> None:
-    first, second = desk.candidature(), desk.candidature()
-    assert _counts(desk) == (2, 0, 0, 0, 2)
-    kept = _home_queries(desk)
-    assert _home_queries(desk) == kept  # served from the cache every time...
-    cached.seconds = 0.0
-    assert _home_queries(desk) == kept + 1  # ...one grouped query less than counting
-    cached.seconds = 60.0
-
-    # the vérificateur takes one: "à instruire" and "mes dossiers" change at once
-    _take(desk, first)
-    assert _counts(desk) == (1, 1, 0, 0, 2)
-    assert _home_queries(desk) == kept  # and are kept again
-
-    # a colleague's action, in another session, shows on the next page too
-    logout(desk.client)
-    login(desk.client, desk.colleague)
-    assert _counts(desk) == (1, 0, 0, 0, 2)
-    _take(desk, second)
-    logout(desk.client)
-    login(desk.client, desk.me)
-    assert _counts(desk) == (0, 1, 0, 0, 2)
-
-
-def test_rows_changed_behind_the_application_wait_for_the_time_limit(desk, cached) -> None:
-    desk.candidature()
-    assert _counts(desk) == (1, 0, 0, 0, 1)
-    # a row changed outside the application (psql, a restore) bumps no generation: the
-    # team's counts stay until QUEUE_CACHE_SECONDS; the user's own are always read
-    db.execute(update(Candidature).values(queue_assignee_id=desk.me.id))
-    db.commit()
-    assert _counts(desk) == (1, 1, 0, 0, 1)
-    cached.seconds = 0.0
-    assert _counts(desk) == (0, 1, 0, 0, 1)
 
 
 @pytest.mark.redis
