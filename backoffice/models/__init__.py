@@ -22,6 +22,7 @@ from backoffice.models.referentiel import (
     ReferentielExigence,
     ReferentielSection,
 )
+from backoffice.models.saved_views import SavedView
 from backoffice.models.statistics import StatCurrent, StatWeekly
 from backoffice.models.user import RecoveryCode, Role, Team, User, UserRole
 
@@ -46,6 +47,7 @@ __all__ = [
     "OutboxMail",
     "RecoveryCode",
     "ReferenceSnapshot",
+    "SavedView",
     "Piece",
     "PieceType",
     "Preuve",
