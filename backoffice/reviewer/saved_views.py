@@ -114,17 +114,17 @@ def _filters_checked(args) -> queue.Filters:
 def bulk_assign_all():
     """The whole filtered result assigned to someone, up to BULK_MAX dossiers, after a
     confirmation page that says how many."""
+    if request.method == "POST" and not ActionForm().validate_on_submit():
+        abort(400)
     source = request.form if request.method == "POST" else request.args
     filters = _filters_checked(source)
     args = filters.as_args()
+    # the result's first BULK_MAX rows, and whether there are more: bounded, like a page
     rows, more = queue.page(current_user, filters, limit=BULK_MAX, now=utcnow())
     if request.method == "GET":
         return render_template("reviewer/attribuer_tout.html", filters=filters, args=args,
                                count=len(rows), too_many=more is not None, bulk_max=BULK_MAX,
                                colleagues=colleagues())
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
     back = url_for("reviewer.queue_page", **args)
     if more is not None:
         flash(f"Plus de {BULK_MAX} dossiers correspondent à ces filtres : affinez-les pour "
