@@ -180,14 +180,16 @@ def test_a_view_shared_with_a_team_is_seen_by_teammates_only(desk) -> None:
         "demarche": "dmn_pecan", "en_retard": "1", "tri": "echeance",
         "colonnes": "delai,attribuee"}
     assert views["Mes PECAN en retard"].team_id == team.id
-    assert views["Ma vue privée"].team_id is None and views["Ma vue privée"].args == {"vue": "traites"}
+    private = views["Ma vue privée"]
+    assert private.team_id is None and private.args == {"vue": "traites"}
 
     login_as(desk.client, desk.colleague)
     html = desk.client.get("/instruction/file").get_data(as_text=True)
     assert "Mes PECAN en retard" in html and "Ma vue privée" not in html
     link = re.search(r'href="([^"]+)">Mes PECAN en retard<', html).group(1).replace("&amp;", "&")
     applied = desk.client.get(link).get_data(as_text=True)
-    assert 'value="dmn_pecan" selected' in applied and 'id="en_retard" name="en_retard" value="1" checked' in applied
+    assert 'value="dmn_pecan" selected' in applied
+    assert 'id="en_retard" name="en_retard" value="1" checked' in applied
     # a teammate uses it but does not delete it
     token = csrf_token(desk.client, "/instruction/file")
     shared = views["Mes PECAN en retard"]
