@@ -16,6 +16,7 @@ from backoffice.workflow import forms
 from backoffice.workflow.definitions import DEMARCHES, STEP_STATUS_LABELS
 from tests.factories import ProductFactory
 from tests.helpers import GetEndpointChecks, PostEndpointChecks, csrf_token, login_as
+from tests.reviewer.test_query_budgets import BUDGET, VIEWERS, _dossier
 
 V = ("verificateur",)
 
@@ -283,3 +284,30 @@ def test_every_view_and_sort_answers(desk, view) -> None:
             response = desk.client.get(
                 f"/instruction/file?vue={view}&tri={sort}&ordre={order}&q=care")
             assert response.status_code == 200, (view, sort, order)
+
+
+QUEUE_PAGES = ("/instruction/file?vue=suivis", "/instruction/file?vue=traites",
+               "/instruction/file?vue=tous", "/instruction/file?vue=tous&q=care",
+               "/instruction/file?vue=traites&tri=activite&ordre=asc",
+               "/instruction/file?q=12345678901234", "/instruction/file?q=ANS-DMN-2026-1",
+               "/instruction/file?colonnes=activite,cloture",
+               "/instruction/file/attribuer-tout")
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_the_views_keep_the_page_budget(desk, query_recorder, viewer) -> None:
+    """Every view, search and the bulk confirmation within 8 queries, whoever looks, with
+    saved views of one's own and of one's team listed."""
+    candidature = _dossier(desk, viewer)
+    _reject(desk, desk.candidature("dmn_pect"))
+    team = desk.me.teams[0]
+    for n in range(3):
+        db.add(SavedView(owner_id=desk.colleague.id, team_id=team.id, name=f"Équipe {n}",
+                         args={"vue": "tous"}))
+        db.add(SavedView(owner_id=desk.me.id, name=f"Perso {n}", args={}))
+    db.commit()
+    for path in (*QUEUE_PAGES, f"/instruction/file/suivant/{candidature.reference}"):
+        desk.client.get(path)
+        with query_recorder:
+            assert desk.client.get(path).status_code in (200, 302), path
+        assert query_recorder.count <= BUDGET, (viewer, path, query_recorder.queries)
