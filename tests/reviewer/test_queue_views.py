@@ -150,7 +150,7 @@ def test_sortable_headers_reverse_the_order(desk) -> None:
     # the reset link drops filters, sort and columns
     assert 'id="reinitialiser" href="/instruction/file"' in page
     # the skip link leads to the results
-    assert 'href="#resultats"' in page and 'id="resultats" tabindex="-1"' in page
+    assert 'href="#table-file"' in page and 'id="table-file" tabindex="-1"' in page
 
 
 def test_columns_can_be_chosen(desk) -> None:
