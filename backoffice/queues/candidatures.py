@@ -66,7 +66,7 @@ VIEW_SORTS = {
 DESCENDING_BY_DEFAULT = {"attente": False, "echeance": False, "activite": True,
                          "cloture": True}
 # Steps in process order: each démarche's steps (and the ligne générique's transitional
-# ones) keep their order in it (tests/reviewer/test_views.py checks it).
+# ones) keep their order in it (tests/reviewer/test_queue_views.py checks it).
 STEP_ORDER = ("depot", "eligibilite", "recevabilite", "convention", "preuves",
               "preuves_pour_avis", "college", "certificat", "referencement")
 COUNT_LIMIT = 1000  # counted exactly up to this, « plus de 1 000 » beyond
