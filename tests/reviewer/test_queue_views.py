@@ -311,3 +311,30 @@ def test_the_views_keep_the_page_budget(desk, query_recorder, viewer) -> None:
         with query_recorder:
             assert desk.client.get(path).status_code in (200, 302), path
         assert query_recorder.count <= BUDGET, (viewer, path, query_recorder.queries)
+
+
+@pytest.mark.parametrize(("view", "order"), [("traites", None), ("traites", "asc"),
+                                             ("tous", None)])
+def test_the_views_page_by_key_in_their_order(desk, view, order) -> None:
+    from datetime import timedelta
+
+    from backoffice.db import utcnow
+
+    ended = [_reject(desk, desk.candidature("dmn_pecan")) for _ in range(5)]
+    now = utcnow()
+    for i, candidature in enumerate(ended):
+        row = db.get(Candidature, candidature.id)
+        row.closed_at = now - timedelta(days=10 - i)
+        row.last_activity_at = now - timedelta(days=10 - i)
+    db.commit()
+    expected = [c.reference for c in ended]
+    if order != "asc":  # latest closed (or active) first
+        expected.reverse()
+    filters = queue.Filters(view=view, sort=queue.VIEW_SORTS[view][0], order=order)
+    seen, cursor = [], None
+    for _ in range(4):
+        rows, cursor = queue.page(desk.me, filters, after=cursor, limit=2, now=now)
+        seen += [r.reference for r in rows]
+        if cursor is None:
+            break
+    assert seen == expected
