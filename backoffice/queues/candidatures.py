@@ -105,7 +105,8 @@ class Filters:
             return value or None
 
         campaign = text("campagne")
-        view = text("vue") if text("vue") in VIEWS else "a_traiter"
+        asked_view, asked_sort = text("vue"), text("tri")
+        view = asked_view if asked_view in VIEWS else "a_traiter"
         sorts = VIEW_SORTS[view]
         return cls(
             view=view,
@@ -113,7 +114,7 @@ class Filters:
             assignee=text("attribution"), turn=text("tour"),
             overdue=args.get("en_retard") in ("1", "on", "true"),
             campaign=int(campaign) if campaign and campaign.isdigit() else None,
-            q=text("q"), sort=text("tri") if text("tri") in sorts else sorts[0],
+            q=text("q"), sort=asked_sort if asked_sort in sorts else sorts[0],
             order=text("ordre") if text("ordre") in ("asc", "desc") else None,
         )
 
@@ -281,7 +282,7 @@ def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
     elif shape.view == "suivis":
         # the dossiers one holds or held a step of, or decided one of: read from the
         # steps' assignee and decider indexes, a vérificateur's own few thousand at most
-        me = bindparam("user_id")
+        me: Any = bindparam("user_id")
         stmt = stmt.where(Candidature.id.in_(
             select(CandidatureStep.candidature_id).where(or_(
                 CandidatureStep.assignee_id == me, CandidatureStep.decided_by_id == me))))
