@@ -135,7 +135,8 @@ def bench_queue(app, client, user_id: int, facts: dict[str, Any], depth: int,
         "sorted_by_activity": "/instruction/file?tri=activite",
         "searched_name": "/instruction/file?q=cardiotrack",
         "searched_common_prefix": "/instruction/file?q=care",
-        "searched_reference": f"/instruction/file?q={facts['sample_reference']}",
+        # an exact reference opens the dossier (a redirect): its first 8 letters are searched
+        "searched_reference": f"/instruction/file?q={facts['sample_reference'][:8]}",
     }
     out: dict[str, Any] = {"depth_pages": depth, "deep_cursor": cursor}
     for name, url in scenarios.items():

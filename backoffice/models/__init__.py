@@ -23,6 +23,7 @@ from backoffice.models.referentiel import (
     ReferentielExigence,
     ReferentielSection,
 )
+from backoffice.models.saved_views import SavedView
 from backoffice.models.statistics import StatCurrent, StatWeekly
 from backoffice.models.user import RecoveryCode, Role, Team, User, UserRole
 
@@ -48,6 +49,7 @@ __all__ = [
     "QueueCount",
     "RecoveryCode",
     "ReferenceSnapshot",
+    "SavedView",
     "Piece",
     "PieceType",
     "Preuve",

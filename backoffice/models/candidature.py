@@ -89,6 +89,15 @@ class Candidature(Base):
         Index("ix_candidature_queue_assignee", "queue_assignee_id",
               postgresql_where=text("status = 'en_cours'"),
               sqlite_where=text("status = 'en_cours'")),
+        # the « Traités » view: the ended candidatures, latest closed first
+        Index("ix_candidature_closed", "closed_at", "id",
+              postgresql_where=text("status <> 'en_cours'"),
+              sqlite_where=text("status <> 'en_cours'")),
+        # the « Tous » and « Suivis » views: every candidature by last activity
+        Index("ix_candidature_activite_all", "last_activity_at", "id"),
+        # the search across open and ended candidatures (the views other than « À traiter »)
+        Index("ix_candidature_search_all_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,6 +195,8 @@ class CandidatureStep(Base):
         # The queues: what waits in a step, oldest first.
         Index("ix_candidature_step_queue", "step", "status", "submitted_at"),
         Index("ix_candidature_step_assignee", "assignee_id", "status"),
+        # « Suivis »: the dossiers whose steps a vérificateur decided
+        Index("ix_candidature_step_decided_by", "decided_by_id"),
         CheckConstraint("paused_at IS NULL OR due_at IS NULL", name="paused_has_no_due_date"),
     )
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
     tuple_,
 )
@@ -32,6 +33,7 @@ from backoffice.db import UTCDateTime, db
 from backoffice.models import (
     Candidature,
     CandidatureStep,
+    Certificat,
     Message,
     MessageRead,
     Organisation,
@@ -40,14 +42,39 @@ from backoffice.models import (
     User,
 )
 from backoffice.queues.turns import ans_turn, vendor_turn
-from backoffice.workflow.definitions import DEMARCHES, CandidatureStatus
+from backoffice.workflow.definitions import (
+    DEMARCHES,
+    STEP_STATUSES,
+    STEPS,
+    CandidatureStatus,
+)
 from backoffice.workflow.delays import days_left
 
-SORTS = ("attente", "echeance", "activite")
+SORTS = ("attente", "echeance", "activite", "cloture")
+# The views (issue 18, item 2; docs/workspace.md, « Vues et recherche »), the sorts each
+# offers (each walks an index of its own, or sorts a bounded set: « Suivis »), first the
+# default one.
+VIEWS = {"a_traiter": "À traiter", "suivis": "Suivis", "traites": "Traités", "tous": "Tous"}
+VIEW_SORTS = {
+    "a_traiter": ("attente", "echeance", "activite"),
+    "suivis": ("activite", "attente", "echeance"),
+    "traites": ("cloture", "activite"),
+    "tous": ("activite",),
+}
+# the direction of each sort when none is asked: what waits longest, what is due first,
+# what moved or ended last
+DESCENDING_BY_DEFAULT = {"attente": False, "echeance": False, "activite": True,
+                         "cloture": True}
+# Steps in process order: each démarche's steps (and the ligne générique's transitional
+# ones) keep their order in it (tests/reviewer/test_queue_views.py checks it).
+STEP_ORDER = ("depot", "eligibilite", "recevabilite", "convention", "preuves",
+              "preuves_pour_avis", "college", "certificat", "referencement")
+COUNT_LIMIT = 1000  # counted exactly up to this, « plus de 1 000 » beyond
 # Written into the SQL, not sent as a parameter: PostgreSQL then keeps one plan of a queue
 # statement (prepared after a few pages) that still walks the partial indexes, whose
 # predicate it can only match against a constant. The page's LIMIT likewise.
 IN_PROGRESS = literal(CandidatureStatus.en_cours.value, literal_execute=True)
+SIRET_LENGTH = 14
 PAGE_SIZE = 50
 
 
@@ -57,6 +84,7 @@ class InvalidCursor(ValueError):
 
 @dataclass
 class Filters:
+    view: str = "a_traiter"
     demarche: str | None = None
     step: str | None = None
     status: str | None = None
@@ -66,6 +94,7 @@ class Filters:
     campaign: int | None = None
     q: str | None = None
     sort: str = "attente"
+    order: str | None = None  # "asc" or "desc"; None: the sort's own direction
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
@@ -76,21 +105,64 @@ class Filters:
             return value or None
 
         campaign = text("campagne")
+        asked_view, asked_sort = text("vue"), text("tri")
+        view = asked_view if asked_view in VIEWS else "a_traiter"
+        sorts = VIEW_SORTS[view]
         return cls(
+            view=view,
             demarche=text("demarche"), step=text("etape"), status=text("statut"),
             assignee=text("attribution"), turn=text("tour"),
             overdue=args.get("en_retard") in ("1", "on", "true"),
             campaign=int(campaign) if campaign and campaign.isdigit() else None,
-            q=text("q"), sort=text("tri") if text("tri") in SORTS else "attente",
+            q=text("q"), sort=asked_sort if asked_sort in sorts else sorts[0],
+            order=text("ordre") if text("ordre") in ("asc", "desc") else None,
         )
 
+    @property
+    def descending(self) -> bool:
+        if self.order is None:
+            return DESCENDING_BY_DEFAULT[self.sort]
+        return self.order == "desc"
+
     def as_args(self) -> dict[str, str]:
-        args = {"demarche": self.demarche, "etape": self.step, "statut": self.status,
+        default_sort = VIEW_SORTS.get(self.view, VIEW_SORTS["a_traiter"])[0]
+        args = {"vue": self.view if self.view != "a_traiter" else None,
+                "demarche": self.demarche, "etape": self.step, "statut": self.status,
                 "attribution": self.assignee, "tour": self.turn,
                 "en_retard": "1" if self.overdue else None,
                 "campagne": str(self.campaign) if self.campaign else None, "q": self.q,
-                "tri": self.sort if self.sort != "attente" else None}
+                "tri": self.sort if self.sort != default_sort else None,
+                "ordre": self.order if self.order and
+                self.descending != DESCENDING_BY_DEFAULT[self.sort] else None}
         return {k: v for k, v in args.items() if v}
+
+    def sorted_by(self, sort: str) -> dict[str, str]:
+        """The arguments of a sortable header: this sort, or its other direction when it
+        is the current one."""
+        args = {k: v for k, v in self.as_args().items() if k not in ("tri", "ordre")}
+        if sort != VIEW_SORTS[self.view][0]:
+            args["tri"] = sort
+        if sort == self.sort:
+            args["ordre"] = "asc" if self.descending else "desc"
+        return args
+
+
+def steps_in_view(demarches: list[str], demarche: str | None = None) -> list[str]:
+    """The steps of the démarches in view (the chosen one, or all the user's), in process
+    order."""
+    codes = [demarche] if demarche in demarches else demarches
+    present = {s for code in codes for s in
+               (*DEMARCHES[code].steps, *(DEMARCHES[code].transitional_steps or ()))}
+    return [s for s in STEP_ORDER if s in present]
+
+
+def statuses_in_view(steps: list[str], step: str | None = None) -> list[str]:
+    """The statuses the steps in view can be in (the chosen step's, or all of theirs),
+    a step not opened yet aside."""
+    codes = [step] if step in steps else steps
+    kinds = dict.fromkeys(STEPS[code].kind for code in codes)
+    return list(dict.fromkeys(s.value for kind in kinds for s in STEP_STATUSES[kind]
+                              if s.value != "a_venir"))
 
 
 def visible_demarches(user: User) -> list[str]:
@@ -123,15 +195,20 @@ class Row:
     unread: int
     sections_total: int
     sections_validated: int
+    candidature_status: str
+    closed_at: datetime | None
 
 
-def _sort_key(sort: str) -> tuple[Any, bool]:
-    """(expression, descending): each walks one partial index of the candidature table."""
+def _sort_key(sort: str) -> Any:
+    """The sort's column: each walks one index of the candidature table (the open
+    candidatures' partial ones in « À traiter »; docs/workspace.md)."""
     if sort == "echeance":
-        return Candidature.queue_due_at, False
+        return Candidature.queue_due_at
     if sort == "activite":
-        return Candidature.last_activity_at, True
-    return Candidature.queue_since, False
+        return Candidature.last_activity_at
+    if sort == "cloture":
+        return Candidature.closed_at
+    return Candidature.queue_since
 
 
 @dataclass(frozen=True)
@@ -139,6 +216,9 @@ class _Shape:
     """What the queue's statement depends on, values aside: one statement is built and
     compiled per shape (and kept), the values go as parameters (docs/benchmarks.md)."""
     sort: str
+    descending: bool = False
+    view: str = "a_traiter"
+    siret: bool = False
     demarche: bool = False
     step: bool = False
     status: bool = False
@@ -154,7 +234,7 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
                       after: str | None) -> tuple[_Shape, dict[str, Any]]:
     demarches = visible_demarches(user)
     params: dict[str, Any] = {"user_id": user.id, "now": now, "demarches": demarches}
-    shape: dict[str, Any] = {"sort": f.sort}
+    shape: dict[str, Any] = {"sort": f.sort, "descending": f.descending, "view": f.view}
     for name, value in (("demarche", f.demarche), ("step", f.step), ("status", f.status),
                         ("campaign", f.campaign)):
         if value:
@@ -169,7 +249,10 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
         shape["turn"] = f.turn
     if f.overdue:
         shape["overdue"] = True
-    if f.q:
+    siret = siret_of(f.q)
+    if siret:
+        shape["siret"], params["siret"] = True, siret
+    elif f.q:
         shape["search"], params["pattern"] = "text", search_pattern(f.q)
     if after:
         value, row_id = decode_cursor(after)
@@ -189,10 +272,20 @@ def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any
 @functools.lru_cache(maxsize=512)
 def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
     """The candidatures of the page's filters: the candidature's own columns only."""
-    sort_expr, descending = _sort_key(shape.sort)
+    sort_expr, descending = _sort_key(shape.sort), shape.descending
     stmt = (select(Candidature.id, sort_expr.label("sort_value"))
-            .where(Candidature.status == IN_PROGRESS,
-                   Candidature.demarche_code.in_(bindparam("demarches", expanding=True))))
+            .where(Candidature.demarche_code.in_(bindparam("demarches", expanding=True))))
+    if shape.view == "a_traiter":
+        stmt = stmt.where(Candidature.status == IN_PROGRESS)
+    elif shape.view == "traites":
+        stmt = stmt.where(Candidature.status != IN_PROGRESS)
+    elif shape.view == "suivis":
+        # the dossiers one holds or held a step of, or decided one of: read from the
+        # steps' assignee and decider indexes, a vérificateur's own few thousand at most
+        me: Any = bindparam("user_id")
+        stmt = stmt.where(Candidature.id.in_(
+            select(CandidatureStep.candidature_id).where(or_(
+                CandidatureStep.assignee_id == me, CandidatureStep.decided_by_id == me))))
     stmt = _apply_filters(stmt, shape, bindparam("now", type_=UTCDateTime()))
     if shape.after:
         # a row comparison, which the index of the sort answers by seeking straight to
@@ -242,6 +335,7 @@ def _statement(shape: _Shape) -> Select:
             step.assignee_id, assignee.name.label("assignee_name"),
             Candidature.last_activity_at, unread.label("unread"),
             total.label("sections_total"), validated.label("sections_validated"),
+            Candidature.status.label("candidature_status"), Candidature.closed_at,
             page.c.sort_value,
         )
         .select_from(page)
@@ -279,6 +373,10 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.queue_due_at < now)
     if shape.campaign:
         stmt = stmt.where(Candidature.campaign_window_id == bindparam("campaign"))
+    if shape.siret:
+        # the vendor's candidatures, through the candidature's organisation index
+        stmt = stmt.where(Candidature.organisation_id == select(Organisation.id).where(
+            Organisation.siret == bindparam("siret")).scalar_subquery())
     if shape.search:
         # the trigram index of the open candidatures names the matches when they are
         # few; when they are many, the sort's index is walked and each row checked
@@ -287,6 +385,33 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.search_text.like(
             bindparam("pattern", type_=String(), literal_execute=True), escape="\\"))
     return stmt
+
+
+def siret_of(q: str | None) -> str | None:
+    """The SIRET a search names (14 digits, spaces allowed), or None."""
+    digits = (q or "").replace(" ", "")
+    return digits if len(digits) == SIRET_LENGTH and digits.isdigit() else None
+
+
+def find_exact(user: User, q: str | None, *, session: Session | None = None) -> str | None:
+    """The reference of the one dossier a search names exactly, among the démarches the
+    user sees: its reference, certificate number or référencement number (unique
+    indexes: one query, only for a term that looks like one), or None."""
+    term = (q or "").strip().upper()
+    if not term or siret_of(term):
+        return None
+    demarches = visible_demarches(user)
+    if len(term) == 9 and term.isalpha():
+        stmt = select(Candidature.reference).where(Candidature.reference == term)
+    elif any(c.isdigit() for c in term):
+        stmt = (select(Candidature.reference)
+                .join(Certificat, Certificat.candidature_id == Candidature.id)
+                .where(or_(Certificat.number == term,
+                           Certificat.numero_referencement == term)))
+    else:
+        return None
+    stmt = stmt.where(Candidature.demarche_code.in_(demarches)).limit(1)
+    return (session or db).scalar(stmt)
 
 
 def search_pattern(q: str) -> str:
@@ -349,6 +474,7 @@ def _row(r: Any) -> Row:
         days_left=r.days_left, assignee_id=r.assignee_id, assignee_name=r.assignee_name,
         last_activity_at=dt(r.last_activity_at), unread=r.unread or 0,
         sections_total=r.sections_total or 0, sections_validated=r.sections_validated or 0,
+        candidature_status=r.candidature_status, closed_at=dt(r.closed_at),
     )
 
 

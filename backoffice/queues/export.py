@@ -19,7 +19,7 @@ from flask import current_app
 
 from backoffice import exports
 from backoffice.filters import date_fr
-from backoffice.queues.candidatures import Filters, Row
+from backoffice.queues.candidatures import VIEWS, Filters, Row
 from backoffice.workflow.definitions import DEMARCHES, status_label, step_label
 
 COLUMNS = ("Référence", "Produit", "Organisation", "Démarche", "Étape", "Statut",
@@ -125,7 +125,7 @@ def describe(filters: dict[str, str]) -> str:
     from backoffice.models import CampaignWindow
 
     f = Filters.from_args(filters)
-    parts = []
+    parts = [f"vue « {VIEWS[f.view]} »"] if f.view != "a_traiter" else []
     if f.demarche:
         parts.append(f"démarche {DEMARCHES[f.demarche].label}" if f.demarche in DEMARCHES
                      else f"démarche {f.demarche}")

@@ -10,6 +10,7 @@ from backoffice.reviewer import (  # noqa: E402,F401
     files,
     messagerie,
     pour_avis,
+    saved_views,
     sections,
     views,
 )

@@ -80,11 +80,18 @@ def bulk_assign():
     if target is None or not references:
         flash("Sélectionnez au moins un dossier et la personne à qui l'attribuer.", "error")
         return redirect(back)
+    assign_all(references[:200], target)
+    return redirect(back)
+
+
+def assign_all(references: list[str], target: User) -> None:
+    """Each dossier taken (target: oneself) or handed over through its transition; a
+    refused one is undone alone and named, the rest commits with the request."""
     done, refused = 0, []
-    for reference in references[:200]:
+    for reference in references:
         candidature = load_dossier(reference, lock=True)
         try:
-            with db.begin_nested():  # a refused dossier is undone alone; the rest commits
+            with db.begin_nested():
                 if target.id == current_user.id:
                     assignment.prendre(candidature, actor=current_user)
                 else:
@@ -94,9 +101,10 @@ def bulk_assign():
             refused.append(f"{reference} : {error.message}")
     if done:
         flash(f"{done} dossier(s) attribué(s) à {target.name}.", "success")
-    for message in refused:
+    for message in refused[:20]:
         flash(message, "error")
-    return redirect(back)
+    if len(refused) > 20:
+        flash(f"… et {len(refused) - 20} autre(s) dossier(s) refusé(s).", "error")
 
 
 @bp.post("/candidatures/<reference>/<step>/valider")

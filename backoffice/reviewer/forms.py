@@ -63,3 +63,13 @@ class MessageForm(SafeForm):
                       default="message")
     reponse_attendue = BooleanField("Réponse attendue de l'industriel")
     attachments = MultipleFileField("Pièces jointes")
+
+
+class VueForm(SafeForm):
+    """Saving the queue as it is shown (its arguments come with the form, as hidden
+    fields: the view, filters, columns and sort of the page)."""
+
+    nom = StringField("Nom de la vue", validators=[
+        DataRequired("Donnez un nom à la vue."),
+        Length(max=100, message="100 caractères au plus.")])
+    equipe = StringField("Partager avec", validators=[Optional()])

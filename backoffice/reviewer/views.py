@@ -12,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     stream_with_context,
     url_for,
 )
@@ -26,7 +27,7 @@ from backoffice.queues import export
 from backoffice.queues.cache import queue_cache
 from backoffice.queues.overview import step_overview
 from backoffice.reviewer import bp
-from backoffice.workflow.definitions import DEMARCHES, STEP_STATUS_LABELS
+from backoffice.workflow.definitions import CANDIDATURE_STATUS_LABELS, DEMARCHES
 
 
 @bp.route("/")
@@ -70,28 +71,84 @@ def campaign_windows(demarches: list[str]) -> list[Window]:
             .order_by(CampaignWindow.closes_at.desc()))])
 
 
+# The queue's optional columns (reference, product and démarche always show), and those
+# each view shows when none were chosen.
+COLUMNS = {"soumise": "Soumise le", "delai": "Délai", "attribuee": "Attribuée à",
+           "non_lus": "Non lus", "preuves": "Preuves", "activite": "Dernière activité",
+           "cloture": "Issue"}
+DEFAULT_COLUMNS = {
+    "a_traiter": ("soumise", "delai", "attribuee", "non_lus", "preuves"),
+    "suivis": ("delai", "attribuee", "non_lus", "activite", "cloture"),
+    "traites": ("soumise", "attribuee", "activite", "cloture"),
+    "tous": ("delai", "attribuee", "activite", "cloture"),
+}
+# the column a sortable header sorts by
+COLUMN_SORTS = {"soumise": "attente", "delai": "echeance", "activite": "activite",
+                "cloture": "cloture"}
+
+
+def columns_from(args, view: str) -> tuple[str, ...]:
+    """The columns asked for (`colonnes`, repeated or comma-separated), else the view's."""
+    asked = {c for value in args.getlist("colonnes") for c in value.split(",")}
+    chosen = tuple(c for c in COLUMNS if c in asked)
+    return chosen or DEFAULT_COLUMNS[view]
+
+
+def page_args(filters: queue.Filters, columns: tuple[str, ...]) -> dict[str, str]:
+    """The page's arguments: its filters, and its columns when not the view's own."""
+    args = filters.as_args()
+    if columns != DEFAULT_COLUMNS[filters.view]:
+        args["colonnes"] = ",".join(columns)
+    return args
+
+
 @bp.route("/file")
 @roles_required("verificateur")
 def queue_page():
+    from backoffice.reviewer.saved_views import shared_teams, visible_views
+
     filters = queue.Filters.from_args(request.args)
-    if filters.demarche and filters.demarche not in queue.visible_demarches(current_user):
+    visible = queue.visible_demarches(current_user)
+    if filters.demarche and filters.demarche not in visible:
         abort(404)
+    if filters.q and not request.args.get("apres"):
+        # an exact reference, certificate or référencement number: straight to the dossier
+        reference = queue.find_exact(current_user, filters.q)
+        if reference:
+            return redirect(url_for("reviewer.dossier", reference=reference))
+    now = utcnow()
     try:
         rows, next_cursor = queue.page(current_user, filters, after=request.args.get("apres"),
-                                       now=utcnow())
+                                       now=now)
     except queue.InvalidCursor:
         abort(400)
-    demarches = [(code, DEMARCHES[code].label) for code in queue.visible_demarches(current_user)]
-    steps = sorted({s for code, _ in demarches for s in DEMARCHES[code].steps},
-                   key=lambda s: [d for d in DEMARCHES.values() if s in d.steps][0].steps.index(s))
-    windows = campaign_windows([c for c, _ in demarches])
+    first_page = not request.args.get("apres")
+    # counting stops one row past the limit: « plus de 1 000 » costs what 1,001 rows do
+    total = queue.count(current_user, filters, now=now, limit=queue.COUNT_LIMIT + 1)
+    columns = columns_from(request.args, filters.view)
+    args = page_args(filters, columns)
+    session["vue_courante"] = args  # « Dossier suivant » walks this view
+    kept = {"colonnes": args["colonnes"]} if "colonnes" in args else {}
+    sort_links = {sort: url_for("reviewer.queue_page", **filters.sorted_by(sort), **kept)
+                  for sort in queue.VIEW_SORTS[filters.view]}
+    demarches = [(code, DEMARCHES[code].label) for code in visible]
+    steps = queue.steps_in_view(visible, filters.demarche)
+    windows = campaign_windows(visible)
     return render_template(
         "reviewer/queue.html", rows=rows, filters=filters, next_cursor=next_cursor,
-        first_page=not request.args.get("apres"), demarches=demarches, steps=steps,
-        statuses=STEP_STATUS_LABELS, colleagues=colleagues(), windows=windows,
+        first_page=first_page, demarches=demarches, steps=steps,
+        statuses=queue.statuses_in_view(steps, filters.step), colleagues=colleagues(),
+        windows=windows, total=total, count_limit=queue.COUNT_LIMIT, views=queue.VIEWS,
+        view_sorts=queue.VIEW_SORTS[filters.view], columns=columns, column_labels=COLUMNS,
+        column_sorts=COLUMN_SORTS, args=args, saved_views=visible_views(current_user),
+        teams=shared_teams(current_user), bulk_max=BULK_MAX,
+        outcome_labels=CANDIDATURE_STATUS_LABELS, sort_links=sort_links,
         # one url_for for the 50 rows (references are [A-Z]{9}: nothing to quote)
         dossier_prefix=url_for("reviewer.dossier", reference="_").removesuffix("_"),
     )
+
+
+BULK_MAX = 200  # dossiers assigned at once, ticked or the whole filtered result
 
 
 @bp.route("/file.csv")

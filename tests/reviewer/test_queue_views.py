@@ -1,0 +1,340 @@
+"""Views of the queue (À traiter, Suivis, Traités, Tous), the search across open and ended
+dossiers, sortable headers, saved views shared with a team, the bounded count, bulk
+assignment of the whole filtered result and « dossier suivant » (issue 18, items 2–3)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.db import db
+from backoffice.models import Candidature, Certificat, SavedView
+from backoffice.queues import candidatures as queue
+from backoffice.workflow import forms
+from backoffice.workflow.definitions import DEMARCHES, STEP_STATUS_LABELS
+from tests.factories import ProductFactory
+from tests.helpers import GetEndpointChecks, PostEndpointChecks, csrf_token, login_as
+from tests.reviewer.test_query_budgets import BUDGET, VIEWERS, _dossier
+
+V = ("verificateur",)
+
+
+def _references(html: str) -> list[str]:
+    return re.findall(r'<tr data-reference="([A-Z]{9})"', html)
+
+
+def _refs(desk, query: str) -> list[str]:
+    response = desk.client.get(f"/instruction/file?{query}")
+    assert response.status_code == 200, response.headers.get("Location")
+    return _references(response.get_data(as_text=True))
+
+
+def _reject(desk, candidature) -> Candidature:
+    row = db.get(Candidature, candidature.id)
+    forms.prendre(row, "recevabilite", actor=desk.me)
+    forms.rejeter(row, "recevabilite", actor=desk.me, motif="Dossier incomplet.")
+    db.commit()
+    return row
+
+
+class TestSaveView(PostEndpointChecks):
+    path, allowed_roles, form = "/instruction/vues", V, {"nom": "x"}
+
+
+class TestDeleteView(PostEndpointChecks):
+    path, allowed_roles = "/instruction/vues/1/supprimer", V
+
+
+class TestBulkAssignAllPage(GetEndpointChecks):
+    path, allowed_roles = "/instruction/file/attribuer-tout", V
+
+
+class TestBulkAssignAll(PostEndpointChecks):
+    path, allowed_roles, form = "/instruction/file/attribuer-tout", V, {"confier_a": "1"}
+
+
+def test_each_demarche_keeps_its_step_order_in_the_process_order() -> None:
+    for demarche in DEMARCHES.values():
+        for steps in (demarche.steps, demarche.transitional_steps or ()):
+            positions = [queue.STEP_ORDER.index(s) for s in steps]
+            assert positions == sorted(positions), demarche.code
+
+
+def test_steps_and_statuses_offered_are_those_of_the_demarches_in_view(desk) -> None:
+    login_as(desk.client, desk.segur)
+    html = desk.client.get("/instruction/file").get_data(as_text=True)
+    steps = re.findall(r'<option value="(\w+)"', html.split('id="etape"')[1].split("</select>")[0])
+    assert steps == ["depot", "eligibilite", "convention", "preuves", "referencement"]
+    statuses = re.findall(r'<option value="(\w+)"',
+                          html.split('id="statut"')[1].split("</select>")[0])
+    # the Ségur steps' statuses only: no collège, no preuves pour avis, nothing « à venir »
+    assert "soumise" in statuses and "emis" in statuses
+    assert not {"inscrite", "favorable", "deposees", "a_venir"} & set(statuses)
+    assert len(statuses) < len(STEP_STATUS_LABELS) - 10
+    # a step chosen: that step's statuses
+    html = desk.client.get("/instruction/file?etape=convention").get_data(as_text=True)
+    statuses = re.findall(r'<option value="(\w+)"',
+                          html.split('id="statut"')[1].split("</select>")[0])
+    assert statuses == ["a_envoyer", "envoyee", "signee", "expiree", "refusee", "validee"]
+
+
+def test_a_rejected_dossier_is_found_by_its_reference_and_in_the_traites_view(desk) -> None:
+    product = ProductFactory(organisation=desk.organisation, name="Oxymètre Zéphyr")
+    rejected = _reject(desk, desk.candidature("dmn_pecan", product=product))
+    open_one = desk.candidature("dmn_pecan")
+    # the exact reference opens it, whatever the view, in any case
+    for query in (f"q={rejected.reference}", f"q={rejected.reference.lower()}%20",
+                  f"vue=traites&q={rejected.reference}"):
+        response = desk.client.get(f"/instruction/file?{query}")
+        assert response.status_code == 302, query
+        assert response.headers["Location"].endswith(
+            f"/instruction/candidatures/{rejected.reference}")
+    assert _refs(desk, "") == [open_one.reference]  # À traiter: the open ones
+    assert _refs(desk, "vue=traites") == [rejected.reference]
+    assert _refs(desk, "vue=traites&statut=rejetee") == [rejected.reference]
+    assert _refs(desk, "vue=tous&statut=rejetee") == [rejected.reference]
+    assert set(_refs(desk, "vue=tous")) == {rejected.reference, open_one.reference}
+    assert _refs(desk, "vue=tous&q=z%C3%A9phyr") == [rejected.reference]  # product name
+    assert _refs(desk, "q=z%C3%A9phyr") == []  # À traiter holds no ended dossier
+    html = desk.client.get("/instruction/file?vue=traites").get_data(as_text=True)
+    assert "Rejetée" in html and "1 candidature — Traités" in html
+    # another parcours' vérificatrice: neither redirected nor shown
+    login_as(desk.client, desk.segur)
+    assert _refs(desk, f"q={rejected.reference}") == []
+    assert _refs(desk, f"vue=tous&q={rejected.reference}") == []
+
+
+def test_certificate_and_referencement_numbers_open_the_dossier_and_siret_lists(desk) -> None:
+    one = desk.candidature("dmn_pecan")
+    other = desk.candidature("dmn_pect")
+    db.add(Certificat(candidature_id=one.id, kind="referencement", number="ANS-DMN-2026-000042-K",
+                      numero_referencement="REF-2026-00042", product_label="p",
+                      organisation_name="o", referentiel_label="r"))
+    desk.organisation.siret = "12345678901234"
+    db.commit()
+    for term in ("ANS-DMN-2026-000042-K", "ans-dmn-2026-000042-k", "REF-2026-00042"):
+        response = desk.client.get(f"/instruction/file?vue=tous&q={term}")
+        assert response.status_code == 302, term
+        assert response.headers["Location"].endswith(f"/candidatures/{one.reference}")
+    assert set(_refs(desk, "vue=tous&q=123%20456%20789%2001234")) == {
+        one.reference, other.reference}
+    assert _refs(desk, "vue=tous&q=99999999999999") == []
+
+
+def test_suivis_are_the_dossiers_i_hold_or_decided(desk) -> None:
+    held = desk.candidature("dmn_pecan")
+    desk.driver().take(held, "recevabilite")
+    decided = _reject(desk, desk.candidature("dmn_pect"))
+    colleagues = desk.candidature("dmn_pecan")
+    desk.driver(desk.colleague).take(colleagues, "recevabilite")
+    desk.candidature("dmn_nom_de_marque")  # nobody's
+    db.commit()
+    assert set(_refs(desk, "vue=suivis")) == {held.reference, decided.reference}
+    login_as(desk.client, desk.colleague)
+    assert _refs(desk, "vue=suivis") == [colleagues.reference]
+
+
+def test_sortable_headers_reverse_the_order(desk) -> None:
+    first, second, third = (desk.candidature("dmn_pecan") for _ in range(3))
+    assert _refs(desk, "") == [first.reference, second.reference, third.reference]
+    html = desk.client.get("/instruction/file").get_data(as_text=True)
+    header = re.search(r'aria-sort="ascending"><a class="fr-link bo-sort" href="([^"]+)"', html)
+    assert header is not None  # « Soumise le » sorts the default view, oldest first
+    reverse = header.group(1).replace("&amp;", "&")
+    assert "ordre=desc" in reverse
+    page = desk.client.get(reverse).get_data(as_text=True)
+    assert _references(page) == [third.reference, second.reference, first.reference]
+    assert 'aria-sort="descending"' in page
+    # the reset link drops filters, sort and columns
+    assert 'id="reinitialiser" href="/instruction/file"' in page
+    # the skip link leads to the results
+    assert 'href="#table-file"' in page and 'id="table-file" tabindex="-1"' in page
+
+
+def test_columns_can_be_chosen(desk) -> None:
+    desk.candidature("dmn_pecan")
+    html = desk.client.get("/instruction/file?colonnes=attribuee&colonnes=activite"
+                           ).get_data(as_text=True)
+    head = html.split("<thead>")[1].split("</thead>")[0]
+    assert "Attribuée à" in head and "Dernière activité" in head
+    assert "Non lus" not in head and "Soumise le" not in head
+    # the pages and headers keep them
+    assert "colonnes=attribuee%2Cactivite" in html or "colonnes=attribuee,activite" in html
+
+
+def _save(desk, name: str, team: str = "", **args: str):
+    data = {"csrf_token": csrf_token(desk.client, "/instruction/file"), "nom": name,
+            "equipe": team, **args}
+    return desk.client.post("/instruction/vues", data=data)
+
+
+def test_a_view_shared_with_a_team_is_seen_by_teammates_only(desk) -> None:
+    team = desk.me.teams[0]
+    response = _save(desk, "Mes PECAN en retard", str(team.id), demarche="dmn_pecan",
+                     en_retard="1", tri="echeance", colonnes="delai,attribuee")
+    assert response.status_code == 302
+    assert _save(desk, "Ma vue privée", vue="traites").status_code == 302
+    views = {v.name: v for v in db.scalars(select(SavedView)) if v.owner_id == desk.me.id}
+    assert views["Mes PECAN en retard"].args == {
+        "demarche": "dmn_pecan", "en_retard": "1", "tri": "echeance",
+        "colonnes": "delai,attribuee"}
+    assert views["Mes PECAN en retard"].team_id == team.id
+    private = views["Ma vue privée"]
+    assert private.team_id is None and private.args == {"vue": "traites"}
+
+    login_as(desk.client, desk.colleague)
+    html = desk.client.get("/instruction/file").get_data(as_text=True)
+    assert "Mes PECAN en retard" in html and "Ma vue privée" not in html
+    link = re.search(r'href="([^"]+)">Mes PECAN en retard<', html).group(1).replace("&amp;", "&")
+    applied = desk.client.get(link).get_data(as_text=True)
+    assert 'value="dmn_pecan" selected' in applied
+    assert 'id="en_retard" name="en_retard" value="1" checked' in applied
+    # a teammate uses it but does not delete it
+    token = csrf_token(desk.client, "/instruction/file")
+    shared = views["Mes PECAN en retard"]
+    shared_id = shared.id
+    assert desk.client.post(f"/instruction/vues/{shared.id}/supprimer",
+                            data={"csrf_token": token}).status_code == 404
+
+    login_as(desk.client, desk.segur)  # another team
+    html = desk.client.get("/instruction/file").get_data(as_text=True)
+    assert "Mes PECAN en retard" not in html and "Ma vue privée" not in html
+    # nor may one share with a team one is not in
+    assert _save(desk, "Intrus", str(team.id)).status_code == 404
+
+    login_as(desk.client, desk.me)
+    token = csrf_token(desk.client, "/instruction/file")
+    assert desk.client.post(f"/instruction/vues/{shared.id}/supprimer",
+                            data={"csrf_token": token}).status_code == 302
+    assert db.scalar(select(SavedView.id).where(SavedView.id == shared_id)) is None
+
+
+def test_a_view_needs_a_name(desk) -> None:
+    response = _save(desk, "")
+    assert response.status_code == 302
+    html = desk.client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Donnez un nom à la vue." in html
+    assert db.scalar(select(SavedView.id)) is None
+
+
+def test_bulk_assignment_of_the_filtered_result_confirms_and_is_capped(desk, monkeypatch) -> None:
+    pecan = [desk.candidature("dmn_pecan") for _ in range(3)]
+    other = desk.candidature("dmn_pect")
+    page = desk.client.get("/instruction/file/attribuer-tout?demarche=dmn_pecan")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "3 dossiers" in html
+    token = csrf_token(desk.client, "/instruction/file/attribuer-tout?demarche=dmn_pecan")
+    response = desk.client.post("/instruction/file/attribuer-tout", data={
+        "csrf_token": token, "demarche": "dmn_pecan", "confier_a": str(desk.colleague.id)})
+    assert response.status_code == 302
+    db.expire_all()
+    assert {db.get(Candidature, c.id).queue_assignee_id for c in pecan} == {desk.colleague.id}
+    assert db.get(Candidature, other.id).queue_assignee_id is None
+
+    # past the cap: refused, nothing assigned
+    import backoffice.reviewer.saved_views as saved_views
+
+    monkeypatch.setattr(saved_views, "BULK_MAX", 1)
+    extra = desk.candidature("dmn_pect")
+    html = desk.client.get("/instruction/file/attribuer-tout?attribution=personne"
+                           ).get_data(as_text=True)
+    assert "Plus de 1 dossiers" in html and 'id="attribuer-tout"' not in html
+    response = desk.client.post("/instruction/file/attribuer-tout", data={
+        "csrf_token": token, "attribution": "personne", "confier_a": str(desk.me.id)})
+    assert response.status_code == 302
+    db.expire_all()
+    assert db.get(Candidature, other.id).queue_assignee_id is None
+    assert db.get(Candidature, extra.id).queue_assignee_id is None
+    # another parcours' démarche: 404
+    assert desk.client.get("/instruction/file/attribuer-tout?demarche=sons_sas"
+                           ).status_code == 404
+
+
+def test_dossier_suivant_walks_the_view_i_came_from(desk) -> None:
+    first, second, third = (desk.candidature("dmn_pecan") for _ in range(3))
+    pect = desk.candidature("dmn_pect")
+    desk.client.get("/instruction/file?demarche=dmn_pecan")
+    dossier = desk.client.get(f"/instruction/candidatures/{first.reference}")
+    assert 'id="dossier-suivant"' in dossier.get_data(as_text=True)
+    response = desk.client.get(f"/instruction/file/suivant/{first.reference}")
+    assert response.headers["Location"].endswith(f"/candidatures/{second.reference}")
+    # decided, it left the view: the one after its place in the sort, then from the top
+    _reject(desk, second)
+    response = desk.client.get(f"/instruction/file/suivant/{second.reference}")
+    assert response.headers["Location"].endswith(f"/candidatures/{third.reference}")
+    response = desk.client.get(f"/instruction/file/suivant/{third.reference}")
+    assert response.headers["Location"].endswith(f"/candidatures/{first.reference}")
+    # alone in its view: back to the view
+    desk.client.get("/instruction/file?demarche=dmn_pect")
+    response = desk.client.get(f"/instruction/file/suivant/{pect.reference}")
+    assert response.headers["Location"].endswith("/instruction/file?demarche=dmn_pect")
+    # another parcours' dossier does not exist
+    sas = desk.candidature("sons_sas", until="depot")
+    assert desk.client.get(f"/instruction/file/suivant/{sas.reference}").status_code == 404
+
+
+@pytest.mark.parametrize("view", list(queue.VIEWS))
+def test_every_view_and_sort_answers(desk, view) -> None:
+    desk.candidature("dmn_pecan")
+    _reject(desk, desk.candidature("dmn_pect"))
+    for sort in queue.VIEW_SORTS[view]:
+        for order in ("asc", "desc"):
+            response = desk.client.get(
+                f"/instruction/file?vue={view}&tri={sort}&ordre={order}&q=care")
+            assert response.status_code == 200, (view, sort, order)
+
+
+QUEUE_PAGES = ("/instruction/file?vue=suivis", "/instruction/file?vue=traites",
+               "/instruction/file?vue=tous", "/instruction/file?vue=tous&q=care",
+               "/instruction/file?vue=traites&tri=activite&ordre=asc",
+               "/instruction/file?q=12345678901234", "/instruction/file?q=ANS-DMN-2026-1",
+               "/instruction/file?colonnes=activite,cloture",
+               "/instruction/file/attribuer-tout")
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_the_views_keep_the_page_budget(desk, query_recorder, viewer) -> None:
+    """Every view, search and the bulk confirmation within 8 queries, whoever looks, with
+    saved views of one's own and of one's team listed."""
+    candidature = _dossier(desk, viewer)
+    _reject(desk, desk.candidature("dmn_pect"))
+    team = desk.me.teams[0]
+    for n in range(3):
+        db.add(SavedView(owner_id=desk.colleague.id, team_id=team.id, name=f"Équipe {n}",
+                         args={"vue": "tous"}))
+        db.add(SavedView(owner_id=desk.me.id, name=f"Perso {n}", args={}))
+    db.commit()
+    for path in (*QUEUE_PAGES, f"/instruction/file/suivant/{candidature.reference}"):
+        desk.client.get(path)
+        with query_recorder:
+            assert desk.client.get(path).status_code in (200, 302), path
+        assert query_recorder.count <= BUDGET, (viewer, path, query_recorder.queries)
+
+
+@pytest.mark.parametrize(("view", "order"), [("traites", None), ("traites", "asc"),
+                                             ("tous", None)])
+def test_the_views_page_by_key_in_their_order(desk, view, order) -> None:
+    from datetime import timedelta
+
+    from backoffice.db import utcnow
+
+    ended = [_reject(desk, desk.candidature("dmn_pecan")) for _ in range(5)]
+    now = utcnow()
+    for i, candidature in enumerate(ended):
+        row = db.get(Candidature, candidature.id)
+        row.closed_at = now - timedelta(days=10 - i)
+        row.last_activity_at = now - timedelta(days=10 - i)
+    db.commit()
+    expected = [c.reference for c in ended]
+    if order != "asc":  # latest closed (or active) first
+        expected.reverse()
+    filters = queue.Filters(view=view, sort=queue.VIEW_SORTS[view][0], order=order)
+    seen, cursor = [], None
+    for _ in range(4):
+        rows, cursor = queue.page(desk.me, filters, after=cursor, limit=2, now=now)
+        seen += [r.reference for r in rows]
+        if cursor is None:
+            break
+    assert seen == expected
