@@ -118,6 +118,10 @@ def seance(seance_id: int):
     return render_template("college/seance.html", seance=seance, candidates=candidates,
                            can_prepare=seances.can_prepare(current_user),
                            can_vote=partial(seances.can_voter, current_user),
+                           can_conflict=partial(seances.can_declarer_conflit, current_user),
+                           waiting_start=seance.status == "ouverte"
+                           and not seances.started(seance),
+                           reads_reasons=seances.reads_conflict_reasons(current_user, seance),
                            can_decide=partial(seances.can_decider, current_user),
                            can_close=seances.can_clore(current_user, seance),
                            reads_dossiers=scope.reads_agenda(current_user, seance),
@@ -162,13 +166,28 @@ def seance_voter(seance_id: int, item_id: int):
                 success="Vote enregistré.")
 
 
-@bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/conflit")
+@bp.route("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/conflit",
+          methods=["GET", "POST"])
 @roles_required("college")
 def seance_conflit(seance_id: int, item_id: int):
+    """A second step: the reason and a confirmation (no JavaScript needed)."""
+    from backoffice.college.forms import ConflitForm
+
     seance = _seance(seance_id)
     item = _item(seance, item_id)
-    return _act(seance, seances.declarer_conflit, item, actor=current_user,
-                reason=request.form.get("raison"), success="Conflit d'intérêts déclaré.")
+    form = ConflitForm()
+    if form.validate_on_submit():
+        try:
+            seances.declarer_conflit(item, actor=current_user, reason=form.raison.data)
+            flash("Conflit d'intérêts déclaré.", "success")
+            return redirect(url_for("college.seance", seance_id=seance.id) + f"#point-{item.id}")
+        except TransitionError as error:
+            db.rollback()
+            form.raison.errors = [*form.raison.errors, error.message]
+    elif request.method == "GET" and not seances.can_declarer_conflit(current_user, item):
+        abort(403)
+    status = 422 if request.method == "POST" else 200
+    return render_template("college/conflit.html", seance=seance, item=item, form=form), status
 
 
 @bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/decider")
