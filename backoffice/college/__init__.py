@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
@@ -39,9 +39,16 @@ COLLEGE = ("college", "admin")
 
 
 def _seance(seance_id: int) -> Seance:
+    # what the séance's page shows in a fixed number of queries (budget: 8 per page): the
+    # members once (their roles and teams only if asked); the président, the voters and
+    # the conflicted are members, found in the session without a query
+    items = selectinload(Seance.items)
     seance = db.scalar(select(Seance).where(Seance.id == seance_id).options(
-        selectinload(Seance.members), selectinload(Seance.items).selectinload(AgendaItem.votes),
-        selectinload(Seance.items).selectinload(AgendaItem.conflicts)))
+        selectinload(Seance.members).lazyload(User.role_rows),
+        selectinload(Seance.members).lazyload(User.teams),
+        items.joinedload(AgendaItem.votes), items.joinedload(AgendaItem.conflicts),
+        items.joinedload(AgendaItem.candidature).joinedload(Candidature.product),
+        items.joinedload(AgendaItem.candidature).joinedload(Candidature.organisation)))
     if seance is None:
         abort(404)
     return seance
@@ -59,12 +66,35 @@ def _college_members() -> list[User]:
         UserRole.role == "college", User.active.is_(True)).order_by(User.name)))
 
 
+def _with_counts(query):
+    """Séances with the number of dossiers on their agenda (one query, no lazy load)."""
+    count = select(func.count(AgendaItem.id)).where(
+        AgendaItem.seance_id == Seance.id).correlate(Seance).scalar_subquery()
+    return db.execute(query.add_columns(count.label("dossiers"))).all()
+
+
 @bp.route("/")
 @roles_required(*COLLEGE)
 def home():
-    rows = db.scalars(select(Seance).order_by(Seance.date.desc()).limit(100)).all()
-    return render_template("college/home.html", seances=rows,
-                           can_prepare=seances.can_prepare(current_user))
+    """The member's next séances (an administrator: every open one), the dossiers à
+    programmer waiting for a séance, and every séance."""
+    upcoming = select(Seance).where(Seance.status == "ouverte").order_by(Seance.date)
+    if not current_user.has_role("admin"):
+        upcoming = upcoming.where(Seance.members.any(User.id == current_user.id))
+    waiting = db.execute(
+        select(Candidature, CandidatureStep.opened_at).join(CandidatureStep, and_(
+            CandidatureStep.candidature_id == Candidature.id,
+            CandidatureStep.step == "college")).where(
+            CandidatureStep.status == "a_programmer", Candidature.status == "en_cours",
+            Candidature.current_step == "college")
+        .options(joinedload(Candidature.product), joinedload(Candidature.organisation))
+        .order_by(CandidatureStep.opened_at, Candidature.id).limit(200)).all()
+    return render_template(
+        "college/home.html", upcoming=_with_counts(upcoming.limit(20)),
+        seances=_with_counts(select(Seance).order_by(Seance.date.desc()).limit(100)),
+        waiting=waiting, started=seances.started,
+        # administrators read every DMN dossier; a member, those of their séances' agendas
+        links=current_user.has_role("admin"), can_prepare=seances.can_prepare(current_user))
 
 
 @bp.route("/seances/nouvelle", methods=["GET", "POST"])
