@@ -280,30 +280,58 @@ def dossier(reference: str):
                                                  AuditEvent.action != "fichier.ouvrir")
                         .order_by(AuditEvent.id)).all()
     verdict_count = sum(len(e.verdicts) for s in sections for e in s.exigences)  # loaded
-    from backoffice.models import Fichier, Message, Piece, StepForm
+    from backoffice.models import Fichier, Message, Piece, PieceType, Preuve, StepForm
 
     forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()
-    from backoffice.models import PieceType
-
-    # each pièce with its type's label (budget: 8 queries per page, issue 19)
-    pieces = db.execute(
-        select(Piece, Fichier, PieceType.label)
-        .join(Fichier, Fichier.id == Piece.fichier_id)
+    # every pièce (with its type's label) and every preuve, archived ones included, in one
+    # query (budget: 8 queries per page, issue 19)
+    files = db.execute(
+        select(Fichier, Piece, Preuve, PieceType.label)
+        .outerjoin(Piece, Piece.fichier_id == Fichier.id)
+        .outerjoin(Preuve, Preuve.fichier_id == Fichier.id)
         .outerjoin(PieceType, (PieceType.parcours == candidature.demarche.parcours)
                    & (PieceType.step == Piece.step) & (PieceType.code == Piece.type_code))
-        .where(Piece.candidature_id == candidature.id)).all()
-    piece_labels = {piece.type_code: label for piece, _, label in pieces if label}
+        .where(Fichier.candidature_id == candidature.id,
+               (Piece.id.is_not(None)) | (Preuve.id.is_not(None)))
+        .order_by(Fichier.id)).all()
+    pieces = [(piece, f) for f, piece, _, _ in files if piece is not None]
+    piece_labels = {piece.type_code: label for _, piece, _, label in files if label}
+    preuves: dict[int, list[tuple]] = {}
+    for f, _, preuve, _ in files:
+        if preuve is not None:
+            preuves.setdefault(preuve.exigence_id, []).append((preuve, f))
     messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
                           .order_by(Message.id)).all()
     profil_labels = {p.code: p.label for p in referentiel.profils} if referentiel else {}
+    told = _told(candidature, events)
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
-                           forms=forms, pieces=[(p, f) for p, f, _ in pieces],
-                           messages=messages,
+                           forms=forms, pieces=pieces, preuves=preuves,
+                           rounds=_rounds(sections, told), messages=messages,
                            profil_labels=profil_labels, piece_labels=piece_labels,
                            non_applicable=non_applicable, referentiel=referentiel,
-                           events=_told(candidature, events),
-                           verdict_count=verdict_count)
+                           events=told, verdict_count=verdict_count,
+                           previewable=PREVIEWABLE)
 
+
+PREVIEWABLE = frozenset({"pdf", "png", "jpeg"})
+# a section's history as its rounds went: submitted, modifications requested, validated,
+# reopened by the collège (the audit actions of backoffice/workflow/preuves.py)
+ROUND_EVENTS = {"section.soumettre": "soumise",
+                "section.demander_modifications": "modifications demandées",
+                "section.valider": "validée", "section.rouvrir": "rouverte par le collège"}
+
+
+def _rounds(sections, told) -> dict[int, list[tuple]]:
+    """Per section: (round or None, what happened, when, who), in order."""
+    ids = {str(s.id): s.id for s in sections}
+    out: dict[int, list[tuple]] = {s.id: [] for s in sections}
+    for event, person, _ in told:
+        if event.target_type == "sectionreview" and event.action in ROUND_EVENTS \
+                and event.target_id in ids:
+            out[ids[event.target_id]].append(((event.after or {}).get("round"),
+                                              ROUND_EVENTS[event.action], event.created_at,
+                                              person))
+    return out
 
 
 def _told(candidature, events) -> list[tuple]:
@@ -311,14 +339,54 @@ def _told(candidature, events) -> list[tuple]:
     return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 
 
-@bp.get("/fichiers/<int(max=2147483647):fichier_id>")
-@roles_required(*COLLEGE)
-def download(fichier_id: int):
+def _readable(fichier_id: int):
     """A file of a dossier the member may read (scope.py), never an internal note's."""
-    from backoffice import downloads
     from backoffice.models import Fichier
 
     fichier = db.get(Fichier, fichier_id)
     if fichier is None or not scope.can_read_file(current_user, fichier):
         abort(404)
-    return downloads.serve(fichier, "attachment")
+    return fichier
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>")
+@roles_required(*COLLEGE)
+def download(fichier_id: int):
+    from backoffice import downloads
+
+    return downloads.serve(_readable(fichier_id), "attachment")
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu")
+@roles_required(*COLLEGE)
+def preview(fichier_id: int):
+    """Read-only, the vérificateur's safe preview: images inline (sandboxed), a PDF as
+    pages drawn by the server (backoffice/pdfview.py), never the vendor's PDF inline."""
+    from backoffice import downloads, pdfview
+    from backoffice.reviewer.files import pdfview_page
+
+    fichier = _readable(fichier_id)
+    if fichier.kind not in PREVIEWABLE:
+        abort(404)
+    if fichier.kind != "pdf":
+        return downloads.serve(fichier, "inline")
+    reason = downloads.refusal(fichier)
+    if reason is not None:
+        return downloads.unavailable_page(reason)
+    downloads.record_opening(fichier, "aperçu")
+    return pdfview_page(
+        pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
+        download_url=url_for("college.download", fichier_id=fichier.id),
+        page_url=lambda n: url_for("college.preview_page", fichier_id=fichier.id, page=n))
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu/<int(min=1, max=10000):page>.png")
+@roles_required(*COLLEGE)
+def preview_page(fichier_id: int, page: int):
+    from backoffice import downloads, pdfview
+    from backoffice.reviewer.files import pdfview_image
+
+    fichier = _readable(fichier_id)
+    if fichier.kind != "pdf" or downloads.refusal(fichier) is not None:
+        abort(404)
+    return pdfview_image(pdfview.Source(path=storage().path(fichier.storage_key)), page)
