@@ -28,7 +28,7 @@ from backoffice.models import (
     User,
     UserRole,
 )
-from backoffice.reviewer.history import describe, lexicon_for, who
+from backoffice.reviewer.history import describe, who
 from backoffice.uploads import storage
 from backoffice.workflow import seances
 from backoffice.workflow.base import TransitionError
@@ -257,11 +257,14 @@ def seance_pv(seance_id: int):
 def dossier(reference: str):
     """Read-only: the whole DMN dossier, with a one-page synthesis first."""
     # what the page shows of the candidature in one query (budget: 8 per page, issue 19)
-    candidature = db.scalars(select(Candidature).where(Candidature.reference == reference)
-                             .options(joinedload(Candidature.steps),
-                                      joinedload(Candidature.product),
-                                      joinedload(Candidature.organisation),
-                                      joinedload(Candidature.demarche))).unique().first()
+    # with the référentiel fixed at recevabilité and its profils' labels
+    found = db.execute(select(Candidature, Referentiel).outerjoin(
+        Referentiel, Referentiel.id == Candidature.referentiel_id)
+        .where(Candidature.reference == reference)
+        .options(joinedload(Candidature.steps), joinedload(Candidature.product),
+                 joinedload(Candidature.organisation), joinedload(Candidature.demarche),
+                 joinedload(Referentiel.profils))).unique().first()
+    candidature, referentiel = found if found is not None else (None, None)
     # out of scope answers like an unknown reference: nothing tells a dossier exists
     if candidature is None or not scope.can_read_dossier(current_user, candidature):
         abort(404)
@@ -271,14 +274,13 @@ def dossier(reference: str):
         .order_by(SectionReview.position)).unique().all()
     non_applicable = [(e, v) for s in sections for e in s.exigences for v in e.verdicts
                       if v.verdict == "non_applicable" and v.round == s.round]
-    # the référentiel fixed at recevabilité, with its profils' labels, in one query
-    referentiel = db.scalars(select(Referentiel).where(
-        Referentiel.id == candidature.referentiel_id).options(
-        joinedload(Referentiel.profils))).unique().first() \
-        if candidature.referentiel_id else None
-    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
-                                                 AuditEvent.action != "fichier.ouvrir")
-                        .order_by(AuditEvent.id)).all()
+    # the events with their actors' names, in one query
+    rows = db.execute(select(AuditEvent, User.name).outerjoin(
+        User, User.id == AuditEvent.actor_id).where(
+        AuditEvent.candidature_id == candidature.id, AuditEvent.action != "fichier.ouvrir")
+        .order_by(AuditEvent.id)).all()
+    events = [event for event, _ in rows]
+    people = {event.actor_id: name for event, name in rows if name}
     verdict_count = sum(len(e.verdicts) for s in sections for e in s.exigences)  # loaded
     from backoffice.models import Fichier, Message, Piece, PieceType, Preuve, StepForm
 
@@ -303,7 +305,7 @@ def dossier(reference: str):
     messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
                           .order_by(Message.id)).all()
     profil_labels = {p.code: p.label for p in referentiel.profils} if referentiel else {}
-    told = _told(candidature, events)
+    told = _told(candidature, events, sections, people, piece_labels)
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
                            forms=forms, pieces=pieces, preuves=preuves,
                            rounds=_rounds(sections, told), messages=messages,
@@ -334,8 +336,19 @@ def _rounds(sections, told) -> dict[int, list[tuple]]:
     return out
 
 
-def _told(candidature, events) -> list[tuple]:
-    lexicon = lexicon_for(candidature, events)
+def _told(candidature, events, sections, people, piece_labels) -> list[tuple]:
+    """Each event with its person and its sentence, from what the page loaded: the sections
+    with their exigences, the actors' names, the pièces' labels (an event names the type of
+    a pièce the dossier holds); an assignee's name is read only when an event names one."""
+    from backoffice.reviewer.history import Lexicon, people_named
+
+    assignees = [e for e in events if any(
+        isinstance(p.get("assignee"), int) and p["assignee"] not in people
+        for p in (e.before or {}, e.after or {}))]
+    lexicon = Lexicon(sections={s.code: s.title for s in sections},
+                      section_ids={str(s.id): s.code for s in sections},
+                      exigences={e.code: e.title for s in sections for e in s.exigences},
+                      pieces=piece_labels, people={**people_named(assignees), **people})
     return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 
 

@@ -87,3 +87,17 @@ def test_a_preuve_opens_in_the_safe_preview(client, inscribed) -> None:
     login_as(client, UserFactory(roles=["college"]))
     assert client.get(f"/college/fichiers/{preuve.fichier_id}/apercu").status_code == 404
     assert client.get(f"/college/fichiers/{preuve.fichier_id}/apercu/1.png").status_code == 404
+
+
+def test_a_real_file_keeps_the_page_budget(client, inscribed, query_recorder) -> None:
+    """Two rounds of history, pièces, preuves, messages: still 8 queries (issue 19), the
+    history's names and labels read from what the page loaded."""
+    candidature, president = inscribed
+    login_as(client, president)
+    path = f"/college/dossiers/{candidature.reference}"
+    client.get(path)
+    with query_recorder:
+        html = client.get(path).get_data(as_text=True)
+    assert query_recorder.count <= 8, "\n".join(q[:120] for q in query_recorder.queries)
+    assert "L&#39;industriel (" in html and "a demandé des modifications sur la section" in html
+    assert "a déposé pour l&#39;étape « Recevabilité » la pièce justificative « Documentation fonctionnelle" in html, re.findall(r"la pièce justificative[^<]{0,80}", html)[:2]
