@@ -72,6 +72,9 @@ def init_app(app: Flask) -> None:
 
     app.add_template_filter(profils_text, "profils")
     app.jinja_env.globals["DEMARCHES"] = definitions.DEMARCHES
+    from backoffice.workflow.form_blocks import DISPLAY_LABELS
+
+    app.jinja_env.globals["FORM_LABELS"] = DISPLAY_LABELS  # _macros/form_data.html
     app.jinja_env.globals["STATUS_COLOURS"] = STATUS_COLOURS
     app.jinja_env.globals["can"] = can
 

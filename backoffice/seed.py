@@ -394,8 +394,12 @@ def build_history(count: int, products: list[Product], users: dict[str, User],
                 month = clock.current.strftime("%Y-%m")
                 seance = by_month.get(month)
                 if seance is None:
+                    # the month's séance starts on its first morning: every dossier of the
+                    # month is voted on at least two days after its inscription, after the
+                    # start (votes before a séance's start are refused)
                     seance = by_month[month] = seances.creer(
-                        actor=president, date=clock.current,
+                        actor=president, date=clock.current.replace(
+                            day=1, hour=8, minute=0, second=0, microsecond=0),
                         label=f"Séance du collège — {clock.current.strftime('%m/%Y')}",
                         members=[president], president=president, quorum=1)
                 item = seances.inscrire(seance, candidature, actor=president)

@@ -84,6 +84,7 @@ SLOW_TESTS = {  # a subprocess in a module of otherwise quick tests
     "tests/test_cli.py::test_flask_command_line_works_in_a_subprocess",
     "tests/test_jobs.py::test_the_worker_runs_a_retry_when_it_is_due",
     "tests/workflow/test_certificates.py::test_pdfsig_validates_the_signature_independently",
+    "tests/workflow/test_college_file.py::test_a_preuve_opens_in_the_safe_preview",
 }
 
 

@@ -215,3 +215,31 @@ def test_admin_rewords_an_automatic_message(client, ctx) -> None:
     assert message.subject == "Action requise : Recevabilité"
     assert message.body == "Bonjour,\nIl manque le marquage CE.\nCordialement, l'ANS ({inconnu})"
     assert isinstance(message, Message)
+
+
+def test_admin_makes_a_college_member_secretaire_de_seance(client, ctx) -> None:
+    """docs/college.md: an admin sets the flag; only a collège member can hold it; the
+    secrétaire then prepares séances."""
+    from backoffice.workflow import seances
+
+    _admin(client, ctx)
+    user = UserFactory(roles=["college"])
+    assert not seances.can_prepare(user)
+    edit = client.get(f"/admin/user/edit/?id={user.id}").get_data(as_text=True)
+    assert "Secrétaire de séance (collège)" in edit
+    form = {"email": user.email, "name": user.name, "active": "y",
+            "csrf_token": csrf_token(client, f"/admin/user/edit/?id={user.id}")}
+    refused = client.post(f"/admin/user/edit/?id={user.id}",
+                          data={**form, "roles": ["verificateur"], "secretaire": "y"})
+    assert "Seul un membre du collège peut être secrétaire de séance." in \
+        refused.get_data(as_text=True)
+    ctx.expire_all()
+    assert ctx.get(User, user.id).secretaire is False
+    response = client.post(f"/admin/user/edit/?id={user.id}",
+                           data={**form, "roles": ["college"], "secretaire": "y"})
+    assert response.status_code == 302
+    ctx.expire_all()
+    user = ctx.get(User, user.id)
+    assert user.secretaire is True and seances.can_prepare(user)
+    assert "Secrétaire de séance (collège)" in client.get(
+        f"/admin/user/details/?id={user.id}").get_data(as_text=True)

@@ -33,6 +33,7 @@ class UserView(SecureModelView):
         "roles": "Rôles",
         "teams": "Équipes",
         "active": "Actif",
+        "secretaire": "Secrétaire de séance (collège)",
         "last_login_at": "Dernière connexion",
         "created_at": "Créé le",
         # a column label, not a password
@@ -49,7 +50,12 @@ class UserView(SecureModelView):
         "roles": lambda v, c, m, n: ", ".join(m.role_labels),
         "teams": lambda v, c, m, n: ", ".join(t.name for t in m.teams),
     }
-    form_columns = ("email", "name", "active", "roles", "teams", "new_password")
+    form_columns = ("email", "name", "active", "roles", "secretaire", "teams", "new_password")
+    form_args = {
+        "email": {"validators": [Email("Adresse électronique invalide.")]},
+        "secretaire": {"description": "Un membre du collège secrétaire de séance prépare les "
+                                      "séances : date, membres, ordre du jour."},
+    }
     form_extra_fields = {
         "roles": SelectMultipleField(
             "Rôles", choices=[(r.value, ROLE_LABELS[r]) for r in Role]
@@ -60,7 +66,6 @@ class UserView(SecureModelView):
             validators=[Optional(), Length(min=MIN_PASSWORD, max=1024)],
         ),
     }
-    form_args = {"email": {"validators": [Email("Adresse électronique invalide.")]}}
     can_delete = False  # accounts are deactivated, never deleted: the audit refers to them
 
     def on_form_prefill(self, form: Any, id: Any) -> None:
@@ -89,6 +94,11 @@ class UserView(SecureModelView):
                 form.email.errors.append(
                     "Cette adresse électronique est déjà celle d'un autre compte.")
                 return False
+        if ok and getattr(form, "secretaire", None) is not None and form.secretaire.data \
+                and "college" not in (form.roles.data or []):
+            form.secretaire.errors = [*form.secretaire.errors,
+                                      "Seul un membre du collège peut être secrétaire de séance."]
+            return False
         return ok
 
     def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:

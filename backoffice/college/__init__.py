@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
@@ -28,7 +28,7 @@ from backoffice.models import (
     User,
     UserRole,
 )
-from backoffice.reviewer.history import describe, lexicon_for, who
+from backoffice.reviewer.history import describe, who
 from backoffice.uploads import storage
 from backoffice.workflow import seances
 from backoffice.workflow.base import TransitionError
@@ -39,9 +39,16 @@ COLLEGE = ("college", "admin")
 
 
 def _seance(seance_id: int) -> Seance:
+    # what the séance's page shows in a fixed number of queries (budget: 8 per page): the
+    # members once (their roles and teams only if asked); the président, the voters and
+    # the conflicted are members, found in the session without a query
+    items = selectinload(Seance.items)
     seance = db.scalar(select(Seance).where(Seance.id == seance_id).options(
-        selectinload(Seance.members), selectinload(Seance.items).selectinload(AgendaItem.votes),
-        selectinload(Seance.items).selectinload(AgendaItem.conflicts)))
+        selectinload(Seance.members).lazyload(User.role_rows),
+        selectinload(Seance.members).lazyload(User.teams),
+        items.joinedload(AgendaItem.votes), items.joinedload(AgendaItem.conflicts),
+        items.joinedload(AgendaItem.candidature).joinedload(Candidature.product),
+        items.joinedload(AgendaItem.candidature).joinedload(Candidature.organisation)))
     if seance is None:
         abort(404)
     return seance
@@ -59,12 +66,35 @@ def _college_members() -> list[User]:
         UserRole.role == "college", User.active.is_(True)).order_by(User.name)))
 
 
+def _with_counts(query):
+    """Séances with the number of dossiers on their agenda (one query, no lazy load)."""
+    count = select(func.count(AgendaItem.id)).where(
+        AgendaItem.seance_id == Seance.id).correlate(Seance).scalar_subquery()
+    return db.execute(query.add_columns(count.label("dossiers"))).all()
+
+
 @bp.route("/")
 @roles_required(*COLLEGE)
 def home():
-    rows = db.scalars(select(Seance).order_by(Seance.date.desc()).limit(100)).all()
-    return render_template("college/home.html", seances=rows,
-                           can_prepare=seances.can_prepare(current_user))
+    """The member's next séances (an administrator: every open one), the dossiers à
+    programmer waiting for a séance, and every séance."""
+    upcoming = select(Seance).where(Seance.status == "ouverte").order_by(Seance.date)
+    if not current_user.has_role("admin"):
+        upcoming = upcoming.where(Seance.members.any(User.id == current_user.id))
+    waiting = db.execute(
+        select(Candidature, CandidatureStep.opened_at).join(CandidatureStep, and_(
+            CandidatureStep.candidature_id == Candidature.id,
+            CandidatureStep.step == "college")).where(
+            CandidatureStep.status == "a_programmer", Candidature.status == "en_cours",
+            Candidature.current_step == "college")
+        .options(joinedload(Candidature.product), joinedload(Candidature.organisation))
+        .order_by(CandidatureStep.opened_at, Candidature.id).limit(200)).all()
+    return render_template(
+        "college/home.html", upcoming=_with_counts(upcoming.limit(20)),
+        seances=_with_counts(select(Seance).order_by(Seance.date.desc()).limit(100)),
+        waiting=waiting, started=seances.started,
+        # administrators read every DMN dossier; a member, those of their séances' agendas
+        links=current_user.has_role("admin"), can_prepare=seances.can_prepare(current_user))
 
 
 @bp.route("/seances/nouvelle", methods=["GET", "POST"])
@@ -118,6 +148,10 @@ def seance(seance_id: int):
     return render_template("college/seance.html", seance=seance, candidates=candidates,
                            can_prepare=seances.can_prepare(current_user),
                            can_vote=partial(seances.can_voter, current_user),
+                           can_conflict=partial(seances.can_declarer_conflit, current_user),
+                           waiting_start=seance.status == "ouverte"
+                           and not seances.started(seance),
+                           reads_reasons=seances.reads_conflict_reasons(current_user, seance),
                            can_decide=partial(seances.can_decider, current_user),
                            can_close=seances.can_clore(current_user, seance),
                            reads_dossiers=scope.reads_agenda(current_user, seance),
@@ -162,13 +196,28 @@ def seance_voter(seance_id: int, item_id: int):
                 success="Vote enregistré.")
 
 
-@bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/conflit")
+@bp.route("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/conflit",
+          methods=["GET", "POST"])
 @roles_required("college")
 def seance_conflit(seance_id: int, item_id: int):
+    """A second step: the reason and a confirmation (no JavaScript needed)."""
+    from backoffice.college.forms import ConflitForm
+
     seance = _seance(seance_id)
     item = _item(seance, item_id)
-    return _act(seance, seances.declarer_conflit, item, actor=current_user,
-                reason=request.form.get("raison"), success="Conflit d'intérêts déclaré.")
+    form = ConflitForm()
+    if form.validate_on_submit():
+        try:
+            seances.declarer_conflit(item, actor=current_user, reason=form.raison.data)
+            flash("Conflit d'intérêts déclaré.", "success")
+            return redirect(url_for("college.seance", seance_id=seance.id) + f"#point-{item.id}")
+        except TransitionError as error:
+            db.rollback()
+            form.raison.errors = [*form.raison.errors, error.message]
+    elif request.method == "GET" and not seances.can_declarer_conflit(current_user, item):
+        abort(403)
+    status = 422 if request.method == "POST" else 200
+    return render_template("college/conflit.html", seance=seance, item=item, form=form), status
 
 
 @bp.post("/seances/<int(max=2147483647):seance_id>/points/<int(max=2147483647):item_id>/decider")
@@ -208,11 +257,14 @@ def seance_pv(seance_id: int):
 def dossier(reference: str):
     """Read-only: the whole DMN dossier, with a one-page synthesis first."""
     # what the page shows of the candidature in one query (budget: 8 per page, issue 19)
-    candidature = db.scalars(select(Candidature).where(Candidature.reference == reference)
-                             .options(joinedload(Candidature.steps),
-                                      joinedload(Candidature.product),
-                                      joinedload(Candidature.organisation),
-                                      joinedload(Candidature.demarche))).unique().first()
+    # with the référentiel fixed at recevabilité and its profils' labels
+    found = db.execute(select(Candidature, Referentiel).outerjoin(
+        Referentiel, Referentiel.id == Candidature.referentiel_id)
+        .where(Candidature.reference == reference)
+        .options(joinedload(Candidature.steps), joinedload(Candidature.product),
+                 joinedload(Candidature.organisation), joinedload(Candidature.demarche),
+                 joinedload(Referentiel.profils))).unique().first()
+    candidature, referentiel = found if found is not None else (None, None)
     # out of scope answers like an unknown reference: nothing tells a dossier exists
     if candidature is None or not scope.can_read_dossier(current_user, candidature):
         abort(404)
@@ -222,54 +274,132 @@ def dossier(reference: str):
         .order_by(SectionReview.position)).unique().all()
     non_applicable = [(e, v) for s in sections for e in s.exigences for v in e.verdicts
                       if v.verdict == "non_applicable" and v.round == s.round]
-    # the référentiel fixed at recevabilité, with its profils' labels, in one query
-    referentiel = db.scalars(select(Referentiel).where(
-        Referentiel.id == candidature.referentiel_id).options(
-        joinedload(Referentiel.profils))).unique().first() \
-        if candidature.referentiel_id else None
-    events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
-                                                 AuditEvent.action != "fichier.ouvrir")
-                        .order_by(AuditEvent.id)).all()
+    # the events with their actors' names, in one query
+    rows = db.execute(select(AuditEvent, User.name).outerjoin(
+        User, User.id == AuditEvent.actor_id).where(
+        AuditEvent.candidature_id == candidature.id, AuditEvent.action != "fichier.ouvrir")
+        .order_by(AuditEvent.id)).all()
+    events = [event for event, _ in rows]
+    people = {event.actor_id: name for event, name in rows if name}
     verdict_count = sum(len(e.verdicts) for s in sections for e in s.exigences)  # loaded
-    from backoffice.models import Fichier, Message, Piece, StepForm
+    from backoffice.models import Fichier, Message, Piece, PieceType, Preuve, StepForm
 
     forms = db.scalars(select(StepForm).where(StepForm.candidature_id == candidature.id)).all()
-    from backoffice.models import PieceType
-
-    # each pièce with its type's label (budget: 8 queries per page, issue 19)
-    pieces = db.execute(
-        select(Piece, Fichier, PieceType.label)
-        .join(Fichier, Fichier.id == Piece.fichier_id)
+    # every pièce (with its type's label) and every preuve, archived ones included, in one
+    # query (budget: 8 queries per page, issue 19)
+    files = db.execute(
+        select(Fichier, Piece, Preuve, PieceType.label)
+        .outerjoin(Piece, Piece.fichier_id == Fichier.id)
+        .outerjoin(Preuve, Preuve.fichier_id == Fichier.id)
         .outerjoin(PieceType, (PieceType.parcours == candidature.demarche.parcours)
                    & (PieceType.step == Piece.step) & (PieceType.code == Piece.type_code))
-        .where(Piece.candidature_id == candidature.id)).all()
-    piece_labels = {piece.type_code: label for piece, _, label in pieces if label}
+        .where(Fichier.candidature_id == candidature.id,
+               (Piece.id.is_not(None)) | (Preuve.id.is_not(None)))
+        .order_by(Fichier.id)).all()
+    pieces = [(piece, f) for f, piece, _, _ in files if piece is not None]
+    piece_labels = {piece.type_code: label for _, piece, _, label in files if label}
+    preuves: dict[int, list[tuple]] = {}
+    for f, _, preuve, _ in files:
+        if preuve is not None:
+            preuves.setdefault(preuve.exigence_id, []).append((preuve, f))
     messages = db.scalars(select(Message).where(Message.candidature_id == candidature.id)
                           .order_by(Message.id)).all()
     profil_labels = {p.code: p.label for p in referentiel.profils} if referentiel else {}
+    told = _told(candidature, events, sections, people, piece_labels)
     return render_template("college/dossier.html", candidature=candidature, sections=sections,
-                           forms=forms, pieces=[(p, f) for p, f, _ in pieces],
-                           messages=messages,
+                           forms=forms, pieces=pieces, preuves=preuves,
+                           rounds=_rounds(sections, told), messages=messages,
                            profil_labels=profil_labels, piece_labels=piece_labels,
                            non_applicable=non_applicable, referentiel=referentiel,
-                           events=_told(candidature, events),
-                           verdict_count=verdict_count)
+                           events=told, verdict_count=verdict_count,
+                           previewable=PREVIEWABLE)
 
 
+PREVIEWABLE = frozenset({"pdf", "png", "jpeg"})
+# a section's history as its rounds went: submitted, modifications requested, validated,
+# reopened by the collège (the audit actions of backoffice/workflow/preuves.py)
+ROUND_EVENTS = {"section.soumettre": "soumise",
+                "section.demander_modifications": "modifications demandées",
+                "section.valider": "validée", "section.rouvrir": "rouverte par le collège"}
 
-def _told(candidature, events) -> list[tuple]:
-    lexicon = lexicon_for(candidature, events)
+
+def _rounds(sections, told) -> dict[int, list[tuple]]:
+    """Per section: (round or None, what happened, when, who), in order."""
+    ids = {str(s.id): s.id for s in sections}
+    out: dict[int, list[tuple]] = {s.id: [] for s in sections}
+    for event, person, _ in told:
+        if event.target_type == "sectionreview" and event.action in ROUND_EVENTS \
+                and event.target_id in ids:
+            out[ids[event.target_id]].append(((event.after or {}).get("round"),
+                                              ROUND_EVENTS[event.action], event.created_at,
+                                              person))
+    return out
+
+
+def _told(candidature, events, sections, people, piece_labels) -> list[tuple]:
+    """Each event with its person and its sentence, from what the page loaded: the sections
+    with their exigences, the actors' names, the pièces' labels (an event names the type of
+    a pièce the dossier holds); an assignee's name is read only when an event names one."""
+    from backoffice.reviewer.history import Lexicon, people_named
+
+    assignees = [e for e in events if any(
+        isinstance(p.get("assignee"), int) and p["assignee"] not in people
+        for p in (e.before or {}, e.after or {}))]
+    lexicon = Lexicon(sections={s.code: s.title for s in sections},
+                      section_ids={str(s.id): s.code for s in sections},
+                      exigences={e.code: e.title for s in sections for e in s.exigences},
+                      pieces=piece_labels, people={**people_named(assignees), **people})
     return [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
 
 
-@bp.get("/fichiers/<int(max=2147483647):fichier_id>")
-@roles_required(*COLLEGE)
-def download(fichier_id: int):
+def _readable(fichier_id: int):
     """A file of a dossier the member may read (scope.py), never an internal note's."""
-    from backoffice import downloads
     from backoffice.models import Fichier
 
     fichier = db.get(Fichier, fichier_id)
     if fichier is None or not scope.can_read_file(current_user, fichier):
         abort(404)
-    return downloads.serve(fichier, "attachment")
+    return fichier
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>")
+@roles_required(*COLLEGE)
+def download(fichier_id: int):
+    from backoffice import downloads
+
+    return downloads.serve(_readable(fichier_id), "attachment")
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu")
+@roles_required(*COLLEGE)
+def preview(fichier_id: int):
+    """Read-only, the vérificateur's safe preview: images inline (sandboxed), a PDF as
+    pages drawn by the server (backoffice/pdfview.py), never the vendor's PDF inline."""
+    from backoffice import downloads, pdfview
+    from backoffice.reviewer.files import pdfview_page
+
+    fichier = _readable(fichier_id)
+    if fichier.kind not in PREVIEWABLE:
+        abort(404)
+    if fichier.kind != "pdf":
+        return downloads.serve(fichier, "inline")
+    reason = downloads.refusal(fichier)
+    if reason is not None:
+        return downloads.unavailable_page(reason)
+    downloads.record_opening(fichier, "aperçu")
+    return pdfview_page(
+        pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
+        download_url=url_for("college.download", fichier_id=fichier.id),
+        page_url=lambda n: url_for("college.preview_page", fichier_id=fichier.id, page=n))
+
+
+@bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu/<int(min=1, max=10000):page>.png")
+@roles_required(*COLLEGE)
+def preview_page(fichier_id: int, page: int):
+    from backoffice import downloads, pdfview
+    from backoffice.reviewer.files import pdfview_image
+
+    fichier = _readable(fichier_id)
+    if fichier.kind != "pdf" or downloads.refusal(fichier) is not None:
+        abort(404)
+    return pdfview_image(pdfview.Source(path=storage().path(fichier.storage_key)), page)

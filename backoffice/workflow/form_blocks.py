@@ -60,6 +60,10 @@ BLOCKS: dict[str, Block] = {b.name: b for b in (
 OTHER_BLOCKS = {"profils": "profils", "composants": "composants additionnels",
                 "consentement_email": "consentement aux e-mails"}
 LABELS = {**{b.name: b.label for b in BLOCKS.values()}, **OTHER_BLOCKS}
+# What a page shows for a block or a field name (the dossier's form tab, the collège file):
+# the same labels, capitalised; a name not defined here is shown as sent.
+DISPLAY_LABELS = {name: label[:1].upper() + label[1:] for name, label in (
+    *((f.name, f.label) for b in BLOCKS.values() for f in b.fields), *LABELS.items())}
 
 SIRET = re.compile(r"^[0-9]{14}$")
 TELEPHONE = re.compile(r"^\+?[0-9 .()-]{6,30}$")

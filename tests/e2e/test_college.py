@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -35,6 +37,12 @@ def _members(live_server) -> list[dict]:
     return accounts
 
 
+def started_an_hour_ago() -> str:
+    """A séance's start, typed in Paris time: votes are refused before it."""
+    return (datetime.now(ZoneInfo("Europe/Paris")) - timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M")
+
+
 def _logout(page) -> None:
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/connexion")
@@ -47,7 +55,7 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
     login(page, president)
     page.get_by_role("link", name="Créer une séance").click()
     page.get_by_label("Libellé *").fill("Séance e2e")
-    page.get_by_label("Date et heure (heure de Paris) *").fill("2026-12-03T09:30")
+    page.get_by_label("Date et heure (heure de Paris) *").fill(started_an_hour_ago())
     for name in (president["name"], member_a["name"], member_b["name"]):
         page.locator("label", has_text=name).click()
     page.select_option("#president", label=president["name"])
@@ -69,8 +77,16 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
     login(page, member_a)
     page.goto(seance_url)
     page.locator(f'section[data-reference="{reference}"]').get_by_role(
-        "button", name="Déclarer un conflit d'intérêts").click()
-    page.wait_for_load_state("networkidle")
+        "link", name="Déclarer un conflit d'intérêts").click()
+    # a second step: the reason and a confirmation, refused without them
+    with page.expect_navigation():
+        page.get_by_role("button", name="Déclarer le conflit d'intérêts").click()
+    expect(page.get_by_text("Indiquez la raison du conflit d'intérêts.")).to_be_visible()
+    expect(page.get_by_text("Cochez la case pour confirmer.")).to_be_visible()
+    page.get_by_label("Raison du conflit d'intérêts").fill("Ancien salarié de l'éditeur.")
+    page.locator("label[for=confirmation]").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Déclarer le conflit d'intérêts").click()
     expect(page.get_by_text("Conflit d'intérêts déclaré.")).to_be_visible()
     _logout(page)
 
@@ -86,6 +102,8 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
     login(page, president)
     page.goto(seance_url)
     item = page.locator(f'section[data-reference="{reference}"]')
+    expect(item.get_by_test_id("conflit")).to_have_text(
+        f"Conflit d'intérêts : {member_a['name']} — raison : Ancien salarié de l'éditeur.")
     item.locator("label[for^=decision-][for$=-favorable]").click()
     item.get_by_role("button", name="Enregistrer la décision").click()
     page.wait_for_load_state("networkidle")

@@ -6,6 +6,7 @@ smoke measures one viewer; the lazy loads that only some viewers trigger show he
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from backoffice.db import db
 from backoffice.models import Message
@@ -67,3 +68,39 @@ def test_a_college_member_reads_a_dossier_of_their_seance_within_the_budget(
     with query_recorder:
         assert client.get(path).status_code == 200
     assert query_recorder.count <= BUDGET, "\n".join(q[:150] for q in query_recorder.queries)
+
+
+@pytest.mark.parametrize("viewer", ("member", "president", "admin"))
+def test_the_college_home_and_seance_pages_keep_the_budget(client, ctx, query_recorder,
+                                                           viewer) -> None:
+    """Home (next séances, dossiers à programmer), a séance's page and the conflict page,
+    with several séances, dossiers, votes and conflicts."""
+    from backoffice.models import AgendaItem, Conflict, Vote
+
+    president, member = UserFactory(roles=["college"]), UserFactory(roles=["college"])
+    president.secretaire = True
+    for _ in range(3):
+        CandidatureFactory(at="college", status_at_step="a_programmer")
+    seances = [seat([president, member], CandidatureFactory(at="college",
+                                                            status_at_step="inscrite"))
+               for _ in range(3)]
+    seance = seances[0]
+    db.add(AgendaItem(seance_id=seance.id, candidature_id=CandidatureFactory(
+        at="college", status_at_step="inscrite").id))
+    db.flush()
+    items = db.scalars(select(AgendaItem).where(AgendaItem.seance_id == seance.id)).all()
+    db.add_all([Vote(item_id=items[0].id, user_id=president.id, vote="favorable"),
+                Conflict(item_id=items[1].id, user_id=president.id, reason="Conseil")])
+    db.commit()
+    user = {"member": member, "president": president,
+            "admin": UserFactory(roles=["admin"])}[viewer]
+    login_as(client, user)
+    paths = ["/college/", f"/college/seances/{seance.id}"]
+    if viewer == "member":
+        paths.append(f"/college/seances/{seance.id}/points/{items[0].id}/conflit")
+    for path in paths:
+        client.get(path)
+        with query_recorder:
+            assert client.get(path).status_code == 200, path
+        assert query_recorder.count <= BUDGET, (viewer, path, "\n".join(
+            q[:200] for q in query_recorder.queries))

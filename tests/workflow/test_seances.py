@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from backoffice.db import db
-from backoffice.models import Seance
+from backoffice.db import db, simulated_clock
+from backoffice.models import AuditEvent, Seance
 from backoffice.workflow import seances
 from backoffice.workflow.base import NotAllowed, TransitionError
 from tests.factories import UserFactory
@@ -65,8 +65,16 @@ def test_decision_needs_the_quorum_and_the_president(item, board) -> None:
 def test_a_conflicted_member_cannot_vote_nor_count(item, board) -> None:
     seance, (president, m1, m2) = board
     seances.voter(item, actor=m1, vote="favorable")
+    with pytest.raises(TransitionError, match="raison du conflit"):
+        seances.declarer_conflit(item, actor=m1, reason="  ")
+    assert any(v.user_id == m1.id for v in item.votes) and not item.conflicts
     seances.declarer_conflit(item, actor=m1, reason="Ancien salarié de l'éditeur")
     assert not any(v.user_id == m1.id for v in item.votes)  # the earlier vote is withdrawn
+    assert [c.reason for c in item.conflicts] == ["Ancien salarié de l'éditeur"]
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "seance.conflit"))
+    assert event.actor_id == m1.id and event.after == {"raison": "Ancien salarié de l'éditeur"}
+    with pytest.raises(TransitionError, match="déjà déclaré"):
+        seances.declarer_conflit(item, actor=m1, reason="Encore")
     with pytest.raises(TransitionError, match="conflit d'intérêts"):
         seances.voter(item, actor=m1, vote="favorable")
     seances.voter(item, actor=president, vote="favorable")
@@ -149,7 +157,7 @@ def _succeeds(call) -> bool:
 
 def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(item, board) -> None:
     """The séance's predicates (its page's buttons) agree with the operations, for each
-    person and state: open, one member conflicted, decided, closed."""
+    person and state: not started, open, one member conflicted, decided, closed."""
     seance, (president, m1, m2) = board
     outsider, admin = UserFactory(roles=["college"]), UserFactory(roles=["admin"])
     people = (president, m1, m2, outsider, admin)
@@ -168,6 +176,10 @@ def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(ite
                     lambda p=person: seances.decider(item, actor=p, decision="favorable")), \
                     person.name
 
+    with simulated_clock(seance.date - timedelta(minutes=1)):  # not started yet
+        check()
+        assert not any(seances.can_clore(p, seance) for p in people)
+        assert not _succeeds(lambda: seances.clore(seance, actor=president))
     check()
     seances.declarer_conflit(item, actor=m1, reason="Ancien salarié")
     check()
@@ -179,3 +191,60 @@ def test_the_page_offers_a_vote_or_a_decision_exactly_when_it_would_be_taken(ite
     seances.clore(seance, actor=president)
     check()
     assert not seances.can_clore(president, seance) and not seances.can_clore(admin, seance)
+
+
+START = datetime(2026, 12, 3, 9, tzinfo=UTC)  # the board's séance
+
+
+@pytest.mark.parametrize("offset, allowed", [(timedelta(minutes=-5), False),
+                                             (timedelta(seconds=-1), False),
+                                             (timedelta(0), True),
+                                             (timedelta(minutes=5), True)])
+def test_nothing_is_voted_decided_or_closed_before_the_start(item, board, offset,
+                                                              allowed) -> None:
+    """Both sides of the scheduled start, on the workflow's clock: before it, votes,
+    decisions and closing are refused (predicates false, operations refused, nothing
+    written); a conflict of interest may be declared at any time."""
+    seance, (president, m1, _) = board
+    assert seance.date == START
+    with simulated_clock(START + offset):
+        assert seances.started(seance) is allowed
+        assert seances.can_voter(m1, item) is allowed
+        assert seances.can_declarer_conflit(m1, item)
+        if not allowed:
+            votes = db.scalar(select(AuditEvent.id).where(AuditEvent.action == "seance.voter"))
+            with pytest.raises(TransitionError, match="La séance n'a pas commencé : elle est "
+                                                      "prévue le 3 décembre 2026 10:00"):
+                seances.voter(item, actor=m1, vote="favorable")
+            assert item.votes == [] and votes is None
+        else:
+            seances.voter(item, actor=m1, vote="favorable")
+    with simulated_clock(START + timedelta(minutes=1)):
+        seances.voter(item, actor=president, vote="favorable")
+        if not allowed:
+            seances.voter(item, actor=m1, vote="favorable")
+    with simulated_clock(START + offset):
+        assert seances.can_decider(president, item) is allowed
+        if not allowed:
+            with pytest.raises(TransitionError, match="pas commencé"):
+                seances.decider(item, actor=president, decision="favorable")
+            assert item.decision is None
+            assert item.candidature.step("college").status == "inscrite"
+    with simulated_clock(START + max(offset, timedelta(0))):
+        seances.decider(item, actor=president, decision="favorable")
+    with simulated_clock(START + offset):
+        assert seances.can_clore(president, seance) is allowed
+        if not allowed:
+            with pytest.raises(TransitionError, match="pas commencé"):
+                seances.clore(seance, actor=president)
+            assert seance.status == "ouverte" and seance.closed_at is None
+        else:
+            seances.clore(seance, actor=president)
+            assert seance.closed_at >= seance.date
+
+
+def test_a_conflict_may_be_declared_before_the_start(item, board) -> None:
+    seance, (_, m1, _) = board
+    with simulated_clock(START - timedelta(days=1)):
+        seances.declarer_conflit(item, actor=m1, reason="Conseil de l'éditeur en 2025")
+    assert [c.user_id for c in item.conflicts] == [m1.id]
