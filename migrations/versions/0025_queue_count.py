@@ -5,7 +5,7 @@ due day), how many candidatures in progress stand there; every flush that moves 
 updates it (backoffice/models/queue_count.py). Filled here from the candidatures.
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0025'
-down_revision = '0022'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
