@@ -30,7 +30,7 @@ from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.reviewer.views import colleagues
-from backoffice.workflow import assignment, emission, forms
+from backoffice.workflow import assignment, avis, emission, forms
 from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
 from backoffice.workflow.delays import days_between
 from backoffice.workflow.referentiels import profil_labels
@@ -176,6 +176,8 @@ def dossier(reference: str):
         "certificat": db.scalar(select(Certificat).where(
             Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
         if candidature.status in ("certifiee", "referencee") else None,
+        # ligne générique: the zip received and what its analysis found (None otherwise)
+        "pour_avis": avis.step_summary(candidature),
     }
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(
