@@ -43,9 +43,9 @@ TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
 def _pieces(candidature) -> list[dict[str, Any]]:
     types = {(t.step, t.code): t for t in db.scalars(select(PieceType).where(
         PieceType.parcours == candidature.demarche.parcours))}
+    # a file deleted by the support desk stays listed, marked so, with its motive
     rows = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
-                      .where(Piece.candidature_id == candidature.id,
-                             Fichier.deleted_at.is_(None))
+                      .where(Piece.candidature_id == candidature.id)
                       .order_by(Piece.step, Piece.type_code, Fichier.uploaded_at)).all()
     out = []
     for piece, fichier in rows:
