@@ -24,9 +24,9 @@ from sqlalchemy import select
 from backoffice.db import db
 from backoffice.demo_files import one_page_pdf, preuves_zip
 from backoffice.models import Fichier, ReferentielExigence
+from tests import test_antivirus
 from tests.e2e.conftest import axe_violations, login, screenshot
 from tests.e2e.test_journey_sons import Vendor, _click, _history_row
-from tests.test_antivirus import clamd  # noqa: F401 - the clamav tier's daemon
 
 pytestmark = [pytest.mark.browser, pytest.mark.clamav]
 
@@ -36,6 +36,14 @@ MOTIF = "Fichier d'un autre produit, déposé par erreur"
 DEMANDE = "SUP-2026-0917"
 PIECES = ["documentation_fonctionnelle", "attestation_protection_donnees",
           "declaration_marquage_ce", "reglement_phase_transitoire"]
+
+
+@pytest.fixture(scope="module")
+def clamd(tmp_path_factory):
+    """The clamav tier's daemon (tests/test_antivirus.py), for this module only: its
+    socket path is one per process, so a second daemon of the session (test_antivirus's
+    own) could not start while this one lived."""
+    yield from test_antivirus.clamd.__wrapped__(tmp_path_factory)
 
 
 @contextmanager
@@ -61,7 +69,7 @@ def _popup(page, link) -> object:
     return popup
 
 
-def test_ligne_generique_zip_then_a_support_deletion(page, live_server, clamd) -> None:  # noqa: F811
+def test_ligne_generique_zip_then_a_support_deletion(page, live_server, clamd) -> None:
     app = live_server.app
     vendor = Vendor(live_server)
     with _scanning(app, clamd):
