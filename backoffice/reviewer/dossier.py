@@ -30,7 +30,7 @@ from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.reviewer.views import colleagues
-from backoffice.workflow import assignment, emission, forms
+from backoffice.workflow import assignment, avis, emission, forms
 from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
 from backoffice.workflow.delays import days_between
 from backoffice.workflow.referentiels import profil_labels
@@ -43,9 +43,9 @@ TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
 def _pieces(candidature) -> list[dict[str, Any]]:
     types = {(t.step, t.code): t for t in db.scalars(select(PieceType).where(
         PieceType.parcours == candidature.demarche.parcours))}
+    # a file deleted by the support desk stays listed, marked so, with its motive
     rows = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
-                      .where(Piece.candidature_id == candidature.id,
-                             Fichier.deleted_at.is_(None))
+                      .where(Piece.candidature_id == candidature.id)
                       .order_by(Piece.step, Piece.type_code, Fichier.uploaded_at)).all()
     out = []
     for piece, fichier in rows:
@@ -176,6 +176,8 @@ def dossier(reference: str):
         "certificat": db.scalar(select(Certificat).where(
             Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
         if candidature.status in ("certifiee", "referencee") else None,
+        # ligne générique: the zip received and what its analysis found (None otherwise)
+        "pour_avis": avis.step_summary(candidature),
     }
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(

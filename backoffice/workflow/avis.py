@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from backoffice import audit
 from backoffice.db import db
-from backoffice.models import Avis, Candidature, Fichier, User, ZipPourAvis
+from backoffice.models import (
+    Avis,
+    Candidature,
+    Fichier,
+    Profil,
+    Referentiel,
+    ReferentielExigence,
+    ReferentielSection,
+    StepForm,
+    User,
+    ZipPourAvis,
+)
 from backoffice.workflow import delays
 from backoffice.workflow.base import (
     Actor,
@@ -200,10 +212,46 @@ def match_code(entry_name: str, codes: list[str]) -> str | None:
     return best
 
 
-def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
-    from backoffice.workflow.referentiels import selected_sections
+def selected_exigences(candidature: Candidature) -> list[tuple[str, str]]:
+    """(code, title) of the exigences the candidature's profils select, in the
+    référentiel's order: two queries whatever their number (the dossier page reads it).
+    Before the recevabilité fixes the référentiel (a zip may come first), the one in force."""
+    from backoffice.workflow.referentiels import referentiel_code
 
-    exigences = [(e.code, e.title) for s in selected_sections(candidature) for e in s.exigences]
+    if candidature.referentiel_id is not None:
+        referentiel_id: Any = candidature.referentiel_id
+        profils = list(candidature.profils or [])
+    else:  # as fix_referentiel will choose: the forms' profils, or every profil
+        referentiel_id = select(Referentiel.id).where(
+            Referentiel.code == referentiel_code(candidature),
+            Referentiel.current.is_(True)).scalar_subquery()
+        profils = sorted({code for data in db.scalars(select(StepForm.data).where(
+            StepForm.candidature_id == candidature.id)) for code in data.get("profils") or []})
+    query = select(Profil.sections).where(Profil.referentiel_id == referentiel_id)
+    if profils or candidature.referentiel_id is not None:
+        query = query.where(Profil.code.in_(profils))
+    wanted: set[str] = set()
+    for sections in db.scalars(query):
+        wanted.update(sections)
+    return _exigences(referentiel_id, wanted)
+
+
+def _exigences(referentiel_id: Any, sections: set[str]) -> list[tuple[str, str]]:
+    """(code, title) of the exigences of these sections, in the référentiel's order."""
+    if not sections:
+        return []
+    return [(code, title) for code, title in db.execute(
+        select(ReferentielExigence.code, ReferentielExigence.title)
+        .join(ReferentielSection, ReferentielSection.id == ReferentielExigence.section_id)
+        .where(ReferentielSection.referentiel_id == referentiel_id,
+               ReferentielSection.code.in_(sections))
+        .order_by(ReferentielSection.position, ReferentielExigence.position))]
+
+
+def analyse(candidature: Candidature, upload: ZipPourAvis,
+            exigences: list[tuple[str, str]] | None = None) -> Analysis:
+    if exigences is None:
+        exigences = selected_exigences(candidature)
     codes = [code for code, _ in exigences]
     matched: dict[str, list[dict]] = {code: [] for code in codes}
     unmatched: list[dict] = []
@@ -218,3 +266,58 @@ def analyse(candidature: Candidature, upload: ZipPourAvis) -> Analysis:
     return Analysis({c: e for c, e in matched.items() if e}, unmatched, missing,
                     upload.report.get("nested_archives", []), titles=dict(exigences),
                     system=system)
+
+
+# --- the step's panel on the dossier ----------------------------------------------------
+
+
+@dataclass
+class StepSummary:
+    """What the dossier's panel says of the step: the archive received (or not) and, once
+    the step is open, what its analysis found, in counts."""
+
+    upload: ZipPourAvis | None
+    fichier: Fichier | None
+    analysed: bool = False
+    entries: int = 0  # in the archive
+    exigences: int = 0  # selected by the candidature's profils
+    covered: int = 0  # of which at least one entry is named after
+    unmatched: int = 0
+    system: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.exigences - self.covered
+
+
+def step_summary(candidature: Candidature) -> StepSummary | None:
+    """None for a candidature without the step. One query while the step has not opened
+    (the recevabilité page already spends the budget); two once it has: the zip, its file
+    and the profils' sections in one, the exigences in the other."""
+    if not has_pour_avis(candidature):
+        return None
+    current = (ZipPourAvis.candidature_id == candidature.id) & ZipPourAvis.superseded_at.is_(None)
+    if candidature.step("preuves_pour_avis").status == "a_venir" or \
+            candidature.referentiel_id is None:
+        row = db.execute(select(ZipPourAvis, Fichier)
+                         .join(Fichier, Fichier.id == ZipPourAvis.fichier_id)
+                         .where(current)).first()
+        if row is None:
+            return StepSummary(None, None)
+        return StepSummary(row[0], row[1], entries=len(row[0].report.get("entries", [])))
+    rows = db.execute(
+        select(ZipPourAvis, Fichier, Profil.sections)
+        .join(Fichier, Fichier.id == ZipPourAvis.fichier_id)
+        .outerjoin(Profil, (Profil.referentiel_id == candidature.referentiel_id)
+                   & Profil.code.in_(list(candidature.profils or [])))
+        .where(current)).all()
+    if not rows:
+        return StepSummary(None, None)
+    upload, fichier = rows[0][0], rows[0][1]
+    wanted = {code for row in rows for code in (row[2] or [])}
+    exigences = _exigences(candidature.referentiel_id, wanted)
+    found = analyse(candidature, upload, exigences)
+    return StepSummary(upload, fichier, analysed=True,
+                       entries=len(upload.report.get("entries", [])),
+                       exigences=len(exigences), covered=len(found.matched),
+                       unmatched=len(found.unmatched), system=len(found.system))

@@ -5,6 +5,7 @@ does not change a candidature in flight)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -34,12 +35,11 @@ def profil_labels(candidature: Candidature) -> dict[str, str]:
     before recevabilité fixes it): people read « Général », never GEN."""
     from backoffice.models import Profil
 
-    referentiel_id = candidature.referentiel_id
-    if referentiel_id is None:
-        current = current_referentiel(referentiel_code(candidature))
-        referentiel_id = current.id if current is not None else None
-    if referentiel_id is None:
-        return {}
+    referentiel_id: Any = candidature.referentiel_id
+    if referentiel_id is None:  # one query, not two: the dossier page counts them
+        referentiel_id = select(Referentiel.id).where(
+            Referentiel.code == referentiel_code(candidature),
+            Referentiel.current.is_(True)).scalar_subquery()
     return dict(db.execute(select(Profil.code, Profil.label)
                            .where(Profil.referentiel_id == referentiel_id)).tuples().all())
 

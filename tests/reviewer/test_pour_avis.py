@@ -11,9 +11,9 @@ from sqlalchemy import select
 from backoffice.db import db
 from backoffice.demo_files import one_page_pdf, preuves_zip
 from backoffice.models import Avis, Candidature
-from backoffice.workflow import forms
+from backoffice.workflow import avis, forms
 from backoffice.workflow.avis import match_code
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, login_as
 
 
 def _lg(desk):
@@ -157,3 +157,84 @@ def test_matched_rows_show_titles_and_system_entries_stand_apart(desk) -> None:
     system = html.split('id="fichiers-systeme"')[1].split("</div>")[0]
     for name in ("__MACOSX/._INS 1.1.pdf", ".DS_Store", "photos/Thumbs.db"):
         assert f'data-entry="{name}"' in system
+
+
+def test_an_unmatched_entry_is_previewed_like_a_matched_one(desk) -> None:
+    candidature = _lg(desk)
+    upload = _upload(desk, candidature.reference, preuves_zip(["INS 1.1"], {
+        "divers/annexe technique.pdf": one_page_pdf("Annexe"), "divers/notes.txt": b"rien\n"}))
+    html = unescape(desk.client.get(f"/instruction/candidatures/{candidature.reference}"
+                                    "/pour-avis").get_data(as_text=True))
+    unmatched = html.split('id="non-rattaches"')[1].split("</div>")[0]
+    links = dict(re.findall(r'<a class="fr-link fr-link--sm" href="([^"]+)"[^>]*>(Aperçu|'
+                            r'Télécharger)', unmatched))
+    previews = [url for url, label in links.items() if label == "Aperçu"]
+    assert len(previews) == 2  # both unmatched entries, as matched rows have it
+    pdf = next(url for url in previews if "annexe" in url)
+    viewer = desk.client.get(pdf)
+    # the same safe viewer as a matched entry: pages drawn by the server, never inline
+    assert viewer.mimetype == "text/html" and "Aperçu protégé" in unescape(
+        viewer.get_data(as_text=True))
+    text = desk.client.get(next(url for url in previews if "notes" in url))
+    assert text.headers["Content-Disposition"].startswith("attachment")
+    assert upload["id"]
+
+
+def _panel(desk, reference):
+    html = unescape(desk.client.get(f"/instruction/candidatures/{reference}")
+                    .get_data(as_text=True))
+    assert 'data-testid="pour-avis"' in html
+    return html.split('data-testid="pour-avis"')[1].split("</section>")[0]
+
+
+def test_the_dossier_panel_of_the_zip_step(desk) -> None:
+    # recevabilité submitted, no zip yet: said so, no action
+    candidature = desk.candidature("dmn_ligne_generique")
+    panel = _panel(desk, candidature.reference)
+    assert "Aucune archive reçue" in panel and "Examiner l'archive" not in panel
+    assert "L'avis se rend une fois la recevabilité validée." in panel
+
+    # the zip arrives before the decision on the recevabilité: counted, still no action
+    _upload(desk, candidature.reference, preuves_zip(["INS 1.1", "INS 2.1"], {
+        "divers/notes.txt": b"rien\n", "__MACOSX/._INS 1.1.pdf": b"\x00\x05\x16\x07"}))
+    panel = _panel(desk, candidature.reference)
+    assert "preuves_INS.zip" in panel and "4 fichiers dans l'archive" in panel
+    assert "Examiner l'archive" not in panel
+    # the archive's page reads it against the référentiel in force and the form's profils
+    page = desk.client.get(f"/instruction/candidatures/{candidature.reference}/pour-avis")
+    assert page.status_code == 200 and 'data-code="INS 1.1"' in page.get_data(as_text=True)
+
+    # the recevabilité validated: the step opens deposees, the avis is offered
+    db.expire_all()
+    candidature = db.get(Candidature, candidature.id)
+    forms.prendre(candidature, "recevabilite", actor=desk.me)
+    forms.valider(candidature, "recevabilite", actor=desk.me)
+    db.commit()
+    panel = _panel(desk, candidature.reference)
+    assert "Examiner l'archive et rendre l'avis" in panel and "Déposées" in panel
+    exigences = len(avis.selected_exigences(db.get(Candidature, candidature.id)))
+    assert exigences > 2
+    assert f"2 exigences sur {exigences} avec au moins un fichier" in panel
+    assert f"{exigences - 2} exigences sans fichier" in panel
+    assert "1 fichier non rattaché" in panel
+    assert "1 fichier ajouté par le système, ignoré" in panel
+
+    # another parcours' vérificateur neither reads the dossier nor the archive
+    login_as(desk.client, desk.segur)
+    for path in ("", "/pour-avis"):
+        assert desk.client.get(f"/instruction/candidatures/{candidature.reference}{path}"
+                               ).status_code in (403, 404)
+    login_as(desk.client, desk.me)
+
+    desk.client.post(f"/instruction/candidatures/{candidature.reference}/pour-avis/avis",
+                     data={"message": "Avis favorable.",
+                           "csrf_token": csrf_token(desk.client, "/")})
+    panel = _panel(desk, candidature.reference)
+    assert "Avis rendu le" in panel and "Examiner l'archive" not in panel
+
+
+def test_no_zip_panel_outside_the_ligne_generique(desk) -> None:
+    candidature = desk.candidature("dmn_nom_de_marque")
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}") \
+        .get_data(as_text=True)
+    assert 'data-testid="pour-avis"' not in html

@@ -104,3 +104,37 @@ def test_the_college_home_and_seance_pages_keep_the_budget(client, ctx, query_re
             assert client.get(path).status_code == 200, path
         assert query_recorder.count <= BUDGET, (viewer, path, "\n".join(
             q[:200] for q in query_recorder.queries))
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+@pytest.mark.parametrize("stage", ("recevabilite", "preuves_pour_avis"))
+def test_a_ligne_generique_dossier_with_its_zip_keeps_the_budget(desk, query_recorder,
+                                                                viewer, stage) -> None:
+    """The zip step's panel (archive; once the step is open, the analysis counts) reads a
+    fixed number of rows, on the recevabilité's decision page as on the open step."""
+    from backoffice.demo_files import preuves_zip
+    from backoffice.workflow import forms
+
+    candidature = desk.candidature("dmn_ligne_generique")
+    response = desk.api.upload(f"/candidatures/{candidature.reference}/preuves-pour-avis",
+                               preuves_zip(["INS 1.1", "INS 2.1"], {"divers/a.txt": b"a"}),
+                               "preuves.zip")
+    assert response.status_code == 201, response.json
+    db.expire_all()  # the upload's request moved the candidature's version on
+    candidature = db.get(type(candidature), candidature.id)
+    if stage == "preuves_pour_avis":
+        forms.prendre(candidature, "recevabilite", actor=desk.me)
+        forms.valider(candidature, "recevabilite", actor=desk.me)
+    elif viewer != "unassigned":
+        desk.driver().take(candidature, "recevabilite")
+    db.commit()
+    who = {"assignee": desk.me, "colleague": desk.colleague, "unassigned": desk.colleague,
+           "admin": UserFactory(roles=["admin", "verificateur"], teams=desk.me.teams)}[viewer]
+    login_as(desk.client, who)
+    path = f"/instruction/candidatures/{candidature.reference}"
+    desk.client.get(path)
+    with query_recorder:
+        response = desk.client.get(path)
+    assert response.status_code == 200 and 'data-testid="pour-avis"' in response.text
+    assert ("exigences sans fichier" in response.text) == (stage == "preuves_pour_avis")
+    assert query_recorder.count <= BUDGET, "\n".join(q[:150] for q in query_recorder.queries)

@@ -170,3 +170,26 @@ def test_the_audit_views_are_the_support_desks(desk, agent) -> None:  # noqa: F8
     # the vendor has no session on the back-office: its API token opens nothing here
     assert desk.client.get(urls[0], headers={"Authorization": f"Bearer {desk.api.token}"}) \
         .status_code == 302
+
+
+def test_the_checklist_shows_a_deleted_piece_with_its_motive(desk, agent) -> None:  # noqa: F811
+    candidature = desk.candidature("dmn_ligne_generique", submit=False)
+    response = desk.api.upload(f"/candidatures/{candidature.reference}/pieces",
+                               name="export-patients.pdf", type="documentation_fonctionnelle",
+                               step="recevabilite")
+    assert response.status_code == 201, response.json
+    db.expire_all()
+    candidature = db.get(Candidature, candidature.id)
+    desk.driver().fill(candidature, "recevabilite")
+    desk.driver().submit(candidature, "recevabilite")
+    db.commit()
+    fichier = db.scalar(select(Fichier).where(Fichier.original_name == "export-patients.pdf"))
+    _delete(desk, fichier, motif="Fichier d'un autre produit", demande="SUP-2026-0077")
+    logout(desk.client)
+    login(desk.client, desk.me)
+    page = desk.client.get(f"/instruction/candidatures/{candidature.reference}",
+                           query_string={"onglet": "pieces"}).get_data(as_text=True)
+    row = next(r for r in page.split("<tr")[1:] if "export-patients.pdf" in r)
+    assert "Supprimée par le support" in row and "Archivée" not in row
+    assert "(SUP-2026-0077) — motif : Fichier d&#39;un autre produit" in row
+    assert "Indisponible" in row and f"/instruction/fichiers/{fichier.id}" not in row
