@@ -34,6 +34,20 @@
         el.setAttribute("aria-label", el.getAttribute("placeholder") || "Recherche");
       }
     });
+    // a title alone is not a label (axe: label-title-only): the row checkboxes
+    root.querySelectorAll("input[title]:not([aria-label]), select[title]:not([aria-label])")
+      .forEach(function (el) { el.setAttribute("aria-label", el.title); });
+    // select2: the cross removing a chosen item, the link opening a single choice
+    root.querySelectorAll("a.select2-search-choice-close:not([aria-label])").forEach(function (a) {
+      a.setAttribute("aria-label", "Retirer « " + text(a.parentNode) + " »");
+    });
+    root.querySelectorAll("a.select2-choice:not([aria-label])").forEach(function (a) {
+      var container = a.closest(".select2-container");
+      var id = container && container.id ? container.id.replace(/^s2id_/, "") : "";
+      var field = id && document.querySelector('label[for="' + CSS.escape(id) + '"]');
+      var chosen = text(a);
+      a.setAttribute("aria-label", (field ? text(field) : "Choisir") + (chosen ? " : " + chosen : ""));
+    });
     root.querySelectorAll("a, button").forEach(function (el) {
       if (!text(el) && !el.getAttribute("aria-label")) {
         var title = el.getAttribute("title") || el.getAttribute("data-original-title");
