@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 MAX_PAGES = 120  # per role; the demo has about 40 kinds of page per role
 # never followed: they act (sign out), serve bytes (files, exports, PDF, previews) or probe
 SKIP = re.compile(r"^/(deconnexion|static/|api/|sante|metrics)|\.(pdf|png|csv|xlsx|ods|json)$"
-                  r"|/(apercu|telecharger|fichier|entree)(/|$)|^/instruction/fichiers/\d+$"
+                  r"|/(apercu|telecharger|fichier|entree)(/|$)|/fichiers/\d+$"
                   r"|/export/|/admin/.*/(export|ajax)/")
 # identifiers in a path: the kind of a page is its path with them replaced
 IDENTIFIER = re.compile(r"/(\d+|[A-Z][A-Z0-9._-]{3,})(?=/|$)")
