@@ -64,3 +64,16 @@ def test_every_page_below_a_home_has_a_breadcrumb(client, ctx, role, path) -> No
     html = client.get(path).get_data(as_text=True)
     assert 'class="fr-breadcrumb"' in html, path
     assert 'aria-current="page"' in html.split('class="fr-breadcrumb"', 1)[1], path
+
+
+def test_a_form_with_errors_summarises_them_at_the_top_with_links(client, ctx) -> None:
+    from tests.helpers import csrf_token
+
+    html = client.post("/connexion", data={"email": "", "password": "",
+                                           "csrf_token": csrf_token(client)}
+                       ).get_data(as_text=True)
+    summary = html.split('bo-error-summary', 1)[1].split("</div>", 1)[0]
+    assert "data-bo-focus" in summary
+    assert '<a href="#email">Adresse électronique : ' in summary
+    assert '<a href="#password">Mot de passe : ' in summary
+    assert html.index("bo-error-summary") < html.index("<form method=\"post\" novalidate")

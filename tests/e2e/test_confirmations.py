@@ -4,6 +4,8 @@ anchor target and works the same; the modal passes axe-core."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -105,3 +107,17 @@ def test_the_confirmation_works_without_javascript(browser, live_server) -> None
         assert _deleted(live_server, fichier_id)
     finally:
         context.close()
+
+
+def test_an_invalid_form_moves_the_focus_to_its_error_summary(page) -> None:
+    """The browser's English bubbles never show (novalidate): the server's French messages
+    are next to the fields and summarised at the top, where the focus goes."""
+    page.goto("/connexion")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Se connecter").click()
+    summary = page.locator(".bo-error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_count(2)
+    summary.get_by_role("link", name=re.compile("^Mot de passe")).click()
+    expect(page.locator("#password")).to_be_focused()
+    assert axe_violations(page) == []
