@@ -77,3 +77,14 @@ def test_a_form_with_errors_summarises_them_at_the_top_with_links(client, ctx) -
     assert '<a href="#email">Adresse électronique : ' in summary
     assert '<a href="#password">Mot de passe : ' in summary
     assert html.index("bo-error-summary") < html.index("<form method=\"post\" novalidate")
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_the_legal_pages_keep_the_page_budget(client, ctx, query_recorder, signed_in) -> None:
+    if signed_in:
+        login_as(client, UserFactory(roles=["verificateur"]))
+    for path in LEGAL:
+        client.get(path)
+        with query_recorder:
+            assert client.get(path).status_code == 200
+        assert query_recorder.count <= 8, (path, query_recorder.queries)
