@@ -97,3 +97,16 @@ def test_no_serious_axe_violation_on_any_page(page, live_server, role) -> None:
         assert sum("/details/" in u for u in read) >= 8, read
         assert sum("/edit/" in u for u in read) >= 8, read
     assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)[:4000]
+
+
+def test_admin_filters_added_by_script_are_labelled(page, live_server) -> None:
+    """Flask-Admin's script builds a filter's inputs on demand: they get French names."""
+    from playwright.sync_api import expect
+
+    login(page, live_server.account("admin"))
+    page.goto("/admin/user/")
+    page.get_by_role("link", name="Ajouter un filtre").click()
+    page.locator(".field-filters a.filter", has_text="Actif").click()
+    row = page.locator("table.filters tr").first
+    expect(row.locator("[aria-label^='Valeur du filtre « Actif']").first).to_be_attached()
+    assert _axe(page) == []
