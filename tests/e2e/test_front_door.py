@@ -34,7 +34,8 @@ def test_login_page_is_french_dsfr_and_accessible(page) -> None:
 def test_wrong_password_shows_one_french_message(page, live_server) -> None:
     account = live_server.account("support")
     login(page, {**account, "password": "pas-le-bon"})
-    expect(page.get_by_text("Adresse électronique ou mot de passe incorrect.", exact=True)).to_be_visible()
+    message = page.get_by_text("Adresse électronique ou mot de passe incorrect.", exact=True)
+    expect(message).to_be_visible()
     expect(page).to_have_url(re.compile("/connexion$"))
 
 
@@ -125,7 +126,8 @@ def test_a_new_account_enrols_its_authenticator_then_needs_a_code(page, live_ser
     assert axe_violations(page) == []
     screenshot(page, "double-authentification-activation")
     page.get_by_role("button", name="Activer").click()  # no code: a French message
-    expect(page.get_by_text("Saisissez le code affiché par votre application.", exact=True)).to_be_visible()
+    message = page.get_by_text("Saisissez le code affiché par votre application.", exact=True)
+    expect(message).to_be_visible()
     page.goto("/connexion")  # start again through the shared helper, which enrols
     login(page, account)
     expect(page).to_have_url(live_server.url + "/support/")
