@@ -63,6 +63,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(main_bp)
     app.register_blueprint(public_bp)
+    from backoffice.legal import bp as legal_bp
+
+    app.register_blueprint(legal_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(reviewer_bp, url_prefix="/instruction")
     app.register_blueprint(college_bp, url_prefix="/college")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -8,10 +9,11 @@ from flask import abort, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms import DateTimeLocalField
 
 from backoffice import audit
-from backoffice.filters import datetime_fr
+from backoffice.filters import date_fr, datetime_fr
 from backoffice.webforms import SafeForm
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -81,14 +83,72 @@ class SecureIndexView(AdminIndexView):
         return self.render("admin/index_backoffice.html")
 
 
+# Columns that several models share: a view's own column_labels come first. A column shown
+# with neither is a test failure (tests/test_admin_french.py), never Flask-Admin's English
+# prettified name.
+COMMON_LABELS = {
+    "id": "Identifiant", "code": "Code", "label": "Libellé", "name": "Nom",
+    "created_at": "Créé le", "updated_at": "Modifié le", "active": "Actif",
+    "position": "Ordre", "parcours": "Parcours", "demarche": "Démarche",
+    "demarche_code": "Démarche", "step": "Étape", "status": "Statut",
+    "organisation": "Organisation", "referentiel": "Référentiel", "version": "Version",
+    "members": "Membres", "teams": "Équipes", "users": "Utilisateurs",
+    "secretaire": "Secrétaire de séance", "email": "Adresse électronique",
+    "windows": "Campagnes", "sections": "Sections", "exigences": "Exigences",
+    "profils": "Profils", "tokens": "Jetons d'API", "required": "Obligatoire",
+}
+
+
+def display(value: Any) -> str:
+    """A related object as its users name it (never `<Model 3>`)."""
+    for attribute in ("label", "name", "number", "code", "email"):
+        text = getattr(value, attribute, None)
+        if isinstance(text, str) and text:
+            return text
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _list(view: Any, values: Any, name: str) -> str:
+    return ", ".join(display(v) for v in values)
+
+
+def _bool(view: Any, value: bool, name: str) -> Markup:
+    return Markup("Oui") if value else Markup("Non")
+
+
+FORMATTERS = {
+    **ModelView.column_type_formatters,
+    datetime: lambda view, value, name: datetime_fr(value),
+    date: lambda view, value, name: date_fr(value),
+    bool: _bool,
+    list: _list,
+    set: _list,
+    Enum: lambda view, value, name: display(value),
+}
+
+
 class SecureModelView(ModelView):
     form_base_class = AdminForm
     page_size = 50
     can_view_details = True
-    column_type_formatters = {
-        **ModelView.column_type_formatters,
-        datetime: lambda view, value, name: datetime_fr(value),
-    }
+    column_type_formatters = FORMATTERS
+    # the details page used Flask-Admin's own formatters: UTC times, reprs, True/False
+    column_type_formatters_detail = FORMATTERS
+
+    def get_column_name(self, field: str) -> str:
+        if self.column_labels and field in self.column_labels:
+            return self.column_labels[field]
+        return COMMON_LABELS.get(field, super().get_column_name(field))
+
+    def _get_list_value(self, context: Any, model: Any, name: Any, column_formatters: Any,
+                        column_type_formatters: Any) -> Any:
+        value = super()._get_list_value(context, model, name, column_formatters,
+                                        column_type_formatters)
+        if hasattr(value, "__table__"):  # a related object: its name, not its repr
+            return display(value)
+        return value
 
     def is_accessible(self) -> bool:
         return _is_admin()

@@ -346,10 +346,16 @@ class ReferentielExigenceView(SecureModelView):
     can_create = can_delete = False
     column_list = ("section", "code", "title", "criticite")
     column_labels = {"section": "Section", "code": "Code", "title": "Titre",
-                     "statement": "Énoncé", "criticite": "Criticité"}
+                     "statement": "Énoncé", "criticite": "Criticité",
+                     "expected_preuves": "Preuves attendues"}
     column_searchable_list = ("code", "title")
     column_formatters = {"section": lambda v, c, m, n: f"{m.section.code} "
-                                                       f"({m.section.referentiel.version})"}
+                                                       f"({m.section.referentiel.version})",
+                         "criticite": lambda v, c, m, n: (m.criticite or "—").capitalize(),
+                         "expected_preuves": lambda v, c, m, n: "; ".join(
+                             f"{p.get('code', '')} {p.get('label', '')}".strip()
+                             if isinstance(p, dict) else str(p)
+                             for p in (m.expected_preuves or [])) or "—"}
     form_columns = ("title", "statement", "criticite")
     form_overrides = {"statement": TextAreaField}
     form_choices = {"criticite": [("", "—"), ("mineure", "Mineure"), ("majeure", "Majeure"),
@@ -365,6 +371,12 @@ class ProfilView(SecureModelView):
     form_columns = ("label",)
 
 
+def _certificat_label(table: str, code: str) -> str:
+    from backoffice.workflow import certificats
+
+    return getattr(certificats, table).get(code, code)
+
+
 class CertificatView(SecureModelView):
     """Issued certificates; an admin suspends, withdraws or reinstates one with a motive
     (the public verification page says so at once)."""
@@ -373,11 +385,22 @@ class CertificatView(SecureModelView):
     column_list = ("number", "product_label", "organisation_name", "issued_at", "status")
     column_labels = {"number": "Numéro", "product_label": "Produit",
                      "organisation_name": "Exploitant", "issued_at": "Délivré le",
-                     "status": "Statut"}
+                     "status": "Statut", "kind": "Type", "fichier": "Document",
+                     "next_check_at": "Prochain contrôle",
+                     "numero_referencement": "Numéro de référencement",
+                     "referentiel_label": "Référentiel", "sha256": "Empreinte SHA-256",
+                     "status_changed_at": "Statut changé le", "status_motive": "Motif"}
     column_searchable_list = ("number", "product_label", "organisation_name")
     column_formatters = {
         "number": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
             v.get_url(".change_status", id=m.id), m.number),
+        "status": lambda v, c, m, n: _certificat_label("LABELS", m.status).capitalize(),
+        "kind": lambda v, c, m, n: _certificat_label("DOCUMENTS", m.kind).capitalize(),
+        "fichier": lambda v, c, m, n: m.fichier.original_name if m.fichier else "—",
+    }
+    column_formatters_detail = {
+        **column_formatters,
+        "number": lambda v, c, m, n: m.number,
     }
 
     @expose("/statut/<int:id>", methods=("GET", "POST"))

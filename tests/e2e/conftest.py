@@ -150,3 +150,17 @@ def screenshot(page: Any, name: str) -> Path:
     path = RESULTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def confirm(page: Any, scope: Any, name: str) -> None:
+    """An irreversible action (templates/_macros/confirm.html): its button opens the
+    confirmation dialog, whose button of the same name posts the form."""
+    import re
+
+    from playwright.sync_api import expect
+
+    scope.get_by_role("button", name=name).click()
+    dialog = page.get_by_role("dialog", name=re.compile(re.escape(name)))
+    expect(dialog).to_be_visible()
+    with page.expect_navigation():
+        dialog.get_by_role("button", name=name).click()

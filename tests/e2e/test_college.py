@@ -16,7 +16,7 @@ from sqlalchemy import select
 from backoffice.auth.passwords import hash_password
 from backoffice.db import db
 from backoffice.models import Candidature, Certificat, Message, Seance, User
-from tests.e2e.conftest import RESULTS, axe_violations, login, screenshot
+from tests.e2e.conftest import RESULTS, axe_violations, confirm, login, screenshot
 
 pytestmark = pytest.mark.browser
 PASSWORD = "mot-de-passe-du-college"
@@ -105,10 +105,10 @@ def test_a_seance_decides_and_the_certificate_is_issued(page, live_server) -> No
     expect(item.get_by_test_id("conflit")).to_have_text(
         f"Conflit d'intérêts : {member_a['name']} — raison : Ancien salarié de l'éditeur.")
     item.locator("label[for^=decision-][for$=-favorable]").click()
-    item.get_by_role("button", name="Enregistrer la décision").click()
+    confirm(page, item, "Enregistrer la décision")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("Décision enregistrée.")).to_be_visible()
-    page.get_by_role("button", name="Clore la séance").click()
+    confirm(page, page, "Clore la séance")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_role("link", name="Procès-verbal (PDF signé)")).to_be_visible()
     screenshot(page, "college-seance")

@@ -18,7 +18,7 @@ from backoffice.models import (
     ZipPourAvis,
 )
 from backoffice.uploads import storage
-from tests.e2e.conftest import axe_violations, login
+from tests.e2e.conftest import axe_violations, confirm, login
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def test_support_deletes_the_ligne_generique_zip(page, live_server) -> None:
     assert axe_violations(page) == []
     panel.get_by_label("Référence de la demande *").fill("SUP-2026-0007")
     panel.get_by_label("Motif *").fill("Archive déposée sur la mauvaise candidature")
-    panel.get_by_role("button", name="Supprimer ce fichier").click()
+    confirm(page, panel, "Supprimer ce fichier")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("« preuves_INS.zip » est supprimé")).to_be_visible()
     page.get_by_role("button", name="Se déconnecter").click()

@@ -13,7 +13,7 @@ import requests
 from playwright.sync_api import expect
 
 from backoffice.api.webhooks import sign
-from tests.e2e.conftest import axe_violations, login, screenshot
+from tests.e2e.conftest import axe_violations, confirm, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -90,7 +90,7 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:
     assert axe_violations(page) == []
     screenshot(page, "workspace-messagerie")
     page.get_by_role("button", name="Reprendre l'instruction").click()
-    page.get_by_role("button", name="Valider la recevabilité").click()
+    confirm(page, page, "Valider la recevabilité")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("Recevabilité : étape validée.")).to_be_visible()
 
@@ -106,7 +106,7 @@ def test_instruct_a_recevabilite_and_a_convention(page, live_server) -> None:
                                   "X-Yousign-Signature-256": sign("secret-e2e", payload)})
     assert hook.json() == {"status": "processed", "reference": reference}
     page.reload()
-    page.get_by_role("button", name="Valider la convention").click()
+    confirm(page, page, "Valider la convention")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("le dépôt des preuves est ouvert")).to_be_visible()
     expect(page.locator(".fr-stepper__title")).to_have_text(re.compile("^Dépôt des preuves"))
