@@ -18,8 +18,8 @@ from backoffice.db import commit_record, db
 from backoffice.models import Fichier, Team
 from backoffice.tasks import after_commit
 from backoffice.workflow.base import TransitionError
-from tests.conftest import base_config, fresh_database_url
 from jobs import checkpoint, job
+from tests.conftest import base_config, fresh_database_url
 from tests.factories import CandidatureFactory
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
