@@ -62,10 +62,17 @@ run: demo
 	@echo "Back-office : http://$(HOST):$(PORT)/"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-# Serial: a full run under pytest-xdist has not been verified yet (the deploy tests bind
-# fixed ports); `make test-fast` is parallel.
+# Two runs: every test but the slow ones on every core (pytest-xdist: each worker has its
+# own databases and Redis database number, tests/conftest.py), then the slow ones
+# (browsers, subprocesses, servers on fixed ports) in one process. PYTEST_ARGS go to both;
+# `make test` fails when either fails (pytest's 5, nothing selected, only when both
+# selected nothing).
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -m "not slow" -n auto $(PYTEST_ARGS); fast=$$?; \
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS); slow=$$?; \
+	echo "make test : tests rapides (parallèles) $$fast, tests lents (en série) $$slow"; \
+	if [ $$fast -eq 5 ] && [ $$slow -eq 5 ]; then exit 5; fi; \
+	for code in $$fast $$slow; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 # Every test but the slow ones (browsers, subprocesses, packaging, benchmark smoke:
 # tests/conftest.py), on as many processes as cores; each worker has its own databases and

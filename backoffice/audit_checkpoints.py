@@ -358,6 +358,7 @@ def set_aside_after_restore(session: Session | None = None) -> list[str]:
     audit.record("cli", "audit.points_de_controle_ecartes", "audit_event",
                  after={"dernier_evenement": head, "points_de_controle": names,
                         "dossier": str(moved[0].parent)}, session=session)
+    # CLI exception (unitofwork.py): `verify-audit --after-restore`, no request around it
     session.commit()
     return [f"{len(moved)} point(s) de contrôle au-delà de l'événement {head} écarté(s) dans "
             f"{moved[0].parent} (conservés, plus lus) ; opération inscrite au journal."]

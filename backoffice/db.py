@@ -148,22 +148,35 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
-def commit_marker(statement: Any) -> None:
-    """Record a last-seen marker from a GET (the one kind of write a GET does, documented
-    in docs/operations.md): the page's reads end, and the marker is written in a short
-    transaction of its own that takes the write lock at BEGIN (SQLite: BEGIN IMMEDIATE,
-    waiting for a job's lock instead of failing on a read-to-write upgrade whose snapshot
-    a job's commit made stale), then committed. What the page loaded stays loaded."""
+def commit_record(write: Callable[[], Any]) -> Any:
+    """Record something a GET writes on purpose: a last-seen marker (`commit_marker`), the
+    audit row of a sensitive read (a vendor's file opened, an export downloaded). The
+    page's reads end, `write()` runs in a short transaction of its own that takes the write
+    lock at BEGIN (SQLite: BEGIN IMMEDIATE, waiting for a job's lock instead of failing on
+    a read-to-write upgrade whose snapshot a job's commit made stale), committed at once:
+    what it records is kept whatever the rest of the page does, and no lock (PostgreSQL:
+    the audit chain's) is held while the page goes on. What the page loaded stays loaded.
+
+    In a request that may write (POST…) or a job, `write()` just joins their unit of work,
+    which commits it with the rest."""
+    if write_intent.get():
+        return write()
     session = db()
     session.expire_on_commit = False
     token = write_intent.set(True)
     try:
         session.commit()  # the reads so far: nothing written, nothing to keep
-        session.execute(statement)
-        session.commit()  # a GET's only commit: the marker
+        result = write()
+        session.commit()  # a GET's only commit: what it records on purpose
+        return result
     finally:
         write_intent.reset(token)
         session.expire_on_commit = True
+
+
+def commit_marker(statement: Any) -> None:
+    """A last-seen marker written from a GET (`commit_record`)."""
+    commit_record(lambda: db.execute(statement))
 
 
 def _end_read_only_transaction() -> None:
@@ -183,7 +196,7 @@ def _end_read_only_transaction() -> None:
         # nothing to expire: the session is closed next, and what it loaded stays
         # readable (a streamed response reads it after this teardown, as after a close)
         session.expire_on_commit = False
-        session.commit()
+        session.commit()  # a read-only transaction's end, the same as a ROLLBACK
 
 
 WROTE = "backoffice_wrote"  # in Connection.info: a statement other than SELECT was sent

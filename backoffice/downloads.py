@@ -72,17 +72,18 @@ def serve(fichier: Fichier, disposition: str):
 
 def record_opening(fichier: Fichier, mode: str) -> None:
     """Opening a vendor's file is a sensitive read (design.md, « Audit »): one audit row,
-    which the support desk reads on the file's history. Committed here, as the read that
-    it records has happened whatever the rest of the request does."""
+    which the support desk reads on the file's history. Recorded apart from the page
+    (`db.commit_record`): the read has happened whatever the rest of the request does."""
     from flask_login import current_user
 
     from backoffice import audit
-    from backoffice.db import db
+    from backoffice.db import commit_record, db
     from backoffice.models import Candidature
 
     if not getattr(current_user, "is_authenticated", False):
         return
-    audit.record(current_user._get_current_object(), "fichier.ouvrir", fichier,
-                 candidature=db.get(Candidature, fichier.candidature_id),
-                 after={"fichier": fichier.original_name, "mode": mode})
-    db.commit()
+    actor = current_user._get_current_object()
+    commit_record(lambda: audit.record(
+        actor, "fichier.ouvrir", fichier,
+        candidature=db.get(Candidature, fichier.candidature_id),
+        after={"fichier": fichier.original_name, "mode": mode}))

@@ -7,13 +7,18 @@ bytes of an upload are kept only when the commit happens (`uploads.store`), dele
 otherwise at the end of the request.
 
 A GET never commits: what it wrote is rolled back at the end of the request
-(`db._remove_session`), except the last-seen markers it records on purpose
-(`db.commit_marker`).
+(`db._remove_session`), except what it records on purpose in a short transaction of its
+own (`db.commit_record`): last-seen markers, the audit rows of sensitive reads (a file
+opened, an export downloaded).
+
+Jobs have the same unit of work (`jobs.job`): one commit when the job returns, a rollback
+when it raises; a job that must commit in steps (before slow outside work, a claim others
+must see, a failure recorded before it raises) calls `jobs.checkpoint(why)`.
 
 Documented exceptions that commit by themselves, each with its reason beside the call:
-the sign-in steps (a failed attempt's counter must survive the refusal that follows), the
-CLI commands (no request around them), and jobs that end a transaction before slow
-outside work (signing, clamd) so as not to hold SQLite's write lock across it."""
+the sign-in steps (a failed attempt's counter must survive the refusal that follows) and
+the CLI commands (no request around them). `tests/test_no_bare_commit.py` fails on any
+other `.commit()` in backoffice/ and jobs/."""
 
 from __future__ import annotations
 

@@ -4,12 +4,14 @@ already done, and is safe to run twice. Queues are named after the module."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import has_app_context
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 _app = None
 
 
@@ -22,8 +24,8 @@ def use_app(app: Any) -> None:
 
 def _unit_of_work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A job's unit of work (backoffice/unitofwork.py): what it leaves pending is
-    committed when it returns, rolled back when it raises. A job may commit a step of
-    its own before slow outside work (signing, clamd, SMTP), each such commit saying why."""
+    committed once when it returns, rolled back when it raises. A job that must commit in
+    steps says so with `checkpoint(why)`, never with a bare commit."""
     from backoffice.db import db, write_intent
 
     # a job writes: on SQLite each of its transactions takes the write lock at BEGIN and
@@ -40,6 +42,25 @@ def _unit_of_work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         return result
     finally:
         write_intent.reset(token)
+
+
+def checkpoint(why: str) -> None:
+    """Commit the job's work so far and go on in a new transaction: the one way a job
+    commits before its unit of work ends. `why` says what cannot wait for the end:
+
+    - a lock or a transaction that must not be held across slow outside work (Yousign,
+      clamd, the SMTP relay, signing) or across in-process jobs queued next (SQLite's
+      single write lock);
+    - what others must see while the job goes on (a claim, a lease, an export's progress);
+    - what must survive an error raised next (a failure recorded before RQ retries: the
+      unit of work rolls back what is pending when the job raises).
+
+    Written to the debug log with the job's reason; what the job leaves after its last
+    checkpoint is committed (or rolled back) by the unit of work as usual."""
+    from backoffice.db import db
+
+    log.debug("job checkpoint: %s", why)
+    db.commit()  # the job's unit of work, committed in steps: `why` says why
 
 
 def job(fn: F | None = None, *, retries: int = 3, timeout: int | None = None) -> Any:

@@ -13,7 +13,7 @@ from backoffice import antivirus
 from backoffice.db import db
 from backoffice.models import Fichier
 from backoffice.workflow import antivirus as verdicts
-from jobs import job
+from jobs import checkpoint, job
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def analyser(fichier_id: int) -> str | None:
     if fichier.scan_status not in verdicts.TO_SCAN:
         return None
     key = fichier.storage_key
-    db.commit()  # nothing written: end the transaction, hold no lock while clamd reads
+    checkpoint("nothing written: no transaction, hence no lock, while clamd reads")
     try:
         verdict = antivirus.scan_stored(key)
     except antivirus.ScanError as error:
@@ -48,7 +48,7 @@ def analyser(fichier_id: int) -> str | None:
             db.rollback()
             return None
         verdicts.declarer_erreur(fichier, detail=str(error))
-        db.commit()  # job step: the error is recorded before RQ retries
+        checkpoint("the error is recorded before it is raised (RQ retries)")
         if isinstance(error, antivirus.ScannerUnavailable):
             raise  # RQ retries (jobs.job's retries); the file stays unopenable meanwhile
         log.error("antivirus scan of file %s failed: %s", fichier_id, error)
@@ -60,12 +60,11 @@ def analyser(fichier_id: int) -> str | None:
         return None
     if verdict.infected:
         verdicts.declarer_infecte(fichier, signature=verdict.signature or "inconnue")
-        db.commit()  # job step: infected is recorded before the file moves
+        checkpoint("infected is recorded before the file moves to quarantine")
         _quarantine(fichier)
         log.warning("file %s infected (%s): quarantined", fichier_id, verdict.signature)
     else:
-        verdicts.declarer_sain(fichier)
-        db.commit()  # job step: the verdict, before the status is read
+        verdicts.declarer_sain(fichier)  # committed by the job's unit of work
     return fichier.scan_status
 
 
@@ -90,7 +89,7 @@ def rattraper(older_than_minutes: float | None = None) -> int:
             and_(Fichier.scan_status == "erreur", or_(Fichier.scanned_at.is_(None),
                                                      Fichier.scanned_at < before))))
     ids = db.scalars(query.order_by(Fichier.id)).all()
-    db.commit()  # nothing written: release SQLite's read lock before the scans write
+    checkpoint("nothing written: SQLite's lock released before the scans queued next write")
     for fichier_id in ids:
         enqueue("antivirus.analyser", fichier_id)
     return len(ids)

@@ -12,7 +12,7 @@ from backoffice.db import db
 from backoffice.models import Candidature
 from backoffice.workflow import emission
 from backoffice.workflow.base import Systeme, load_for_update
-from jobs import job
+from jobs import checkpoint, job
 
 log = logging.getLogger(__name__)
 SYSTEME = Systeme("émission des certificats")
@@ -47,7 +47,7 @@ def emettre(candidature_id: int) -> str | None:
         emission.emission_reussie(candidature, actor=SYSTEME, numero=number,
                                   document=cert.fichier,
                                   numero_referencement=cert.numero_referencement)
-        db.commit()  # job step: a failed commit is a failed issuance (except)
+        checkpoint("the issuance: a failed commit is a failed issuance (below)")
         return number
     except Exception as error:
         db.rollback()
@@ -56,7 +56,7 @@ def emettre(candidature_id: int) -> str | None:
             candidature = load_for_update(reference)
             emission.emission_echouee(candidature, actor=SYSTEME,
                                       erreur=f"{type(error).__name__}: {error}"[:500])
-            db.commit()  # job step: the failure is recorded, then RQ retries
+            checkpoint("the failure is recorded before the error is raised")
         raise
 
 
@@ -80,9 +80,8 @@ def rattraper(older_than_minutes: float | None = None) -> int:
         query = query.where(Candidature.last_activity_at
                             < utcnow() - timedelta(minutes=older_than_minutes))
     ids = db.scalars(query.order_by(Candidature.id)).all()
-    # nothing written: end the transaction, so that in-process issuances (embedded
-    # mode) can write — SQLite would otherwise refuse them ("database is locked")
-    db.commit()
+    checkpoint("nothing written: the transaction ends so that in-process issuances "
+               "(embedded mode) can write — SQLite would refuse them (« database is locked »)")
     for candidature_id in ids:
         enqueue("certificats.emettre", candidature_id)
     return len(ids)

@@ -16,7 +16,7 @@ from backoffice.models import Candidature, Convention, Fichier
 from backoffice.tasks import schedule
 from backoffice.workflow import convention
 from backoffice.workflow.base import Systeme, TransitionError, load_for_update
-from jobs import job, last_attempt
+from jobs import checkpoint, job, last_attempt
 
 log = logging.getLogger(__name__)
 SYSTEME = Systeme("envoi des conventions (Yousign)")
@@ -68,8 +68,7 @@ def envoyer(candidature_id: int) -> str | None:
         log.warning("Yousign request %s of %s left unused (%s)", demande.id, reference,
                     error.code)
         return None
-    db.commit()  # job step: the request's id is kept before anything else can fail
-    return demande.id
+    return demande.id  # the request's id, committed by the job's unit of work
 
 
 def _echec(reference: str, error: Exception) -> None:
@@ -81,7 +80,7 @@ def _echec(reference: str, error: Exception) -> None:
     except TransitionError:
         db.rollback()
         return
-    db.commit()  # job step: back « à envoyer », told in the thread, before RQ gives up
+    checkpoint("back « à envoyer », told in the thread, before the error is raised")
 
 
 def _store(candidature: Candidature, name: str, data: bytes, kept: list[str]) -> Fichier:
@@ -125,7 +124,8 @@ def telecharger(candidature_id: int) -> int | None:
             signed=_store(candidature, f"convention-{reference}-signee.pdf", signed, kept),
             audit_trail=_store(candidature, f"convention-{reference}-dossier-de-preuve.pdf",
                                trail, kept))
-        db.commit()  # job step: the files' rows with the bytes just stored (else removed)
+        checkpoint("the files' rows with the bytes just stored: a failed commit removes "
+                   "the bytes (below)")
     except BaseException as error:
         db.rollback()
         for key in kept:
@@ -154,7 +154,8 @@ def rattraper(older_than_minutes: float = 30) -> int:
         Convention.signed_at.is_not(None), Convention.signed_at < since,
         Convention.document_id.is_not(None), Convention.signer_id.is_not(None),
         Convention.audit_trail_fichier_id.is_(None))).all()
-    db.commit()  # nothing written: end the transaction before in-process jobs write
+    checkpoint("nothing written: the transaction ends before the jobs queued next write "
+               "(in process, SQLite's write lock)")
     for candidature_id in sending:
         enqueue("conventions.envoyer", candidature_id)
     for candidature_id in signed:

@@ -17,7 +17,7 @@ from backoffice.db import db, utcnow
 from backoffice.models import Export, OutboxMail, User
 from backoffice.queues import candidatures as queue
 from backoffice.queues import export as writer
-from jobs import _settings, job
+from jobs import _settings, checkpoint, job
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _rows(user: User, filters: queue.Filters, now: datetime) -> Iterator[queue.R
 def _progress(export_id: int) -> writer.Progress:
     def report(written: int) -> None:
         db.execute(update(Export).where(Export.id == export_id).values(rows_written=written))
-        db.commit()  # the Exports page reads it while the job goes on
+        checkpoint("the progress: the Exports page reads it while the job goes on")
 
     return report
 
@@ -62,7 +62,7 @@ def produire(export_id: int) -> str:
     user = db.get(User, export.requester_id)
     filters = queue.Filters.from_args(export.filters)
     export.rows_total = queue.count(user, filters, now=now)
-    db.commit()  # job step: the total shows on the Exports page while rows are written
+    checkpoint("the claim and the total: the Exports page shows them while rows are written")
     folder = writer.folder()
     folder.mkdir(parents=True, exist_ok=True)
     key = writer.new_file_key(export.id, export.format)
@@ -78,7 +78,7 @@ def produire(export_id: int) -> str:
         db.execute(update(Export).where(Export.id == export_id).values(
             status="echec", finished_at=utcnow(),
             error=f"{type(error).__name__}: {error}"[:2000]))
-        db.commit()
+        checkpoint("the failure is recorded before the error is raised (which rolls back)")
         raise
     export = db.get(Export, export_id)
     finished = utcnow()
@@ -86,7 +86,7 @@ def produire(export_id: int) -> str:
     export.file_size = writer.path_of(key).stat().st_size
     export.finished_at, export.expires_at = finished, finished + retention()
     _notify(user, export)
-    db.commit()  # job step: ready, before the log line
+    checkpoint("ready: recorded before it is logged as such")
     log.info("export %s ready: %s rows, %s bytes", export.id, export.rows_written,
              export.file_size)
     return "pret"
@@ -122,7 +122,7 @@ def purger() -> int:
             writer.path_of(key).unlink()
         db.execute(update(Export).where(Export.id == export_id, Export.status == "pret")
                    .values(status="expire", file_key=None))
-        db.commit()  # job step: one expired export at a time
+        checkpoint("one expired export at a time: its file is gone, its row says so")
     # what a job killed while writing left behind
     limit = time.time() - retention().total_seconds()
     folder = writer.folder()

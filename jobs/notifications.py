@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from backoffice.db import db, utcnow, write_intent
 from backoffice.models import Message, OutboxMail
-from jobs import _settings, job
+from jobs import _settings, checkpoint, job
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def _claim(limit: int,
     """Lease up to `limit` due rows to this sender; return their mails, ready to send
     (the transaction is over: nothing is locked while they are sent), and the lease's
     end."""
-    db.commit()  # whatever the caller read: the claim starts its own transaction
+    checkpoint("whatever the caller read ends: the claim starts a transaction of its own")
     now = utcnow()
     lease = now + LEASE
     due = (OutboxMail.status == "a_envoyer", OutboxMail.next_attempt_at <= now)
@@ -231,7 +231,8 @@ def _claim(limit: int,
             OutboxMail.id.in_(ids), OutboxMail.next_attempt_at == lease)
             .order_by(OutboxMail.id).execution_options(populate_existing=True))) if ids else []
         mails = [(row.id, build(row)) for row in rows]
-        db.commit()  # job step: the lease, before mails go out
+        checkpoint("the lease, before the mails go out (no transaction while the relay "
+                   "talks)")
     return mails, lease
 
 
@@ -257,7 +258,7 @@ def _record(row_id: int, lease: datetime, error: str | None) -> bool:
                 row.status, row.next_attempt_at = "echec", now
             else:
                 row.next_attempt_at = now + BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
-        db.commit()  # job step: one mail's outcome, kept whatever follows
+        checkpoint("one mail's outcome, kept whatever follows")
     return True
 
 
@@ -269,7 +270,7 @@ def _release(row_ids: list[int], lease: datetime) -> None:
             OutboxMail.next_attempt_at == lease)
             .values(next_attempt_at=utcnow(), attempts=OutboxMail.attempts - 1)
             .execution_options(synchronize_session=False))
-        db.commit()  # job step: the rows given back
+        checkpoint("the rows given back")
 
 
 def _send_batch(mails: list[tuple[int, EmailMessage]],

@@ -10,16 +10,9 @@ from jobs import job
 
 
 def _run(complet: bool) -> dict[str, int]:
-    from backoffice.db import db
     from backoffice.statistics.aggregate import rafraichir as recount
 
-    try:
-        result = recount(complet=complet)
-        db.commit()  # the job's unit of work: one recount, one commit
-    except BaseException:
-        db.rollback()
-        raise
-    return result
+    return recount(complet=complet)  # one recount, committed by the job's unit of work
 
 
 NIGHTLY_HOUR = 2  # UTC

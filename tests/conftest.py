@@ -134,8 +134,9 @@ def base_config(tmp: Path, url: str) -> dict[str, object]:
     }
 
 
-def reset_postgres_database(url: str, name: str) -> str:
-    """(Re)create database `name` on the server of `url`; return its URL."""
+def reset_postgres_database(url: str, name: str, template: str | None = None) -> str:
+    """(Re)create database `name` on the server of `url` (a copy of `template`); return
+    its URL."""
     url = normalise_database_url(url)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -144,17 +145,19 @@ def reset_postgres_database(url: str, name: str) -> str:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     finally:
         admin.dispose()
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _postgres_url(suffix: str) -> str:
+def _postgres_url(suffix: str, template: str | None = None) -> str:
     if not TEST_DATABASE_URL:
         missing_tier("TEST_DATABASE_URL is not set (PostgreSQL tier)")
     try:
-        return reset_postgres_database(TEST_DATABASE_URL, f"backoffice_test_{suffix}")
+        return reset_postgres_database(TEST_DATABASE_URL, f"backoffice_test_{suffix}",
+                                       template)
     except Exception as exc:
         missing_tier(f"PostgreSQL unreachable at {TEST_DATABASE_URL}: {exc}")
         raise
@@ -176,18 +179,52 @@ def load_reference(engine: Engine, *, windows: bool = False) -> None:
         db.remove()
 
 
-def fresh_database_url(backend: str, tmp: Path, suffix: str) -> str:
-    """A new database of that backend, migrated to head, with the reference data."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / f'{suffix}.sqlite3'}"
-    else:
-        url = _postgres_url(f"{suffix}_{os.getpid()}")
+def _build_database(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as connection:
         upgrade(connection)
     load_reference(engine)
     engine.dispose()
-    return url
+
+
+# (backend, reference data folder) -> the database built from the migrations once in this
+# process, that each fresh database copies (a SQLite file; a PostgreSQL database name)
+_TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+def _template(backend: str) -> str:
+    from backoffice import reference
+
+    key = (backend, str(reference.DATA_DIR))  # a test may point the loader elsewhere
+    if key not in _TEMPLATES:
+        if backend == "sqlite":
+            import tempfile
+
+            path = Path(tempfile.mkdtemp(prefix="db-template-")) / "template.sqlite3"
+            _build_database(f"sqlite:///{path}")
+            _TEMPLATES[key] = str(path)
+        else:
+            name = f"backoffice_test_template{len(_TEMPLATES)}_{os.getpid()}"
+            _build_database(_postgres_url(name.removeprefix("backoffice_test_")))
+            _TEMPLATES[key] = name
+    return _TEMPLATES[key]
+
+
+def fresh_database_url(backend: str, tmp: Path, suffix: str) -> str:
+    """A new database of that backend, migrated to head, with the reference data: a copy
+    of the one built from the migrations once per process (SQLite: the file copied;
+    PostgreSQL: CREATE DATABASE … TEMPLATE), instead of migrating each one again (about
+    1.5 s a database idle)."""
+    template = _template(backend)
+    if backend == "sqlite":
+        import shutil
+
+        target = tmp / f"{suffix}.sqlite3"
+        for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+    return _postgres_url(f"{suffix}_{os.getpid()}", template=template)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -1,5 +1,5 @@
 """factory_boy factories with readable traits:
-CandidatureFactory(demarche="sons_sas", at="eligibilite", status_at_step="en_instruction")."""
+CandidatureFactory(demarche_code="sons_sas", at="eligibilite", status_at_step="en_instruction")."""
 
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ class ProductFactory(Base):
 
 
 class CandidatureFactory(Base):
-    """`at` and `status` place the candidature at a step (earlier steps passed)."""
+    """`at` and `status_at_step` place the candidature at a step (earlier steps passed,
+    decided by `deciders`), through the demo's `seed.place_at_step`."""
 
     class Meta:
         model = Candidature

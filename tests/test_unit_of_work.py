@@ -14,10 +14,11 @@ from flask import abort
 from sqlalchemy import func, select
 
 from backoffice import create_app, uploads
-from backoffice.db import db
+from backoffice.db import commit_record, db
 from backoffice.models import Fichier, Team
 from backoffice.tasks import after_commit
 from backoffice.workflow.base import TransitionError
+from jobs import checkpoint, job
 from tests.conftest import base_config, fresh_database_url
 from tests.factories import CandidatureFactory
 
@@ -67,6 +68,17 @@ def uow(backend, tmp_path):
     def read_that_writes(name: str):
         _team(name)
         return {"ok": True}
+
+    @app.get("/_t/lecture-enregistree/<name>")
+    def read_that_records(name: str):
+        commit_record(lambda: _team(name))  # what a GET records on purpose
+        _team(f"{name} (la page)")  # the rest of the page's writes: rolled back
+        abort(404)  # whatever the rest of the page does
+
+    @app.post("/_t/refus-enregistre/<name>")
+    def refusal_that_records(name: str):
+        commit_record(lambda: _team(name))  # a POST: joins its unit of work
+        return {"code": "invalid_input"}, 422
 
     @app.post("/_t/depot")
     @uploads.accepts_upload("piece")
@@ -148,3 +160,54 @@ def test_an_upload_view_that_fails_after_storing_leaves_no_bytes(uow, path) -> N
     assert response.status_code == 409  # a French page, never a 500
     assert "Traceback" not in response.get_data(as_text=True)
     assert _files(uow) == 0 and _stored(uow) == set()
+
+
+def test_a_get_commits_only_what_it_records_on_purpose(uow) -> None:
+    client = uow.test_client()
+    assert client.get("/_t/lecture-enregistree/Ouverture").status_code == 404
+    assert client.post("/_t/refus-enregistre/Refus").status_code == 422
+    assert _teams(uow) == {"Ouverture"}
+    assert RAN == ["Ouverture"]
+
+
+class Boom(Exception):
+    pass
+
+
+@job(retries=0)
+def _job_that_returns(name: str) -> str:
+    db.add(Team(name=name, parcours="dmn"))
+    return name
+
+
+@job(retries=0)
+def _job_that_raises(name: str) -> None:
+    db.add(Team(name=name, parcours="dmn"))
+    db.flush()
+    raise Boom(name)
+
+
+@job(retries=0)
+def _job_in_steps(first: str, then: str) -> None:
+    db.add(Team(name=first, parcours="dmn"))
+    checkpoint("the first team is kept whatever follows")
+    db.add(Team(name=then, parcours="dmn"))
+    db.flush()
+    raise Boom(then)
+
+
+def test_a_job_commits_once_when_it_returns_and_rolls_back_when_it_raises(uow) -> None:
+    with uow.app_context():
+        assert _job_that_returns("Rendue") == "Rendue"
+        with pytest.raises(Boom):
+            _job_that_raises("Levée")
+        db.remove()
+    assert _teams(uow) == {"Rendue"}
+
+
+def test_a_job_commits_in_steps_only_through_checkpoint(uow) -> None:
+    with uow.app_context():
+        with pytest.raises(Boom):
+            _job_in_steps("Étape", "Après l'étape")
+        db.remove()
+    assert _teams(uow) == {"Étape"}

@@ -31,6 +31,7 @@ from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe, lexicon_for, who
 from backoffice.reviewer.views import colleagues
 from backoffice.workflow import assignment, avis, emission, forms
+from backoffice.workflow import convention as envoi
 from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
 from backoffice.workflow.delays import days_between
 from backoffice.workflow.referentiels import profil_labels
@@ -162,6 +163,7 @@ def dossier(reference: str):
         "open": candidature.status == CandidatureStatus.en_cours,
         "can_take": assignment.can_prendre(current_user, candidature),
         "can_relancer": emission.can_relancer(current_user, candidature),
+        "emission_en_echec": emission.en_echec(candidature),
         "can_hand_over": assignment.can_confier(current_user, candidature),
         "can_decide": forms.current_form_step(candidature) is not None
                       and forms.can_decider(current_user, candidature, current.step),
@@ -170,6 +172,8 @@ def dossier(reference: str):
         # read only where the panel shows it (every query counts: docs/benchmarks.md)
         "convention": db.scalar(select(Convention).where(
             Convention.candidature_id == candidature.id))
+        if STEPS[current.step].kind == StepKind.convention else None,
+        "verbe_envoi": envoi.verbe_envoi(candidature)
         if STEPS[current.step].kind == StepKind.convention else None,
         "unread": _unread(candidature) if tab != "messagerie" else 0,
         # the issued certificate / attestation, read only once the candidature has one

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from backoffice import audit
 from backoffice.auth.access import roles_required
-from backoffice.db import db, utcnow
+from backoffice.db import commit_record, db, utcnow
 from backoffice.models import Export
 from backoffice.models.exports import EXPORT_FORMAT_LABELS, EXPORT_FORMATS
 from backoffice.queues import candidatures as queue
@@ -93,16 +93,12 @@ def exports_create():
     audit.record(current_user._get_current_object(), "export.demande", item,
                  after={"format": fmt, "filtres": args})
     schedule("exports.produire", item.id)
-    # documented exception (unitofwork.py): the embedded mode runs the job at this commit,
-    # and the message below says whether the export is already ready
-    db.commit()
-    # the embedded mode has run the job by now (after the commit, in process)
-    if db.scalar(select(Export.status).where(Export.id == item.id)) == "pret":
-        flash("Export prêt : téléchargez-le ci-dessous.", "success")
-    else:
-        session[PENDING] = [*session.get(PENDING, []), item.id][-RUNNING_MAX:]
-        flash("Export demandé : il est préparé en tâche de fond. Vous serez prévenu par "
-              "e-mail quand il sera prêt ; cette page en suit l'avancement.", "success")
+    # the job runs at the unit of work's commit (in process in the embedded mode, where it
+    # is ready by the next page) or later on a worker: the next workspace page says which
+    # (tell_finished_exports)
+    session[PENDING] = [*session.get(PENDING, []), item.id][-RUNNING_MAX:]
+    flash("Export demandé : il est préparé en tâche de fond. Vous serez prévenu par "
+          "e-mail quand il sera prêt ; cette page en suit l'avancement.", "success")
     return redirect(url_for("reviewer.exports_page"))
 
 
@@ -123,12 +119,14 @@ def export_download(export_id: int):
         code = 409 if item.running else 410
         return render_template("errors/error.html", code=code, title="Export indisponible",
                                message=message), code
-    audit.record(current_user._get_current_object(), "export.telechargement", item,
-                 after={"format": item.format, "lignes": item.rows_written})
-    item.downloaded_at = utcnow()
-    # documented exception (unitofwork.py): a GET that records, like a last-seen marker —
-    # the download is audited before the file leaves
-    db.commit()
+    actor = current_user._get_current_object()
+
+    def record() -> None:  # a GET that records (db.commit_record): before the file leaves
+        audit.record(actor, "export.telechargement", item,
+                     after={"format": item.format, "lignes": item.rows_written})
+        item.downloaded_at = utcnow()
+
+    commit_record(record)
     response = send_file(path, mimetype=export.CONTENT_TYPES[item.format].split(";")[0],
                          as_attachment=True, max_age=0,
                          download_name=export.file_name(item.id, item.format, item.created_at))

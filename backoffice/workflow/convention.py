@@ -46,6 +46,12 @@ def _can(role: bool, candidature: Candidature, sources: set[str], check_state: b
                      or in_state(candidature, step_of(candidature, "convention"), sources))
 
 
+def verbe_envoi(candidature: Candidature) -> str:
+    """The send button's verb: « Envoyer » the first time, « Renvoyer » after an expiry or
+    a refusal."""
+    return "Envoyer" if candidature.current.status == "a_envoyer" else "Renvoyer"
+
+
 def can_envoyer(actor: Actor, candidature: Candidature, *, check_state: bool = True) -> bool:
     return _can(is_verificateur_for(actor, candidature), candidature, SENDABLE, check_state)
 

@@ -113,6 +113,12 @@ def retry_after() -> timedelta:
     return timedelta(minutes=_settings.number("ISSUANCE_RETRY_AFTER_MINUTES", 30))
 
 
+def en_echec(candidature: Candidature) -> bool:
+    """The issuance failed after its retries (« Échec de l'émission »): the dossier says so,
+    and offers « Relancer » to whoever `can_relancer`."""
+    return candidature.status == "en_cours" and _issuing(candidature, {"echec_emission"})
+
+
 def bloquee(candidature: Candidature) -> bool:
     """The issuance has been « en cours » longer than ISSUANCE_RETRY_AFTER_MINUTES: its job
     was lost (queue emptied, worker killed) or is failing; it can be queued again."""

@@ -1,6 +1,8 @@
-"""Référentiels: loading them as data, and fixing a candidature's version and profils
-at recevabilité (its sections and exigences are copied: editing the référentiel later
-does not change a candidature in flight)."""
+"""Référentiels in a candidature's life: which one it follows (`referentiel_code`),
+its profils, and the version fixed at recevabilité (its sections and exigences are
+copied: editing the référentiel later does not change a candidature in flight). Loading
+the référentiels is reference data (backoffice/reference, data/referentiels.json, run by
+init-db); `load_json` only remains for the tests that build a database of their own."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def test_export_the_queue_as_a_spreadsheet(page, live_server) -> None:
     expect(page.get_by_label("Tableur (XLSX)")).to_be_checked()
     assert axe_violations(page) == []
     page.get_by_role("button", name="Préparer l'export").click()
-    expect(page.get_by_text("Export prêt : téléchargez-le ci-dessous.")).to_be_visible()
+    expect(page.get_by_text("Votre export de la file est prêt")).to_be_visible()
     row = page.locator("#table-exports tbody tr").first
     expect(row).to_contain_text("Prêt")
     assert axe_violations(page) == []

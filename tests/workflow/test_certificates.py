@@ -106,7 +106,7 @@ def test_sons_sas_gets_a_referencement_number(segur_driver, product) -> None:
     assert db.get(Candidature, candidature.id).status == "referencee"
 
 
-def test_failed_issuance_is_visible_and_can_be_retried(app, driver, product) -> None:
+def test_failed_issuance_is_visible_and_can_be_retried(app, client, driver, product) -> None:
     saved = app.config["SIGNING_KEY"]
     app.config.update(SIGNING_KEY="/nulle/part.pem", JOBS_RAISE=False)
     try:
@@ -121,12 +121,23 @@ def test_failed_issuance_is_visible_and_can_be_retried(app, driver, product) -> 
     assert db.scalar(select(Certificat).where(  # nothing half-written
         Certificat.candidature_id == candidature.id)) is None
     assert "certificat.echec" in db.scalars(select(AuditEvent.action)).all()
-    from tests.factories import UserFactory
+    from tests.factories import TeamFactory, UserFactory
+    from tests.helpers import login_as
+
+    # the dossier says so (emission.en_echec, not a status compared in the template), and
+    # offers « Relancer » to its vérificateurs (can_relancer)
+    assert emission.en_echec(candidature)
+    login_as(client, UserFactory(roles=["verificateur"], teams=[TeamFactory(parcours="dmn")]))
+    page = client.get(f"/instruction/candidatures/{candidature.reference}").get_data(
+        as_text=True)
+    alert = page.split('data-testid="emission-echec"')[1].split("</div>")[0]
+    assert "Échec de l'émission" in alert and ">Relancer</button>" in alert
 
     emission.relancer(candidature, actor=UserFactory(roles=["admin"]))
     db.commit()
     db.expire_all()
     assert db.get(Candidature, candidature.id).status == "certifiee"
+    assert not emission.en_echec(db.get(Candidature, candidature.id))
     assert db.scalar(select(func.count()).select_from(Certificat).where(
         Certificat.candidature_id == candidature.id)) == 1
 
