@@ -82,10 +82,4 @@ def recompter_files() -> int:
     from backoffice.db import db
     from backoffice.models.queue_count import recount
 
-    try:
-        total = recount(db)
-        db.commit()  # the job's unit of work: one recount, one commit
-    except BaseException:
-        db.rollback()
-        raise
-    return total
+    return recount(db)  # the job's unit of work commits it

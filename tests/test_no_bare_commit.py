@@ -44,6 +44,7 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     ("backoffice/cli.py", "create_user"): (1, "CLI: create-user"),
     ("backoffice/cli.py", "create_api_token"): (1, "CLI: create-api-token"),
     ("backoffice/cli.py", "import_referentiel"): (1, "CLI: import-referentiel"),
+    ("backoffice/cli.py", "recompter_files"): (1, "CLI: recompter-files"),
     ("backoffice/statistics/__init__.py", "init_app.command"): (1, "CLI: statistiques"),
     ("backoffice/audit_checkpoints.py", "set_aside_after_restore"): (
         1, "CLI: verify-audit --after-restore"),
