@@ -76,6 +76,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 # Codes the workflow raises only for back-office users (vérificateurs, collège, support,
 # admins): no API call reaches them.
 BACKOFFICE_ONLY = frozenset({
+    "conflict_already_declared", "seance_not_started",  # collège pages
     "already_decided", "already_deleted", "already_done", "already_scanned", "ans_document",
     "assigned_to_someone_else", "comment_required", "conflict_of_interest", "emission_recente",
     "empty_workbook",
