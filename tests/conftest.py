@@ -32,9 +32,13 @@ REQUIRE_TIERS = os.environ.get("REQUIRE_TIERS", "") in {"1", "true", "yes"}
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+REDIS_DATABASES = 16  # redis.conf's default `databases`
+
+
 def _redis_url_of_this_worker() -> str | None:
-    """pytest-xdist: each worker its own Redis database (the base number + the worker's
-    index), since tests flush theirs; databases are per process already (os.getpid()) and
+    """pytest-xdist: each worker its own Redis database (the base number minus the worker's
+    index, wrapping around Redis's 16 default databases: CI's base is 15), since tests
+    flush theirs; databases are per process already (os.getpid()) and
     live servers bind port 0. Written back to the environment before the test modules and
     the worker subprocesses read it."""
     url = os.environ.get("TEST_REDIS_URL")
@@ -43,7 +47,8 @@ def _redis_url_of_this_worker() -> str | None:
         return url
     base, _, number = url.rpartition("/")
     index = int(worker[2:])
-    url = f"{base}/{int(number or 0) + index}" if number.isdigit() else f"{url}/{index}"
+    url = (f"{base}/{(int(number) - index) % REDIS_DATABASES}" if number.isdigit()
+           else f"{url}/{index % REDIS_DATABASES}")
     os.environ["TEST_REDIS_URL"] = url
     return url
 
