@@ -3,12 +3,18 @@ moved (issue 19 target: home ≤ 1.5× the queue page either way):
 
     python -m bench.home --database-url URL [--repeat 50] [--output FILE]
 
-- queue: GET /instruction/file as the bench's lead vérificateur;
+- queue: GET /instruction/file as the bench's lead vérificateur, nothing moved since the
+  previous request (queue_after_move: right after a move, which makes it reload the
+  colleagues and campaign windows it keeps, queues/cache.py);
 - home: GET /instruction/ (counts kept by the transactions, models/queue_count.py);
 - home_after_move: the same, each request right after another session moved a candidature
-  (took it, then released it: a committed transition each time);
+  (took it, then released it: a committed transition each time); the move itself is not
+  timed (it runs before each request, in its own session);
 - recomputed_counts: the former way, one pass over the candidatures in progress (what the
   home page paid whenever a move had invalidated the cache), timed alone.
+
+The four pages are requested in turn (measure.interleaved), so that their ratios hold on
+a shared machine; the load average before and after is recorded.
 
 The bench database needs its counts: `flask recompter-files`, or bench.generate (which
 recounts what it loaded)."""
@@ -31,6 +37,10 @@ from backoffice.workflow import assignment
 from backoffice.workflow.definitions import DEMARCHES
 from bench import measure
 from bench.run import _get, make_app, signed_in_client
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _mover(app, user_id: int):
@@ -65,17 +75,15 @@ def run(url: str, repeat: int) -> dict[str, Any]:
     client, user_id = signed_in_client(app)
     move = _mover(app, user_id)
     home = _get(client, "/instruction/")
-
-    def home_after_move() -> None:
-        move()
-        home()
-
-    out: dict[str, Any] = {
-        "queue": measure.timed_requests(_get(client, "/instruction/file"), engine, repeat),
-        "home": measure.timed_requests(home, engine, repeat),
-        "home_after_move": measure.timed_requests(home_after_move, engine, repeat),
-    }
-    # home_after_move timed the move too: time the move alone and take it off
+    queue = _get(client, "/instruction/file")
+    out: dict[str, Any] = {"loadavg_before": _loadavg()}
+    # taken in turn, so that a burst of the machine's other load falls on all alike:
+    # move + home, move + queue (which reloads the lists a move invalidates), then the
+    # quiet home and the quiet queue (nothing moved since the previous request)
+    out.update(measure.interleaved({"home_after_move": (home, move),
+                                    "queue_after_move": (queue, move),
+                                    "home": (home, None), "queue": (queue, None)},
+                                   engine, repeat))
     moves = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -93,10 +101,12 @@ def run(url: str, repeat: int) -> dict[str, Any]:
     queue_p95 = out["queue"]["p95_ms"]
     out["ratios_p95"] = {
         "home / queue": round(out["home"]["p95_ms"] / queue_p95, 2),
-        "home_after_move - move / queue": round(
-            (out["home_after_move"]["p95_ms"] - out["move_alone"]["p50_ms"]) / queue_p95, 2),
+        "home_after_move / queue": round(out["home_after_move"]["p95_ms"] / queue_p95, 2),
+        "home_after_move / queue_after_move": round(
+            out["home_after_move"]["p95_ms"] / out["queue_after_move"]["p95_ms"], 2),
         "recomputed_counts / queue": round(out["recomputed_counts"]["p95_ms"] / queue_p95, 2),
     }
+    out["loadavg_after"] = _loadavg()
     engine.dispose()
     return out
 

@@ -65,13 +65,18 @@ def sql_statements(engine: Engine) -> Iterator[Statements]:
 
 
 def timed_requests(call: Callable[[], Any], engine: Engine, repeat: int,
-                   warmup: int = 2) -> dict[str, Any]:
+                   warmup: int = 2, before: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Run `call` (one request, checked by the caller) warmup + repeat times; report the
-    server time percentiles, the SQL statements of the last run and their share of time."""
+    server time percentiles, the SQL statements of the last run and their share of time.
+    `before`, if given, runs ahead of each call, untimed (e.g. a colleague's commit)."""
     for _ in range(warmup):
+        if before:
+            before()
         call()
     times, sql_ms = [], []
     for _ in range(repeat):
+        if before:
+            before()
         with sql_statements(engine) as statements:
             start = time.perf_counter()
             call()
@@ -81,6 +86,38 @@ def timed_requests(call: Callable[[], Any], engine: Engine, repeat: int,
     out = summary(times)
     out["queries"] = len(statements)
     out["sql_p50_ms"] = round(percentile(sql_ms, 50), 2)
+    return out
+
+
+def interleaved(calls: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]],
+                engine: Engine, repeat: int, warmup: int = 2) -> dict[str, dict[str, Any]]:
+    """`timed_requests` for several calls taken in turn (a, b, c, a, b, c…): on a shared
+    machine a burst of load falls on all of them alike, so their ratios hold even when
+    their absolute times do not. Each call is `(call, before)`, `before` untimed or None."""
+    for _ in range(warmup):
+        for call, before in calls.values():
+            if before:
+                before()
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    sql_ms: dict[str, list[float]] = {name: [] for name in calls}
+    queries: dict[str, int] = {}
+    for _ in range(repeat):
+        for name, (call, before) in calls.items():
+            if before:
+                before()
+            with sql_statements(engine) as statements:
+                start = time.perf_counter()
+                call()
+                elapsed = time.perf_counter() - start
+            times[name].append(elapsed * 1000)
+            sql_ms[name].append(statements.seconds * 1000)
+            queries[name] = len(statements)
+    out: dict[str, dict[str, Any]] = {}
+    for name in calls:
+        out[name] = summary(times[name])
+        out[name]["queries"] = queries[name]
+        out[name]["sql_p50_ms"] = round(percentile(sql_ms[name], 50), 2)
     return out
 
 
