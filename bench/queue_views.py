@@ -112,6 +112,8 @@ def _walk(plan: dict[str, Any]) -> int:
 
 def explain_request(app, client, path: str) -> list[dict[str, Any]]:
     engine = app.extensions["db_engine"]
+    if engine.dialect.name != "postgresql":  # EXPLAIN (ANALYZE, BUFFERS) is PostgreSQL's
+        return []
     seen: list[tuple[str, Any]] = []
 
     def after(conn, cursor, statement, parameters, context, executemany):

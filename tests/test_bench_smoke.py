@@ -102,6 +102,59 @@ def test_dossier_pages_keep_the_query_budget(bench_url, tmp_path: Path) -> None:
     assert max(counts.values()) <= QUERY_BUDGET, counts
 
 
+def test_interleaved_timing_takes_the_calls_in_turn_and_leaves_before_untimed() -> None:
+    import time
+
+    from bench import measure
+
+    engine = create_engine("sqlite://")
+    order: list[str] = []
+
+    def call(name: str, seconds: float = 0.0):
+        def run() -> None:
+            order.append(name)
+            time.sleep(seconds)
+        return run
+
+    result = measure.interleaved({"a": (call("a"), None),
+                                  "b": (call("b"), call("before b", 0.05))},
+                                 engine, repeat=3, warmup=1)
+    assert order == ["a", "before b", "b"] * 4
+    assert result["a"]["n"] == result["b"]["n"] == 3
+    assert result["b"]["max_ms"] < 40, result  # the 50 ms before each b are not counted
+    engine.dispose()
+
+
+def test_home_benchmark_measures_the_home_beside_the_queue(bench_url) -> None:
+    from bench.home import run
+
+    url, _ = bench_url
+    result = run(url, repeat=2)
+    for name in ("queue", "home", "home_after_move", "queue_after_move"):
+        assert result[name]["n"] == 2 and result[name]["p95_ms"] > 0, name
+        assert result[name]["queries"] <= QUERY_BUDGET, (name, result[name])
+    # the move before each "after move" request is committed: the queue then reloads the
+    # colleagues and campaign windows it keeps until something moves (queues/cache.py)
+    assert result["queue_after_move"]["queries"] > result["queue"]["queries"], result
+    assert set(result["ratios_p95"]) >= {"home / queue", "home_after_move / queue"}
+
+
+def test_queue_views_benchmark_reads_each_path_beside_the_plain_queue(bench_url) -> None:
+    from bench.queue_views import PLAIN, run
+
+    url, _ = bench_url
+    result = run(url, repeat=2)
+    paths = result["paths"]
+    assert {"campaign filter (rare)", "search rare term", "search frequent prefix",
+            "exact reference of an open dossier"} <= set(paths)
+    for name, r in paths.items():
+        assert r["queries"] <= QUERY_BUDGET, (name, r)
+        assert r["p95_ratio"] == round(r["p95_ms"] / r["plain_p95_ms"], 2), name
+        if url.startswith("postgresql"):  # EXPLAIN (ANALYZE, BUFFERS): PostgreSQL only
+            assert r["rows_examined"] > 0, name
+    assert paths[PLAIN]["p95_ratio"] == 1.0
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -> None:
     from bench.export_memory import run_export
