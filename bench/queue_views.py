@@ -33,6 +33,14 @@ def _facts(app) -> dict[str, str | None]:
         opened = db.scalar(select(Candidature.reference).where(
             Candidature.status == "en_cours", Candidature.demarche_code == "sons_sas")
             .order_by(Candidature.id.desc()).limit(1))
+        # a dossier from the middle of the table: its reference is no more likely than any
+        # other to be one of the planner's histogram samples (the newest one can be)
+        in_progress = select(Candidature.id).where(
+            Candidature.status == "en_cours", Candidature.demarche_code == "sons_sas")
+        middle = db.scalar(select(Candidature.reference).where(Candidature.id == db.scalar(
+            in_progress.order_by(Candidature.id).offset(
+                db.scalar(select(func.count()).select_from(in_progress.subquery())) // 2)
+            .limit(1))))
         # the campaign windows with the most and the fewest candidatures in progress
         per_window = db.execute(
             select(Candidature.campaign_window_id, func.count())
@@ -50,6 +58,7 @@ def _facts(app) -> dict[str, str | None]:
             # six letters of a reference: a term that names one or two dossiers, and no
             # exact reference (nine letters), so it goes through the search
             "rare_term": opened[1:7].lower() if opened else None,
+            "rare_term_middle": middle[1:7].lower() if middle else None,
             "campaign_large": str(per_window[-1][0]) if per_window else None,
             "campaign_large_open": per_window[-1][1] if per_window else None,
             "campaign_rare": str(per_window[0][0]) if per_window else None,
@@ -76,6 +85,9 @@ def scenarios(facts: dict[str, str | None]) -> dict[str, tuple[str, int]]:
         out["search rare term"] = (f"/instruction/file?q={facts['rare_term']}", 200)
         out["tous, search rare term"] = (
             f"/instruction/file?vue=tous&q={facts['rare_term']}", 200)
+    if facts.get("rare_term_middle"):
+        out["tous, search rare term (middle dossier)"] = (
+            f"/instruction/file?vue=tous&q={facts['rare_term_middle']}", 200)
     out["search name"] = ("/instruction/file?q=cardiotrack", 200)
     out["search frequent prefix"] = ("/instruction/file?q=care", 200)
     for size in ("large", "rare"):
