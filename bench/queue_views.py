@@ -122,7 +122,10 @@ def _walk(plan: dict[str, Any]) -> int:
     return examined
 
 
-def explain_request(app, client, path: str) -> list[dict[str, Any]]:
+def explain_request(app, client, path: str,
+                    settings: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT one request of `path` runs; `settings`:
+    statements run first on the explaining connection (e.g. "SET enable_seqscan = off")."""
     engine = app.extensions["db_engine"]
     if engine.dialect.name != "postgresql":  # EXPLAIN (ANALYZE, BUFFERS) is PostgreSQL's
         return []
@@ -138,6 +141,8 @@ def explain_request(app, client, path: str) -> list[dict[str, Any]]:
         event.remove(engine, "after_cursor_execute", after)
     out = []
     with engine.connect() as conn:
+        for setting in settings:
+            conn.exec_driver_sql(setting)
         for statement, parameters in seen:
             if not statement.lstrip().upper().startswith("SELECT"):
                 continue
