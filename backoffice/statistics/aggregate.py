@@ -233,16 +233,46 @@ def _backlog_history(weekly: Counter[Key], since_at: datetime | None, at: dateti
         first = week_of(earliest)
     rows = _stream(query)
     last = week_of(at)
+    seven = timedelta(days=7)
+    ends: dict[date, datetime] = {}
+
+    def end_of(week: date) -> datetime:
+        end = ends.get(week)
+        if end is None:
+            end = ends[week] = week_end(week, at)
+        return end
+
+    # A week counts the step when its snapshot finds it open: opened_at <= end < the
+    # decision or the closure, whichever came first (the same test as naive). A week's
+    # end grows with the week, so those weeks are one run: its two ends are found by
+    # looking at the weeks around the opening and around the end only, and the run is
+    # noted as +1 at its first week and -1 after its last (at 1M candidatures, 5M steps
+    # open for months each: one Python iteration per step and week was most of the
+    # complete recount).
+    changes: Counter[tuple[str, str, date]] = Counter()
     for code, step, opened_at, decided_at, closed_at in rows:
-        # only the weeks around the step's life are looked at (the same test as naive)
-        week = max(first, week_of(opened_at) - timedelta(days=7))
-        stop = min(d for d in (decided_at, closed_at, at) if d is not None)
-        while week <= last and week <= week_of(stop):
-            end = week_end(week, at)
-            if opened_at <= end and (decided_at is None or decided_at > end) and (
-                    closed_at is None or closed_at > end):
-                weekly[(week, code, "stock", step, "")] += 1
-            week += timedelta(days=7)
+        left = min((d for d in (decided_at, closed_at) if d is not None), default=None)
+        week = max(first, week_of(opened_at) - seven)
+        final = min(last, week_of(left if left is not None and left < at else at))
+        while week <= final and end_of(week) < opened_at:
+            week += seven
+        while final >= week and left is not None and end_of(final) >= left:
+            final -= seven
+        if week <= final:
+            changes[(code, step, week)] += 1
+            changes[(code, step, final + seven)] -= 1
+    runs: dict[tuple[str, str], list[tuple[date, int]]] = {}
+    for (code, step, week), n in changes.items():
+        runs.setdefault((code, step), []).append((week, n))
+    for (code, step), deltas in runs.items():
+        deltas.sort()
+        open_steps = 0
+        for i, (week, n) in enumerate(deltas):
+            open_steps += n
+            until = deltas[i + 1][0] if i + 1 < len(deltas) else week
+            while open_steps and week < until:
+                weekly[(week, code, "stock", step, "")] += open_steps
+                week += seven
 
 
 def _current(at: datetime) -> list[dict[str, Any]]:
