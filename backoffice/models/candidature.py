@@ -93,8 +93,13 @@ class Candidature(Base):
         Index("ix_candidature_closed", "closed_at", "id",
               postgresql_where=text("status <> 'en_cours'"),
               sqlite_where=text("status <> 'en_cours'")),
-        # the queue's campaign filter (a campaign with few candidatures left is read from
-        # here instead of walking the sort's index), and the foreign key's index
+        # the queue's campaign filter: the campaign's rows in progress in the default order
+        # (waiting time), and by campaign and status for the other views and sorts (a
+        # campaign with few candidatures left is read from here instead of walking the
+        # sort's index); the latter is also the foreign key's index
+        Index("ix_candidature_campaign_attente", "campaign_window_id", "queue_since", "id",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
         Index("ix_candidature_campaign", "campaign_window_id", "status"),
         # the « Tous » and « Suivis » views: every candidature by last activity
         Index("ix_candidature_activite_all", "last_activity_at", "id"),
