@@ -189,6 +189,42 @@ def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_u
     engine.dispose()
 
 
+def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
+                                                                 tmp_path: Path) -> None:
+    """Migration 0026: « mes dossiers » on the home page reads the user's entries of
+    ix_candidature_mine, not every entry of the démarches in ix_candidature_overview."""
+    from sqlalchemy import event
+
+    from bench.run import make_app, signed_in_client
+
+    url, _ = bench_url
+    app = make_app(url, tmp_path)
+    engine = app.extensions["db_engine"]
+    if engine.dialect.name != "postgresql":  # the plan below is PostgreSQL's
+        engine.dispose()
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE candidature")
+    client, _ = signed_in_client(app)
+    seen: list[tuple[str, object]] = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        assert client.get("/instruction/").status_code == 200
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    mine = [(s, p) for s, p in seen if "queue_assignee_id =" in s and "GROUP BY" in s]
+    assert len(mine) == 1, [s for s, _ in seen]
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # at this size a scan is cheapest
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + mine[0][0], mine[0][1]).scalars())
+    assert "ix_candidature_mine" in plan, plan
+    engine.dispose()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -> None:
     from bench.export_memory import run_export

@@ -101,6 +101,12 @@ class Candidature(Base):
               postgresql_where=text("status = 'en_cours'"),
               sqlite_where=text("status = 'en_cours'")),
         Index("ix_candidature_campaign", "campaign_window_id", "status"),
+        # the home page's « mes dossiers »: the user's dossiers in progress by démarche and
+        # step, read from this index alone (ix_candidature_overview has the assignee in
+        # fourth place: every entry of the démarches was read)
+        Index("ix_candidature_mine", "queue_assignee_id", "demarche_code", "current_step",
+              postgresql_where=text("status = 'en_cours'"),
+              sqlite_where=text("status = 'en_cours'")),
         # the « Tous » and « Suivis » views: every candidature by last activity
         Index("ix_candidature_activite_all", "last_activity_at", "id"),
         # the search across open and ended candidatures (the views other than « À traiter »)

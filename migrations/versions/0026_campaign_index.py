@@ -10,6 +10,11 @@ the campaign's own rows, in the queue's default order for « À traiter »
 (ix_candidature_campaign_attente), by campaign and status for the other views and sorts
 (ix_candidature_campaign, also the foreign key's index).
 
+And the home page's « mes dossiers » (the user's dossiers in progress by démarche and
+step): ix_candidature_overview has the assignee in fourth place, so every entry of the
+démarches was read (2,140 buffers, 21 ms at 1M for 2,909 dossiers); ix_candidature_mine
+reads the user's entries only (38 buffers, 3.8 ms).
+
 Revision ID: 0026
 Revises: 0025
 Create Date: 2026-12-03
@@ -34,8 +39,12 @@ def upgrade() -> None:
     op.create_index('ix_candidature_campaign_attente', 'candidature',
                     ['campaign_window_id', 'queue_since', 'id'],
                     postgresql_where=IN_PROGRESS, sqlite_where=IN_PROGRESS)
+    op.create_index('ix_candidature_mine', 'candidature',
+                    ['queue_assignee_id', 'demarche_code', 'current_step'],
+                    postgresql_where=IN_PROGRESS, sqlite_where=IN_PROGRESS)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_candidature_mine', table_name='candidature')
     op.drop_index('ix_candidature_campaign_attente', table_name='candidature')
     op.drop_index('ix_candidature_campaign', table_name='candidature')
