@@ -154,7 +154,10 @@ def ensure_database(engine: Engine) -> bool:
         with maintenance.connect() as connection:
             exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                        {"n": name})
-            if exists:  # it exists: the first error was something else (password…)
+            if exists:
+                if "does not exist" in str(first_error):
+                    return False  # another host's init-db created it since our first try
+                # it exists: the first error was something else (password…)
                 raise DatabaseUnavailable(_unreachable(engine, first_error))
             quoted = connection.dialect.identifier_preparer.quote(name)
             try:

@@ -151,3 +151,38 @@ def test_the_test_databases_are_at_head(tmp_path) -> None:
         assert schema_problem(engine) is None
     finally:
         engine.dispose()
+
+
+def test_a_database_created_by_another_host_meanwhile_is_used_not_refused() -> None:
+    """Two init-db at once: the second's first connection fails (« does not exist »), the
+    first creates the database, then the second finds it in pg_database: created
+    meanwhile, it goes on (it used to stop, taking the first error for a password one)."""
+    from backoffice.migrate import ensure_database
+
+    server = postgres_server()
+    name = f"backoffice_test_meanwhile_{os.getpid()}"
+    drop_database(server, name)
+    engine = create_engine(normalise_database_url(server.rsplit("/", 1)[0] + f"/{name}"))
+    maintenance = create_engine(normalise_database_url(server), isolation_level="AUTOCOMMIT")
+    original_connect = engine.connect
+    calls: list[int] = []
+
+    def connect_then_the_other_host_creates():
+        calls.append(1)
+        try:
+            return original_connect()
+        finally:
+            if len(calls) == 1:  # the other host's CREATE DATABASE lands right after
+                with maintenance.connect() as connection:
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    engine.connect = connect_then_the_other_host_creates  # type: ignore[method-assign]
+    try:
+        assert ensure_database(engine) is False
+        assert len(calls) == 1
+        with original_connect() as connection:
+            assert connection.scalar(text("SELECT current_database()")) == name
+    finally:
+        engine.dispose()
+        maintenance.dispose()
+        drop_database(server, name)
