@@ -140,6 +140,7 @@ def _upsert(session: Session, deltas: Counter[Key]) -> None:
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
+        # the same on_conflict_do_update API, each dialect its own Insert class
         from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
     stmt = upsert(cast(Table, QueueCount.__table__))  # a mapped class's Table (typed FromClause)
     stmt = stmt.on_conflict_do_update(

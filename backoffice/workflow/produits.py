@@ -48,7 +48,7 @@ def evaluer(product: Product, questionnaire: str, *, actor: Actor, total: int | 
                    and actor.organisation.id == product.organisation_id)
     if total is None or answered is None:  # the API requires both (NOT NULL columns)
         raise InvalidInput("validation_error", "total et answered sont obligatoires.")
-    if (answered or 0) > total or (score or 0) > total:
+    if answered > total or (score or 0) > total:
         raise InvalidInput("validation_error", "answered et score ne peuvent dépasser total.")
     evaluation = db.scalar(select(ProductEvaluation).where(
         ProductEvaluation.product_id == product.id,

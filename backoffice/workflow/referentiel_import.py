@@ -103,8 +103,8 @@ def import_workbook(path: Path, *, code: str, version: str, label: str,
         kept = ReferentielSection(code=section, title=title, position=position)
         ordered = sorted(exigences.values(), key=lambda e: e.order)
         kept.exigences = [ReferentielExigence(code=e.code, title=e.title, statement=e.statement,
-                                             expected_preuves=e.preuves, criticite=e.criticite,
-                                             position=i) for i, e in enumerate(ordered)]
+                                              expected_preuves=e.preuves, criticite=e.criticite,
+                                              position=i) for i, e in enumerate(ordered)]
         referentiel.sections.append(kept)
     if not profils:  # no Profil column: one profil selecting everything
         profils = {"GENERAL": set(sections)}
