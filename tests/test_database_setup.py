@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from backoffice.db import make_engine
-from backoffice.migrate import heads, schema_problem, upgrade
+from backoffice.migrate import (
+    DatabaseUnavailable,
+    ensure_database,
+    heads,
+    schema_problem,
+    upgrade,
+)
 from config import normalise_database_url
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, fresh_database_url, missing_tier
 from tests.test_production_setup import drop_database, empty_database_url
@@ -99,6 +105,32 @@ def test_a_database_the_role_may_not_create_is_explained(tmp_path) -> None:
         assert len(lines) == 1, err
         assert f"La base « absente_{os.getpid()} » n'existe pas" in lines[0]
         assert f"createdb -O {role} absente_{os.getpid()}" in lines[0]
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        server.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_url_without_a_database_name_is_explained() -> None:
+    """The driver then opens the role's own database: when there is none, the database
+    cannot be created without a name, and init-db says so (it used to fail on the name)."""
+    server = create_engine(normalise_database_url(postgres_server()),
+                           isolation_level="AUTOCOMMIT")
+    role = f"backoffice_nodb_{os.getpid()}"
+    try:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOCREATEDB'))
+        # URL.set() keeps the database when given None
+        host, port = server.url.host, server.url.port or 5432
+        engine = make_engine(f"postgresql+psycopg://{role}@{host}:{port}")
+        try:
+            with pytest.raises(DatabaseUnavailable) as raised:
+                ensure_database(engine)
+        finally:
+            engine.dispose()
+        assert "DATABASE_URL ne nomme aucune base de données" in str(raised.value)
     finally:
         with server.connect() as conn:
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))

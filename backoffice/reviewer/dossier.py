@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, render_template, request
@@ -148,11 +149,13 @@ def mark_read(candidature_id: int, message_id: int) -> None:
     """Remember the last message this user saw (one upsert, never moving backwards)."""
     values = {"user_id": current_user.id, "candidature_id": candidature_id,
               "last_read_message_id": message_id}
-    if db().bind.dialect.name == "postgresql":
+    newest: Callable[..., Any]
+    if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
         newest = func.greatest
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # the same on_conflict_do_update API, each dialect its own Insert class
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         newest = func.max  # SQLite's max() of two values
     stmt = insert(MessageRead).values(**values)
     # what this page loaded stays loaded (commit_marker does not expire it): expiring it
