@@ -15,7 +15,9 @@ let again = false;
 let messageEdited = false;
 
 function say(text) {
-  status.textContent = text;
+  if (status.textContent !== text) { // the same words are not announced twice
+    status.textContent = text;
+  }
 }
 
 function showError(exigence, message) {
@@ -78,7 +80,7 @@ async function save({ focusErrors = false } = {}) {
     again = true; // a change during a save: one more save after it, never two at once
     return running;
   }
-  say("Enregistrement…");
+  say("Modifications en cours d'enregistrement…");
   running = (async () => {
     try {
       const response = await fetch(form.action, {
@@ -116,6 +118,7 @@ async function save({ focusErrors = false } = {}) {
 
 function later() {
   clearTimeout(timer);
+  say("Modifications en cours d'enregistrement…"); // never « Enregistré » before it is
   timer = setTimeout(save, DELAY);
 }
 
