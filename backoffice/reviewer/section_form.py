@@ -13,8 +13,8 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from backoffice.db import db
 from backoffice.auth.access import roles_required
+from backoffice.db import db
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.forms import ActionForm
