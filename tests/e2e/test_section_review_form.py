@@ -103,3 +103,40 @@ def test_a_twelve_exigence_section_in_few_clicks_and_two_page_loads(page, live_s
     assert clicks <= 14, clicks
     assert len(loads) <= 2, loads
     assert axe_violations(page) == []
+
+
+def test_without_javascript_the_form_posts_every_verdict(browser, live_server) -> None:
+    """The same page with JavaScript off: « Enregistrer les verdicts » posts the whole form;
+    a refused verdict comes back next to its exigence, focused, the typed ones saved;
+    « Tout conforme » opens its dialog as an anchor target and posts the form."""
+    account = live_server.account("verificateur")
+    reference, codes = _twelve_exigences(live_server, account["email"])
+    context = browser.new_context(base_url=live_server.url, locale="fr-FR",
+                                  java_script_enabled=False)
+    page = context.new_page()
+    try:
+        login(page, account)
+        page.goto(f"/instruction/candidatures/{reference}/sections/{CODE}")
+        first = page.locator(f'section[data-code="{codes[0]}"]')
+        second = page.locator(f'section[data-code="{codes[1]}"]')
+        first.locator("label", has_text=re.compile("^Non conforme$")).click()
+        second.locator("label", has_text=re.compile("^Conforme$")).click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Enregistrer les verdicts").click()
+        expect(first.get_by_text("Un commentaire est obligatoire pour une exigence "
+                                 "non conforme.")).to_be_visible()
+        expect(first.locator("textarea")).to_be_focused()
+        expect(first.get_by_label("Non conforme", exact=True)).to_be_checked()  # kept
+        assert _saved(live_server, reference) == {"DZ 2": "conforme"}
+
+        first.locator("textarea").fill("Illisible.")
+        page.get_by_role("link", name="Tout conforme").click()
+        dialog = page.locator("#confirmer-tout-conforme")
+        expect(dialog).to_be_visible()
+        with page.expect_navigation():
+            dialog.get_by_role("button", name="Tout conforme").click()
+        expect(page.get_by_text("11 verdict(s) enregistré(s).")).to_be_visible()
+        assert _saved(live_server, reference) == {
+            "DZ 1": "non_conforme", **{code: "conforme" for code in codes[1:]}}
+    finally:
+        context.close()

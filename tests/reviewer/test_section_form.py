@@ -117,7 +117,7 @@ def test_a_refused_verdict_comes_back_next_to_its_exigence_the_others_saved(desk
     second = _exigence_html(html, "SYN 2")
     assert "Un commentaire est obligatoire pour une exigence non conforme." in second
     assert re.search(r'value="non_conforme" checked', second)  # what was typed is kept
-    assert re.search(r'<textarea[^>]*fr-input--error[^>]*data-bo-focus', second)  # focus
+    assert re.search(r'<textarea[^>]*fr-input--error[^>]*data-bo-focus autofocus', second)  # focus
     fourth = _exigence_html(html, "SYN 4")
     assert "Choisissez un verdict pour enregistrer ce commentaire." in fourth
     assert ">Un avis</textarea>" in fourth
