@@ -18,6 +18,7 @@ from backoffice.models import (
     Preuve,
     SectionReview,
 )
+from backoffice.workflow.definitions import SECTION_STATUSES
 from tests.factories import CandidatureFactory, ProductFactory, UserFactory, fichier_for
 from tests.helpers import clear_session, csrf_token, login_as
 
@@ -254,3 +255,39 @@ def test_the_review_page_keeps_the_query_budget(desk, query_recorder, exigences)
     assert response.status_code == 200
     assert response.get_data(as_text=True).count('<details class="bo-settled">') == exigences
     assert query_recorder.count <= BUDGET, "\n".join(q[:150] for q in query_recorder.queries)
+
+
+@pytest.mark.parametrize("status", [s for s in SECTION_STATUSES if s != "en_revue"])
+def test_juger_section_refuses_a_section_not_en_revue_and_writes_nothing(desk, status) -> None:
+    """The workflow itself, over every other source status: a refusal, nothing written
+    (not even the verdicts that would have been valid)."""
+    from backoffice.workflow.base import TransitionError, now
+    from backoffice.workflow.section_verdicts import juger_section
+
+    candidature, section = _section(desk, exigences=3, status="soumise")
+    section.status = status
+    section.decided_at = now() if status == "validee" else None
+    db.commit()
+    with pytest.raises(TransitionError) as refused:
+        juger_section(candidature, "SYN", actor=desk.me, tout_conforme=True,
+                      typed={"SYN 1": ("conforme", "")})
+    assert refused.value.code == "invalid_status"
+    db.rollback()
+    assert _verdicts(section) == {} and _audits(candidature) == 0
+
+
+def test_juger_section_records_one_audit_event_per_verdict(desk) -> None:
+    from backoffice.workflow.section_verdicts import juger_section
+
+    candidature, section = _section(desk, exigences=4)
+    result = juger_section(candidature, "SYN", actor=desk.me, tout_conforme=True,
+                           typed={"SYN 2": ("non_conforme", " Illisible. ")})
+    assert result.saved == ["SYN 2", "SYN 1", "SYN 3", "SYN 4"] and not result.errors
+    db.flush()
+    events = db.scalars(select(AuditEvent).where(
+        AuditEvent.candidature_id == candidature.id,
+        AuditEvent.action == "section.juger_exigence").order_by(AuditEvent.id)).all()
+    assert [(e.after["exigence"], e.after["verdict"], e.after["comment"]) for e in events] == [
+        ("SYN 2", "non_conforme", "Illisible."), ("SYN 1", "conforme", None),
+        ("SYN 3", "conforme", None), ("SYN 4", "conforme", None)]
+    assert {e.actor_id for e in events} == {desk.me.id}
