@@ -140,3 +140,36 @@ def test_without_javascript_the_form_posts_every_verdict(browser, live_server) -
             "DZ 1": "non_conforme", **{code: "conforme" for code in codes[1:]}}
     finally:
         context.close()
+
+
+def test_concurrent_saves_on_one_section_never_answer_500(page, live_server) -> None:
+    """Tabs saving the same exigence at once (the page fires its fetch() calls together):
+    each answer is a save (the last writer wins, PostgreSQL's row lock orders them) or the
+    409 `conflict` with its French message (SQLite's optimistic check); never a 500, and
+    the verdict left is one that was sent."""
+    account = live_server.account("verificateur")
+    reference, codes = _twelve_exigences(live_server, account["email"])
+    login(page, account)
+    page.goto(f"/instruction/candidatures/{reference}/sections/{CODE}")
+    exigence = page.locator(f'section[data-code="{codes[0]}"]').get_attribute("data-exigence")
+    sent = [["conforme", ""], ["non_conforme", "Illisible."], ["non_applicable", "Sans objet."],
+            ["non_conforme", "Pas daté."]]
+    answers = page.evaluate("""async ([exigence, sent]) => {
+        const form = document.getElementById("section-verdicts");
+        return Promise.all(sent.map(async ([verdict, comment]) => {
+            const data = new FormData(form);
+            data.set(`verdict-${exigence}`, verdict);
+            data.set(`comment-${exigence}`, comment);
+            const response = await fetch(form.action, {method: "POST", body: data,
+                                                        headers: {Accept: "application/json"}});
+            const type = response.headers.get("Content-Type") || "";
+            return [response.status, type.startsWith("application/json")
+                    ? await response.json() : await response.text(), response.redirected];
+        }));
+    }""", [exigence, sent])
+    for status, body, redirected in answers:
+        assert not redirected and (status == 200 or (
+            status == 409 and body["code"] == "conflict" and "en même temps" in body["message"])
+        ), (status, str(body)[:2000])
+    assert any(status == 200 for status, _, _ in answers)
+    assert _saved(live_server, reference)[codes[0]] in {verdict for verdict, _ in sent}
