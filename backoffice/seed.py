@@ -80,7 +80,7 @@ def open_windows(open_for_days: int = 120) -> None:
     db.flush()
 
 
-def ensure_demarches(open_for_days: int = 120) -> list[Demarche]:
+def ensure_demarches(open_for_days: int = 120) -> list[Demarche | None]:
     """The reference data (backoffice/reference) and a campaign window open now for each
     démarche. Kept for the tests and benchmarks written before backoffice/reference."""
     reference.load()

@@ -349,6 +349,7 @@ def test_dmn_nom_de_marque_from_request_to_certificate(page, live_server) -> Non
     assert "Mission de conseil" not in history
     page.goto(f"/verify/{number}")
     expect(page.get_by_test_id("verdict")).to_contain_text(f"Certificat {number} : valide")
+    page.goto("/")  # /verify is public: its header has no « Se déconnecter »
     _logout(page)
 
     # --- what a collège member sees: the séance, the decision, the conflict, the file ---
