@@ -11,6 +11,7 @@ from backoffice.reviewer import (  # noqa: E402,F401
     messagerie,
     pour_avis,
     saved_views,
+    section_form,
     sections,
     views,
 )

@@ -18,7 +18,7 @@ from backoffice.queues.candidatures import InvalidCursor, visible_demarches
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier, run_transition
 from backoffice.reviewer.forms import ActionForm
-from backoffice.workflow import preuves
+from backoffice.workflow import preuves, section_verdicts
 from backoffice.workflow.definitions import DEMARCHES
 
 
@@ -69,9 +69,8 @@ def review_context(candidature, section: SectionReview) -> dict:
         items.append({
             "exigence": exigence, "files": files.get(exigence.id, []),
             "verdicts": verdicts, "current": current, "earlier": earlier,
-            # already conforme, nothing new: the re-review can pass over it
-            "settled": earlier is not None and earlier.verdict in preuves.ACCEPTED
-            and current is None and not changed,
+            # already conforme, nothing new: the re-review can pass over it (collapsed)
+            "settled": section_verdicts.is_settled(exigence, section.round, changed),
             "changed": changed,
         })
     pending = [i["exigence"].code for i in items

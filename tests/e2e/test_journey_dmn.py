@@ -98,8 +98,7 @@ def _judge(page, code: str, verdict: str, comment: str | None = None) -> None:
                                         "non_conforme": "Non conforme"}[verdict]).first.click()
     if comment:
         exigence.locator("textarea").fill(comment)
-    with page.expect_navigation():
-        exigence.get_by_role("button", name="Enregistrer le verdict").click()
+    expect(page.locator("#section-save-status")).to_have_text("Enregistré")  # autosaved
 
 
 def _start_review(page, reference: str, section: str) -> list[str]:
@@ -111,8 +110,8 @@ def _start_review(page, reference: str, section: str) -> list[str]:
 
 
 def _all_conforme(page, reference: str, section: str) -> None:
-    for code in _start_review(page, reference, section):
-        _judge(page, code, "conforme")
+    _start_review(page, reference, section)
+    confirm(page, page.locator("#section-verdicts"), "Tout conforme")
     _post_and_wait(page, "Valider la section")
     expect(page.get_by_text(f"Section {section} validée.")).to_be_visible()
 

@@ -86,12 +86,7 @@ def _instruct_form_step(page, reference: str, label: str) -> None:
 def _review_section(page, reference: str, code: str) -> None:
     page.goto(f"/instruction/candidatures/{reference}/sections/{code}")
     _click(page, "Commencer la revue")
-    for exigence in page.locator("section[data-code]").evaluate_all(
-            "nodes => nodes.map(n => n.dataset.code)"):
-        section = page.locator(f'section[data-code="{exigence}"]')
-        section.locator("label", has_text="Conforme").first.click()
-        section.get_by_role("button", name="Enregistrer le verdict").click()
-        page.wait_for_load_state("networkidle")
+    confirm(page, page.locator("#section-verdicts"), "Tout conforme")
     _click(page, "Valider la section", f"Section {code} validée.")
 
 
