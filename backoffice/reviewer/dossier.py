@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
-from backoffice.db import commit_marker, db, utcnow
+from backoffice.db import commit_record, db, utcnow
 from backoffice.models import (
     AuditEvent,
     Certificat,
@@ -29,6 +29,7 @@ from backoffice.models import (
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier
 from backoffice.reviewer.history import describe, lexicon_for, who
+from backoffice.reviewer.nouveautes import LABELS, dossier_news, seen_statement
 from backoffice.reviewer.views import colleagues
 from backoffice.workflow import assignment, avis, emission, forms
 from backoffice.workflow import convention as envoi
@@ -98,13 +99,14 @@ def _thread(candidature, before: int | None) -> dict[str, Any]:
     rows = db.execute(stmt).unique().all()
     messages = [message for message, _ in rows[:MESSAGES_PAGE]]
     read_up_to = rows[0][1] if rows else 0
-    if messages and before is None:
-        mark_read(candidature.id, messages[0].id)
     return {"messages": messages, "read_up_to": read_up_to, "before": before,
-            "older": messages[-1].id if len(rows) > MESSAGES_PAGE else None}
+            "older": messages[-1].id if len(rows) > MESSAGES_PAGE else None,
+            # the first page marks the thread read (written with the visit: dossier())
+            "read_marker": read_statement(candidature.id, messages[0].id)
+            if messages and before is None else None}
 
 
-def mark_read(candidature_id: int, message_id: int) -> None:
+def read_statement(candidature_id: int, message_id: int) -> Any:
     """Remember the last message this user saw (one upsert, never moving backwards)."""
     values = {"user_id": current_user.id, "candidature_id": candidature_id,
               "last_read_message_id": message_id}
@@ -115,23 +117,21 @@ def mark_read(candidature_id: int, message_id: int) -> None:
         from sqlalchemy.dialects.sqlite import insert
         newest = func.max  # SQLite's max() of two values
     stmt = insert(MessageRead).values(**values)
-    # what this page loaded stays loaded (commit_marker does not expire it): expiring it
-    # would reload each message and its attachments one by one while the template renders
-    # them (1,094 queries at 500)
-    commit_marker(stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["user_id", "candidature_id"],
         set_={"last_read_message_id": newest(MessageRead.last_read_message_id,
-                                              stmt.excluded.last_read_message_id)}))
+                                              stmt.excluded.last_read_message_id)})
 
 
-def _unread(candidature) -> int:
-    """The vendor's messages this user has not read (one query)."""
+def _unread(candidature) -> Any:
+    """The vendor's messages this user has not read (a scalar subquery: it is read with
+    the tabs' marks, nouveautes.dossier_news)."""
     last_read = (select(MessageRead.last_read_message_id)
                  .where(MessageRead.user_id == current_user.id,
                         MessageRead.candidature_id == candidature.id).scalar_subquery())
-    return db.scalar(select(func.count(Message.id)).where(
+    return select(func.count(Message.id)).where(
         Message.candidature_id == candidature.id, Message.author_kind == "industriel",
-        Message.id > func.coalesce(last_read, 0))) or 0
+        Message.id > func.coalesce(last_read, 0)).scalar_subquery()
 
 
 def _waiting(candidature, current) -> str | None:
@@ -175,14 +175,19 @@ def dossier(reference: str):
         if STEPS[current.step].kind == StepKind.convention else None,
         "verbe_envoi": envoi.verbe_envoi(candidature)
         if STEPS[current.step].kind == StepKind.convention else None,
-        "unread": _unread(candidature) if tab != "messagerie" else 0,
         # the issued certificate / attestation, read only once the candidature has one
         "certificat": db.scalar(select(Certificat).where(
             Certificat.candidature_id == candidature.id, Certificat.fichier_id.is_not(None)))
         if candidature.status in ("certifiee", "referencee") else None,
         # ligne générique: the zip received and what its analysis found (None otherwise)
         "pour_avis": avis.step_summary(candidature),
+        "mark_labels": LABELS,
     }
+    # « Nouveau » / « Modifié » on the tabs (what others did since my last visit), and
+    # the unread count of the Messagerie tab's label, in one statement
+    context["tab_marks"], context["unread"], seen_moves = dossier_news(
+        current_user.id, candidature.id, candidature.reference, now,
+        unread=_unread(candidature) if tab != "messagerie" else None)
     if tab == "formulaire":
         context["forms"] = db.scalars(select(StepForm).where(
             StepForm.candidature_id == candidature.id)).all()
@@ -194,14 +199,27 @@ def dossier(reference: str):
         context["sections"] = _sections(candidature)
     elif tab == "messagerie":
         context.update(_thread(candidature, _before(request.args.get("avant"))))
-        context["authors"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
-            {m.author_id for m in context["messages"] if m.author_id})))}
+        # the authors are mostly the colleagues already read: ask only for the others
+        authors = {c.id: c for c in context["colleagues"]}
+        missing = {m.author_id for m in context["messages"] if m.author_id} - set(authors)
+        if missing:
+            authors.update({u.id: u for u in db.scalars(select(User).where(
+                User.id.in_(missing)))})
+        context["authors"] = authors
     elif tab == "historique":
         # openings of files are for the support desk's audit view, not the dossier's story
         events = db.scalars(select(AuditEvent).where(AuditEvent.candidature_id == candidature.id,
                                                      AuditEvent.action != "fichier.ouvrir")
                             .order_by(AuditEvent.id.desc())).all()
-        lexicon = lexicon_for(candidature, events)
+        labels = None
+        if context["kind"] == StepKind.form.value and context["can_decide"]:
+            # the decision panel's pièces and the events' pièce labels: one read
+            types = db.scalars(select(PieceType).where(
+                PieceType.parcours == candidature.demarche.parcours)
+                .order_by(PieceType.position)).all()
+            context["piece_types"] = [t for t in types if t.step == current.step]
+            labels = {t.code: t.label for t in types}
+        lexicon = lexicon_for(candidature, events, piece_labels=labels)
         context["events"] = [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
     elif tab == "produit":
         context["evaluations"] = db.scalars(select(ProductEvaluation).where(
@@ -213,8 +231,21 @@ def dossier(reference: str):
             {convention.signed_fichier_id, convention.audit_trail_fichier_id} - {None})))}
         context["convention_file"] = files.get(convention.signed_fichier_id)
         context["audit_trail_file"] = files.get(convention.audit_trail_fichier_id)
-    if context["kind"] == StepKind.form.value and context["can_decide"]:
+    if context["kind"] == StepKind.form.value and context["can_decide"] and \
+            "piece_types" not in context:
         context["piece_types"] = db.scalars(select(PieceType).where(
             PieceType.parcours == candidature.demarche.parcours,
             PieceType.step == current.step).order_by(PieceType.position)).all()
+    # A GET writes here on purpose (db.commit_record, like the audited reads): the time
+    # this user saw the dossier — the queue's and the tabs' « Nouveau » / « Modifié »
+    # compare with it; written only when that changes a mark (dossier_news) — and, on
+    # the Messagerie tab, how far they read the thread. One short transaction after the
+    # page's reads; what the page loaded stays loaded (expiring it would reload each
+    # message and its attachments one by one while the template renders them: 1,094
+    # queries at 500).
+    writes = [w for w in (seen_statement(current_user.id, candidature.id, now)
+                          if seen_moves else None, context.pop("read_marker", None))
+              if w is not None]
+    if writes:
+        commit_record(lambda: [db.execute(w) for w in writes])
     return render_template("reviewer/dossier.html", **context)
