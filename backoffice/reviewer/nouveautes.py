@@ -103,7 +103,7 @@ def visit_since(reference: str, now: datetime) -> tuple[bool, datetime | None]:
     last = datetime.fromisoformat(visit["last"])
     if now - last > timedelta(minutes=VISIT_MINUTES):
         return False, None
-    return True, datetime.fromisoformat(visit["since"]) if visit.get("since") else None
+    return True, datetime.fromisoformat(visit["since"])
 
 
 def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetime, *,
@@ -116,8 +116,6 @@ def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetim
     something since it was written; otherwise moving it changes no mark (marks compare
     other people's events with it), so the page writes nothing."""
     going_on, since = visit_since(reference, now)
-    if going_on and since is None:
-        since = now  # first opened in this visit: nothing to mark
     after = DossierSeen.seen_at if not going_on else literal(since, UTCDateTime())
     stmt = (select(unread if unread is not None else literal(0), DossierSeen.seen_at,
                    AuditEvent.action, func.max(AuditEvent.created_at))
@@ -131,10 +129,10 @@ def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetim
             .where(Candidature.id == candidature_id)
             .group_by(DossierSeen.seen_at, AuditEvent.action))
     rows = db.execute(stmt).all()
-    if not going_on:
-        since = rows[0][1] if rows else None
+    if not going_on:  # a visit starts: what others do from now on is news in it too
+        since = (rows[0][1] if rows else None) or now
     session["visite_dossier"] = {"ref": reference, "last": now.isoformat(),
-                                 "since": since.isoformat() if since else None}
+                                 "since": since.isoformat()}
     marks: dict[str, str] = {}
     stored = rows[0][1] if rows else None
     stale = stored is None
