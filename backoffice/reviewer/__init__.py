@@ -11,6 +11,7 @@ from backoffice.reviewer import (  # noqa: E402,F401
     files,
     messagerie,
     pour_avis,
+    preferences,
     saved_views,
     sections,
     views,
