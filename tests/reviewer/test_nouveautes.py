@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from sqlalchemy import select
 
 from backoffice.db import db, simulated_clock, utcnow
