@@ -21,6 +21,7 @@ from backoffice.models import (
     Piece,
     PieceType,
     Preuve,
+    Profil,
     ProductEvaluation,
     SectionReview,
     StepForm,
@@ -35,7 +36,7 @@ from backoffice.workflow import assignment, avis, emission, forms
 from backoffice.workflow import convention as envoi
 from backoffice.workflow.definitions import STEPS, CandidatureStatus, StepKind
 from backoffice.workflow.delays import days_between
-from backoffice.workflow.referentiels import profil_labels
+from backoffice.workflow.referentiels import profils_referentiel
 
 TABS = (("formulaire", "Formulaire"), ("pieces", "Pièces justificatives"),
         ("preuves", "Preuves"), ("messagerie", "Messagerie"), ("historique", "Historique"),
@@ -189,10 +190,15 @@ def dossier(reference: str):
         current_user.id, candidature.id, candidature.reference, now,
         unread=_unread(candidature) if tab != "messagerie" else None)
     if tab == "formulaire":
-        context["forms"] = db.scalars(select(StepForm).where(
-            StepForm.candidature_id == candidature.id)).all()
-        context["profil_labels"] = profil_labels(candidature) if any(
-            f.data.get("profils") for f in context["forms"]) else {}
+        # the forms and the profils' labels in one statement (a few forms × a few
+        # profils): the page keeps its budget on the first page of a visit with news
+        rows = db.execute(select(StepForm, Profil.code, Profil.label)
+                          .outerjoin(Profil, Profil.referentiel_id
+                                     == profils_referentiel(candidature))
+                          .where(StepForm.candidature_id == candidature.id)
+                          .order_by(StepForm.id)).all()
+        context["forms"] = list(dict.fromkeys(form for form, _, _ in rows))
+        context["profil_labels"] = {code: label for _, code, label in rows if code}
     elif tab == "pieces":
         context["pieces"] = _pieces(candidature)
     elif tab == "preuves":

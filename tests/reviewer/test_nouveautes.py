@@ -186,3 +186,48 @@ def test_seen_marks_do_not_move_backwards(desk) -> None:
     seen = db.get(DossierSeen, (desk.me.id, candidature.id))
     db.refresh(seen)
     assert seen.seen_at == later
+
+
+@pytest.mark.parametrize("tab", ["formulaire", "pieces", "preuves", "messagerie",
+                                 "historique", "produit"])
+def test_a_visit_with_news_keeps_the_dossier_budget(desk, query_recorder, tab) -> None:
+    """The worst page of a visit: the first, with news to mark and the seen mark (and the
+    Messagerie's read mark) to write, for the assignee who can decide."""
+    candidature, other = desk.candidature(), desk.candidature()
+    desk.driver().take(_reload(candidature), "recevabilite")
+    db.commit()
+    open_dossier(desk, desk.me, candidature)
+    open_dossier(desk, desk.me, other)
+    ecrire(_reload(candidature), actor=desk.industriel, body="Une question.")
+    path = f"/instruction/candidatures/{candidature.reference}?onglet={tab}"
+    as_user(desk, desk.me)
+    with query_recorder:
+        html = desk.client.get(path).get_data(as_text=True)
+    assert tab_marks(html) == {"messagerie": "Nouveau"}
+    assert any(q.lstrip().upper().startswith("INSERT INTO DOSSIER_SEEN")
+               for q in query_recorder.queries)
+    assert query_recorder.count <= 8, "\n".join(q[:120] for q in query_recorder.queries)
+
+
+def test_the_heaviest_dossier_page_with_news_keeps_the_budget(desk, query_recorder) -> None:
+    """A ligne générique with its zip (the panel reads it), the Formulaire tab with its
+    profils, the decision panel's pièces, news to mark and the seen mark to write."""
+    from backoffice.demo_files import preuves_zip
+
+    candidature = desk.candidature("dmn_ligne_generique")
+    response = desk.api.upload(f"/candidatures/{candidature.reference}/preuves-pour-avis",
+                               preuves_zip(["INS 1.1"], {"divers/a.txt": b"a"}),
+                               "preuves.zip")
+    assert response.status_code == 201, response.json
+    desk.driver().take(_reload(candidature), "recevabilite")
+    db.commit()
+    open_dossier(desk, desk.me, candidature)
+    open_dossier(desk, desk.me, desk.candidature())
+    ecrire(_reload(candidature), actor=desk.industriel, body="Une question.")
+    path = f"/instruction/candidatures/{candidature.reference}?onglet=formulaire"
+    as_user(desk, desk.me)
+    with query_recorder:
+        html = desk.client.get(path).get_data(as_text=True)
+    assert 'data-testid="pour-avis"' in html and tab_marks(html) == {"messagerie": "Nouveau"}
+    assert "Général" in html  # a profil, by its label
+    assert query_recorder.count <= 8, "\n".join(q[:120] for q in query_recorder.queries)
