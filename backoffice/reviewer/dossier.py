@@ -15,6 +15,7 @@ from backoffice.models import (
     AuditEvent,
     Certificat,
     Convention,
+    DelayRule,
     Fichier,
     Message,
     MessageRead,
@@ -159,7 +160,7 @@ def dossier(reference: str):
     context: dict[str, Any] = {
         "candidature": candidature, "tab": tab, "tabs": TABS, "current": current,
         "kind": STEPS[current.step].kind.value, "now": now,
-        "days_left": days_between(now, current.due_at, False) if current.due_at else None,
+        "days_left": None,  # below, in the delay rule's unit
         "colleagues": colleagues(),
         "open": candidature.status == CandidatureStatus.en_cours,
         "can_take": assignment.can_prendre(current_user, candidature),
@@ -184,11 +185,21 @@ def dossier(reference: str):
         "pour_avis": avis.step_summary(candidature),
         "mark_labels": LABELS,
     }
-    # « Nouveau » / « Modifié » on the tabs (what others did since my last visit), and
-    # the unread count of the Messagerie tab's label, in one statement
-    context["tab_marks"], context["unread"], seen_moves = dossier_news(
-        current_user.id, candidature.id, candidature.reference, now,
-        unread=_unread(candidature) if tab != "messagerie" else None)
+    # « Nouveau » / « Modifié » on the tabs (what others did since my last visit), with
+    # the unread count of the Messagerie tab's label, and the unit of the step's delay,
+    # in one statement
+    riders = {"working": select(DelayRule.working_days).where(
+        DelayRule.demarche_code == candidature.demarche_code,
+        DelayRule.step == current.step).scalar_subquery()}
+    if tab != "messagerie":
+        riders["unread"] = _unread(candidature)
+    context["tab_marks"], values, seen_moves = dossier_news(
+        current_user.id, candidature.id, candidature.reference, now, riders=riders)
+    context["unread"] = values.get("unread") or 0
+    # days left as the rule counts them: calendar or working days (design.md, Delays)
+    context["working_days"] = bool(values.get("working"))
+    if current.due_at:
+        context["days_left"] = days_between(now, current.due_at, context["working_days"])
     if tab == "formulaire":
         # the forms and the profils' labels in one statement (a few forms × a few
         # profils): the page keeps its budget on the first page of a visit with news

@@ -107,18 +107,21 @@ def visit_since(reference: str, now: datetime) -> tuple[bool, datetime | None]:
 
 
 def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetime, *,
-                 unread: Any = None) -> tuple[dict[str, str], int, bool]:
-    """({tab: NOUVEAU | MODIFIE}, `unread`'s value, whether the seen mark must move) for
-    a dossier page, in one statement (the unread count, a scalar subquery, rides along:
-    the page keeps its budget). Remembers the visit in the session.
+                 riders: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, str], dict[str, Any], bool]:
+    """({tab: NOUVEAU | MODIFIE}, the riders' values, whether the seen mark must move) for
+    a dossier page, in one statement: `riders`, uncorrelated scalar subqueries the page
+    needs anyway (the unread count, the delay's unit), ride along, so that the page keeps
+    its budget. Remembers the visit in the session.
 
     The mark must move when the user never saw the dossier or when someone else did
     something since it was written; otherwise moving it changes no mark (marks compare
     other people's events with it), so the page writes nothing."""
+    riders = riders or {}
     going_on, since = visit_since(reference, now)
     after = DossierSeen.seen_at if not going_on else literal(since, UTCDateTime())
-    stmt = (select(unread if unread is not None else literal(0), DossierSeen.seen_at,
-                   AuditEvent.action, func.max(AuditEvent.created_at))
+    stmt = (select(*(value.label(f"rider_{name}") for name, value in riders.items()),
+                   DossierSeen.seen_at, AuditEvent.action, func.max(AuditEvent.created_at))
             .select_from(Candidature)
             .outerjoin(DossierSeen, and_(DossierSeen.candidature_id == Candidature.id,
                                          DossierSeen.user_id == user_id))
@@ -129,19 +132,22 @@ def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetim
             .where(Candidature.id == candidature_id)
             .group_by(DossierSeen.seen_at, AuditEvent.action))
     rows = db.execute(stmt).all()
+    first = len(riders)  # the riders' columns come first
+    values = dict(zip(riders, rows[0][:first], strict=True)) if rows else {}
+    rows = [row[first:] for row in rows]
     if not going_on:  # a visit starts: what others do from now on is news in it too
-        since = (rows[0][1] if rows else None) or now
+        since = (rows[0][0] if rows else None) or now
     session["visite_dossier"] = {"ref": reference, "last": now.isoformat(),
                                  "since": since.isoformat()}
     marks: dict[str, str] = {}
-    stored = rows[0][1] if rows else None
+    stored = rows[0][0] if rows else None
     stale = stored is None
-    for _unread, _seen, action, latest in rows:
+    for _seen, action, latest in rows:
         if action is not None and latest is not None:
             tab = tab_of(action)
             marks[tab] = TAB_MARKS[tab]
             stale = stale or latest > stored
-    return marks, (rows[0][0] or 0) if rows else 0, stale
+    return marks, values, stale
 
 
 def seen_statement(user_id: int, candidature_id: int, at: datetime) -> Any:

@@ -231,3 +231,20 @@ def test_the_heaviest_dossier_page_with_news_keeps_the_budget(desk, query_record
     assert 'data-testid="pour-avis"' in html and tab_marks(html) == {"messagerie": "Nouveau"}
     assert "Général" in html  # a profil, by its label
     assert query_recorder.count <= 8, "\n".join(q[:120] for q in query_recorder.queries)
+
+
+def test_a_working_day_delay_is_shown_in_working_days(desk) -> None:
+    """An admin set the step's delay in working days: the dossier counts what is left in
+    working days too (here 10 working days from now, two weeks of calendar)."""
+    from backoffice.workflow import delays
+
+    rule = db.scalar(select(DelayRule).where(DelayRule.demarche_code == "dmn_nom_de_marque",
+                                             DelayRule.step == "recevabilite"))
+    rule.days, rule.working_days = 10, True
+    candidature = desk.candidature()
+    step = _reload(candidature).step("recevabilite")
+    step.due_at = delays.add_days(utcnow(), 10.5, working=True)
+    db.commit()
+    html = open_dossier(desk, desk.me, candidature)
+    echeance = re.search(r'data-testid="echeance">(.*?)</dd>', html, re.S).group(1)
+    assert "10 j ouvrés restants" in echeance
