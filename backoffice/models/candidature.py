@@ -6,12 +6,14 @@ import secrets
 import string
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     UniqueConstraint,
     bindparam,
@@ -23,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from backoffice.db import Base, utcnow
 from backoffice.domain import UnknownStep
@@ -315,7 +317,7 @@ def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> 
                 if candidature.search_text != text_:
                     candidature.search_text = text_
     renamed = [obj for obj in session.dirty if isinstance(obj, (Product, Organisation))
-               and inspect(obj).attrs["name"].history.has_changes()]
+               and instance_state(obj).attrs["name"].history.has_changes()]
     for obj in renamed:
         column = (Candidature.product_id if isinstance(obj, Product)
                   else Candidature.organisation_id)
@@ -329,7 +331,7 @@ def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> 
                                   names.get("vendor", vendor))
                  for id_, reference, product, vendor in rows}
         if texts:
-            table = Candidature.__table__
+            table = cast(Table, Candidature.__table__)  # a mapped class's Table (typed FromClause)
             session.connection().execute(
                 update(table).where(table.c.id == bindparam("row_id"))
                 .values(search_text=bindparam("text_")),

@@ -8,6 +8,7 @@ keeps the time it started from) and ends after VISIT_MINUTES without a page of i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,17 +74,18 @@ def _visit(now: datetime) -> datetime:
 
 
 def _visited(user_id: int, at: datetime) -> Any:
-    if db().bind.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # the same on_conflict_do_update API, each dialect its own Insert class
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     stmt = insert(NotificationPreference).values(user_id=user_id, activity_seen_at=at)
     return stmt.on_conflict_do_update(index_elements=["user_id"],
                                       set_={"activity_seen_at": at})
 
 
 def events_query(user_id: int, demarches: list[str], *, since: datetime,
-                 types: list[str] = (), mine: bool = False, before: int | None = None,
+                 types: Sequence[str] = (), mine: bool = False, before: int | None = None,
                  until: datetime | None = None):
     """What others did on these démarches' dossiers (mine only: those whose steps I hold,
     held or decided) after `since`, newest first: (event, reference, product)."""
@@ -110,14 +112,14 @@ def events_query(user_id: int, demarches: list[str], *, since: datetime,
     return stmt
 
 
-def told(rows: list[Any], parcours: set[str]) -> list[dict[str, Any]]:
+def told(rows: Sequence[Any], parcours: set[str]) -> list[dict[str, Any]]:
     """Each event as the Historique tab says it (people's names, pièce labels: at most
     two queries for the page)."""
     events = [row[0] for row in rows]
     pieces: dict[str, str] = {}
     if any((e.after or {}).get("type") for e in events):
         pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
-            PieceType.parcours.in_(parcours))).all())
+            PieceType.parcours.in_(parcours))).tuples().all())
     lexicon = Lexicon(pieces=pieces, people=people_named(events))
     return [{"event": e, "reference": reference, "product": product,
              "who": who(e, lexicon), "what": describe(e, lexicon)}

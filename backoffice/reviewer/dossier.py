@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, render_template, request
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from backoffice.auth.access import roles_required
 from backoffice.db import commit_record, db, utcnow
 from backoffice.models import (
+    AgendaItem,
     AuditEvent,
     Certificat,
     Convention,
@@ -24,6 +26,7 @@ from backoffice.models import (
     Preuve,
     ProductEvaluation,
     Profil,
+    Seance,
     SectionReview,
     StepForm,
     User,
@@ -58,6 +61,52 @@ def _pieces(candidature) -> list[dict[str, Any]]:
                     "label": kind.label if kind else piece.type_code,
                     "required": bool(kind and kind.required)})
     return out
+
+
+def default_tab(candidature, current) -> str:
+    """The tab the dossier opens on when none is asked for: what the current step needs
+    (the form and its pièces for a form step, the sections for the evidence and the
+    collège, the story once the candidature is closed)."""
+    if candidature.status != CandidatureStatus.en_cours:
+        return "historique"
+    if STEPS[current.step].kind in (StepKind.preuves, StepKind.preuves_pour_avis,
+                                    StepKind.college):
+        return "preuves"
+    return "formulaire"
+
+
+def _checklist(candidature, step: str) -> tuple[list[PieceType], list[dict[str, Any]],
+                                                 dict[str, str]]:
+    """The pièces the step asks for, each provided, deleted by the support desk, or
+    missing, the step's piece types, and the labels of every piece type of the parcours
+    (the Historique names the pièces of any step with them): one query whatever their
+    number."""
+    rows = db.execute(
+        select(PieceType, Fichier)
+        .outerjoin(Piece, and_(Piece.type_code == PieceType.code, Piece.step == PieceType.step,
+                               Piece.candidature_id == candidature.id,
+                               PieceType.step == step))
+        .outerjoin(Fichier, Fichier.id == Piece.fichier_id)
+        .where(PieceType.parcours == candidature.demarche.parcours)
+        .order_by(PieceType.position, PieceType.code, Fichier.uploaded_at)).all()
+    types: list[PieceType] = []
+    files: dict[str, list[Fichier]] = {}
+    labels: dict[str, str] = {}
+    for kind, fichier in rows:
+        labels[kind.code] = kind.label
+        if kind.step != step:
+            continue
+        if kind.code not in files:
+            types.append(kind)
+            files[kind.code] = []
+        if fichier is not None:
+            files[kind.code].append(fichier)
+    out = []
+    for kind in types:
+        live = [f for f in files[kind.code] if f.deleted_at is None]
+        state = "fournie" if live else ("supprimee" if files[kind.code] else "manquante")
+        out.append({"type": kind, "files": live, "state": state})
+    return types, out, labels
 
 
 def _sections(candidature) -> list[dict[str, Any]]:
@@ -112,11 +161,13 @@ def read_statement(candidature_id: int, message_id: int) -> Any:
     """Remember the last message this user saw (one upsert, never moving backwards)."""
     values = {"user_id": current_user.id, "candidature_id": candidature_id,
               "last_read_message_id": message_id}
-    if db().bind.dialect.name == "postgresql":
+    newest: Callable[..., Any]
+    if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
         newest = func.greatest
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # the same on_conflict_do_update API, each dialect its own Insert class
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         newest = func.max  # SQLite's max() of two values
     stmt = insert(MessageRead).values(**values)
     return stmt.on_conflict_do_update(
@@ -152,10 +203,10 @@ def _waiting(candidature, current) -> str | None:
 @roles_required("verificateur")
 def dossier(reference: str):
     candidature = load_dossier(reference)
-    tab = request.args.get("onglet", "formulaire")
+    current = candidature.current
+    tab = request.args.get("onglet") or default_tab(candidature, current)
     if tab not in dict(TABS):
         abort(404)
-    current = candidature.current
     now = utcnow()
     context: dict[str, Any] = {
         "candidature": candidature, "tab": tab, "tabs": TABS, "current": current,
@@ -229,13 +280,10 @@ def dossier(reference: str):
                                                      AuditEvent.action != "fichier.ouvrir")
                             .order_by(AuditEvent.id.desc())).all()
         labels = None
-        if context["kind"] == StepKind.form.value and context["can_decide"]:
-            # the decision panel's pièces and the events' pièce labels: one read
-            types = db.scalars(select(PieceType).where(
-                PieceType.parcours == candidature.demarche.parcours)
-                .order_by(PieceType.position)).all()
-            context["piece_types"] = [t for t in types if t.step == current.step]
-            labels = {t.code: t.label for t in types}
+        if context["kind"] == StepKind.form.value and context["open"]:
+            # the step's checklist (below) reads every pièce label of the parcours too
+            context["_checklist"] = _checklist(candidature, current.step)
+            labels = context["_checklist"][2]
         lexicon = lexicon_for(candidature, events, piece_labels=labels)
         context["events"] = [(e, who(e, lexicon), describe(e, lexicon)) for e in events]
     elif tab == "produit":
@@ -248,11 +296,25 @@ def dossier(reference: str):
             {convention.signed_fichier_id, convention.audit_trail_fichier_id} - {None})))}
         context["convention_file"] = files.get(convention.signed_fichier_id)
         context["audit_trail_file"] = files.get(convention.audit_trail_fichier_id)
-    if context["kind"] == StepKind.form.value and context["can_decide"] and \
-            "piece_types" not in context:
-        context["piece_types"] = db.scalars(select(PieceType).where(
-            PieceType.parcours == candidature.demarche.parcours,
-            PieceType.step == current.step).order_by(PieceType.position)).all()
+    open_ = context["open"]
+    if context["kind"] == StepKind.form.value and open_:
+        # the step's pièces next to its decision: required, provided, deleted
+        types, context["checklist"], _ = context.pop("_checklist", None) or \
+            _checklist(candidature, current.step)
+        if context["can_decide"]:
+            context["piece_types"] = types
+    elif context["kind"] == StepKind.preuves.value and open_:
+        # the sections and their states next to the step (the preuves tab has them)
+        context["step_sections"] = ([item["section"] for item in context["sections"]]
+                                    if "sections" in context else
+                                    db.scalars(select(SectionReview).where(
+                                        SectionReview.candidature_id == candidature.id)
+                                        .order_by(SectionReview.position)).all())
+    elif context["kind"] == StepKind.college.value and open_:
+        context["seance"] = db.scalar(
+            select(Seance).join(AgendaItem, AgendaItem.seance_id == Seance.id)
+            .where(AgendaItem.candidature_id == candidature.id)
+            .order_by(Seance.date.desc()).limit(1))
     # A GET writes here on purpose (db.commit_record, like the audited reads): the time
     # this user saw the dossier — the queue's and the tabs' « Nouveau » / « Modifié »
     # compare with it; written only when that changes a mark (dossier_news) — and, on

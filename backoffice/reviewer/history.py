@@ -5,6 +5,7 @@ title, request reference, motive). A transition's verb comes from its registry e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,7 @@ class Lexicon:
     people: dict[int, str] = field(default_factory=dict)
 
 
-def lexicon_for(candidature: Candidature, events: list[AuditEvent], *,
+def lexicon_for(candidature: Candidature, events: Sequence[AuditEvent], *,
                 piece_labels: dict[str, str] | None = None) -> Lexicon:
     """Section and exigence titles, pièce labels, people's names, each read only when an
     event names one (a dossier page keeps its query budget): at most three queries.
@@ -103,11 +104,11 @@ def lexicon_for(candidature: Candidature, events: list[AuditEvent], *,
     elif any(p.get("type") for p in payloads):
         parcours = DEMARCHES[candidature.demarche_code].parcours.value
         pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
-            PieceType.parcours == parcours)).all())
+            PieceType.parcours == parcours)).tuples().all())
     return Lexicon(sections, section_ids, exigences, pieces, people_named(events))
 
 
-def people_named(events: list[AuditEvent]) -> dict[int, str]:
+def people_named(events: Sequence[AuditEvent]) -> dict[int, str]:
     ids = {e.actor_id for e in events if e.actor_id}
     for e in events:
         for payload in (e.before or {}, e.after or {}):
@@ -115,7 +116,7 @@ def people_named(events: list[AuditEvent]) -> dict[int, str]:
                 ids.add(payload["assignee"])
     if not ids:
         return {}
-    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all())
 
 
 def who(event: AuditEvent, lexicon: Lexicon) -> str:

@@ -14,7 +14,7 @@ writes an audit event), never per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -131,12 +131,12 @@ def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetim
                                         _by_others(user_id)))
             .where(Candidature.id == candidature_id)
             .group_by(DossierSeen.seen_at, AuditEvent.action))
-    rows = db.execute(stmt).all()
+    result = db.execute(stmt).all()
     first = len(riders)  # the riders' columns come first
-    values = dict(zip(riders, rows[0][:first], strict=True)) if rows else {}
-    rows = [row[first:] for row in rows]
-    if not going_on:  # a visit starts: what others do from now on is news in it too
-        since = (rows[0][0] if rows else None) or now
+    values = dict(zip(riders, result[0][:first], strict=True)) if result else {}
+    rows = [tuple(row[first:]) for row in result]
+    if not going_on or since is None:  # a visit starts: what others do from now on is
+        since = (rows[0][0] if rows else None) or now  # news in it too
     session["visite_dossier"] = {"ref": reference, "last": now.isoformat(),
                                  "since": since.isoformat()}
     marks: dict[str, str] = {}
@@ -153,11 +153,13 @@ def dossier_news(user_id: int, candidature_id: int, reference: str, now: datetim
 def seen_statement(user_id: int, candidature_id: int, at: datetime) -> Any:
     """The upsert of (user, dossier) -> seen at `at` (never moving backwards)."""
     values = {"user_id": user_id, "candidature_id": candidature_id, "seen_at": at}
-    if db().bind.dialect.name == "postgresql":
+    newest: Callable[..., Any]
+    if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
         newest = func.greatest
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        # the same on_conflict_do_update API, each dialect its own Insert class
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         newest = func.max
     stmt = insert(DossierSeen).values(**values)
     return stmt.on_conflict_do_update(

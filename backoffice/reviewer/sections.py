@@ -3,6 +3,8 @@ vérificateur goes, rounds and their file diffs, validation or modifications).""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
@@ -56,7 +58,7 @@ def review_context(candidature, section: SectionReview) -> dict:
     files: dict[int, list[tuple[Preuve, Fichier]]] = {}
     for preuve, fichier in rows:
         files.setdefault(preuve.exigence_id, []).append((preuve, fichier))
-    items = []
+    items: list[dict[str, Any]] = []
     for exigence in section.exigences:
         verdicts = {v.round: v for v in exigence.verdicts}
         current = verdicts.get(section.round)

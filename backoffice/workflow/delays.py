@@ -123,8 +123,8 @@ def record_lead(step: CandidatureStep) -> None:
     unit: calendar or working days), and whether it was within the delay: the delay
     minus what was left at the decision (negative when overdue). A step without a rule,
     or whose clock never started, has no lead time."""
-    if step.due_at is None and step.remaining_days is None:
-        return
+    if step.decided_at is None or (step.due_at is None and step.remaining_days is None):
+        return  # undecided (stop_clock checks it), or the clock never started
     rule = rule_for(step.candidature.demarche_code, step.step)
     if rule is None:
         return

@@ -97,7 +97,11 @@ def fix_referentiel(candidature: Candidature) -> None:
 
 
 def selected_sections(candidature: Candidature) -> list[ReferentielSection]:
-    referentiel = db.get(Referentiel, candidature.referentiel_id)
+    referentiel = db.get(Referentiel, candidature.referentiel_id) \
+        if candidature.referentiel_id is not None else None
+    if referentiel is None:  # callers fix it first (open_sections)
+        raise InvalidInput("no_referentiel", "Aucun référentiel n'est fixé pour cette "
+                           "candidature.")
     wanted: set[str] = set()
     for profil in referentiel.profils:
         if profil.code in candidature.profils:
@@ -133,7 +137,7 @@ def exigence_codes(candidature: Candidature) -> dict[str, str]:
 # --- loading the shared reference data ------------------------------------------------
 
 
-def load_json(path: Path | None = None, version: str = "V1") -> list[Referentiel]:
+def load_json(path: Path | None = None, version: str = "V1") -> list[Referentiel | None]:
     """Kept for callers written before backoffice/reference, which loads the référentiels
     (data/referentiels.json) with the rest of the reference data; `path` is ignored."""
     from backoffice import reference
