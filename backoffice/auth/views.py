@@ -237,8 +237,14 @@ def account():
             db.commit()
             return render_template("auth/recovery_codes.html", codes=codes,
                                    next=url_for("auth.account"))
+    digest = None  # vérificateurs choose their notifications (reviewer/preferences.py)
+    if user.has_role("verificateur"):
+        from backoffice.reviewer.preferences import preferences_of
+
+        preference = preferences_of(user.id)
+        digest = bool(preference and preference.daily_digest)
     return render_template("auth/account.html", user=user, form=form,
-                           codes_left=totp.recovery_codes_left(user))
+                           codes_left=totp.recovery_codes_left(user), digest=digest)
 
 
 @bp.route("/deconnexion", methods=["POST"])

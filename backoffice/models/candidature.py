@@ -218,6 +218,9 @@ class CandidatureStep(Base):
     # due_at is cleared and what was left is kept here.
     paused_at: Mapped[datetime | None]
     remaining_days: Mapped[float | None]
+    # When the vendor last answered a pause (compléments reçus, modifications reçues):
+    # the clock went on from there with what was left (workflow/delays.py, resume_clock).
+    resumed_at: Mapped[datetime | None]
     # Statistics (workflow/delays.py): the days the vendor had the file (calendar, summed
     # over the pauses), and at the decision, the days the clock ran (in the rule's unit,
     # pauses excluded, as the law counts them) and whether that was within the delay.

@@ -78,9 +78,11 @@ class Lexicon:
     people: dict[int, str] = field(default_factory=dict)
 
 
-def lexicon_for(candidature: Candidature, events: Sequence[AuditEvent]) -> Lexicon:
+def lexicon_for(candidature: Candidature, events: Sequence[AuditEvent], *,
+                piece_labels: dict[str, str] | None = None) -> Lexicon:
     """Section and exigence titles, pièce labels, people's names, each read only when an
-    event names one (a dossier page keeps its query budget): at most three queries."""
+    event names one (a dossier page keeps its query budget): at most three queries.
+    `piece_labels`: the parcours' pièce labels when the page has read them already."""
     payloads = [e.after or {} for e in events]
     sections: dict[str, str] = {}
     section_ids: dict[str, str] = {}
@@ -97,7 +99,9 @@ def lexicon_for(candidature: Candidature, events: Sequence[AuditEvent]) -> Lexic
             if exigence is not None:
                 exigences[exigence] = exigence_title
     pieces: dict[str, str] = {}
-    if any(p.get("type") for p in payloads):
+    if piece_labels is not None:
+        pieces = piece_labels
+    elif any(p.get("type") for p in payloads):
         parcours = DEMARCHES[candidature.demarche_code].parcours.value
         pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
             PieceType.parcours == parcours)).tuples().all())

@@ -37,13 +37,19 @@ def profil_labels(candidature: Candidature) -> dict[str, str]:
     before recevabilité fixes it): people read « Général », never GEN."""
     from backoffice.models import Profil
 
-    referentiel_id: Any = candidature.referentiel_id
-    if referentiel_id is None:  # one query, not two: the dossier page counts them
-        referentiel_id = select(Referentiel.id).where(
-            Referentiel.code == referentiel_code(candidature),
-            Referentiel.current.is_(True)).scalar_subquery()
     return dict(db.execute(select(Profil.code, Profil.label)
-                           .where(Profil.referentiel_id == referentiel_id)).tuples().all())
+                           .where(Profil.referentiel_id == profils_referentiel(candidature)))
+                .tuples().all())
+
+
+def profils_referentiel(candidature: Candidature) -> Any:
+    """The id of the référentiel whose profils the candidature's form names (a value, or
+    a scalar subquery: one query, not two — the dossier page counts them)."""
+    if candidature.referentiel_id is not None:
+        return candidature.referentiel_id
+    return select(Referentiel.id).where(
+        Referentiel.code == referentiel_code(candidature),
+        Referentiel.current.is_(True)).scalar_subquery()
 
 
 def profils_text(candidature: Candidature) -> str:
