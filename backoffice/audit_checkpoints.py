@@ -64,7 +64,8 @@ SUFFIX = ".json"
 
 
 def directory(app: Flask | None = None) -> Path:
-    app = app or current_app._get_current_object()
+    # current_app is a LocalProxy, typed as the Flask it stands for
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     configured = app.config.get("AUDIT_CHECKPOINT_DIR") or os.environ.get("AUDIT_CHECKPOINT_DIR")
     return Path(configured) if configured else Path(app.config["STORAGE_DIR"]) / DEFAULT_DIR
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from alembic.script import ScriptDirectory
@@ -54,7 +54,8 @@ MANIFEST = "manifest.json"
 STORAGE = "storage"
 DATABASE_FILES = {"postgresql": "database.dump", "sqlite": "database.sqlite3"}
 BACKENDS = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
-TAR_MODES = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz"}
+TarMode = Literal["w", "w:gz"]
+TAR_MODES: dict[str, TarMode] = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz"}
 CHUNK = 1024 * 1024
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -88,8 +89,8 @@ def referenced_keys(conn: Connection) -> set[str]:
     files excepted)."""
     keys = set(conn.execute(select(Fichier.storage_key).where(
         Fichier.deleted_at.is_(None), Fichier.scan_status != "infecte")).scalars())
-    keys.update(conn.execute(select(Seance.pv_storage_key).where(
-        Seance.pv_storage_key.is_not(None))).scalars())
+    keys.update(key for key in conn.execute(select(Seance.pv_storage_key).where(
+        Seance.pv_storage_key.is_not(None))).scalars() if key is not None)
     return keys
 
 
@@ -316,7 +317,7 @@ def _write_backup(work: Path, engine: Engine, storage_dir: Path) -> dict[str, An
     return manifest
 
 
-def _write_tar(work: Path, dest: Path, mode: str) -> None:
+def _write_tar(work: Path, dest: Path, mode: TarMode) -> None:
     partial = dest.with_name(f".{dest.name}.partiel")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -422,7 +423,11 @@ def _known_revision(revision: str | None) -> str:
         raise BackupError(f"La révision de schéma de la sauvegarde ({revision}) est inconnue de "
                           "cette version de l'application : restaurez avec la version qui l'a "
                           "écrite, ou une plus récente.") from error
-    return script.get_current_head()
+    head = script.get_current_head()
+    if head is None:  # only a code without migrations
+        raise BackupError("Cette version de l'application ne connaît aucune révision de "
+                          "schéma : impossible de restaurer.")
+    return head
 
 
 def _restore_files(root: Path, manifest: dict[str, Any], storage_dir: Path) -> None:

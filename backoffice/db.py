@@ -114,7 +114,8 @@ def _make_session() -> Session:
     return Session(**current_app.extensions["db_session_options"])
 
 
-db: scoped_session[Session] = scoped_session(_make_session, scopefunc=_scope)
+# any callable returning a Session is a factory (documented); the stubs name sessionmaker
+db: scoped_session[Session] = scoped_session(_make_session, scopefunc=_scope)  # type: ignore[arg-type]
 
 
 # How long an embedded-mode writer waits for SQLite's write lock (a job signing a

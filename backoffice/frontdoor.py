@@ -21,6 +21,7 @@ import time
 import uuid
 
 from flask import Flask, Response, current_app, g, request
+from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backoffice.logs import ENVIRON_KEYS, current_user_id, identity
@@ -42,7 +43,7 @@ def trusted_proxies(app: Flask) -> int:
     return hops
 
 
-def _begin() -> Response | None:
+def _begin() -> ResponseReturnValue | None:
     g.request_started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "") \
         if current_app.extensions["trusted_proxies"] else ""
@@ -50,7 +51,7 @@ def _begin() -> Response | None:
     request.environ[ENVIRON_KEYS["request_id"]] = g.request_id
     request.environ[ENVIRON_KEYS["route"]] = request.endpoint
     if request.endpoint in PROBES:
-        return current_app.view_functions[request.endpoint]()
+        return current_app.ensure_sync(current_app.view_functions[request.endpoint])()
     return None
 
 

@@ -85,6 +85,9 @@ def _patient(connection: Connection) -> Iterator[None]:
         yield
         return
     raw = connection.connection.driver_connection
+    if raw is None:  # an invalidated connection: its BEGIN fails next, with the reason
+        yield
+        return
     raw.execute("PRAGMA busy_timeout = 600000")
     try:
         yield
@@ -149,12 +152,20 @@ def ensure_database(engine: Engine) -> bool:
         first_error = error
     url = engine.url
     name, user = url.database, url.username or "backoffice"
+    if not name:  # the driver tried the role's own database: nothing to create by name
+        where = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"DATABASE_URL ne nomme aucune base de données ({where}) : ajoutez son nom à la "
+            f"fin de l'adresse, puis relancez `make db`.")
     maintenance = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with maintenance.connect() as connection:
             exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                        {"n": name})
-            if exists:  # it exists: the first error was something else (password…)
+            if exists:
+                if "does not exist" in str(first_error):
+                    return False  # another host's init-db created it since our first try
+                # it exists: the first error was something else (password…)
                 raise DatabaseUnavailable(_unreachable(engine, first_error))
             quoted = connection.dialect.identifier_preparer.quote(name)
             try:

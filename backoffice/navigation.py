@@ -10,6 +10,7 @@ from flask_login import current_user
 ITEMS = (
     ("verificateur", "Candidatures", "reviewer.home"),
     ("verificateur", "Sections à revoir", "reviewer.section_queue_page"),
+    ("verificateur", "Activité", "reviewer.activite"),
     ("verificateur", "Exports", "reviewer.exports_page"),
     ("college", "Collège de certification", "college.home"),
     (("verificateur", "college", "admin"), "Statistiques", "statistics.page"),

@@ -80,7 +80,7 @@ def open_windows(open_for_days: int = 120) -> None:
     db.flush()
 
 
-def ensure_demarches(open_for_days: int = 120) -> list[Demarche]:
+def ensure_demarches(open_for_days: int = 120) -> list[Demarche | None]:
     """The reference data (backoffice/reference) and a campaign window open now for each
     démarche. Kept for the tests and benchmarks written before backoffice/reference."""
     reference.load()
@@ -137,6 +137,13 @@ def place_at_step(
                 row.assignee = assignee or rng.choice(deciders)
             if row.submitted_at is not None and status not in DECIDED_STATUSES:
                 row.due_at = row.submitted_at + timedelta(days=60)
+            if status == "complements_demandes" and row.submitted_at is not None:
+                # the vendor has the file: its clock is paused with what was left
+                # (workflow/delays.py), not running towards a due date it cannot meet
+                submitted: datetime = row.submitted_at
+                paused = min(submitted + timedelta(days=rng.randint(1, 10)), at)
+                row.remaining_days = 60 - (paused - submitted).total_seconds() / 86400
+                row.paused_at, row.due_at = paused, None
             if status in DECIDED_STATUSES:
                 row.decided_at, row.decided_by = at, rng.choice(deciders)
         candidature.steps.append(row)

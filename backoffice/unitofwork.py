@@ -47,6 +47,6 @@ class BackofficeFlask(Flask):
     itself (a constraint, a concurrent change) reaches the error handlers like any
     view error, and gets their French page or JSON answer."""
 
-    def dispatch_request(self) -> Any:  # type: ignore[override]
+    def dispatch_request(self) -> Any:
         response = self.make_response(super().dispatch_request())
         return finish(response)

@@ -36,6 +36,9 @@ def emettre(candidature_id: int) -> str | None:
     if reference is None:
         return None
     candidature = load_for_update(reference)
+    if candidature is None:
+        db.rollback()
+        return None  # gone since its reference was read: nothing to issue
     step = candidature.current
     if candidature.status != "en_cours" or step.step not in emission.DOCUMENTS or \
             step.status != "emission_en_cours":
@@ -54,9 +57,10 @@ def emettre(candidature_id: int) -> str | None:
         log.exception("issuance failed for candidature %s", reference)
         if _last_attempt():
             candidature = load_for_update(reference)
-            emission.emission_echouee(candidature, actor=SYSTEME,
-                                      erreur=f"{type(error).__name__}: {error}"[:500])
-            checkpoint("the failure is recorded before the error is raised")
+            if candidature is not None:  # gone: no step left to record the failure on
+                emission.emission_echouee(candidature, actor=SYSTEME,
+                                          erreur=f"{type(error).__name__}: {error}"[:500])
+                checkpoint("the failure is recorded before the error is raised")
         raise
 
 

@@ -59,7 +59,12 @@ def envoyer(candidature_id: int) -> str | None:
         if not isinstance(error, yousign.YousignError):
             raise  # a bug: recorded on the dossier, and visible as a failed job
         return None
-    candidature = load_for_update(reference)
+    locked = load_for_update(reference)
+    if locked is None:  # gone meanwhile: as when the step moved (below)
+        log.warning("Yousign request %s of %s left unused (no candidature)", demande.id,
+                    reference)
+        return None
+    candidature = locked
     try:
         convention.enregistrer_demande(candidature, actor=SYSTEME, demande=demande,
                                        signataire=who.signer.name)
@@ -74,6 +79,8 @@ def envoyer(candidature_id: int) -> str | None:
 def _echec(reference: str, error: Exception) -> None:
     """The step goes back to « à envoyer », the reason in the audit trail."""
     candidature = load_for_update(reference)
+    if candidature is None:
+        return  # gone: no step to move back
     try:
         convention.envoi_echoue(candidature, actor=SYSTEME,
                                 erreur=f"{type(error).__name__}: {error}")
@@ -104,21 +111,28 @@ def _store(candidature: Candidature, name: str, data: bytes, kept: list[str]) ->
 def telecharger(candidature_id: int) -> int | None:
     """Download the signed convention and Yousign's audit trail into the dossier."""
     loaded = _convention(candidature_id)
-    if loaded is None or loaded[1].audit_trail_fichier_id is not None or not (
-            loaded[1].signature_request_id and loaded[1].document_id and loaded[1].signer_id):
+    if loaded is None:
         db.rollback()
         return None
     candidature, found = loaded
+    request_id, document_id, signer_id = (found.signature_request_id, found.document_id,
+                                          found.signer_id)
+    if found.audit_trail_fichier_id is not None or not (
+            request_id and document_id and signer_id):
+        db.rollback()
+        return None
     reference = candidature.reference
-    ids = (found.signature_request_id, found.document_id, found.signer_id)
     db.rollback()
-    signed = yousign.download_document(ids[0], ids[1])
-    trail = yousign.download_audit_trail(ids[0], ids[2])
+    signed = yousign.download_document(request_id, document_id)
+    trail = yousign.download_audit_trail(request_id, signer_id)
     from backoffice.uploads import storage
 
     kept: list[str] = []
     try:
-        candidature = load_for_update(reference)
+        locked = load_for_update(reference)
+        if locked is None:
+            return None  # gone meanwhile: nothing stored yet
+        candidature = locked
         convention.joindre_documents(
             candidature, actor=SYSTEME,
             signed=_store(candidature, f"convention-{reference}-signee.pdf", signed, kept),

@@ -9,9 +9,10 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from backoffice.db import db, utcnow
 from backoffice.models import Export, OutboxMail, User
@@ -52,14 +53,17 @@ def produire(export_id: int) -> str:
     """Write the export's file; nothing when it is not waiting any more (run twice, or by
     two workers at once: the first to move it to « en cours » writes it)."""
     now = utcnow()
-    claimed = db.execute(update(Export).where(
+    # an UPDATE's result is a CursorResult (Session.execute is typed for any statement)
+    claimed = cast(CursorResult[Any], db.execute(update(Export).where(
         Export.id == export_id, Export.status == "en_attente").values(
-        status="en_cours", started_at=now)).rowcount
+        status="en_cours", started_at=now))).rowcount
     if not claimed:
         db.rollback()
         return db.scalar(select(Export.status).where(Export.id == export_id)) or "absent"
-    export = db.get(Export, export_id)
+    export = _claimed(export_id)
     user = db.get(User, export.requester_id)
+    if user is None:  # its deletion would have taken the export with it (cascade)
+        raise LookupError(f"export {export_id}: requester {export.requester_id} not found")
     filters = queue.Filters.from_args(export.filters)
     export.rows_total = queue.count(user, filters, now=now)
     checkpoint("the claim and the total: the Exports page shows them while rows are written")
@@ -80,7 +84,7 @@ def produire(export_id: int) -> str:
             error=f"{type(error).__name__}: {error}"[:2000]))
         checkpoint("the failure is recorded before the error is raised (which rolls back)")
         raise
-    export = db.get(Export, export_id)
+    export = _claimed(export_id)
     finished = utcnow()
     export.status, export.file_key = "pret", key
     export.file_size = writer.path_of(key).stat().st_size
@@ -90,6 +94,14 @@ def produire(export_id: int) -> str:
     log.info("export %s ready: %s rows, %s bytes", export.id, export.rows_written,
              export.file_size)
     return "pret"
+
+
+def _claimed(export_id: int) -> Export:
+    """The export this job claimed (deleted with its requester only: cascade)."""
+    export = db.get(Export, export_id)
+    if export is None:
+        raise LookupError(f"export {export_id} deleted while being written")
+    return export
 
 
 def _notify(user: User, export: Export) -> None:

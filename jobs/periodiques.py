@@ -77,6 +77,9 @@ PERIODIQUES: tuple[Periodique, ...] = (
                "(flask recompter-files)"),
     Periodique("verifier-audit-complet", "audit.verify_chain", 86400,
                "vérifie toute la chaîne d'audit (flask verify-audit --full)"),
+    Periodique("resume-activite", "activite.envoyer_resumes", 86400,
+               "envoie aux vérificateurs qui l'ont demandé le résumé quotidien de "
+               "l'activité de leurs dossiers"),
 )
 BY_NAME = {p.name: p for p in PERIODIQUES}
 

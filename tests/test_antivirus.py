@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,8 +67,9 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         missing_tier(f"{CLAMD} is missing (Debian package clamav-daemon)")
     root = tmp_path_factory.mktemp("clamd")
     # AF_UNIX paths are limited to ~100 bytes: pytest's tmp paths can be longer.
-    short = Path(f"/tmp/clamd-{os.getpid()}")  # noqa: S108 - a socket of this run only
-    short.mkdir(exist_ok=True)
+    # One directory per daemon: a module may start its own daemon (the ligne générique
+    # journey), whose teardown must not remove this one's socket.
+    short = Path(tempfile.mkdtemp(prefix="clamd-", dir="/tmp"))  # short: AF_UNIX limit
     database = root / "db"
     database.mkdir()
     (database / "convergence-test.ndb").write_text(f"{SIGNATURE}:0:*:{EICAR.hex()}\n")

@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from backoffice.db import make_engine
-from backoffice.migrate import heads, schema_problem, upgrade
+from backoffice.migrate import (
+    DatabaseUnavailable,
+    ensure_database,
+    heads,
+    schema_problem,
+    upgrade,
+)
 from config import normalise_database_url
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, fresh_database_url, missing_tier
 from tests.test_production_setup import drop_database, empty_database_url
@@ -105,6 +111,32 @@ def test_a_database_the_role_may_not_create_is_explained(tmp_path) -> None:
         server.dispose()
 
 
+@pytest.mark.postgresql
+def test_a_url_without_a_database_name_is_explained() -> None:
+    """The driver then opens the role's own database: when there is none, the database
+    cannot be created without a name, and init-db says so (it used to fail on the name)."""
+    server = create_engine(normalise_database_url(postgres_server()),
+                           isolation_level="AUTOCOMMIT")
+    role = f"backoffice_nodb_{os.getpid()}"
+    try:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOCREATEDB'))
+        # URL.set() keeps the database when given None
+        host, port = server.url.host, server.url.port or 5432
+        engine = make_engine(f"postgresql+psycopg://{role}@{host}:{port}")
+        try:
+            with pytest.raises(DatabaseUnavailable) as raised:
+                ensure_database(engine)
+        finally:
+            engine.dispose()
+        assert "DATABASE_URL ne nomme aucune base de données" in str(raised.value)
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        server.dispose()
+
+
 def existing_empty_database(backend: str, tmp: Path, name: str) -> str:
     url = empty_database_url(backend, tmp, name)
     if backend == "postgresql":
@@ -151,3 +183,38 @@ def test_the_test_databases_are_at_head(tmp_path) -> None:
         assert schema_problem(engine) is None
     finally:
         engine.dispose()
+
+
+def test_a_database_created_by_another_host_meanwhile_is_used_not_refused() -> None:
+    """Two init-db at once: the second's first connection fails (« does not exist »), the
+    first creates the database, then the second finds it in pg_database: created
+    meanwhile, it goes on (it used to stop, taking the first error for a password one)."""
+    from backoffice.migrate import ensure_database
+
+    server = postgres_server()
+    name = f"backoffice_test_meanwhile_{os.getpid()}"
+    drop_database(server, name)
+    engine = create_engine(normalise_database_url(server.rsplit("/", 1)[0] + f"/{name}"))
+    maintenance = create_engine(normalise_database_url(server), isolation_level="AUTOCOMMIT")
+    original_connect = engine.connect
+    calls: list[int] = []
+
+    def connect_then_the_other_host_creates():
+        calls.append(1)
+        try:
+            return original_connect()
+        finally:
+            if len(calls) == 1:  # the other host's CREATE DATABASE lands right after
+                with maintenance.connect() as connection:
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    engine.connect = connect_then_the_other_host_creates  # type: ignore[method-assign]
+    try:
+        assert ensure_database(engine) is False
+        assert len(calls) == 1
+        with original_connect() as connection:
+            assert connection.scalar(text("SELECT current_database()")) == name
+    finally:
+        engine.dispose()
+        maintenance.dispose()
+        drop_database(server, name)

@@ -80,6 +80,30 @@ def test_a_forbidden_or_unknown_filter_falls_back_with_a_message(client, history
     assert "Recevabilité" not in csv_text  # never the other team's figures
 
 
+def test_a_code_in_the_query_string_keeps_the_drill_down_links(client, history,
+                                                                monkeypatch) -> None:
+    """The exigences' links carry the page's filters and their own code, nothing else of
+    the query string: a code there too gave url_for two codes (a 500), and url_for's own
+    options (`_external`, `_scheme`) are not the visitor's to set."""
+    from backoffice.statistics import tables
+
+    links = []
+    build = tables.build
+
+    def spy(facts, filters, which, link=None):
+        links.append(link("EX-1") if link else None)
+        return build(facts, filters, which, link)
+
+    monkeypatch.setattr(tables, "build", spy)
+    login(client, history["segur"])
+    response = client.get(PAGE + "?periode=8&code=EX-9")
+    assert response.status_code == 200
+    assert links == ["/statistiques/exigences/EX-1?periode=8"]
+    links.clear()
+    client.get(PAGE + "?periode=8&_external=1&_scheme=javascript&x=1")
+    assert links == ["/statistiques/exigences/EX-1?periode=8"]
+
+
 def test_workload_is_for_administrators_only(client, history) -> None:
     login(client, history["dmn"])
     assert "charge" not in _sections(client.get(PAGE).get_data(as_text=True))

@@ -42,6 +42,8 @@ class AdminForm(SafeForm):
 class ParisDateTimeField(DateTimeLocalField):
     """Typed and shown in Paris time, stored in UTC."""
 
+    data: datetime | None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("format", ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"])
         super().__init__(*args, **kwargs)

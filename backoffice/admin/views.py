@@ -137,10 +137,11 @@ class UserView(SecureModelView):
         for user in users:
             code = totp.reset(user)
             invalidate(user)
+            expires = user.enrolment_code_expires_at  # set by the reset
             audit.record(current_user._get_current_object(),
                          "admin.double_authentification_reinitialisee", user,
                          after={"code_activation_expire_le":
-                                user.enrolment_code_expires_at.isoformat()})
+                                expires.isoformat() if expires else None})
             issued.append((user, code))
         # committed by the request's unit of work before this page leaves (no code is
         # shown that the database does not hold)

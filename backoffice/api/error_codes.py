@@ -81,6 +81,7 @@ BACKOFFICE_ONLY = frozenset({
     "assigned_to_someone_else", "comment_required", "conflict_of_interest", "emission_recente",
     "empty_workbook",
     "exigences_not_accepted", "invalid_decision", "invalid_members", "invalid_president",
+    "verdict_required",  # the section review form (reviewer/section_form.py)
     "invalid_quorum", "invalid_verdict", "invalid_vote", "invalid_workbook", "missing_columns",
     "no_non_conforme", "no_referentiel", "no_signer", "no_zip", "not_a_colleague",
     "not_assigned", "not_assignee", "not_sending", "quorum_not_reached", "seance_closed",

@@ -63,6 +63,6 @@ def post_message(reference: str):
                        f"{MAX_ATTACHMENTS} pièces jointes au plus.")
     candidature = own_candidature(reference, lock=True)
     message = messages.ecrire(
-        candidature, actor=industriel(), body=body, subject=subject or "",
+        candidature, actor=industriel(), body=body or "", subject=subject or "",
         attachments=[uploads.store(candidature, upload, "message") for upload in files])
     return respond(message_json(message), 201)

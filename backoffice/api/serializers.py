@@ -150,7 +150,8 @@ def result_json(c: Candidature) -> dict[str, Any] | None:
             "numero_referencement": cert.numero_referencement,
             "issued_at": iso(cert.issued_at), "next_check_at": iso(cert.next_check_at),
             "status": cert.status, "status_changed_at": iso(cert.status_changed_at),
-            "verify_url": verify_url(cert.number), "file": file_json(cert.fichier)}
+            "verify_url": verify_url(cert.number),
+            "file": file_json(cert.fichier) if cert.fichier is not None else None}
 
 
 def message_json(message: Message) -> dict[str, Any]:

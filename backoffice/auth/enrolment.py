@@ -23,9 +23,10 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import db, utcnow
@@ -70,17 +71,17 @@ def expired(user: User) -> bool:
 def redeem(user: User, code: str) -> str | None:
     """The code is right and current: swap it for a grant; returns the grant's nonce (to
     keep in the login's session), or None."""
-    if not required(user) or expired(user):
+    if user.enrolment_code_hash is None or expired(user):  # not required(user), or expired
         return None
     if not hmac.compare_digest(user.enrolment_code_hash, _digest("code", _normalised(code))):
         return None
     nonce = secrets.token_urlsafe(24)
     grant, until = _digest("grant", nonce), utcnow() + timedelta(seconds=GRANT_SECONDS)
-    result = db.execute(
+    result = cast(CursorResult[Any], db.execute(  # an UPDATE's result: typed Result
         update(User)
         .where(User.id == user.id, User.enrolment_code_hash == user.enrolment_code_hash)
         .values(enrolment_code_hash=grant, enrolment_code_expires_at=until)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     if result.rowcount != 1:
         return None
     set_committed_value(user, "enrolment_code_hash", grant)
@@ -90,8 +91,9 @@ def redeem(user: User, code: str) -> str | None:
 
 def granted(user: User, nonce: str | None) -> bool:
     """This login redeemed the code (and the grant has not run out)."""
-    return bool(nonce) and required(user) and not expired(user) and \
-        hmac.compare_digest(user.enrolment_code_hash, _digest("grant", nonce))
+    if not nonce or user.enrolment_code_hash is None or expired(user):
+        return False  # no grant in this login, not required(user), or expired
+    return hmac.compare_digest(user.enrolment_code_hash, _digest("grant", nonce))
 
 
 def clear(user: User) -> None:

@@ -24,12 +24,13 @@ import io
 import re
 import secrets
 import time
+from typing import Any, cast
 
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import db, utcnow
@@ -110,12 +111,12 @@ def verify_code(user: User, code: str) -> bool:
 def _use_step(user: User, counter: int) -> bool:
     """Record `counter` as the last step used, only if no later or equal step was used
     meanwhile by a concurrent login (the database decides: one UPDATE wins)."""
-    result = db.execute(
+    result = cast(CursorResult[Any], db.execute(  # an UPDATE's result: typed Result
         update(User)
         .where(User.id == user.id,
                (User.totp_last_counter.is_(None)) | (User.totp_last_counter < counter))
         .values(totp_last_counter=counter)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     if result.rowcount != 1:
         return False
     set_committed_value(user, "totp_last_counter", counter)
@@ -162,12 +163,12 @@ def new_recovery_codes(user: User) -> list[str]:
 def use_recovery_code(user: User, code: str) -> bool:
     """Use up one recovery code; a concurrent request using the same code loses (the
     UPDATE's condition `used_at IS NULL` lets exactly one of them through)."""
-    result = db.execute(
+    result = cast(CursorResult[Any], db.execute(  # an UPDATE's result: typed Result
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
                RecoveryCode.code_hash == _hash_recovery(code))
         .values(used_at=utcnow())
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return result.rowcount == 1
 
 

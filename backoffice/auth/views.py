@@ -63,8 +63,11 @@ def _locked(user: User) -> User:
     """The account's row, locked until the commit (one second-factor attempt at a time per
     account) and read afresh: the row was loaded earlier in the request, and without
     populate_existing the lock's fresh values would not replace the stale ones."""
-    return db.scalar(select(User).where(User.id == user.id).with_for_update()
-                     .execution_options(populate_existing=True))
+    locked = db.scalar(select(User).where(User.id == user.id).with_for_update()
+                       .execution_options(populate_existing=True))
+    if locked is None:  # the account was deleted meanwhile
+        abort(403)
+    return locked
 
 
 def _complete_login(user: User, reserved_address: str | None = None):
@@ -234,8 +237,14 @@ def account():
             db.commit()
             return render_template("auth/recovery_codes.html", codes=codes,
                                    next=url_for("auth.account"))
+    digest = None  # vérificateurs choose their notifications (reviewer/preferences.py)
+    if user.has_role("verificateur"):
+        from backoffice.reviewer.preferences import preferences_of
+
+        preference = preferences_of(user.id)
+        digest = bool(preference and preference.daily_digest)
     return render_template("auth/account.html", user=user, form=form,
-                           codes_left=totp.recovery_codes_left(user))
+                           codes_left=totp.recovery_codes_left(user), digest=digest)
 
 
 @bp.route("/deconnexion", methods=["POST"])

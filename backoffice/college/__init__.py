@@ -375,22 +375,12 @@ def download(fichier_id: int):
 def preview(fichier_id: int):
     """Read-only, the vérificateur's safe preview: images inline (sandboxed), a PDF as
     pages drawn by the server (backoffice/pdfview.py), never the vendor's PDF inline."""
-    from backoffice import downloads, pdfview
-    from backoffice.reviewer.files import pdfview_page
+    from backoffice.reviewer.files import safe_preview
 
     fichier = _readable(fichier_id)
     if fichier.kind not in PREVIEWABLE:
         abort(404)
-    if fichier.kind != "pdf":
-        return downloads.serve(fichier, "inline")
-    reason = downloads.refusal(fichier)
-    if reason is not None:
-        return downloads.unavailable_page(reason)
-    downloads.record_opening(fichier, "aperçu")
-    return pdfview_page(
-        pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
-        download_url=url_for("college.download", fichier_id=fichier.id),
-        page_url=lambda n: url_for("college.preview_page", fichier_id=fichier.id, page=n))
+    return safe_preview(fichier, "college.download", "college.preview_page")
 
 
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu/<int(min=1, max=10000):page>.png")

@@ -24,6 +24,7 @@ from backoffice.models.referentiel import (
     ReferentielSection,
 )
 from backoffice.models.saved_views import SavedView
+from backoffice.models.seen import DossierSeen, NotificationPreference
 from backoffice.models.statistics import StatCurrent, StatWeekly
 from backoffice.models.user import RecoveryCode, Role, Team, User, UserRole
 
@@ -37,6 +38,7 @@ __all__ = [
     "Certificat",
     "Convention",
     "DelayRule",
+    "DossierSeen",
     "ExigenceVerdict",
     "Export",
     "Fichier",
@@ -45,6 +47,7 @@ __all__ = [
     "Message",
     "MessageRead",
     "MessageTemplate",
+    "NotificationPreference",
     "OutboxMail",
     "QueueCount",
     "RecoveryCode",

@@ -6,12 +6,14 @@ import secrets
 import string
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     UniqueConstraint,
     bindparam,
@@ -23,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from backoffice.db import Base, utcnow
 from backoffice.domain import UnknownStep
@@ -230,6 +232,9 @@ class CandidatureStep(Base):
     # due_at is cleared and what was left is kept here.
     paused_at: Mapped[datetime | None]
     remaining_days: Mapped[float | None]
+    # When the vendor last answered a pause (compléments reçus, modifications reçues):
+    # the clock went on from there with what was left (workflow/delays.py, resume_clock).
+    resumed_at: Mapped[datetime | None]
     # Statistics (workflow/delays.py): the days the vendor had the file (calendar, summed
     # over the pauses), and at the decision, the days the clock ran (in the rule's unit,
     # pauses excluded, as the law counts them) and whether that was within the delay.
@@ -326,7 +331,7 @@ def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> 
                 if candidature.search_text != text_:
                     candidature.search_text = text_
     renamed = [obj for obj in session.dirty if isinstance(obj, (Product, Organisation))
-               and inspect(obj).attrs["name"].history.has_changes()]
+               and instance_state(obj).attrs["name"].history.has_changes()]
     for obj in renamed:
         column = (Candidature.product_id if isinstance(obj, Product)
                   else Candidature.organisation_id)
@@ -340,7 +345,7 @@ def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> 
                                   names.get("vendor", vendor))
                  for id_, reference, product, vendor in rows}
         if texts:
-            table = Candidature.__table__
+            table = cast(Table, Candidature.__table__)  # a mapped class's Table (typed FromClause)
             session.connection().execute(
                 update(table).where(table.c.id == bindparam("row_id"))
                 .values(search_text=bindparam("text_")),

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     Date,
     Integer,
     String,
+    Table,
     and_,
     case,
     delete,
@@ -35,7 +36,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backoffice.db import Base
@@ -139,8 +140,9 @@ def _upsert(session: Session, deltas: Counter[Key]) -> None:
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
+        # the same on_conflict_do_update API, each dialect its own Insert class
         from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    stmt = upsert(QueueCount.__table__)
+    stmt = upsert(cast(Table, QueueCount.__table__))  # a mapped class's Table (typed FromClause)
     stmt = stmt.on_conflict_do_update(
         index_elements=["demarche_code", "current_step", "queue_turn", "assigned", "due_day"],
         set_={"n": QueueCount.__table__.c.n + stmt.excluded.n})
@@ -159,7 +161,7 @@ def _forget_moves(session: Session, _context: object, _instances: object) -> Non
     session.info.pop(PENDING, None)  # what a flush that failed half way noted: not written
 
 
-def recount(session: Session) -> int:
+def recount(session: Session | scoped_session[Session]) -> int:
     """Rebuild the counts from the candidatures; returns the candidatures in progress.
     On PostgreSQL the table is locked against writers for the recount: a transaction that
     moved a candidature has committed before it starts (its move is read), one that moves
@@ -189,7 +191,8 @@ def recount(session: Session) -> int:
     return sum(row[-1] for row in rows)
 
 
-def team_counts(session: Session, demarches: tuple[str, ...], now: datetime) -> list[tuple]:
+def team_counts(session: Session | scoped_session[Session], demarches: tuple[str, ...],
+                now: datetime) -> list[tuple]:
     """Per démarche and step: in progress, to take (ANS's turn, nobody on it), on the
     vendor's side, overdue. Two reads: the counts' rows of these démarches, and the
     candidatures due earlier today (the index on the due date, today's only)."""

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
@@ -47,7 +47,8 @@ class QueueCache:
         if self._redis is None:
             return self._generation
         try:
-            return int(self._redis.get(GENERATION_KEY) or 0)
+            # a synchronous client: bytes or None (the stubs also cover the asyncio one)
+            return int(cast(bytes | None, self._redis.get(GENERATION_KEY)) or 0)
         except Exception as exc:
             log.warning("queue cache: Redis unavailable (%s), counts computed", exc)
             return None

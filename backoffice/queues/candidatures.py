@@ -255,9 +255,9 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
     elif f.q:
         shape["search"], params["pattern"] = "text", search_pattern(f.q)
     if after:
-        value, row_id = decode_cursor(after)
+        cursor_value, row_id = decode_cursor(after)
         shape["after"] = True
-        params["cursor_value"], params["cursor_id"] = value, row_id
+        params["cursor_value"], params["cursor_id"] = cursor_value, row_id
     return _Shape(**shape), params
 
 
@@ -472,7 +472,7 @@ def _row(r: Any) -> Row:
         step_status=r.step_status, submitted_at=dt(r.submitted_at),
         waiting_since=dt(r.waiting_since), due_at=dt(r.due_at), paused=bool(r.paused),
         days_left=r.days_left, assignee_id=r.assignee_id, assignee_name=r.assignee_name,
-        last_activity_at=dt(r.last_activity_at), unread=r.unread or 0,
+        last_activity_at=_as_utc(r.last_activity_at), unread=r.unread or 0,
         sections_total=r.sections_total or 0, sections_validated=r.sections_validated or 0,
         candidature_status=r.candidature_status, closed_at=dt(r.closed_at),
     )

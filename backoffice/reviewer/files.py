@@ -45,6 +45,13 @@ def preview(fichier_id: int):
     fichier = _load(fichier_id)
     if fichier.kind not in INLINE_KINDS:
         abort(404)
+    return safe_preview(fichier, "reviewer.download", "reviewer.preview_page")
+
+
+def safe_preview(fichier: Fichier, download_endpoint: str, page_endpoint: str):
+    """The preview every reader shares (vérificateur, collège): an image inline
+    (sandboxed), a PDF as pages drawn by the server, never the vendor's PDF inline; a
+    file not yet scanned clean gets the unavailable page; the opening is audited."""
     if fichier.kind != "pdf":
         return downloads.serve(fichier, "inline")
     reason = downloads.refusal(fichier)
@@ -53,8 +60,8 @@ def preview(fichier_id: int):
     downloads.record_opening(fichier, "aperçu")
     return pdfview_page(
         pdfview.Source(path=storage().path(fichier.storage_key)), fichier.original_name,
-        download_url=url_for("reviewer.download", fichier_id=fichier.id),
-        page_url=lambda n: url_for("reviewer.preview_page", fichier_id=fichier.id, page=n))
+        download_url=url_for(download_endpoint, fichier_id=fichier.id),
+        page_url=lambda n: url_for(page_endpoint, fichier_id=fichier.id, page=n))
 
 
 @bp.get("/fichiers/<int(max=2147483647):fichier_id>/apercu/<int(min=1, max=10000):page>.png")

@@ -5,6 +5,7 @@ title, request reference, motive). A transition's verb comes from its registry e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +78,11 @@ class Lexicon:
     people: dict[int, str] = field(default_factory=dict)
 
 
-def lexicon_for(candidature: Candidature, events: list[AuditEvent]) -> Lexicon:
+def lexicon_for(candidature: Candidature, events: Sequence[AuditEvent], *,
+                piece_labels: dict[str, str] | None = None) -> Lexicon:
     """Section and exigence titles, pièce labels, people's names, each read only when an
-    event names one (a dossier page keeps its query budget): at most three queries."""
+    event names one (a dossier page keeps its query budget): at most three queries.
+    `piece_labels`: the parcours' pièce labels when the page has read them already."""
     payloads = [e.after or {} for e in events]
     sections: dict[str, str] = {}
     section_ids: dict[str, str] = {}
@@ -96,14 +99,16 @@ def lexicon_for(candidature: Candidature, events: list[AuditEvent]) -> Lexicon:
             if exigence is not None:
                 exigences[exigence] = exigence_title
     pieces: dict[str, str] = {}
-    if any(p.get("type") for p in payloads):
+    if piece_labels is not None:
+        pieces = piece_labels
+    elif any(p.get("type") for p in payloads):
         parcours = DEMARCHES[candidature.demarche_code].parcours.value
         pieces = dict(db.execute(select(PieceType.code, PieceType.label).where(
-            PieceType.parcours == parcours)).all())
+            PieceType.parcours == parcours)).tuples().all())
     return Lexicon(sections, section_ids, exigences, pieces, people_named(events))
 
 
-def people_named(events: list[AuditEvent]) -> dict[int, str]:
+def people_named(events: Sequence[AuditEvent]) -> dict[int, str]:
     ids = {e.actor_id for e in events if e.actor_id}
     for e in events:
         for payload in (e.before or {}, e.after or {}):
@@ -111,7 +116,7 @@ def people_named(events: list[AuditEvent]) -> dict[int, str]:
                 ids.add(payload["assignee"])
     if not ids:
         return {}
-    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples().all())
 
 
 def who(event: AuditEvent, lexicon: Lexicon) -> str:

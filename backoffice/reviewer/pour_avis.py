@@ -60,6 +60,8 @@ def pour_avis_entry(reference: str, zip_id: int):
     if name not in {e["name"] for e in upload.report.get("entries", [])}:
         abort(404)
     fichier = db.get(Fichier, upload.fichier_id)
+    if fichier is None:
+        abort(404)
     reason = downloads.refusal(fichier)
     if reason is not None:  # not scanned yet, quarantined, or deleted: nothing is read
         return downloads.unavailable_page(reason)

@@ -3,6 +3,8 @@ vérificateur goes, rounds and their file diffs, validation or modifications).""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
@@ -16,7 +18,7 @@ from backoffice.queues.candidatures import InvalidCursor, visible_demarches
 from backoffice.reviewer import bp
 from backoffice.reviewer.access import load_dossier, run_transition
 from backoffice.reviewer.forms import ActionForm
-from backoffice.workflow import preuves
+from backoffice.workflow import preuves, section_verdicts
 from backoffice.workflow.definitions import DEMARCHES
 
 
@@ -56,7 +58,7 @@ def review_context(candidature, section: SectionReview) -> dict:
     files: dict[int, list[tuple[Preuve, Fichier]]] = {}
     for preuve, fichier in rows:
         files.setdefault(preuve.exigence_id, []).append((preuve, fichier))
-    items = []
+    items: list[dict[str, Any]] = []
     for exigence in section.exigences:
         verdicts = {v.round: v for v in exigence.verdicts}
         current = verdicts.get(section.round)
@@ -67,9 +69,8 @@ def review_context(candidature, section: SectionReview) -> dict:
         items.append({
             "exigence": exigence, "files": files.get(exigence.id, []),
             "verdicts": verdicts, "current": current, "earlier": earlier,
-            # already conforme, nothing new: the re-review can pass over it
-            "settled": earlier is not None and earlier.verdict in preuves.ACCEPTED
-            and current is None and not changed,
+            # already conforme, nothing new: the re-review can pass over it (collapsed)
+            "settled": section_verdicts.is_settled(exigence, section.round, changed),
             "changed": changed,
         })
     pending = [i["exigence"].code for i in items

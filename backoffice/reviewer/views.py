@@ -27,6 +27,8 @@ from backoffice.queues import export
 from backoffice.queues.cache import queue_cache
 from backoffice.queues.overview import step_overview
 from backoffice.reviewer import bp
+from backoffice.reviewer.nouveautes import LABELS as MARK_LABELS
+from backoffice.reviewer.nouveautes import queue_marks
 from backoffice.workflow.definitions import CANDIDATURE_STATUS_LABELS, DEMARCHES
 
 
@@ -142,6 +144,8 @@ def queue_page():
         view_sorts=queue.VIEW_SORTS[filters.view], columns=columns, column_labels=COLUMNS,
         column_sorts=COLUMN_SORTS, args=args, saved_views=visible_views(current_user),
         teams=shared_teams(current_user), bulk_max=BULK_MAX,
+        # « Nouveau » / « Modifié » since my last visit: one statement for the page
+        marks=queue_marks(current_user.id, rows), mark_labels=MARK_LABELS,
         outcome_labels=CANDIDATURE_STATUS_LABELS, sort_links=sort_links,
         # one url_for for the 50 rows (references are [A-Z]{9}: nothing to quote)
         dossier_prefix=url_for("reviewer.dossier", reference="_").removesuffix("_"),

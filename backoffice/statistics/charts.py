@@ -104,7 +104,7 @@ def bars(table: Table, stacked: bool = False) -> Markup:
         y = 6 + i * (bar_height + 6)
         parts.append(f'<text x="{label_width - 8}" y="{y + 15}" font-size="12" '
                      f'text-anchor="end">{escape(str(row[0])[:30])}</text>')
-        x = label_width
+        x: float = label_width
         values = row[table.value:] if stacked else [row[table.value]]
         for j, value in enumerate(values):
             w = _number(value) * scale

@@ -67,7 +67,7 @@ def steps_of(filters: Filters) -> list[str]:
 
 def stock(facts: Facts, filters: Filters) -> Table:
     steps = steps_of(filters)
-    rows = [[week_label(w)] + [facts.stock.get((w, s), 0) for s in steps]
+    rows: list[list[Any]] = [[week_label(w)] + [facts.stock.get((w, s), 0) for s in steps]
             for w in filters.weeks]
     last = rows[-1] if rows else []
     total = sum(last[1:]) if last else 0
@@ -80,7 +80,7 @@ def stock(facts: Facts, filters: Filters) -> Table:
 
 
 def ages(facts: Facts) -> Table:
-    rows = [[label, facts.ages.get(label, 0)] for _, label in AGE_BUCKETS]
+    rows: list[list[Any]] = [[label, facts.ages.get(label, 0)] for _, label in AGE_BUCKETS]
     total = sum(r[1] for r in rows)
     old = sum(r[1] for r in rows[3:])
     summary = (f"{total} candidatures en cours ; {old} attendent depuis plus de 60 jours "
@@ -90,6 +90,7 @@ def ages(facts: Facts) -> Table:
 
 
 def retards(facts: Facts, filters: Filters) -> Table:
+    rows: list[list[Any]]
     rows = [[step_label(s), facts.stock_now.get(s, 0), facts.retard_now.get(s, 0)]
             for s in steps_of(filters) if facts.stock_now.get(s, 0)]
     late = sum(r[2] for r in rows)
@@ -117,13 +118,13 @@ def delais(facts: Facts, filters: Filters) -> Table:
     for (code, step, days, within), n in facts.leads.items():
         histograms.setdefault((code, step), Counter())[days] += n
         inside[(code, step)] += n if within else 0
-    rows = []
+    rows: list[list[Any]] = []
     order = [*steps_of(filters), "bout_en_bout"]
     for code in filters.demarches:
         for step in order:
             histogram = histograms.get((code, step))
             count = sum(histogram.values()) if histogram else 0
-            if not count:
+            if histogram is None or not count:
                 continue
             has_delay = _delay(rules, code, step) != "—"
             rows.append([DEMARCHES[code].label,
@@ -147,7 +148,7 @@ def tours(facts: Facts) -> Table:
     for (code, rounds), n in facts.tours.items():
         if n:
             sections.setdefault(code, Counter())[rounds] += n
-    rows = []
+    rows: list[list[Any]] = []
     for code in sorted(sections):
         histogram = sections[code]
         count = sum(histogram.values())
@@ -183,6 +184,7 @@ def exigences(facts: Facts, link: Any = None) -> Table:
 
 
 def flux(facts: Facts, filters: Filters) -> Table:
+    rows: list[list[Any]]
     rows = [[week_label(w)] + [facts.flux.get((w, k), 0) for k, _ in FLOW_KINDS]
             for w in filters.weeks]
     totals = [sum(r[i + 1] for r in rows) for i in range(len(FLOW_KINDS))]
@@ -195,7 +197,7 @@ def flux(facts: Facts, filters: Filters) -> Table:
 def seances(facts: Facts) -> Table:
     ids = sorted({i for i, _ in facts.seances})
     known = {s.id: s for s in db.scalars(select(Seance).where(Seance.id.in_(ids)))} if ids else {}
-    rows = []
+    rows: list[list[Any]] = []
     for seance in sorted(known.values(), key=lambda s: (s.date, s.id)):
         rows.append([seance.label, seance.date.strftime("%d/%m/%Y")]
                     + [facts.seances.get((seance.id, d), 0) for d, _ in DECISION_LABELS])
@@ -210,9 +212,10 @@ def seances(facts: Facts) -> Table:
 
 def charge(facts: Facts, filters: Filters) -> Table:
     ids = sorted(set(facts.decisions) | set(facts.attributions))
-    users = dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) \
-        if ids else {}
+    users = dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples()
+                 .all()) if ids else {}
     weeks = len(filters.weeks) or 1
+    rows: list[list[Any]]
     rows = [[users[i], facts.attributions.get(i, 0), facts.decisions.get(i, 0),
              round(facts.decisions.get(i, 0) / weeks, 1)]
             for i in sorted(users, key=lambda i: (users[i], i))]
@@ -225,7 +228,7 @@ def charge(facts: Facts, filters: Filters) -> Table:
 
 
 def projection(facts: Facts, filters: Filters) -> Table:
-    rows = []
+    rows: list[list[Any]] = []
     for step in steps_of(filters):
         waiting = facts.stock_now.get(step, 0)
         if not waiting:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from flask_login import current_user
@@ -98,7 +99,12 @@ def current_filters() -> tuple[Filters, dict[str, str], list[str]]:
 
 def _tables(filters: Filters, names: tuple[str, ...]) -> list[tables.Table]:
     facts = from_aggregates(filters)
-    link = (lambda code: url_for("statistics.exigence", code=code, **request.args)) \
+    # the drill-down keeps the page's filters (those current_filters reads), nothing else
+    # of the query string: a `code` there gave url_for two codes (a 500), `_external`…
+    # would be url_for's own options
+    kept: dict[str, Any] = {k: v for k, v in request.args.items()
+                            if k in ("demarche", "periode", "equipe")}
+    link = (lambda code: url_for("statistics.exigence", code=code, **kept)) \
         if "exigences" in names else None
     built = tables.build(facts, filters, names, link)
     for table in built:

@@ -52,6 +52,8 @@ def delete(fichier_id: int):
     if fichier is None:
         abort(404)
     candidature = db.get(Candidature, fichier.candidature_id)
+    if candidature is None:  # the file goes with its candidature (cascade)
+        abort(404)
     from backoffice.workflow.base import load_for_update
 
     load_for_update(candidature.reference)
@@ -96,6 +98,8 @@ def file_history(fichier_id: int):
     if fichier is None:
         abort(404)
     candidature = db.get(Candidature, fichier.candidature_id)
+    if candidature is None:  # the file goes with its candidature (cascade)
+        abort(404)
     used = support.usage(fichier)
     holder = used.get("preuve") or used.get("piece") or used.get("upload")
     about = [and_(AuditEvent.target_type == "fichier", AuditEvent.target_id == str(fichier.id))]
@@ -106,6 +110,7 @@ def file_history(fichier_id: int):
         AuditEvent.candidature_id == candidature.id, or_(*about))
         .order_by(AuditEvent.id)).all()
     lexicon = history.lexicon_for(candidature, events)
+    people: dict[int | None, str]  # looked up with None for a vendor's upload: no name
     people = {u.id: u.name for u in db.scalars(select(User).where(User.id.in_(
         {fichier.uploaded_by_user_id} - {None})))}
     uploader = people.get(fichier.uploaded_by_user_id) or \

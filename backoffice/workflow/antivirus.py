@@ -39,6 +39,8 @@ def declarer_infecte(fichier: Fichier, *, signature: str) -> None:
     before = fichier.scan_status
     fichier.scan_status, fichier.scan_detail, fichier.scanned_at = "infecte", signature, now()
     candidature = db.get(Candidature, fichier.candidature_id)
+    if candidature is None:  # a file goes with its candidature (cascade)
+        raise LookupError(f"fichier {fichier.id}: candidature {fichier.candidature_id} absente")
     audit.record(ANTIVIRUS, "antivirus.fichier_infecte", fichier, candidature=candidature,
                  before={"scan_status": before},
                  after={"scan_status": "infecte", "fichier": fichier.original_name,

@@ -29,6 +29,10 @@ def can_prendre(actor: User, candidature: Candidature) -> bool:
             and step.status != "a_venir" and (step.assignee_id is None or resubmitted_to_me))
 
 
+def _name(assignee: User | None) -> str:
+    return assignee.name if assignee is not None else "un autre vérificateur"
+
+
 def prendre(candidature: Candidature, *, actor: User) -> None:
     """"Je prends ce dossier": the current step is now the actor's."""
     ensure_open(candidature)
@@ -39,7 +43,7 @@ def prendre(candidature: Candidature, *, actor: User) -> None:
         return
     if step.assignee_id not in (None, actor.id):
         raise TransitionError("assigned_to_someone_else",
-                              f"Ce dossier est attribué à {step.assignee.name}.")
+                              f"Ce dossier est attribué à {_name(step.assignee)}.")
     before, step.assignee = step.assignee_id, actor
     touch(candidature)
     audit.record(actor, "attribution.prendre", step, candidature=candidature,
@@ -73,7 +77,7 @@ def liberer(candidature: Candidature, *, actor: User) -> None:
     if step.assignee_id != actor.id:
         # handing someone's dossier on is « Confier », which says to whom
         raise TransitionError("assigned_to_someone_else",
-                              f"Ce dossier est attribué à {step.assignee.name} : seul "
+                              f"Ce dossier est attribué à {_name(step.assignee)} : seul "
                               "le vérificateur qui le tient peut le libérer.")
     before = {"status": step.status, "assignee": step.assignee_id}
     if STEPS[step.step].kind == FORM:

@@ -33,6 +33,8 @@ def ouvrir(product: Product, demarche_code: str, *, actor: Industriel) -> Candid
         raise InvalidInput("unknown_demarche", f"Démarche inconnue : « {demarche_code} ».")
     ensure_allowed(product.organisation_id == actor.organisation.id)
     demarche = db.get(Demarche, demarche_code)
+    if demarche is None:  # the reference data were not loaded (make db)
+        raise InvalidInput("unknown_demarche", f"Démarche inconnue : « {demarche_code} ».")
     window = campaigns.ensure_window_open_for(demarche, now())
     candidature = Candidature(
         organisation_id=product.organisation_id, product=product, demarche=demarche,

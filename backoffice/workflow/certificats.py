@@ -52,6 +52,8 @@ def _change(certificat: Certificat, target: str, *, actor: Actor, motif: str | N
     _ensure_status(certificat, allowed)
     motif = require_text(motif, "Le motif est obligatoire.")
     candidature = db.get(Candidature, certificat.candidature_id)
+    if candidature is None:  # a certificate's candidature is never deleted (foreign key)
+        raise LookupError(f"certificat {certificat.id}: candidature absente")
     before = {"status": certificat.status, "motive": certificat.status_motive}
     certificat.status, certificat.status_motive = target, motif
     certificat.status_changed_at = now()

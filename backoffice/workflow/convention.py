@@ -221,7 +221,7 @@ def _yousign_outcome(candidature: Candidature, actor: Actor, target: str, event:
         convention.signature_request_id = convention.document_id = None
         convention.signer_id, convention.sent_at = None, None
     _record(actor, candidature, f"marquer_{event}", before, **values)
-    post_system_message(candidature, f"convention.{event}", **values)
+    post_system_message(candidature, f"convention.{event}", attachments=(), **values)
 
 
 @transition("convention.marquer_expiree", StepKind.convention, {"envoyee"}, {"expiree"},

@@ -2,7 +2,8 @@
 
 The delay of a (démarche, step) is set by an admin in calendar or working days (French
 public holidays excluded, from the `holidays` library). The clock stops while the vendor
-has the file and restarts on resubmission with what was left."""
+has the file and, on resubmission, goes on with what was left: paused, then resumed —
+neither restarted from the full delay nor counting the vendor's time."""
 
 from __future__ import annotations
 
@@ -45,7 +46,13 @@ def add_days(start: datetime, days: float, working: bool) -> datetime:
         current += timedelta(days=1)
         if is_working_day(current):
             whole -= 1
-    return current + timedelta(days=fraction)
+    current += timedelta(days=fraction)
+    # what was left at a pause rarely is a whole number of days: its fraction must not
+    # carry the due date onto a week-end or a public holiday, where it would count for
+    # nothing (a working-day delay ends on a working day)
+    while fraction and not is_working_day(current):
+        current += timedelta(days=1)
+    return current
 
 
 def days_between(start: datetime, end: datetime, working: bool) -> float:
@@ -88,10 +95,13 @@ def pause_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> None
 
 
 def resume_clock(step: CandidatureStep, demarche_code: str, at: datetime) -> None:
-    """The vendor answered: the clock restarts with what was left (not less than zero)."""
+    """The vendor answered: the clock goes on from `at` with what was left at the pause
+    (not less than zero) — the days already counted stay counted, the delay does not
+    start again, and the time the vendor had the file is not counted against ANS."""
     if step.paused_at is None:
         start_clock(step, demarche_code, at)
         return
+    step.resumed_at = at
     rule = rule_for(demarche_code, step.step)
     working = bool(rule and rule.working_days)
     step.paused_days = (step.paused_days or 0.0) + max(
@@ -113,8 +123,8 @@ def record_lead(step: CandidatureStep) -> None:
     unit: calendar or working days), and whether it was within the delay: the delay
     minus what was left at the decision (negative when overdue). A step without a rule,
     or whose clock never started, has no lead time."""
-    if step.due_at is None and step.remaining_days is None:
-        return
+    if step.decided_at is None or (step.due_at is None and step.remaining_days is None):
+        return  # undecided (stop_clock checks it), or the clock never started
     rule = rule_for(step.candidature.demarche_code, step.step)
     if rule is None:
         return

@@ -153,7 +153,7 @@ def can_decider(actor: Actor, candidature: Candidature, step_code: str, *,
 can_valider = can_demander_complements = can_rejeter = can_decider
 
 
-def _ensure_decider(actor: Actor, candidature: Candidature, step_code: str):
+def _ensure_decider(actor: User, candidature: Candidature, step_code: str):
     ensure_open(candidature)
     step = _form_step(candidature, step_code)
     ensure_allowed(can_decider(actor, candidature, step_code, check_state=False))

@@ -65,7 +65,7 @@ def ecrire(candidature: Candidature, *, actor: Actor, body: str, subject: str = 
     message = Message(
         candidature_id=candidature.id,
         author_kind="systeme" if systeme else "ans" if ans else "industriel",
-        author_id=actor.id if ans else None,
+        author_id=actor.id if isinstance(actor, User) else None,  # ans
         kind="automatique" if systeme else "note_interne" if note_interne else "message",
         event=event, subject=subject or "", body=body, created_at=at,
         reponse_attendue=reponse_attendue and ans and not note_interne,

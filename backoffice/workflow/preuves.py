@@ -157,6 +157,8 @@ def deposer_preuve(candidature: Candidature, section_code: str, exigence_code: s
 def archiver_preuve(candidature: Candidature, preuve: Preuve, *, actor: Actor) -> None:
     """The vendor's "croix": the preuve stays visible as archived."""
     exigence = db.get(CandidatureExigence, preuve.exigence_id)
+    if exigence is None:  # a preuve goes with its exigence (cascade)
+        raise LookupError(f"preuve {preuve.id}: exigence absente")
     section = exigence.section
     _ensure_vendor_can_edit(actor, candidature, section)
     if preuve.archived_at is not None:
@@ -206,7 +208,7 @@ def soumettre_section(candidature: Candidature, section_code: str, *, actor: Act
                         round=section.round)
 
 
-def _ensure_reviewer(actor: Actor, candidature: Candidature, section: SectionReview) -> None:
+def _ensure_reviewer(actor: User, candidature: Candidature, section: SectionReview) -> None:
     ensure_open(candidature)
     ensure_allowed(is_verificateur_for(actor, candidature))
     # the predicates (can_juger…) refuse another reviewer's section; here it is a 409

@@ -46,7 +46,9 @@ def evaluer(product: Product, questionnaire: str, *, actor: Actor, total: int | 
     """Record (replace) the product's answers to one self-assessment questionnaire."""
     ensure_allowed(isinstance(actor, Industriel)
                    and actor.organisation.id == product.organisation_id)
-    if total is not None and ((answered or 0) > total or (score or 0) > total):
+    if total is None or answered is None:  # the API requires both (NOT NULL columns)
+        raise InvalidInput("validation_error", "total et answered sont obligatoires.")
+    if answered > total or (score or 0) > total:
         raise InvalidInput("validation_error", "answered et score ne peuvent dépasser total.")
     evaluation = db.scalar(select(ProductEvaluation).where(
         ProductEvaluation.product_id == product.id,

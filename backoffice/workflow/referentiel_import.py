@@ -100,12 +100,12 @@ def import_workbook(path: Path, *, code: str, version: str, label: str,
             other.current = False
     referentiel = Referentiel(code=code, version=version, label=label, current=make_current)
     for position, (section, (title, exigences)) in enumerate(sections.items()):
-        row = ReferentielSection(code=section, title=title, position=position)
+        kept = ReferentielSection(code=section, title=title, position=position)
         ordered = sorted(exigences.values(), key=lambda e: e.order)
-        row.exigences = [ReferentielExigence(code=e.code, title=e.title, statement=e.statement,
-                                             expected_preuves=e.preuves, criticite=e.criticite,
-                                             position=i) for i, e in enumerate(ordered)]
-        referentiel.sections.append(row)
+        kept.exigences = [ReferentielExigence(code=e.code, title=e.title, statement=e.statement,
+                                              expected_preuves=e.preuves, criticite=e.criticite,
+                                              position=i) for i, e in enumerate(ordered)]
+        referentiel.sections.append(kept)
     if not profils:  # no Profil column: one profil selecting everything
         profils = {"GENERAL": set(sections)}
     referentiel.profils = [Profil(code=c, label=c, sections=sorted(s))

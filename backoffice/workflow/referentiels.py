@@ -37,13 +37,19 @@ def profil_labels(candidature: Candidature) -> dict[str, str]:
     before recevabilité fixes it): people read « Général », never GEN."""
     from backoffice.models import Profil
 
-    referentiel_id: Any = candidature.referentiel_id
-    if referentiel_id is None:  # one query, not two: the dossier page counts them
-        referentiel_id = select(Referentiel.id).where(
-            Referentiel.code == referentiel_code(candidature),
-            Referentiel.current.is_(True)).scalar_subquery()
     return dict(db.execute(select(Profil.code, Profil.label)
-                           .where(Profil.referentiel_id == referentiel_id)).tuples().all())
+                           .where(Profil.referentiel_id == profils_referentiel(candidature)))
+                .tuples().all())
+
+
+def profils_referentiel(candidature: Candidature) -> Any:
+    """The id of the référentiel whose profils the candidature's form names (a value, or
+    a scalar subquery: one query, not two — the dossier page counts them)."""
+    if candidature.referentiel_id is not None:
+        return candidature.referentiel_id
+    return select(Referentiel.id).where(
+        Referentiel.code == referentiel_code(candidature),
+        Referentiel.current.is_(True)).scalar_subquery()
 
 
 def profils_text(candidature: Candidature) -> str:
@@ -91,7 +97,11 @@ def fix_referentiel(candidature: Candidature) -> None:
 
 
 def selected_sections(candidature: Candidature) -> list[ReferentielSection]:
-    referentiel = db.get(Referentiel, candidature.referentiel_id)
+    referentiel = db.get(Referentiel, candidature.referentiel_id) \
+        if candidature.referentiel_id is not None else None
+    if referentiel is None:  # callers fix it first (open_sections)
+        raise InvalidInput("no_referentiel", "Aucun référentiel n'est fixé pour cette "
+                           "candidature.")
     wanted: set[str] = set()
     for profil in referentiel.profils:
         if profil.code in candidature.profils:
@@ -127,7 +137,7 @@ def exigence_codes(candidature: Candidature) -> dict[str, str]:
 # --- loading the shared reference data ------------------------------------------------
 
 
-def load_json(path: Path | None = None, version: str = "V1") -> list[Referentiel]:
+def load_json(path: Path | None = None, version: str = "V1") -> list[Referentiel | None]:
     """Kept for callers written before backoffice/reference, which loads the référentiels
     (data/referentiels.json) with the rest of the reference data; `path` is ignored."""
     from backoffice import reference

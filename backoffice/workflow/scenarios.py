@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from backoffice.workflow.definitions import STEPS, StepKind
 
 FileFactory = Callable[[Candidature, str], Fichier]
 
-FORM_DATA = {
+FORM_DATA: dict[str, Any] = {
     "responsable_legal": {"nom": "Martin", "prenom": "Jeanne", "fonction": "Présidente"},
     "contact": {"nom": "Durand", "prenom": "Paul", "email": "contact@editeur.example.fr",
                 "telephone": "0102030405"},
@@ -119,8 +120,8 @@ class Driver:
                 preuves.juger_exigence(candidature, section.code, exigence.code,
                                        actor=self.verificateur, verdict="non_conforme",
                                        comment="La preuve ne montre pas la saisie des traits.")
-            elif preuves.effective_verdict(exigence, section.round) is None or \
-                    preuves.effective_verdict(exigence, section.round).verdict != "conforme":
+            elif (verdict := preuves.effective_verdict(exigence, section.round)) is None or \
+                    verdict.verdict != "conforme":
                 preuves.juger_exigence(candidature, section.code, exigence.code,
                                        actor=self.verificateur, verdict="conforme")
         self._tick()
@@ -155,6 +156,8 @@ class Driver:
             elif kind == StepKind.preuves:
                 self.pass_preuves(candidature, modifications=modifications)
             elif kind == StepKind.college:
+                if self.college_member is None:
+                    raise ValueError("this driver has no collège member to pass the collège")
                 college.inscrire(candidature, actor=self.college_member)
                 college.decision_favorable(candidature, actor=self.college_member)
             elif kind == StepKind.preuves_pour_avis:

@@ -51,6 +51,8 @@ def usage(fichier: Fichier) -> dict:
     preuve = db.scalar(select(Preuve).where(Preuve.fichier_id == fichier.id))
     if preuve is not None:
         exigence = db.get(CandidatureExigence, preuve.exigence_id)
+        if exigence is None:  # a preuve goes with its exigence (cascade)
+            raise LookupError(f"preuve {preuve.id}: exigence absente")
         return {"kind": "preuve", "preuve": preuve, "exigence": exigence,
                 "section": exigence.section}
     upload = db.scalar(select(ZipPourAvis).where(ZipPourAvis.fichier_id == fichier.id))
@@ -115,6 +117,8 @@ def supprimer_fichier(fichier: Fichier, *, actor: User, motif: str, demande: str
         raise TransitionError("ans_document", "Ce document a été produit par l'ANS : il ne "
                                               "peut pas être supprimé par le support.")
     candidature = db.get(Candidature, fichier.candidature_id)
+    if candidature is None:  # a file goes with its candidature (cascade)
+        raise LookupError(f"fichier {fichier.id}: candidature absente")
     used = usage(fichier)
     if used["kind"] == "preuve":
         if used["section"].status == "validee":

@@ -15,7 +15,7 @@ from backoffice.db import db
 from backoffice.demo_files import one_page_pdf
 from backoffice.models import Candidature, SectionReview
 from backoffice.seed import new_api_token
-from tests.e2e.conftest import axe_violations, login, screenshot
+from tests.e2e.conftest import axe_violations, confirm, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -36,17 +36,14 @@ def _judge(page, code, verdict, comment=None):
                                        "non_applicable": "Non applicable"}[verdict]).first.click()
     if comment:
         section.locator("textarea").fill(comment)
-    section.get_by_role("button", name="Enregistrer le verdict").click()
-    page.wait_for_load_state("networkidle")
+    expect(page.locator("#section-save-status")).to_have_text("Enregistré")  # autosaved
 
 
 def _review_all_conforme(page):
     if page.get_by_role("button", name="Commencer la revue").count():
         page.get_by_role("button", name="Commencer la revue").click()
         page.wait_for_load_state("networkidle")
-    for code in page.locator("section[data-code]").evaluate_all(
-            "nodes => nodes.map(n => n.dataset.code)"):
-        _judge(page, code, "conforme")
+    confirm(page, page.locator("#section-verdicts"), "Tout conforme")
     page.get_by_role("button", name="Valider la section").click()
     page.wait_for_load_state("networkidle")
 

@@ -28,7 +28,7 @@ from backoffice.auth.passwords import hash_password
 from backoffice.db import db
 from backoffice.demo_files import one_page_pdf
 from backoffice.models import PieceType, User
-from tests.e2e.conftest import RESULTS, axe_violations, login, screenshot
+from tests.e2e.conftest import RESULTS, axe_violations, confirm, login, screenshot
 
 pytestmark = pytest.mark.browser
 PASSWORD = "mot-de-passe-du-parcours-dmn"
@@ -98,8 +98,7 @@ def _judge(page, code: str, verdict: str, comment: str | None = None) -> None:
                                         "non_conforme": "Non conforme"}[verdict]).first.click()
     if comment:
         exigence.locator("textarea").fill(comment)
-    with page.expect_navigation():
-        exigence.get_by_role("button", name="Enregistrer le verdict").click()
+    expect(page.locator("#section-save-status")).to_have_text("Enregistré")  # autosaved
 
 
 def _start_review(page, reference: str, section: str) -> list[str]:
@@ -111,8 +110,8 @@ def _start_review(page, reference: str, section: str) -> list[str]:
 
 
 def _all_conforme(page, reference: str, section: str) -> None:
-    for code in _start_review(page, reference, section):
-        _judge(page, code, "conforme")
+    _start_review(page, reference, section)
+    confirm(page, page.locator("#section-verdicts"), "Tout conforme")
     _post_and_wait(page, "Valider la section")
     expect(page.get_by_text(f"Section {section} validée.")).to_be_visible()
 
@@ -161,7 +160,7 @@ def test_dmn_nom_de_marque_from_request_to_certificate(page, live_server) -> Non
     login(page, verificateur)
     page.goto(f"/instruction/candidatures/{reference}")
     _post_and_wait(page, "Je prends ce dossier")
-    _post_and_wait(page, "Valider la recevabilité")
+    confirm(page, page, "Valider la recevabilité")
     expect(page.get_by_text("Recevabilité : étape validée.")).to_be_visible()
     request_id = f"sr-journey-{reference.lower()}"
     page.get_by_label("Identifiant de la demande Yousign").fill(request_id)
@@ -174,7 +173,7 @@ def test_dmn_nom_de_marque_from_request_to_certificate(page, live_server) -> Non
                                   "X-Yousign-Signature-256": sign("secret-e2e", payload)})
     assert hook.json() == {"status": "processed", "reference": reference}
     page.reload()
-    _post_and_wait(page, "Valider la convention")
+    confirm(page, page, "Valider la convention")
     expect(page.locator(".fr-stepper__title")).to_have_text(re.compile("^Dépôt des preuves"))
 
     # --- preuves: every section filed; the first one goes through two rounds of
@@ -267,10 +266,9 @@ def test_dmn_nom_de_marque_from_request_to_certificate(page, live_server) -> Non
         f"Conflit d'intérêts : {conflicted['name']} — raison : Mission de conseil auprès de "
         "Cardiosuivi SAS en 2025.")
     item.locator("label[for^=decision-][for$=-favorable]").click()
-    with page.expect_navigation():
-        item.get_by_role("button", name="Enregistrer la décision").click()
+    confirm(page, item, "Enregistrer la décision")
     expect(page.get_by_text("Décision enregistrée.")).to_be_visible()
-    _post_and_wait(page, "Clore la séance")
+    confirm(page, page, "Clore la séance")
     expect(page.get_by_role("link", name="Procès-verbal (PDF signé)")).to_be_visible()
     _logout(page)
 
@@ -351,6 +349,7 @@ def test_dmn_nom_de_marque_from_request_to_certificate(page, live_server) -> Non
     assert "Mission de conseil" not in history
     page.goto(f"/verify/{number}")
     expect(page.get_by_test_id("verdict")).to_contain_text(f"Certificat {number} : valide")
+    page.goto("/")  # /verify is public: its header has no « Se déconnecter »
     _logout(page)
 
     # --- what a collège member sees: the séance, the decision, the conflict, the file ---

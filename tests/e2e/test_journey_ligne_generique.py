@@ -25,7 +25,7 @@ from backoffice.db import db
 from backoffice.demo_files import one_page_pdf, preuves_zip
 from backoffice.models import Fichier, ReferentielExigence
 from tests import test_antivirus
-from tests.e2e.conftest import axe_violations, login, screenshot
+from tests.e2e.conftest import axe_violations, confirm, login, screenshot
 from tests.e2e.test_journey_sons import Vendor, _click, _history_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.clamav]
@@ -40,9 +40,8 @@ PIECES = ["documentation_fonctionnelle", "attestation_protection_donnees",
 
 @pytest.fixture(scope="module")
 def clamd(tmp_path_factory):
-    """The clamav tier's daemon (tests/test_antivirus.py), for this module only: its
-    socket path is one per process, so a second daemon of the session (test_antivirus's
-    own) could not start while this one lived."""
+    """The clamav tier's daemon (tests/test_antivirus.py), for this module only (each
+    daemon has its own socket directory)."""
     yield from test_antivirus.clamd.__wrapped__(tmp_path_factory)
 
 
@@ -127,14 +126,15 @@ def test_ligne_generique_zip_then_a_support_deletion(page, live_server, clamd) -
         found = page.locator(f'section[data-file="{WRONG}"]')
         found.get_by_label("Référence de la demande *").fill(DEMANDE)
         found.get_by_label("Motif *").fill(MOTIF)
-        _click(page, "Supprimer ce fichier", f"« {WRONG} » est supprimé")
+        confirm(page, found, "Supprimer ce fichier")
+        expect(page.get_by_text(f"« {WRONG} » est supprimé").first).to_be_visible()
         _logout(page)
 
         # the vérificateur decides the recevabilité, then reads the zip
         login(page, verificateur)
         page.goto(f"/instruction/candidatures/{reference}")
         _click(page, "Je prends ce dossier", "Le dossier vous est attribué.")
-        _click(page, "Valider la recevabilité")
+        confirm(page, page, "Valider la recevabilité")
         panel = page.get_by_test_id("pour-avis")
         expect(panel).to_contain_text("Déposées")
         expect(panel).to_contain_text("1 fichier non rattaché")

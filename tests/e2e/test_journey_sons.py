@@ -23,7 +23,7 @@ from backoffice.demo_files import one_page_pdf
 from backoffice.models import CampaignWindow, Candidature, Certificat
 from backoffice.uploads import storage
 from backoffice.workflow.base import now
-from tests.e2e.conftest import axe_violations, login, screenshot
+from tests.e2e.conftest import axe_violations, confirm, login, screenshot
 from tests.helpers import pdf_text
 
 pytestmark = pytest.mark.browser
@@ -79,19 +79,14 @@ def _instruct_form_step(page, reference: str, label: str) -> None:
     page.goto(f"/instruction/candidatures/{reference}")
     expect(page.locator(".fr-stepper__title")).to_have_text(re.compile(f"^{label}"))
     _click(page, "Je prends ce dossier", "Le dossier vous est attribué.")
-    _click(page, "Valider l'étape")
+    confirm(page, page, "Valider l'étape")
     expect(page.locator(".fr-stepper__title")).not_to_have_text(re.compile(f"^{label}"))
 
 
 def _review_section(page, reference: str, code: str) -> None:
     page.goto(f"/instruction/candidatures/{reference}/sections/{code}")
     _click(page, "Commencer la revue")
-    for exigence in page.locator("section[data-code]").evaluate_all(
-            "nodes => nodes.map(n => n.dataset.code)"):
-        section = page.locator(f'section[data-code="{exigence}"]')
-        section.locator("label", has_text="Conforme").first.click()
-        section.get_by_role("button", name="Enregistrer le verdict").click()
-        page.wait_for_load_state("networkidle")
+    confirm(page, page.locator("#section-verdicts"), "Tout conforme")
     _click(page, "Valider la section", f"Section {code} validée.")
 
 
@@ -133,7 +128,7 @@ def test_sons_sas_from_the_campaign_window_to_referencement(page, live_server,
         "name": "convention-signee.pdf", "mimeType": "application/pdf",
         "buffer": one_page_pdf("Convention signée")}])
     _click(page, "Enregistrer la signature")
-    _click(page, "Valider la convention")
+    confirm(page, page, "Valider la convention")
     expect(page.locator(".fr-stepper__title")).to_have_text(re.compile("^Dépôt des preuves"))
 
     # the vendor files a preuve per exigence and submits each section; she reviews them

@@ -77,9 +77,10 @@ def test_find_a_rejected_dossier_then_save_and_reuse_a_view(page, live_server) -
             break
     assert page.evaluate("document.activeElement.getAttribute('href')") == "#table-file"
     page.keyboard.press("Enter")
-    # the sortable headers, the first row's checkbox, then its reference
+    # the scrollable table's wrapper (focusable, so that a keyboard can scroll it), the
+    # sortable headers, the first row's checkbox, then its reference
     trail = []
-    for _ in range(4):
+    for _ in range(6):
         page.keyboard.press("Tab")
         trail.append(page.evaluate(
             "document.activeElement.tagName + ' ' + (document.activeElement.closest('tr') "

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from backoffice.db import db
 from backoffice.models import AuditEvent, Candidature, Message, OutboxMail
 from tests.api.conftest import PDF
-from tests.helpers import csrf_token, login, logout
+from tests.helpers import csrf_token, login, login_as, logout
 
 
 def _reload(candidature) -> Candidature:
@@ -299,3 +299,79 @@ def test_history_tells_who_by_name_and_what_in_french(desk) -> None:
             "« Kbis illisible. »") in page
     assert "L'industriel (Careoptim)" in page and "a soumis l'étape « Recevabilité »" in page
     assert "recevabilite." not in page  # no raw audit code
+
+
+def _current_tab(html: str) -> str:
+    import re
+
+    match = re.search(r'onglet=(\w+)" aria-current="page"', html)
+    assert match, "no tab marked current"
+    return match.group(1)
+
+
+def test_a_form_step_opens_on_its_form_with_the_pieces_checklist(desk) -> None:
+    """Issue 18, item 4: the pièces of the step next to its decision, each provided,
+    deleted by the support desk or missing, whoever looks (the colleague too)."""
+    from backoffice.models import Fichier, Piece
+
+    candidature = desk.candidature()
+    pieces = db.execute(select(Piece, Fichier).join(Fichier, Fichier.id == Piece.fichier_id)
+                        .where(Piece.candidature_id == candidature.id,
+                               Piece.step == "recevabilite")).all()
+    by_type: dict[str, list] = {}
+    for piece, fichier in pieces:
+        by_type.setdefault(piece.type_code, []).append(fichier)
+    deleted_type, provided_type = list(by_type)[:2]
+    assert len(by_type[deleted_type]) == 1  # its only file is deleted: « supprimée »
+    deleted_file = by_type[deleted_type][0]
+    deleted_file.deleted_at = deleted_file.uploaded_at
+    db.commit()
+    for viewer in (desk.me, desk.colleague):
+        login_as(desk.client, viewer)
+        html = desk.client.get(f"/instruction/candidatures/{candidature.reference}") \
+            .get_data(as_text=True)
+        assert _current_tab(html) == "formulaire"
+        panel = html.split('data-testid="checklist"')[1].split("</section>")[0]
+        assert f'data-piece="{deleted_type}" data-state="supprimee"' in panel
+        assert "Supprimée par le support" in panel
+        assert deleted_file.original_name not in panel
+        assert f'data-piece="{provided_type}" data-state="fournie"' in panel
+        assert by_type[provided_type][0].original_name in panel
+
+
+def test_the_evidence_step_opens_on_its_sections(desk) -> None:
+    candidature = desk.candidature(until="preuves")
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}") \
+        .get_data(as_text=True)
+    assert _current_tab(html) == "preuves"
+    panel = html.split('data-testid="step-sections"')[1].split("</section>")[0]
+    from backoffice.models import SectionReview
+
+    sections = list(db.scalars(select(SectionReview.code).where(
+        SectionReview.candidature_id == candidature.id)))
+    assert sections and all(f'data-section="{code}"' in panel for code in sections)
+    # asked for, another tab still opens
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}"
+                           "?onglet=messagerie").get_data(as_text=True)
+    assert _current_tab(html) == "messagerie"
+
+
+def test_the_college_step_says_whether_a_seance_is_planned(desk) -> None:
+    candidature = desk.candidature(until="college")
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}") \
+        .get_data(as_text=True)
+    assert _current_tab(html) == "preuves"
+    assert "Pas encore inscrit à une séance" in html
+
+
+def test_a_closed_dossier_opens_on_its_history(desk) -> None:
+    from backoffice.workflow import forms
+
+    candidature = desk.candidature()
+    forms.prendre(candidature, "recevabilite", actor=desk.me)
+    forms.rejeter(candidature, "recevabilite", actor=desk.me, motif="Hors périmètre.")
+    db.commit()
+    html = desk.client.get(f"/instruction/candidatures/{candidature.reference}") \
+        .get_data(as_text=True)
+    assert _current_tab(html) == "historique"
+    assert 'data-testid="checklist"' not in html

@@ -88,3 +88,7 @@ class TestPourAvis(PostEndpointChecks):
 
 class TestRelancerEmission(PostEndpointChecks):
     path, allowed_roles = f"{REF}/emission/relancer", V
+
+
+class TestSectionVerdicts(PostEndpointChecks):
+    path, allowed_roles, form = f"{REF}/sections/INS/verdicts", V, {"tout_conforme": "1"}

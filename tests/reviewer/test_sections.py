@@ -178,3 +178,18 @@ def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:
     assert counts[0] == counts[1], counts
     html = response.get_data(as_text=True)
     assert html.count('class="bo-verdict"') == 30 and html.count("Télécharger") == 150
+
+
+def test_my_sections_are_one_click_from_home(desk) -> None:
+    """« Mes sections » on the home page: the sections I review, not my colleague's."""
+    candidature = _in_review(desk)
+    base = f"/instruction/candidatures/{candidature.reference}/sections"
+    _post(desk, f"{base}/INS/commencer")
+    home = desk.client.get("/instruction/").get_data(as_text=True)
+    assert 'href="/instruction/sections?attribution=moi"' in home
+    mine = desk.client.get("/instruction/sections?attribution=moi").get_data(as_text=True)
+    assert set(re.findall(r'data-section="([A-Z]+)"', mine)) == {"INS"}
+    logout(desk.client)
+    login(desk.client, desk.colleague)
+    theirs = desk.client.get("/instruction/sections?attribution=moi").get_data(as_text=True)
+    assert "INS" not in set(re.findall(r'data-section="([A-Z]+)"', theirs))

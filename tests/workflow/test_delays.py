@@ -99,3 +99,31 @@ def test_opening_outside_any_window_is_refused(driver, product) -> None:
         window.opens_at = datetime(2023, 1, 1, tzinfo=UTC)
     with pytest.raises(WindowClosed, match="1er janvier 2024 01:00"):
         driver.open(product, "sons_sas")
+
+
+def test_what_was_left_never_ends_on_a_week_end() -> None:
+    """Half a working day left, resumed on Friday 15:00 (Paris): the due date is Monday,
+    not Saturday 03:00, where a working-day delay would count for nothing."""
+    friday = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+    due = delays.add_days(friday, 0.5, working=True)
+    assert delays.is_working_day(due)
+    assert due.astimezone(delays.PARIS).strftime("%A") == "Monday"
+    assert delays.days_between(friday, due, working=True) == pytest.approx(0.5, abs=0.01)
+    # whole days are unchanged: three working days from Wednesday 23 December is Tuesday 29
+    assert delays.add_days(PARIS_NOON, 3, working=True).day == 29
+
+
+def test_a_step_waiting_on_compléments_has_its_clock_paused(driver, ctx) -> None:
+    """The demo and the factories place candidatures directly (seed.place_at_step): a
+    step waiting on the vendor's compléments is paused with what was left, as the
+    workflow leaves it, so that its resubmission resumes the clock instead of keeping a
+    due date that ran on while the vendor had the file."""
+    candidature = CandidatureFactory(status_at_step="complements_demandes")
+    step = candidature.step(candidature.current_step)
+    assert step.status == "complements_demandes"
+    assert step.due_at is None and step.paused_at is not None
+    assert 0 < step.remaining_days <= 60
+    left = step.remaining_days
+    delays.resume_clock(step, candidature.demarche_code, utcnow())
+    assert step.resumed_at is not None and step.paused_at is None
+    assert (step.due_at - step.resumed_at).total_seconds() / 86400 == pytest.approx(left)
