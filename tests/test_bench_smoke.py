@@ -157,7 +157,7 @@ def test_queue_views_benchmark_reads_each_path_beside_the_plain_queue(bench_url)
 
 def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_url,
                                                                         tmp_path: Path) -> None:
-    """Migration 0026: the campaign filter of a campaign with one candidature left reads
+    """Migration 0027: the campaign filter of a campaign with one candidature left reads
     that candidature, instead of every candidature in progress along the sort's index."""
     from sqlalchemy import inspect
 
@@ -191,7 +191,7 @@ def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_u
 
 def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
                                                                  tmp_path: Path) -> None:
-    """Migration 0026: « mes dossiers » on the home page reads the user's entries of
+    """Migration 0027: « mes dossiers » on the home page reads the user's entries of
     ix_candidature_mine, not every entry of the démarches in ix_candidature_overview."""
     from sqlalchemy import event
 

@@ -15,8 +15,8 @@ step): ix_candidature_overview has the assignee in fourth place, so every entry 
 démarches was read (2,140 buffers, 21 ms at 1M for 2,909 dossiers); ix_candidature_mine
 reads the user's entries only (38 buffers, 3.8 ms).
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-03
 """
 
@@ -27,8 +27,8 @@ from alembic import op
 
 IN_PROGRESS = sa.text("status = 'en_cours'")
 
-revision = '0026'
-down_revision = '0025'
+revision = '0027'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
