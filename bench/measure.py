@@ -69,24 +69,7 @@ def timed_requests(call: Callable[[], Any], engine: Engine, repeat: int,
     """Run `call` (one request, checked by the caller) warmup + repeat times; report the
     server time percentiles, the SQL statements of the last run and their share of time.
     `before`, if given, runs ahead of each call, untimed (e.g. a colleague's commit)."""
-    for _ in range(warmup):
-        if before:
-            before()
-        call()
-    times, sql_ms = [], []
-    for _ in range(repeat):
-        if before:
-            before()
-        with sql_statements(engine) as statements:
-            start = time.perf_counter()
-            call()
-            elapsed = time.perf_counter() - start
-        times.append(elapsed * 1000)
-        sql_ms.append(statements.seconds * 1000)
-    out = summary(times)
-    out["queries"] = len(statements)
-    out["sql_p50_ms"] = round(percentile(sql_ms, 50), 2)
-    return out
+    return interleaved({"call": (call, before)}, engine, repeat, warmup)["call"]
 
 
 def interleaved(calls: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]],

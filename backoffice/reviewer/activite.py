@@ -28,6 +28,7 @@ from backoffice.models import (
 )
 from backoffice.queues.candidatures import visible_demarches
 from backoffice.reviewer import bp
+from backoffice.reviewer.dossier import id_cursor
 from backoffice.reviewer.history import Lexicon, describe, people_named, who
 from backoffice.reviewer.nouveautes import NOT_NEWS, VISIT_MINUTES
 from backoffice.workflow.definitions import DEMARCHES
@@ -126,14 +127,6 @@ def told(rows: Sequence[Any], parcours: set[str]) -> list[dict[str, Any]]:
             for e, reference, product in rows]
 
 
-def _before(value: str | None) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit():
-        abort(400)
-    return int(value)
-
-
 @bp.route("/activite")
 @roles_required("verificateur")
 def activite():
@@ -150,7 +143,7 @@ def activite():
     since = _visit(now)
     if period != "visite":
         since = now - timedelta(days=int(period.removesuffix("j")))
-    before = _before(request.args.get("avant"))
+    before = id_cursor(request.args.get("avant"))
     rows = db.execute(events_query(
         current_user.id, [demarche] if demarche else visible, since=since, types=types,
         mine=scope == "miens", before=before).limit(PAGE + 1)).all()

@@ -124,8 +124,9 @@ def _sections(candidature) -> list[dict[str, Any]]:
 MESSAGES_PAGE = 30  # messages per page of the messagerie tab, newest first
 
 
-def _before(value: str | None) -> int | None:
-    """The « messages précédents » cursor: the id of the oldest message shown."""
+def id_cursor(value: str | None) -> int | None:
+    """A keyset cursor given back by a page (`?avant=`): the id of the oldest row shown
+    (« messages précédents », the « Activité » page); 400 when it is not one."""
     if not value:
         return None
     if not value.isdigit():
@@ -266,7 +267,7 @@ def dossier(reference: str):
     elif tab == "preuves":
         context["sections"] = _sections(candidature)
     elif tab == "messagerie":
-        context.update(_thread(candidature, _before(request.args.get("avant"))))
+        context.update(_thread(candidature, id_cursor(request.args.get("avant"))))
         # the authors are mostly the colleagues already read: ask only for the others
         authors = {c.id: c for c in context["colleagues"]}
         missing = {m.author_id for m in context["messages"] if m.author_id} - set(authors)
