@@ -147,7 +147,7 @@ def _worker(tmp_path: Path, url: str, host: str, shared: Path) -> subprocess.Pop
 
 
 def _wait_for(condition, timeout: float = 300) -> None:
-    """Every periodic job (eleven now) runs several times: minutes on a loaded machine."""
+    """Every periodic job (fourteen now) runs several times: minutes on a loaded machine."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
