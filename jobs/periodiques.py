@@ -11,8 +11,10 @@ whose clock is right) and, at each new slot, *claims* it in Redis (`SET key NX E
 the one worker that wins enqueues the job on the `periodiques` queue (job id named after
 the slot, too). The job (`executer`) then runs under a second Redis lock held while it
 runs (`SET NX PX` with a token, released only by its holder), so that a run that outlasts
-its period is never overlapped by the next one. Each run is written to a short history
-in Redis (`historique`).
+its period is never overlapped by the next one. That lock lives LOCK_TTL seconds and is
+renewed while the run goes on: a host that dies mid-run (power cut, SIGKILL) blocks its
+job for at most LOCK_TTL, not for the run's whole time limit. Each run is written to a
+short history in Redis (`historique`).
 
 Embedded mode (no Redis, no worker): nothing is scheduled; the CLI commands stay."""
 
@@ -36,6 +38,7 @@ QUEUE = "periodiques"
 PREFIX = "backoffice:periodique"
 HISTORY = 200  # runs kept per periodic job
 JOB_TIMEOUT = 30 * 60  # seconds a run may take (RQ kills it after that)
+LOCK_TTL = 60  # seconds the run lock outlives its last renewal (every LOCK_TTL / 3)
 
 
 @dataclass(frozen=True)
@@ -180,12 +183,29 @@ def start(connection: Any, periods_: dict[str, int] | None = None) -> threading.
     return stop
 
 
-# Released only by the holder of the token (a run that overran its lock must not free
-# the next run's).
+# Released or renewed only by the holder of the token (a run that lost its lock must not
+# free or extend the next run's).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def _keep_alive(connection: Any, name: str, token: str, done: threading.Event) -> None:
+    """Renew the run lock every LOCK_TTL / 3 seconds until the run is done."""
+    from redis.exceptions import RedisError
+
+    while not done.wait(LOCK_TTL / 3):
+        try:
+            if not connection.eval(_RENEW, 1, lock_key(name), token, int(LOCK_TTL * 1000)):
+                log.warning("periodic job %s: its run lock was lost", name)
+                return
+        except RedisError as error:  # Redis away for a moment: the next renewal may do
+            log.warning("periodic job %s: run lock not renewed (%s)", name, error)
 
 
 @job(retries=0)
@@ -196,10 +216,13 @@ def executer(name: str, slot: int | None = None) -> Any:
     periodique = BY_NAME[name]
     connection = redis_connection()
     token = uuid.uuid4().hex
-    if not connection.set(lock_key(name), token, nx=True, px=(JOB_TIMEOUT + 60) * 1000):
+    if not connection.set(lock_key(name), token, nx=True, px=int(LOCK_TTL * 1000)):
         log.warning("periodic job %s (slot %s) skipped: its previous run is still going on",
                     name, slot)
         return {"ignore": "exécution précédente en cours"}
+    done = threading.Event()
+    threading.Thread(target=_keep_alive, args=(connection, name, token, done),
+                     name=f"verrou-{name}", daemon=True).start()
     started = time.time()
     record: dict[str, Any] = {"slot": slot, "par": owner(), "debut": started}
     try:
@@ -210,6 +233,7 @@ def executer(name: str, slot: int | None = None) -> Any:
         record["erreur"] = f"{type(error).__name__}: {error}"[:500]
         raise
     finally:
+        done.set()
         record["fin"] = time.time()
         with connection.pipeline() as pipe:
             pipe.lpush(history_key(name), json.dumps(record, default=str))

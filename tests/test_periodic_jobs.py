@@ -124,6 +124,46 @@ def test_a_run_is_skipped_while_the_previous_one_goes_on(redis, tmp_path) -> Non
     assert "envoyer-mails          toutes les 60 s — jamais exécutée" in listing
 
 
+@pytest.mark.redis
+def test_a_long_run_keeps_its_lock_and_a_dead_run_frees_it_soon(redis, tmp_path,
+                                                                monkeypatch) -> None:
+    """The run lock lives LOCK_TTL and is renewed while the run goes on: a run longer than
+    LOCK_TTL is still not overlapped; a run whose host died blocks the job LOCK_TTL at most
+    (it used to hold it for the 30-minute run time limit)."""
+    from jobs import maintenance
+
+    app = create_app({**base_config(tmp_path, f"sqlite:///{tmp_path / 'p.sqlite3'}"),
+                      "REDIS_URL": TEST_REDIS_URL})
+    monkeypatch.setattr(periodiques, "LOCK_TTL", 0.6)
+    key = periodiques.lock_key("purger-temporaires")
+    seen: dict[str, object] = {}
+
+    def long_run() -> int:
+        if "ttl_ms" in seen:  # the overlapping run got in
+            return 8
+        time.sleep(2.0)  # over three lock lifetimes
+        seen["ttl_ms"] = redis.pttl(key)
+        with app.app_context():  # another worker's turn comes while this run goes on
+            seen["overlap"] = periodiques.executer("purger-temporaires", 8)
+        return 7
+
+    monkeypatch.setattr(maintenance, "purger_temporaires", long_run)
+    with app.app_context():
+        assert periodiques.executer("purger-temporaires", 7) == 7
+    assert seen["overlap"] == {"ignore": "exécution précédente en cours"}
+    assert 0 < seen["ttl_ms"] <= 600  # renewed, and never longer than LOCK_TTL
+    assert redis.get(key) is None
+    # a host died mid-run: its lock was last renewed less than LOCK_TTL ago
+    redis.set(key, "run-of-a-dead-host", px=600)
+    monkeypatch.setattr(maintenance, "purger_temporaires", lambda: 3)
+    with app.app_context():
+        assert periodiques.executer("purger-temporaires", 9) == {
+            "ignore": "exécution précédente en cours"}
+        time.sleep(0.8)
+        assert periodiques.executer("purger-temporaires", 10) == 3
+    assert [run["slot"] for run in periodiques.history(redis, "purger-temporaires")] == [10, 7]
+
+
 # --- two real workers ---------------------------------------------------------------
 
 
@@ -142,26 +182,30 @@ def _worker(tmp_path: Path, url: str, host: str, shared: Path) -> subprocess.Pop
            "PERIODIC_JOBS": EVERY_JOB_FAST, "QUARANTINE_RETENTION_DAYS": "1",
            "UPLOAD_TMP_MAX_AGE_HOURS": "1"}
     env.pop("MAIL_SERVER", None)
-    return subprocess.Popen(WORKER, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    # stderr to a file: a pipe read only at the end fills up (64 kB of INFO lines, seconds
+    # at these periods) and blocks the worker on its next log line
+    with (tmp_path / f"{host}.log").open("wb") as log:
+        return subprocess.Popen(WORKER, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=log)
 
 
-def _wait_for(condition, timeout: float = 300) -> None:
-    """Every periodic job (fourteen now) runs several times: minutes on a loaded machine."""
+def _wait_for(lagging, timeout: float = 300) -> None:
+    """Until `lagging()` is empty: every periodic job (fourteen now) runs several times,
+    minutes on a loaded machine."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
+    while late := lagging():
+        assert time.monotonic() < deadline, f"timed out, runs so far: {late}"
         time.sleep(0.2)
 
 
-def _stop(worker: subprocess.Popen) -> str:
+def _stop(worker: subprocess.Popen, log: Path) -> str:
     worker.send_signal(signal.SIGTERM)
     try:
-        _, errors = worker.communicate(timeout=60)
+        worker.wait(timeout=60)
     except subprocess.TimeoutExpired:
         worker.kill()
-        _, errors = worker.communicate()
-    return errors
+        worker.wait()
+    return log.read_text(errors="replace")
 
 
 @pytest.mark.redis
@@ -189,19 +233,24 @@ def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_p
     old_quarantine = _stale_file(storage / "quarantaine" / "fichier-1", days=10)
     fresh_quarantine = _stale_file(storage / "quarantaine" / "fichier-2", days=0)
 
-    workers = [_worker(tmp_path, url, host, shared) for host in ("hote-a", "hote-b")]
+    hosts = ("hote-a", "hote-b")
+    workers = [_worker(tmp_path, url, host, shared) for host in hosts]
     errors: list[str] = []
     try:
-        def runs(name: str) -> list[dict]:
-            return periodiques.history(redis, name)
+        def lagging(wanted: dict[str, int]) -> dict[str, int]:
+            """The jobs with fewer runs than wanted, and how many they have."""
+            counts = {name: len(periodiques.history(redis, name)) for name in wanted}
+            return {name: n for name, n in counts.items() if n < wanted[name]}
 
-        _wait_for(lambda: all(len(runs(p.name)) >= 4 for p in periodiques.PERIODIQUES))
+        _wait_for(lambda: lagging({p.name: 4 for p in periodiques.PERIODIQUES}))
         # one host goes away: the other takes over its share, still once per slot
-        before = {p.name: len(runs(p.name)) for p in periodiques.PERIODIQUES}
-        errors.append(_stop(workers[0]))
-        _wait_for(lambda: all(len(runs(n)) >= before[n] + 3 for n in before))
+        before = {p.name: len(periodiques.history(redis, p.name))
+                  for p in periodiques.PERIODIQUES}
+        errors.append(_stop(workers[0], tmp_path / f"{hosts[0]}.log"))
+        _wait_for(lambda: lagging({n: before[n] + 3 for n in before}))
     finally:
-        errors += [_stop(w) for w in workers if w.poll() is None]
+        errors += [_stop(w, tmp_path / f"{host}.log") for w, host in zip(workers, hosts, strict=True)
+                   if w.poll() is None]
     log = "\n".join(errors)
 
     for periodique in periodiques.PERIODIQUES:

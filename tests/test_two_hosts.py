@@ -73,6 +73,7 @@ class Hosts:
                         **{k: str(v) for k, v in base_config(tmp, url).items()
                            if k.startswith("SIGNING_")}}
         self.processes: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
 
     def env(self, host: str) -> dict[str, str]:
         environ = {k: v for k, v in os.environ.items()
@@ -93,11 +94,8 @@ class Hosts:
 
     def web(self, host: str) -> str:
         port = _free_port()
-        self.processes.append(subprocess.Popen(
-            [*GUNICORN, "--config", str(ROOT / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "backoffice:create_app()"],
-            cwd=ROOT, env=self.env(host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True))
+        self.spawn(host, [*GUNICORN, "--config", str(ROOT / "gunicorn.conf.py"), "--bind",
+                          f"127.0.0.1:{port}", "backoffice:create_app()"])
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while True:
@@ -106,28 +104,35 @@ class Hosts:
                     return base
             except requests.RequestException:  # not listening yet, or busy starting
                 pass
-            assert self.processes[-1].poll() is None, self.processes[-1].stderr.read()
+            assert self.processes[-1].poll() is None, self.logs[-1].read_text()
             assert time.monotonic() < deadline, f"{host} did not start"
             time.sleep(0.3)
 
     def worker(self, host: str) -> subprocess.Popen:
-        process = subprocess.Popen(WORKER, cwd=ROOT, env=self.env(host),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return self.spawn(host, WORKER)
+
+    def spawn(self, host: str, command: list[str]) -> subprocess.Popen:
+        """stderr goes to a file: a pipe nobody reads fills up (64 kB of INFO lines) and
+        blocks the process on its next log line."""
+        log = self.tmp / f"{host}-{len(self.logs)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env(host),
+                                       stdout=subprocess.DEVNULL, stderr=out)
         self.processes.append(process)
+        self.logs.append(log)
         return process
 
     def stop(self) -> str:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        errors = []
         for process in self.processes:
             try:
-                errors.append(process.communicate(timeout=60)[1] or "")
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-                errors.append(process.communicate()[1] or "")
-        return "\n".join(errors)
+                process.wait()
+        return "\n".join(log.read_text(errors="replace") for log in self.logs)
 
 
 @pytest.fixture
