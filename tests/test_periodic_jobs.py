@@ -249,8 +249,8 @@ def test_two_workers_run_each_periodic_job_once_per_period(backend, redis, tmp_p
         errors.append(_stop(workers[0], tmp_path / f"{hosts[0]}.log"))
         _wait_for(lambda: lagging({n: before[n] + 3 for n in before}))
     finally:
-        errors += [_stop(w, tmp_path / f"{host}.log") for w, host in zip(workers, hosts, strict=True)
-                   if w.poll() is None]
+        errors += [_stop(w, tmp_path / f"{host}.log")
+                   for w, host in zip(workers, hosts, strict=True) if w.poll() is None]
     log = "\n".join(errors)
 
     for periodique in periodiques.PERIODIQUES:
