@@ -23,6 +23,8 @@ from backoffice.models._types import one_of
 from backoffice.workflow.definitions import SECTION_STATUSES
 
 VERDICTS = ("conforme", "non_conforme", "non_applicable")
+# a section waiting for its reviewer or under review: held by its assignee
+SECTION_HELD = ("soumise", "en_revue")
 
 
 class SectionReview(Base):
@@ -37,6 +39,10 @@ class SectionReview(Base):
         Index("ix_section_review_queue", "submitted_at", "id",
               postgresql_where=text("status IN ('soumise', 'en_revue')"),
               sqlite_where=text("status IN ('soumise', 'en_revue')")),
+        # the sections a vérificateur holds: part of « Mes dossiers » (queues/candidatures)
+        Index("ix_section_review_holder", "assignee_id", "candidature_id",
+              postgresql_where=text(f"status IN {SECTION_HELD!r}"),
+              sqlite_where=text(f"status IN {SECTION_HELD!r}")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

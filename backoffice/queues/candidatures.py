@@ -41,6 +41,7 @@ from backoffice.models import (
     SectionReview,
     User,
 )
+from backoffice.models.instruction import SECTION_HELD
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import (
     DEMARCHES,
@@ -222,7 +223,7 @@ class _Shape:
     demarche: bool = False
     step: bool = False
     status: bool = False
-    assignee: str | None = None  # "id" (mine or a colleague's) or "personne"
+    assignee: str | None = None  # "moi", "id" (a colleague's) or "personne"
     turn: str | None = None
     overdue: bool = False
     campaign: bool = False
@@ -240,7 +241,7 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
         if value:
             shape[name], params[name] = True, value
     if f.assignee == "moi":
-        shape["assignee"], params["assignee_id"] = "id", user.id
+        shape["assignee"], params["assignee_id"] = "moi", user.id
     elif f.assignee == "personne":
         shape["assignee"] = "personne"
     elif f.assignee and f.assignee.isdigit():
@@ -352,6 +353,19 @@ def _statement(shape: _Shape) -> Select:
     )
 
 
+def held_by(user_id: Any) -> Any:
+    """The ids of « Mes dossiers »: the candidatures whose current step the user holds, and
+    those with a section of the evidence review the user holds. A union of the two
+    indexes' entries for the user (ix_candidature_mine's column, ix_section_review_holder):
+    an OR of the two conditions would have the queue walk its sort's index and check every
+    row instead."""
+    mine = aliased(Candidature)
+    return (select(mine.id).where(mine.queue_assignee_id == user_id)
+            .union_all(select(SectionReview.candidature_id).where(
+                SectionReview.assignee_id == user_id,
+                SectionReview.status.in_(SECTION_HELD))))
+
+
 def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
     """Every filter reads the candidature's own columns (its queue fields): the sort's
     index is walked in order and rows are checked on the way."""
@@ -361,7 +375,9 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.current_step == bindparam("step"))
     if shape.status:
         stmt = stmt.where(Candidature.queue_status == bindparam("status"))
-    if shape.assignee == "id":
+    if shape.assignee == "moi":
+        stmt = stmt.where(Candidature.id.in_(held_by(bindparam("assignee_id"))))
+    elif shape.assignee == "id":
         stmt = stmt.where(Candidature.queue_assignee_id == bindparam("assignee_id"))
     elif shape.assignee == "personne":
         stmt = stmt.where(Candidature.queue_assignee_id.is_(None))

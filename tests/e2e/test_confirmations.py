@@ -121,3 +121,48 @@ def test_an_invalid_form_moves_the_focus_to_its_error_summary(page) -> None:
     summary.get_by_role("link", name=re.compile("^Mot de passe")).click()
     expect(page.locator("#password")).to_be_focused()
     assert axe_violations(page) == []
+
+
+def test_an_empty_required_field_stops_the_confirmation_with_french_messages(
+        page, live_server) -> None:
+    """A plain form with required fields: its DSFR messages, not the browser's bubbles; the
+    confirmation modal of an irreversible action does not open on an incomplete form."""
+    (fichier_id, reference, name), = _files(live_server, 1)
+    login(page, live_server.account("support"))
+    page.goto(f"/support/?reference={reference}&nom={name}")
+    panel = page.locator("section[data-file]").filter(has_text=name).first
+    panel.get_by_label("Motif *").fill("Fichier déposé par erreur")
+    panel.get_by_role("button", name="Supprimer ce fichier").click()
+
+    dialog = page.get_by_role("dialog", name="Supprimer ce fichier ?")
+    expect(dialog).to_be_hidden()
+    summary = panel.locator(".bo-error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Le formulaire contient une erreur")
+    request_field = panel.get_by_label("Référence de la demande *")
+    expect(request_field).to_have_attribute("aria-invalid", "true")
+    expect(panel.get_by_text("Ce champ est obligatoire.", exact=True)).to_have_count(1)
+    expect(panel.get_by_label("Motif *")).to_have_value("Fichier déposé par erreur")  # kept
+    assert axe_violations(page) == []
+    summary.get_by_role("link", name=re.compile("^Référence de la demande")).click()
+    expect(request_field).to_be_focused()
+
+    request_field.fill("SUP-2026-0099")  # the message goes as the field is filled
+    expect(panel.get_by_text("Ce champ est obligatoire.", exact=True)).to_have_count(0)
+    panel.get_by_role("button", name="Supprimer ce fichier").click()
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Annuler").click()
+    assert not _deleted(live_server, fichier_id)
+
+
+def test_an_empty_message_is_not_sent_and_says_why(page, live_server) -> None:
+    with live_server.app.app_context():
+        reference = db.scalar(select(Candidature.reference).order_by(Candidature.id))
+    login(page, live_server.account("verificateur"))
+    page.goto(f"/instruction/candidatures/{reference}?onglet=messagerie")
+    composer = page.locator("form").filter(has=page.get_by_label("Message *"))
+    url = page.url
+    composer.get_by_role("button", name=re.compile("Envoyer")).first.click()
+    expect(composer.locator(".bo-error-summary")).to_be_focused()
+    expect(composer.get_by_text("Ce champ est obligatoire.", exact=True)).to_be_visible()
+    assert page.url == url  # nothing was posted

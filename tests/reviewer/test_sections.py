@@ -180,6 +180,36 @@ def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:
     assert html.count('class="bo-verdict"') == 30 and html.count("Télécharger") == 150
 
 
+def test_my_dossiers_include_those_where_i_hold_a_section(desk) -> None:
+    """« Mes dossiers » (the queue's « attribution = moi » and the home page's column)
+    counts the dossiers where I review a section, once however many sections I hold;
+    a colleague's only once they hold one."""
+    candidature = _in_review(desk)
+    other = _in_review(desk)  # nobody holds anything of it
+    base = f"/instruction/candidatures/{candidature.reference}/sections"
+    _post(desk, f"{base}/INS/commencer")
+    _post(desk, f"{base}/RGPD/commencer")
+
+    def mine() -> list[str]:
+        return re.findall(r'<tr data-reference="([A-Z]{9})"', desk.client.get(
+            "/instruction/file?attribution=moi").get_data(as_text=True))
+
+    def home_count() -> str:
+        home = desk.client.get("/instruction/").get_data(as_text=True)
+        row = re.search(r'<tr data-demarche="dmn_nom_de_marque" data-step="preuves">'
+                        r'(.*?)</tr>', home, re.S).group(1)
+        return re.findall(r'<td class="bo-num">(.*?)</td>', row, re.S)[1]
+
+    assert mine() == [candidature.reference]
+    assert ">1</a>" in home_count() and "attribution=moi" in home_count()
+    logout(desk.client)
+    login(desk.client, desk.colleague)
+    assert mine() == [] and home_count() == "0"
+    _post(desk, f"/instruction/candidatures/{other.reference}/sections/PORT/commencer")
+    assert mine() == [other.reference]
+    assert ">1</a>" in home_count()
+
+
 def test_my_sections_are_one_click_from_home(desk) -> None:
     """« Mes sections » on the home page: the sections I review, not my colleague's."""
     candidature = _in_review(desk)
