@@ -353,17 +353,28 @@ def _statement(shape: _Shape) -> Select:
     )
 
 
-def held_by(user_id: Any) -> Any:
-    """The ids of « Mes dossiers »: the candidatures whose current step the user holds, and
-    those with a section of the evidence review the user holds. A union of the two
-    indexes' entries for the user (ix_candidature_mine's column, ix_section_review_holder):
-    an OR of the two conditions would have the queue walk its sort's index and check every
-    row instead."""
-    mine = aliased(Candidature)
-    return (select(mine.id).where(mine.queue_assignee_id == user_id)
-            .union_all(select(SectionReview.candidature_id).where(
-                SectionReview.assignee_id == user_id,
-                SectionReview.status.in_(SECTION_HELD))))
+def sections_held_by(user_id: Any) -> Select:
+    """The candidatures where the user holds a section of the evidence review (submitted
+    again to them, or under their review): ix_section_review_holder."""
+    return select(SectionReview.candidature_id).where(
+        SectionReview.assignee_id == user_id, SectionReview.status.in_(SECTION_HELD))
+
+
+def _mine(view: str, user_id: Any) -> Any:
+    """« Mes dossiers »: the candidatures whose current step the user holds, and those
+    where they hold a section. In progress (À traiter, the home page's link): a union of
+    the user's entries of the two holders' indexes (ix_candidature_mine is partial, on the
+    candidatures in progress), read whole — an OR of the two conditions would have the
+    queue walk its sort's index and check every row. The other views walk the sort's index
+    as they do for a colleague's dossiers, the sections checked against a hashed list."""
+    if view == "a_traiter":
+        held = aliased(Candidature)
+        return Candidature.id.in_(
+            select(held.id).where(held.queue_assignee_id == user_id,
+                                  held.status == IN_PROGRESS)
+            .union_all(sections_held_by(user_id)))
+    return or_(Candidature.queue_assignee_id == user_id,
+               Candidature.id.in_(sections_held_by(user_id)))
 
 
 def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
@@ -376,7 +387,7 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
     if shape.status:
         stmt = stmt.where(Candidature.queue_status == bindparam("status"))
     if shape.assignee == "moi":
-        stmt = stmt.where(Candidature.id.in_(held_by(bindparam("assignee_id"))))
+        stmt = stmt.where(_mine(shape.view, bindparam("assignee_id")))
     elif shape.assignee == "id":
         stmt = stmt.where(Candidature.queue_assignee_id == bindparam("assignee_id"))
     elif shape.assignee == "personne":

@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, union_all
 
 from backoffice.db import db
-from backoffice.models import Candidature, SectionReview, User
-from backoffice.models.instruction import SECTION_HELD
+from backoffice.models import Candidature, User
 from backoffice.models.queue_count import team_counts
-from backoffice.queues.candidatures import IN_PROGRESS, visible_demarches
+from backoffice.queues.candidatures import IN_PROGRESS, sections_held_by, visible_demarches
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import DEMARCHES
 
@@ -59,9 +58,7 @@ def step_overview(user: User, now: datetime) -> list[OverviewRow]:
     sections = (select(Candidature.demarche_code, Candidature.current_step)
                 .where(or_(Candidature.queue_assignee_id.is_(None),
                            Candidature.queue_assignee_id != user.id),
-                       Candidature.id.in_(select(SectionReview.candidature_id).where(
-                           SectionReview.assignee_id == user.id,
-                           SectionReview.status.in_(SECTION_HELD)))))
+                       Candidature.id.in_(sections_held_by(user.id))))
     held = union_all(*(part.where(Candidature.demarche_code.in_(demarches),
                                   Candidature.status == IN_PROGRESS)
                        for part in (steps, sections))).subquery()
