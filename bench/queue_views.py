@@ -72,7 +72,7 @@ def scenarios(facts: dict[str, str | None]) -> dict[str, tuple[str, int]]:
     out = {
         "a_traiter (plain queue)": ("/instruction/file", 200),
         "suivis": ("/instruction/file?vue=suivis", 200),
-        # the steps and the sections the user holds (migration 0028)
+        # the steps the user holds, and the count of the sections they hold (0028)
         "mes dossiers": ("/instruction/file?attribution=moi", 200),
         "traites": ("/instruction/file?vue=traites", 200),
         "traites, statut rejetee": ("/instruction/file?vue=traites&statut=rejetee", 200),

@@ -189,44 +189,6 @@ def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_u
     engine.dispose()
 
 
-def test_my_dossiers_are_read_from_the_holders_indexes(bench_url, tmp_path: Path) -> None:
-    """Migration 0028: « Mes dossiers » (steps and sections the user holds) reads the
-    user's entries of the two holders' indexes, not the queue's sort index walked."""
-    from sqlalchemy import func, select
-
-    from backoffice.db import db
-    from backoffice.models import Candidature, SectionReview
-    from bench.queue_views import explain_request
-    from bench.run import make_app, signed_in_client
-
-    url, _ = bench_url
-    app = make_app(url, tmp_path)
-    engine = app.extensions["db_engine"]
-    if engine.dialect.name != "postgresql":  # the plan below is PostgreSQL's
-        engine.dispose()
-        return
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE candidature")
-        conn.exec_driver_sql("ANALYZE section_review")
-    client, user_id = signed_in_client(app)
-    with app.app_context():
-        held = (db.scalar(select(func.count()).where(Candidature.queue_assignee_id == user_id,
-                                                     Candidature.status == "en_cours"))
-                + db.scalar(select(func.count()).where(
-                    SectionReview.assignee_id == user_id,
-                    SectionReview.status.in_(("soumise", "en_revue")))))
-        everything = db.scalar(select(func.count()).select_from(Candidature))
-    statements = [s for s in explain_request(app, client, "/instruction/file?attribution=moi",
-                                             settings=("SET enable_seqscan = off",))
-                  if s["statement"].startswith(("SELECT candidature", "SELECT count"))]
-    assert statements
-    # the user's own entries (and their rows), a few times over: not the table
-    bound = 4 * (held + 51)
-    assert bound < everything, (bound, everything)  # else the check proves nothing
-    assert max(s["rows_examined"] for s in statements) <= bound, (held, statements)
-    engine.dispose()
-
-
 def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
                                                                  tmp_path: Path) -> None:
     """Migration 0027: « mes dossiers » on the home page reads the user's entries of

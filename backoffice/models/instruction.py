@@ -39,7 +39,7 @@ class SectionReview(Base):
         Index("ix_section_review_queue", "submitted_at", "id",
               postgresql_where=text("status IN ('soumise', 'en_revue')"),
               sqlite_where=text("status IN ('soumise', 'en_revue')")),
-        # the sections a vérificateur holds: part of « Mes dossiers » (queues/candidatures)
+        # the sections a vérificateur holds: counted beside « Mes dossiers »
         Index("ix_section_review_holder", "assignee_id", "candidature_id",
               postgresql_where=text(f"status IN {SECTION_HELD!r}"),
               sqlite_where=text(f"status IN {SECTION_HELD!r}")),

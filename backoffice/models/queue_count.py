@@ -43,6 +43,8 @@ from backoffice.db import Base
 
 NO_TURN = ""  # a step whose status has no turn (the PRIMARY KEY allows no NULL)
 NO_DUE_DAY = date(9999, 12, 31)  # FAR_FUTURE's day: no deadline
+# the recount folds the days already gone into this one: they all count as « en retard »
+PAST_DUE_DAY = date(1970, 1, 1)
 IN_PROGRESS = "en_cours"
 KEY_FIELDS = ("status", "demarche_code", "current_step", "queue_turn", "queue_assignee_id",
               "queue_due_at")
@@ -182,13 +184,21 @@ def recount(session: Session | scoped_session[Session]) -> int:
                .where(Candidature.status == IN_PROGRESS)
                .group_by(Candidature.demarche_code, Candidature.current_step, turn, assigned,
                          due_day))
-    rows = connection.execute(grouped).all()
-    if rows:
+    # The days before today are folded into one row per place (PAST_DUE_DAY): the home page
+    # reads every row of its démarches, and at 1M candidatures the days gone by were 28,575
+    # of 29,792 rows. A later move of a candidature due on one of those days adds its -1 to
+    # that day's row: every day before today is summed as « en retard » alike.
+    today = datetime.now(UTC).date()
+    folded: Counter[tuple[str, str, str, bool, date]] = Counter()
+    for d, s, t, a, day, n in connection.execute(grouped):
+        day = day if isinstance(day, date) else date.fromisoformat(day)
+        folded[(d, s, t, bool(a), PAST_DUE_DAY if day < today else day)] += n
+    if folded:
         connection.execute(insert(QueueCount), [
-            {"demarche_code": d, "current_step": s, "queue_turn": t, "assigned": bool(a),
-             "due_day": day if isinstance(day, date) else date.fromisoformat(day), "n": n}
-            for d, s, t, a, day, n in rows])
-    return sum(row[-1] for row in rows)
+            {"demarche_code": d, "current_step": s, "queue_turn": t, "assigned": a,
+             "due_day": day, "n": n}
+            for (d, s, t, a, day), n in folded.items()])
+    return sum(folded.values())
 
 
 def team_counts(session: Session | scoped_session[Session], demarches: tuple[str, ...],

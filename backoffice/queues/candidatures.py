@@ -223,7 +223,7 @@ class _Shape:
     demarche: bool = False
     step: bool = False
     status: bool = False
-    assignee: str | None = None  # "moi", "id" (a colleague's) or "personne"
+    assignee: str | None = None  # "id" (mine or a colleague's) or "personne"
     turn: str | None = None
     overdue: bool = False
     campaign: bool = False
@@ -241,7 +241,7 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
         if value:
             shape[name], params[name] = True, value
     if f.assignee == "moi":
-        shape["assignee"], params["assignee_id"] = "moi", user.id
+        shape["assignee"], params["assignee_id"] = "id", user.id
     elif f.assignee == "personne":
         shape["assignee"] = "personne"
     elif f.assignee and f.assignee.isdigit():
@@ -353,28 +353,16 @@ def _statement(shape: _Shape) -> Select:
     )
 
 
-def sections_held_by(user_id: Any) -> Select:
-    """The candidatures where the user holds a section of the evidence review (submitted
-    again to them, or under their review): ix_section_review_holder."""
-    return select(SectionReview.candidature_id).where(
-        SectionReview.assignee_id == user_id, SectionReview.status.in_(SECTION_HELD))
-
-
-def _mine(view: str, user_id: Any) -> Any:
-    """« Mes dossiers »: the candidatures whose current step the user holds, and those
-    where they hold a section. In progress (À traiter, the home page's link): a union of
-    the user's entries of the two holders' indexes (ix_candidature_mine is partial, on the
-    candidatures in progress), read whole — an OR of the two conditions would have the
-    queue walk its sort's index and check every row. The other views walk the sort's index
-    as they do for a colleague's dossiers, the sections checked against a hashed list."""
-    if view == "a_traiter":
-        held = aliased(Candidature)
-        return Candidature.id.in_(
-            select(held.id).where(held.queue_assignee_id == user_id,
-                                  held.status == IN_PROGRESS)
-            .union_all(sections_held_by(user_id)))
-    return or_(Candidature.queue_assignee_id == user_id,
-               Candidature.id.in_(sections_held_by(user_id)))
+def sections_held(user: User) -> tuple[int, int]:
+    """The sections of the evidence review the user holds (submitted again to them, or
+    under their review), and in how many dossiers: the user's entries of
+    ix_section_review_holder, index only. « Mes dossiers » lists the steps the user holds
+    and points to these (the sections are reviewed from « Mes sections »)."""
+    sections, dossiers = db.execute(
+        select(func.count(), func.count(SectionReview.candidature_id.distinct()))
+        .where(SectionReview.assignee_id == user.id,
+               SectionReview.status.in_(SECTION_HELD))).one()
+    return int(sections), int(dossiers)
 
 
 def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
@@ -386,9 +374,7 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.current_step == bindparam("step"))
     if shape.status:
         stmt = stmt.where(Candidature.queue_status == bindparam("status"))
-    if shape.assignee == "moi":
-        stmt = stmt.where(_mine(shape.view, bindparam("assignee_id")))
-    elif shape.assignee == "id":
+    if shape.assignee == "id":
         stmt = stmt.where(Candidature.queue_assignee_id == bindparam("assignee_id"))
     elif shape.assignee == "personne":
         stmt = stmt.where(Candidature.queue_assignee_id.is_(None))

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import and_, case, func, select
 
 from backoffice.db import db
 from backoffice.models import Candidature, User
 from backoffice.models.queue_count import team_counts
-from backoffice.queues.candidatures import IN_PROGRESS, sections_held_by, visible_demarches
+from backoffice.queues.candidatures import IN_PROGRESS, visible_demarches
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import DEMARCHES
 
@@ -51,20 +51,12 @@ def step_overview(user: User, now: datetime) -> list[OverviewRow]:
     if not demarches:
         return []
     team = team_counts(db, demarches, now)
-    # mine: the steps I hold (ix_candidature_mine, index only), then the dossiers held by
-    # someone else or no one where I hold a section (ix_section_review_holder: a few)
-    steps = (select(Candidature.demarche_code, Candidature.current_step)
-             .where(Candidature.queue_assignee_id == user.id))
-    sections = (select(Candidature.demarche_code, Candidature.current_step)
-                .where(or_(Candidature.queue_assignee_id.is_(None),
-                           Candidature.queue_assignee_id != user.id),
-                       Candidature.id.in_(sections_held_by(user.id))))
-    held = union_all(*(part.where(Candidature.demarche_code.in_(demarches),
-                                  Candidature.status == IN_PROGRESS)
-                       for part in (steps, sections))).subquery()
     mine = dict(((code, step), n) for code, step, n in db.execute(
-        select(held.c.demarche_code, held.c.current_step, func.count())
-        .group_by(held.c.demarche_code, held.c.current_step)))
+        select(Candidature.demarche_code, Candidature.current_step, func.count())
+        .where(Candidature.queue_assignee_id == user.id,
+               Candidature.demarche_code.in_(demarches),
+               Candidature.status == IN_PROGRESS)
+        .group_by(Candidature.demarche_code, Candidature.current_step)))
     rows = [OverviewRow(code, step, step_position(code, step), total, to_take,
                         mine.get((code, step), 0), on_vendor, overdue)
             for code, step, total, to_take, on_vendor, overdue in team]

@@ -36,7 +36,8 @@ from backoffice.workflow.definitions import CANDIDATURE_STATUS_LABELS, DEMARCHES
 @roles_required("verificateur")
 def home():
     rows = step_overview(current_user, utcnow())
-    return render_template("reviewer/home.html", rows=rows, parcours=current_user.parcours)
+    return render_template("reviewer/home.html", rows=rows, parcours=current_user.parcours,
+                           sections_held=queue.sections_held(current_user))
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def queue_page():
         outcome_labels=CANDIDATURE_STATUS_LABELS, sort_links=sort_links,
         # one url_for for the 50 rows (references are [A-Z]{9}: nothing to quote)
         dossier_prefix=url_for("reviewer.dossier", reference="_").removesuffix("_"),
+        # « Mes dossiers » lists the steps I hold; the sections I hold are named beside it
+        sections_held=queue.sections_held(current_user) if filters.assignee == "moi" else None,
     )
 
 

@@ -180,34 +180,35 @@ def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:
     assert html.count('class="bo-verdict"') == 30 and html.count("Télécharger") == 150
 
 
-def test_my_dossiers_include_those_where_i_hold_a_section(desk) -> None:
-    """« Mes dossiers » (the queue's « attribution = moi » and the home page's column)
-    counts the dossiers where I review a section, once however many sections I hold;
-    a colleague's only once they hold one."""
+def test_my_dossiers_name_the_sections_i_hold(desk) -> None:
+    """« Mes dossiers » lists the steps I hold and, beside them, the sections I review
+    (how many, in how many dossiers, a link to « Mes sections »); the home page's button
+    says how many. A colleague sees theirs only."""
     candidature = _in_review(desk)
-    other = _in_review(desk)  # nobody holds anything of it
+    other = _in_review(desk)
     base = f"/instruction/candidatures/{candidature.reference}/sections"
     _post(desk, f"{base}/INS/commencer")
     _post(desk, f"{base}/RGPD/commencer")
 
-    def mine() -> list[str]:
-        return re.findall(r'<tr data-reference="([A-Z]{9})"', desk.client.get(
-            "/instruction/file?attribution=moi").get_data(as_text=True))
+    def notice() -> str:
+        html = desk.client.get("/instruction/file?attribution=moi").get_data(as_text=True)
+        found = re.search(r'<div class="fr-notice[^"]*" id="mes-sections">(.*?)</div>\s*</div>'
+                          r'\s*</div>', html, re.S)
+        return re.sub(r"\s+", " ", found.group(1)) if found else ""
 
-    def home_count() -> str:
+    def home_button() -> str:
         home = desk.client.get("/instruction/").get_data(as_text=True)
-        row = re.search(r'<tr data-demarche="dmn_nom_de_marque" data-step="preuves">'
-                        r'(.*?)</tr>', home, re.S).group(1)
-        return re.findall(r'<td class="bo-num">(.*?)</td>', row, re.S)[1]
+        return re.search(r'attribution=moi">(Mes sections[^<]*)</a>', home).group(1)
 
-    assert mine() == [candidature.reference]
-    assert ">1</a>" in home_count() and "attribution=moi" in home_count()
+    assert "Vous révisez aussi 2 sections de preuves dans 1 dossier." in notice()
+    assert 'href="/instruction/sections?attribution=moi"' in notice()
+    assert home_button() == "Mes sections (2)"
+    assert "mes-sections" not in desk.client.get("/instruction/file").get_data(as_text=True)
     logout(desk.client)
     login(desk.client, desk.colleague)
-    assert mine() == [] and home_count() == "0"
+    assert notice() == "" and home_button() == "Mes sections"
     _post(desk, f"/instruction/candidatures/{other.reference}/sections/PORT/commencer")
-    assert mine() == [other.reference]
-    assert ">1</a>" in home_count()
+    assert "Vous révisez aussi 1 section de preuves dans 1 dossier." in notice()
 
 
 def test_my_sections_are_one_click_from_home(desk) -> None:
