@@ -226,8 +226,14 @@ def make_engine(url: str) -> Engine:
     # 1M-row database it added ~50 ms to queries the planner over-estimated
     # (docs/benchmarks.md); statements are bounded by a timeout so that no page hangs, and
     # so is connecting (an unreachable server fails a request, or a probe, in 10 s).
+    # Custom plans always: psycopg prepares a statement run five times on a connection, and
+    # PostgreSQL then moves to a generic plan, blind to the values. The queues' statements
+    # depend on them (a campaign of one candidature or of 77,000, a rare or a frequent
+    # term): at 1M candidatures « Tous » filtered by a rare campaign went from 13 ms to
+    # 530-600 ms from its eleventh request on a connection (docs/benchmarks/queues-1m.md).
     engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={
-        "options": "-c jit=off -c statement_timeout=30000", "connect_timeout": 10})
+        "options": "-c jit=off -c statement_timeout=30000 -c plan_cache_mode=force_custom_plan",
+        "connect_timeout": 10})
     _track_writes(engine)
     return engine
 
