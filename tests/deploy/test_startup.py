@@ -169,3 +169,19 @@ def test_the_systemd_units_verify(unit, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # read, not created, here
     graceful = runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["graceful_timeout"]
     assert graceful < 330
+
+
+def test_each_web_worker_freezes_what_start_up_made(monkeypatch, tmp_path) -> None:
+    """gunicorn.conf.py's post_worker_init moves start-up's objects out of the garbage
+    collector's sight: a full collection no longer walks them in the middle of a request."""
+    import gc
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    hook = runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["post_worker_init"]
+    gc.unfreeze()
+    try:
+        hook(None)
+        assert gc.get_freeze_count() > 10_000  # this process's modules and objects at least
+    finally:
+        gc.unfreeze()
