@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backoffice.db import Base
+from backoffice.db import Base, utcnow
 
 NO_TURN = ""  # a step whose status has no turn (the PRIMARY KEY allows no NULL)
 NO_DUE_DAY = date(9999, 12, 31)  # FAR_FUTURE's day: no deadline
@@ -188,7 +188,7 @@ def recount(session: Session | scoped_session[Session]) -> int:
     # reads every row of its démarches, and at 1M candidatures the days gone by were 28,575
     # of 29,792 rows. A later move of a candidature due on one of those days adds its -1 to
     # that day's row: every day before today is summed as « en retard » alike.
-    today = datetime.now(UTC).date()
+    today = utcnow().date()  # the application's clock, as team_counts' `now`
     folded: Counter[tuple[str, str, str, bool, date]] = Counter()
     for d, s, t, a, day, n in connection.execute(grouped):
         day = day if isinstance(day, date) else date.fromisoformat(day)

@@ -9,7 +9,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
@@ -353,7 +353,12 @@ def _statement(shape: _Shape) -> Select:
     )
 
 
-def sections_held(user: User) -> tuple[int, int]:
+class SectionsHeld(NamedTuple):
+    sections: int
+    dossiers: int
+
+
+def sections_held(user: User) -> SectionsHeld:
     """The sections of the evidence review the user holds (submitted again to them, or
     under their review), and in how many dossiers: the user's entries of
     ix_section_review_holder, index only. « Mes dossiers » lists the steps the user holds
@@ -362,7 +367,7 @@ def sections_held(user: User) -> tuple[int, int]:
         select(func.count(), func.count(SectionReview.candidature_id.distinct()))
         .where(SectionReview.assignee_id == user.id,
                SectionReview.status.in_(SECTION_HELD))).one()
-    return int(sections), int(dossiers)
+    return SectionsHeld(int(sections), int(dossiers))
 
 
 def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
