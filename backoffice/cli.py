@@ -388,12 +388,14 @@ def restaurer(source: Path, force: bool) -> None:
 @click.command("recompter-files")
 @with_appcontext
 def recompter_files() -> None:
-    """Rebuild the home page's counts (models/queue_count.py) from the candidatures: after
-    rows were written outside the application (psql, a bulk load). The nightly periodic
-    job does the same."""
+    """Rebuild the home page's counts (models/queue_count.py) and the follows of « Suivis »
+    (models/follow.py) from the candidatures: after rows were written outside the
+    application (psql, a bulk load). The nightly periodic job does the same."""
+    from backoffice.models.follow import refollow
     from backoffice.models.queue_count import recount
 
     total = recount(db)
+    refollow(db)  # « Suivis » (models/follow.py), healed the same way
     # CLI exception (unitofwork.py): no request around a command, it commits its work
     db.commit()
     click.echo(f"Compteurs des files recalculés : {total} candidature(s) en cours.")

@@ -134,16 +134,24 @@ def generate(url: str, candidatures: int, *, seed: int = 8, large: int | None = 
 
 
 def recount_queues(url: str) -> float:
-    """The home page's counts (models/queue_count.py) of the rows loaded by COPY, which
-    no transaction counted: what `flask recompter-files` does."""
+    """The home page's counts (models/queue_count.py) and the follows of « Suivis »
+    (models/follow.py) of the rows loaded by COPY, which no transaction kept: what `flask
+    recompter-files` does."""
     app = bench_app(url)
     start = time.perf_counter()
     with app.app_context():
+        from sqlalchemy import text
+
         from backoffice.db import db
+        from backoffice.models.follow import refollow
         from backoffice.models.queue_count import recount
 
         recount(db)
+        refollow(db)
         db.commit()
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("ANALYZE dossier_follow"))  # filled after the load's ANALYZE
+            db.commit()
         db.remove()
     app.extensions["db_engine"].dispose()
     return time.perf_counter() - start

@@ -77,9 +77,13 @@ def purger_quarantaine() -> int:
 
 @job(retries=0)
 def recompter_files() -> int:
-    """Rebuild the home page's counts from the candidatures (`flask recompter-files`):
-    the transactions keep them; this heals what was written outside the application."""
+    """Rebuild the home page's counts and the follows of « Suivis » from the candidatures
+    (`flask recompter-files`): the transactions keep them; this heals what was written
+    outside the application."""
     from backoffice.db import db
+    from backoffice.models.follow import refollow
     from backoffice.models.queue_count import recount
 
-    return recount(db)  # the job's unit of work commits it
+    total = recount(db)
+    refollow(db)
+    return total  # the job's unit of work commits it

@@ -42,7 +42,7 @@ def bench_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 def test_generator_loads_consistent_rows(bench_url) -> None:
-    _, summary = bench_url
+    url, summary = bench_url
     rows = summary["rows"]
     assert rows["candidature"] == SIZE
     for table in ("candidature_step", "fichier", "preuve", "message", "audit_event",
@@ -53,6 +53,17 @@ def test_generator_loads_consistent_rows(bench_url) -> None:
     assert summary["verify_audit"]["ok"], summary["verify_audit"]
     assert summary["verify_audit"]["checked"] == rows["audit_event"]
     assert summary["large_dossiers"] == ["GROSDOSAA"]
+    # « Suivis » (models/follow.py): the follows of the rows loaded by COPY were derived
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        follows = set(conn.execute(text(
+            "SELECT user_id, candidature_id FROM dossier_follow")).all())
+        derived = set(conn.execute(text(
+            "SELECT assignee_id, candidature_id FROM candidature_step "
+            "WHERE assignee_id IS NOT NULL UNION SELECT decided_by_id, candidature_id "
+            "FROM candidature_step WHERE decided_by_id IS NOT NULL")).all())
+    engine.dispose()
+    assert follows and follows == derived
 
 
 def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,

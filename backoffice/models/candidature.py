@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from backoffice.db import Base, utcnow
 from backoffice.domain import UnknownStep
-from backoffice.models import queue_count
+from backoffice.models import follow, queue_count
 from backoffice.models._types import one_of
 from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.organisation import Organisation, Product
@@ -374,3 +374,4 @@ def _moves_in_queues(session: Session, candidatures: Iterable[Candidature]) -> b
 
 
 queue_count.listen(Candidature)  # the home page's counts follow every row written
+follow.listen(CandidatureStep)  # « Suivis »: who holds or decided a step of each dossier

@@ -7,7 +7,7 @@ import base64
 import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -41,6 +41,7 @@ from backoffice.models import (
     SectionReview,
     User,
 )
+from backoffice.models.follow import DossierFollow, followed_by
 from backoffice.models.instruction import SECTION_HELD
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import (
@@ -229,6 +230,7 @@ class _Shape:
     campaign: bool = False
     search: str | None = None  # "text": reference, product or vendor contains a term
     after: bool = False
+    counting: bool = False  # the statement of count(), not of a page
 
 
 def _shape_and_params(user: User, f: Filters, now: datetime,
@@ -262,10 +264,13 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
     return _Shape(**shape), params
 
 
-def base_query(user: User, filters: Filters, now: datetime) -> tuple[Select, Any, Any]:
+def base_query(user: User, filters: Filters, now: datetime, *,
+               counting: bool = False) -> tuple[Select, Any, Any]:
     """The ids of the queue, with their sort values, in no order (for callers outside
-    page(): counts, explain), values bound."""
+    page(): counts, explain), values bound; `counting`: the shape count() reads."""
     shape, params = _shape_and_params(user, filters, now, None)
+    if counting:
+        shape = replace(shape, counting=True)
     stmt, sort_expr, descending = _matches(shape)
     return stmt.params(**params), sort_expr, descending
 
@@ -280,13 +285,16 @@ def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
         stmt = stmt.where(Candidature.status == IN_PROGRESS)
     elif shape.view == "traites":
         stmt = stmt.where(Candidature.status != IN_PROGRESS)
+    elif shape.view == "suivis" and shape.counting:
+        # counted from the user's follows, in dossier order, each dossier then checked
+        # against the filters: the count's LIMIT stops the walk
+        stmt = stmt.join(DossierFollow, and_(
+            DossierFollow.candidature_id == Candidature.id,
+            DossierFollow.user_id == bindparam("user_id")))
     elif shape.view == "suivis":
-        # the dossiers one holds or held a step of, or decided one of: read from the
-        # steps' assignee and decider indexes, a vérificateur's own few thousand at most
-        me: Any = bindparam("user_id")
-        stmt = stmt.where(Candidature.id.in_(
-            select(CandidatureStep.candidature_id).where(or_(
-                CandidatureStep.assignee_id == me, CandidatureStep.decided_by_id == me))))
+        # the dossiers the user holds or held a step of, or decided one of
+        # (models/follow.py): the sort's index walked, one follow probed per row
+        stmt = stmt.where(followed_by(bindparam("user_id")))
     stmt = _apply_filters(stmt, shape, bindparam("now", type_=UTCDateTime()))
     if shape.after:
         # a row comparison, which the index of the sort answers by seeking straight to
@@ -500,7 +508,7 @@ def count(user: User, filters: Filters, *, now: datetime, limit: int | None = No
           session: Session | None = None) -> int:
     """How many rows the filtered queue has; with `limit`, at most that many are counted
     (the rows examined stay bounded by it: "more than the limit" is all a caller needs)."""
-    stmt, _, _ = base_query(user, filters, now)
+    stmt, _, _ = base_query(user, filters, now, counting=True)
     if limit is not None:
         stmt = stmt.limit(limit)
     return (session or db).scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -7,10 +7,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
-from backoffice.db import db
-from backoffice.models import Candidature, Certificat, SavedView
+from backoffice.db import db, utcnow
+from backoffice.models import (
+    Candidature,
+    CandidatureStep,
+    Certificat,
+    DossierFollow,
+    SavedView,
+)
 from backoffice.queues import candidatures as queue
 from backoffice.workflow import forms
 from backoffice.workflow.definitions import DEMARCHES, STEP_STATUS_LABELS
@@ -132,8 +138,52 @@ def test_suivis_are_the_dossiers_i_hold_or_decided(desk) -> None:
     desk.candidature("dmn_nom_de_marque")  # nobody's
     db.commit()
     assert set(_refs(desk, "vue=suivis")) == {held.reference, decided.reference}
+    # counted once each, though I both held and decided the rejected one's step
+    html = desk.client.get("/instruction/file?vue=suivis").get_data(as_text=True)
+    assert "2 candidatures — Suivis" in html
+    assert queue.count(desk.me, queue.Filters(view="suivis", demarche="dmn_pect"),
+                       now=utcnow(), limit=1001) == 1
     login_as(desk.client, desk.colleague)
     assert _refs(desk, "vue=suivis") == [colleagues.reference]
+
+
+def _follows() -> set[tuple[int, int]]:
+    return {(f.user_id, f.candidature_id) for f in db.scalars(select(DossierFollow))}
+
+
+def _derived() -> set[tuple[int, int]]:
+    """The follows as the rule states them, read from the steps."""
+    steps = db.scalars(select(CandidatureStep)).all()
+    return ({(s.assignee_id, s.candidature_id) for s in steps if s.assignee_id} |
+            {(s.decided_by_id, s.candidature_id) for s in steps if s.decided_by_id})
+
+
+def test_the_follows_are_kept_by_the_transitions_and_healed_by_the_recount(desk) -> None:
+    from backoffice.models.follow import refollow
+    from backoffice.workflow import assignment
+
+    held, passed, released = (desk.candidature("dmn_pecan") for _ in range(3))
+    for candidature in (held, passed, released):
+        desk.driver().take(candidature, "recevabilite")
+    decided = _reject(desk, desk.candidature("dmn_pect"))
+    # handed to a colleague: theirs now, no longer mine
+    assignment.confier(db.get(Candidature, passed.id), actor=desk.me, to=desk.colleague)
+    # released: nobody's, no longer mine
+    assignment.liberer(db.get(Candidature, released.id), actor=desk.me)
+    db.commit()
+    me, colleague = desk.me.id, desk.colleague.id
+    assert _follows() == _derived() == {(me, held.id), (me, decided.id),
+                                        (colleague, passed.id)}
+    assert set(_refs(desk, "vue=suivis")) == {held.reference, decided.reference}
+    # rows written behind the application's back (a restore, psql): the recount heals them
+    db.execute(delete(DossierFollow).where(DossierFollow.candidature_id == held.id))
+    db.execute(insert(DossierFollow).values(user_id=me, candidature_id=released.id))
+    db.commit()
+    assert set(_refs(desk, "vue=suivis")) == {decided.reference, released.reference}
+    refollow(db)
+    db.commit()
+    assert _follows() == _derived()
+    assert set(_refs(desk, "vue=suivis")) == {held.reference, decided.reference}
 
 
 def test_sortable_headers_reverse_the_order(desk) -> None:
@@ -317,8 +367,6 @@ def test_the_views_keep_the_page_budget(desk, query_recorder, viewer) -> None:
                                              ("tous", None)])
 def test_the_views_page_by_key_in_their_order(desk, view, order) -> None:
     from datetime import timedelta
-
-    from backoffice.db import utcnow
 
     ended = [_reject(desk, desk.candidature("dmn_pecan")) for _ in range(5)]
     now = utcnow()
