@@ -1,16 +1,19 @@
 """The dossiers each vérificateur follows (« Suivis »), kept by the transactions.
 
-A user follows a dossier while they hold or held one of its steps (the step's assignee
-stays on it once decided) or decided one. The rule reads the steps; this table holds its
-result, one row per user and dossier, so that « Suivis » reads the user's own entries in
-dossier order and stops at its count's limit, and probes one entry per row it walks,
-instead of reading every step the user ever touched (66,000 for the bench's vérificateur
-at 1M candidatures: docs/benchmarks/queues-1m.md).
+A user follows a dossier once they have held one of its steps or decided one: a dossier
+handed to a colleague, or released, stays in the « Suivis » of the one who held it
+(docs/workspace.md). This table holds one row per user and dossier, so that « Suivis »
+reads the user's own entries in dossier order and stops at its count's limit, and probes
+one entry per row it walks (the steps alone, read through a semi-join, walked every step
+the user ever touched: 66,000 for the bench's vérificateur at 1M candidatures, and knew
+nothing of the steps handed on: docs/benchmarks/queues-1m.md).
 
-Every flush that writes a step re-derives the follows of that step's dossier from its
-steps, in the same transaction (`_sync_follows`). Rows written outside the application (a
-restore, psql, the benchmark generator's COPY) are healed by `refollow()` (the nightly
-recount and `flask recompter-files`)."""
+Every flush that writes a step adds its holder and its decider to the dossier's follows,
+in the same transaction (`_sync_follows`); a follow is never removed by a transition.
+Rows written outside the application (a restore, psql, the benchmark generator's COPY)
+are healed by `refollow()` (the nightly recount and `flask recompter-files`), which adds
+the follows the steps show and keeps the others (the steps do not tell who held them
+before)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,8 @@ from sqlalchemy import (
     ForeignKey,
     Table,
     and_,
-    delete,
     event,
     exists,
-    or_,
     select,
     true,
     union,
@@ -55,14 +56,6 @@ def _followers() -> Any:
     ).subquery("followers")
 
 
-def _stale() -> Any:
-    """The follows whose user no longer holds nor decided any step of the dossier."""
-    from backoffice.models.candidature import CandidatureStep as S
-
-    return ~exists().where(S.candidature_id == DossierFollow.candidature_id, or_(
-        S.assignee_id == DossierFollow.user_id, S.decided_by_id == DossierFollow.user_id))
-
-
 def _noted(_mapper: Any, _connection: Any, target: Any) -> None:
     session = object_session(target)
     if session is not None and target.candidature_id is not None:
@@ -84,21 +77,18 @@ def _insert(connection: Any) -> Any:
 
 
 def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> None:
-    """Add the missing follows and remove the stale ones, of these dossiers (None: all)."""
+    """Add the follows the steps of these dossiers show (None: of every dossier)."""
     connection = session.connection()
     followers = _followers()
     missing = select(followers.c.user_id, followers.c.candidature_id).where(
         true(),  # SQLite: an INSERT ... SELECT with ON CONFLICT needs a WHERE
         ~exists().where(DossierFollow.user_id == followers.c.user_id,
                         DossierFollow.candidature_id == followers.c.candidature_id))
-    stale = delete(DossierFollow).where(_stale())
     if ids is not None:
         missing = missing.where(followers.c.candidature_id.in_(ids))
-        stale = stale.where(DossierFollow.candidature_id.in_(ids))
     connection.execute(_insert(connection)
                        .from_select(["user_id", "candidature_id"], missing)
                        .on_conflict_do_nothing())
-    connection.execute(stale)
 
 
 @event.listens_for(Session, "after_flush")
@@ -114,8 +104,8 @@ def _forget_follows(session: Session, _context: object, _instances: object) -> N
 
 
 def refollow(session: Session | scoped_session[Session]) -> None:
-    """Re-derive every follow from the steps (after rows were written outside the
-    application): the missing ones added, the stale ones removed, the others kept."""
+    """Add every follow the steps show (after rows were written outside the
+    application); the others are kept."""
     _sync(session, None)
 
 
