@@ -146,7 +146,7 @@ def explain_request(app, client, path: str,
         for setting in settings:
             conn.exec_driver_sql(setting)
         for statement, parameters in seen:
-            if not statement.lstrip().upper().startswith("SELECT"):
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
                 continue
             (plan,), = conn.exec_driver_sql(
                 "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters).all()

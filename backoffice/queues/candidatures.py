@@ -231,6 +231,7 @@ class _Shape:
     search: str | None = None  # "text": reference, product or vendor contains a term
     after: bool = False
     counting: bool = False  # the statement of count(), not of a page
+    with_total: bool = False  # a page that also says how many rows the queue has
 
 
 def _shape_and_params(user: User, f: Filters, now: datetime,
@@ -310,12 +311,27 @@ def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
 def _statement(shape: _Shape) -> Select:
     """One page: the page's ids first (an ordered walk of the sort's index, or the few
     matches of a search sorted), then what the page shows, joined for those rows only."""
-    matches, sort_expr, descending = _matches(shape)
+    matches, sort_expr, descending = _matches(replace(shape, with_total=False))
     order = ((sort_expr.desc(), Candidature.id.desc()) if descending
              else (sort_expr.asc(), Candidature.id.asc()))
-    page = (matches.order_by(*order)
-            .limit(bindparam("limit", type_=Integer(), literal_execute=True))
-            .subquery("page"))
+    limit = bindparam("limit", type_=Integer(), literal_execute=True)
+    counted: Any = None
+    if shape.with_total:
+        # the first COUNT_LIMIT + 1 matches in the page's order, read once: the page is
+        # their first rows, the count is how many there are (« plus de 1 000 » past the
+        # limit). A search by the trigram index reads its matches once instead of twice
+        # (page, then count); a search walking the sort's index stops where the count
+        # would have (docs/benchmarks/queues-1m.md)
+        firsts = (matches.order_by(*order)
+                  .limit(bindparam("count_limit", type_=Integer(), literal_execute=True))
+                  .cte("firsts"))
+        page = (select(firsts).order_by(*((firsts.c.sort_value.desc(), firsts.c.id.desc())
+                                          if descending else
+                                          (firsts.c.sort_value.asc(), firsts.c.id.asc())))
+                .limit(limit).subquery("page"))
+        counted = select(func.count()).select_from(firsts).scalar_subquery().label("total")
+    else:
+        page = matches.order_by(*order).limit(limit).subquery("page")
     step = aliased(CandidatureStep)
     assignee = aliased(User)
     read = aliased(MessageRead)
@@ -345,7 +361,7 @@ def _statement(shape: _Shape) -> Select:
             Candidature.last_activity_at, unread.label("unread"),
             total.label("sections_total"), validated.label("sections_validated"),
             Candidature.status.label("candidature_status"), Candidature.closed_at,
-            page.c.sort_value,
+            page.c.sort_value, *((counted,) if counted is not None else ()),
         )
         .select_from(page)
         .join(Candidature, Candidature.id == page.c.id)
@@ -480,6 +496,28 @@ def page(user: User, filters: Filters, *, after: str | None = None,
 
 
 ROW_FIELDS = len(fields(Row))
+
+
+def page_and_count(user: User, filters: Filters, *, count_limit: int,
+                   after: str | None = None, limit: int = PAGE_SIZE,
+                   now: datetime) -> tuple[list[Row], str | None, int]:
+    """One page and how many rows the filtered queue has, counted up to `count_limit`
+    (a count past it: « more than count_limit - 1 »). The first page of a text search
+    reads both in one statement (its matches read once); other pages take page() and
+    count()."""
+    shape, params = _shape_and_params(user, filters, now, after)
+    if shape.search != "text" or shape.after:
+        rows, next_cursor = page(user, filters, after=after, limit=limit, now=now)
+        return rows, next_cursor, count(user, filters, now=now, limit=count_limit)
+    result = db.execute(_statement(replace(shape, with_total=True)),
+                        {**params, "limit": limit + 1,
+                         "count_limit": max(count_limit, limit + 1)}).all()
+    rows = [_row(r) for r in result[:limit]]
+    next_cursor = None
+    if len(result) > limit:
+        last = result[limit - 1]
+        next_cursor = encode_cursor(_as_utc(last.sort_value), last.id)
+    return rows, next_cursor, min(int(result[0].total), count_limit) if result else 0
 
 
 def _as_utc(value: Any) -> datetime:

@@ -121,13 +121,13 @@ def queue_page():
             return redirect(url_for("reviewer.dossier", reference=reference))
     now = utcnow()
     try:
-        rows, next_cursor = queue.page(current_user, filters, after=request.args.get("apres"),
-                                       now=now)
+        # counting stops one row past the limit: « plus de 1 000 » costs what 1,001 rows do
+        rows, next_cursor, total = queue.page_and_count(
+            current_user, filters, after=request.args.get("apres"), now=now,
+            count_limit=queue.COUNT_LIMIT + 1)
     except queue.InvalidCursor:
         abort(400)
     first_page = not request.args.get("apres")
-    # counting stops one row past the limit: « plus de 1 000 » costs what 1,001 rows do
-    total = queue.count(current_user, filters, now=now, limit=queue.COUNT_LIMIT + 1)
     columns = columns_from(request.args, filters.view)
     args = page_args(filters, columns)
     session["vue_courante"] = args  # « Dossier suivant » walks this view

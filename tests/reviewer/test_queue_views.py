@@ -189,6 +189,31 @@ def test_a_dossier_handed_on_or_released_stays_followed_and_the_recount_heals(de
                           (colleague, passed.id)}
 
 
+def test_a_search_reads_its_page_and_its_count_in_one_statement(desk, monkeypatch) -> None:
+    from tests.reviewer.test_queue import count_queries
+
+    product = ProductFactory(organisation=desk.organisation, name="Oxymètre Zéphyr")
+    found = [desk.candidature("dmn_pecan", product=product) for _ in range(4)]
+    desk.candidature("dmn_pecan")  # another product: not found
+    for view in ("", "vue=tous&"):
+        with count_queries() as statements:
+            html = desk.client.get(f"/instruction/file?{view}q=z%C3%A9phyr").get_data(
+                as_text=True)
+        # the matches read once: the page is their first rows, the count how many
+        searching = [s for s in statements if "search_text" in s]
+        assert len(searching) == 1, searching
+        assert "4 candidatures" in html
+        filters = queue.Filters.from_args({"q": "zéphyr", "vue": view[4:-1] or None})
+        expected, _ = queue.page(desk.me, filters, now=utcnow())
+        assert _references(html) == [r.reference for r in expected]
+        assert set(_references(html)) == {c.reference for c in found}
+    # past the count's limit: « plus de », and the page still shows every match
+    monkeypatch.setattr(queue, "COUNT_LIMIT", 2)
+    html = desk.client.get("/instruction/file?q=z%C3%A9phyr").get_data(as_text=True)
+    assert "Plus de 2 candidatures" in html
+    assert len(_references(html)) == 4
+
+
 def test_sortable_headers_reverse_the_order(desk) -> None:
     first, second, third = (desk.candidature("dmn_pecan") for _ in range(3))
     assert _refs(desk, "") == [first.reference, second.reference, third.reference]
