@@ -165,10 +165,12 @@ class SpoolWatch(threading.Thread):
     freed when nginx closes it): the spool is found through the nginx worker's open
     files, as well as in the folder."""
 
-    def __init__(self, folder: Path, nginx_pid: int, interval: float = 0.05) -> None:
+    def __init__(self, folder: Path, nginx_pid: int, full: int, interval: float = 0.05
+                 ) -> None:
         super().__init__(daemon=True)
-        self.folder, self.nginx_pid, self.interval = folder, nginx_pid, interval
+        self.folder, self.nginx_pid, self.full, self.interval = folder, nginx_pid, full, interval
         self.peak = 0
+        self.full_at: float | None = None  # when the spool first held `full` bytes
         self.stopped = threading.Event()
 
     def files(self) -> list[Path]:
@@ -190,7 +192,10 @@ class SpoolWatch(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
-            self.peak = max(self.peak, self.held())
+            held = self.held()
+            self.peak = max(self.peak, held)
+            if held >= self.full and self.full_at is None:
+                self.full_at = time.perf_counter()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -250,11 +255,12 @@ def proxied_upload(server: subprocess.Popen, proxy: subprocess.Popen, setup: Any
     for process in (pid, nginx_pid):
         measure.reset_peak(process)
     before, nginx_before = measure.rss(pid), measure.rss(nginx_pid)
-    spool = SpoolWatch(setup.folder / "body", nginx_pid)
+    spool = SpoolWatch(setup.folder / "body", nginx_pid, full=file.stat().st_size)
     load_before = loadavg()
     cpu_before = {name: cpu_seconds(p) for name, p in
                   (("client", "self"), ("nginx_worker", nginx_pid), ("gunicorn_worker", pid))}
     spool.start()
+    started = time.perf_counter()
     try:
         status, answer, seconds = post_file(setup.https_port, path, file, fields, headers,
                                             tls=tls_context())
@@ -270,12 +276,19 @@ def proxied_upload(server: subprocess.Popen, proxy: subprocess.Popen, setup: Any
     while (left := spool.files()) and time.monotonic() < deadline:
         time.sleep(0.05)
     upstream = float(str(line["upstream_s"]).split(",")[-1].strip() or 0)
+    receive = spool.full_at - started if spool.full_at is not None else None
     size_mb = file.stat().st_size / MB
     return {"seconds": round(seconds, 2), "mb_per_s": round(size_mb / seconds, 1),
             "worker_rss_before_mb": round(before / MB, 1),
             "worker_peak_growth_mb": round((measure.peak_rss(pid) - before) / MB, 1),
             "nginx_worker_peak_growth_mb": round(
                 (measure.peak_rss(nginx_pid) - nginx_before) / MB, 1),
+            # the two phases as the spool shows them (±0.05 s): until nginx has the whole
+            # body, then gunicorn's part; nginx's own split ($request_time minus
+            # $upstream_response_time) undercounts the first when nginx is busy (its clock
+            # is updated between event loop rounds)
+            "receive_s": receive and round(receive, 2),
+            "upstream_s": receive and round(seconds - receive, 2),
             "nginx_request_s": line["duration_s"], "nginx_upstream_s": upstream,
             "nginx_receive_s": round(line["duration_s"] - upstream, 3),
             "nginx_status": line["status"],
