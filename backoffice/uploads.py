@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Request, current_app, g, request
+from gunicorn.http.body import Body as GunicornBody
+from gunicorn.http.body import LengthReader
+from gunicorn.http.unreader import SocketUnreader
 from werkzeug.datastructures import FileStorage
 from werkzeug.formparser import FormDataParser, MultiPartParser
 
@@ -137,6 +140,50 @@ def _cap_request_body() -> None:
     request.max_content_length = (
         current_app.extensions["upload_limits"][purpose] + MULTIPART_OVERHEAD
         if purpose else current_app.config.get("FORM_BODY_LIMIT", FORM_BODY_LIMIT))
+    if purpose and "stream" not in request.__dict__:  # the body not read yet
+        read_gunicorn_body_in_large_steps(request.environ)
+
+
+class GunicornLargeReads:
+    """gunicorn's request body (with a Content-Length) read in large steps.
+
+    gunicorn (23.0) receives a body from its socket 8 KiB at a time and hands it to the
+    application 1 KiB at a time (`Body.read` loops over `reader.read(1024)`; gunicorn
+    issue 2596, no setting for it): a Python loop per KiB, 1.5-2 s of one core per GiB,
+    the largest cost of an upload once nginx has spooled it (docs/benchmarks/upload-proxy.md).
+    Here each read() asks gunicorn's LengthReader for the whole `size` at once, its socket
+    reader receiving up to PARSE_BUFFER bytes per recv() meanwhile (restored afterwards: the
+    connection may carry other requests). The LengthReader still counts what is left, so
+    gunicorn drains an unread rest as usual before the connection's next request."""
+
+    def __init__(self, reader: LengthReader) -> None:
+        self._reader = reader
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._reader.length
+        unreader = self._reader.unreader
+        saved = unreader.mxchunk
+        unreader.mxchunk = max(saved, PARSE_BUFFER)
+        try:
+            return self._reader.read(size)
+        finally:
+            unreader.mxchunk = saved
+
+
+def read_gunicorn_body_in_large_steps(environ: dict[str, Any]) -> None:
+    """Give the upload views GunicornLargeReads instead of gunicorn's `wsgi.input` when it
+    has exactly the shape that relies on: a Body with nothing buffered yet, over a
+    LengthReader, over its socket reader. Anything else (a chunked body, another server,
+    the test client) is left as it is."""
+    body: Any = environ.get("wsgi.input")
+    reader: Any = getattr(body, "reader", None)
+    if (type(body) is GunicornBody and type(reader) is LengthReader
+            and type(getattr(reader, "unreader", None)) is SocketUnreader
+            and isinstance(getattr(reader.unreader, "mxchunk", None), int)
+            and isinstance(getattr(reader, "length", None), int)
+            and not body.buf.tell()):
+        environ["wsgi.input"] = GunicornLargeReads(reader)
 
 
 class _LargeBufferParser(FormDataParser):

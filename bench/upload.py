@@ -3,21 +3,32 @@ a plain `cp` of the same file: throughput and the worker's peak memory growth.
 
     python -m bench.upload [--size-mb 1024] [--output FILE]
 
+The same upload is measured twice: straight at gunicorn (`api`), and through the
+reference nginx configuration (deploy/nginx/convergence.conf, rendered by
+tests/deploy/conftest.py as the deployment tests render it, its pièce route's body limit
+adapted to the bench's UPLOAD_LIMITS_MB as a deployment would), over TLS, nginx spooling the
+body before gunicorn reads it (`api_reference_proxy`, docs/benchmarks/upload-proxy.md).
+
 Also measures the same bytes through bench/upload_direct.py, the prototype of the
-proposed single-write upload path (docs/benchmarks.md, "Proposed changes"). The
-database is a throw-away SQLite file: an upload writes two rows."""
+proposed single-write upload path (docs/benchmarks.md, "Proposed changes"), and the
+raw-body prototype behind a minimal nginx of its own (not the product). The database is a
+throw-away SQLite file: an upload writes two rows."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -70,9 +81,11 @@ def worker_pid(master: int) -> int:
 
 
 def post_file(port: int, path: str, file: Path, fields: dict[str, str],
-              headers: dict[str, str]) -> tuple[int, dict[str, Any], float]:
+              headers: dict[str, str], tls: ssl.SSLContext | None = None
+              ) -> tuple[int, dict[str, Any], float]:
     """POST `file` as multipart, streamed from disk in 1 MiB chunks (the client holds
-    one chunk in memory). Returns (status, JSON answer, seconds)."""
+    one chunk in memory), over TLS if `tls` is given. Returns (status, JSON answer,
+    seconds from the connection to the last byte of the answer)."""
     boundary = f"bench{uuid.uuid4().hex}"
     head = b"".join(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -81,8 +94,9 @@ def post_file(port: int, path: str, file: Path, fields: dict[str, str],
              f'filename="{file.name}"\r\nContent-Type: application/pdf\r\n\r\n').encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     length = len(head) + file.stat().st_size + len(tail)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
     start = time.perf_counter()
+    conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=900, context=tls) if tls
+            else http.client.HTTPConnection("127.0.0.1", port, timeout=900))
     conn.putrequest("POST", path)
     for name, value in {**headers, "Content-Type": f"multipart/form-data; boundary={boundary}",
                         "Content-Length": str(length)}.items():
@@ -116,19 +130,173 @@ def api_json(port: int, method: str, path: str, token: str, payload: dict[str, A
     return body
 
 
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 def measured_upload(server: subprocess.Popen, port: int, path: str, file: Path,
                     fields: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
     pid = worker_pid(server.pid)
     measure.reset_peak(pid)
     before = measure.rss(pid)
+    load_before = loadavg()
     status, answer, seconds = post_file(port, path, file, fields, headers)
+    load_after = loadavg()
     if status >= 300:
         raise RuntimeError(f"upload refused: {status} {answer}")
     size_mb = file.stat().st_size / MB
     return {"seconds": round(seconds, 2), "mb_per_s": round(size_mb / seconds, 1),
             "worker_rss_before_mb": round(before / MB, 1),
             "worker_peak_growth_mb": round((measure.peak_rss(pid) - before) / MB, 1),
-            "answer_size": (answer.get("file") or answer).get("size")}
+            "answer_size": (answer.get("file") or answer).get("size"),
+            "loadavg_before": load_before, "loadavg_after": load_after}
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of a process, all its threads (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class SpoolWatch(threading.Thread):
+    """Polls nginx's client_body_temp_path during an upload: the largest number of bytes it
+    held at once, and what it holds afterwards. nginx unlinks a spooled body as soon as it
+    has created it (the file lives on through nginx's open descriptor, and its blocks are
+    freed when nginx closes it): the spool is found through the nginx worker's open
+    files, as well as in the folder."""
+
+    def __init__(self, folder: Path, nginx_pid: int, full: int, interval: float = 0.05
+                 ) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.nginx_pid, self.full, self.interval = folder, nginx_pid, full, interval
+        self.peak = 0
+        self.full_at: float | None = None  # when the spool first held `full` bytes
+        self.stopped = threading.Event()
+
+    def files(self) -> list[Path]:
+        """The spool's files: those in its folder, and those nginx holds open there."""
+        found = [Path(top) / name for top, _dirs, names in os.walk(self.folder)
+                 for name in names]
+        for fd in Path(f"/proc/{self.nginx_pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).startswith(f"{self.folder}/"):
+                    found.append(fd)
+        return found
+
+    def held(self) -> int:
+        total = 0
+        for path in self.files():
+            with contextlib.suppress(OSError):  # closed or removed meanwhile
+                total += path.stat().st_size
+        return total
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            held = self.held()
+            self.peak = max(self.peak, held)
+            if held >= self.full and self.full_at is None:
+                self.full_at = time.perf_counter()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def start_reference_proxy(work: Path, upstream: int, upload_limits_mb: dict[str, int]
+                          ) -> tuple[subprocess.Popen, Any]:
+    """nginx with the reference configuration (deploy/nginx/convergence.conf), rendered
+    as the deployment tests render it (tests/deploy/conftest.py: ports, paths, a
+    self-signed certificate), in front of gunicorn on `upstream`; the upload routes' body
+    limits those of `upload_limits_mb` (UPLOAD_LIMITS_MB), as a deployment adapts them."""
+    from tests.deploy.conftest import render_reference, wait_for_port
+
+    setup = render_reference(work / "nginx-reference", upstream_port=upstream,
+                             upload_limits_mb=upload_limits_mb)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    errors = work / "nginx-reference-stderr.log"
+    with errors.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 - fixed arguments
+            [nginx, "-c", str(setup.main), "-p", str(setup.folder)],
+            stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_for_port(setup.https_port, process, "nginx")
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"{exc}: {errors.read_text()[-2000:]}") from exc
+    return process, setup
+
+
+def access_line(log: Path, path: str, seconds: float = 5) -> dict[str, Any]:
+    """nginx's access-log line (the reference's JSON format) of the last request to
+    `path`; it is written once the answer is sent."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = [json.loads(line) for line in log.read_text().splitlines()
+                 if line.startswith("{")] if log.exists() else []
+        found = [line for line in lines if line["path"] == path]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if not found:
+        raise RuntimeError(f"no nginx access line for {path}")
+    return found[-1]
+
+
+def proxied_upload(server: subprocess.Popen, proxy: subprocess.Popen, setup: Any, path: str,
+                   file: Path, fields: dict[str, str], headers: dict[str, str]
+                   ) -> dict[str, Any]:
+    """The upload through the reference nginx (HTTPS): the client's throughput over the
+    whole request, the gunicorn worker's and the nginx worker's peak RSS growth, where
+    nginx's time went (its access log: receiving the body into the spool, then the
+    upstream's part: passing it to gunicorn and waiting for the answer), and the spool."""
+    from tests.deploy.conftest import tls_context
+
+    pid, nginx_pid = worker_pid(server.pid), worker_pid(proxy.pid)
+    for process in (pid, nginx_pid):
+        measure.reset_peak(process)
+    before, nginx_before = measure.rss(pid), measure.rss(nginx_pid)
+    spool = SpoolWatch(setup.folder / "body", nginx_pid, full=file.stat().st_size)
+    load_before = loadavg()
+    cpu_before = {name: cpu_seconds(p) for name, p in
+                  (("client", "self"), ("nginx_worker", nginx_pid), ("gunicorn_worker", pid))}
+    spool.start()
+    started = time.perf_counter()
+    try:
+        status, answer, seconds = post_file(setup.https_port, path, file, fields, headers,
+                                            tls=tls_context())
+    finally:
+        spool.stop()
+    cpu = {name: round(cpu_seconds(p) - cpu_before[name], 2) for name, p in
+           (("client", "self"), ("nginx_worker", nginx_pid), ("gunicorn_worker", pid))}
+    load_after = loadavg()
+    if status >= 300:
+        raise RuntimeError(f"upload through nginx refused: {status} {answer}")
+    line = access_line(setup.access_log, path)
+    deadline = time.monotonic() + 5  # nginx removes the spooled body as it frees the request
+    while (left := spool.files()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    upstream = float(str(line["upstream_s"]).split(",")[-1].strip() or 0)
+    receive = spool.full_at - started if spool.full_at is not None else None
+    size_mb = file.stat().st_size / MB
+    return {"seconds": round(seconds, 2), "mb_per_s": round(size_mb / seconds, 1),
+            "worker_rss_before_mb": round(before / MB, 1),
+            "worker_peak_growth_mb": round((measure.peak_rss(pid) - before) / MB, 1),
+            "nginx_worker_peak_growth_mb": round(
+                (measure.peak_rss(nginx_pid) - nginx_before) / MB, 1),
+            # the two phases as the spool shows them (±0.05 s): until nginx has the whole
+            # body, then gunicorn's part; nginx's own split ($request_time minus
+            # $upstream_response_time) undercounts the first when nginx is busy (its clock
+            # is updated between event loop rounds)
+            "receive_s": receive and round(receive, 2),
+            "upstream_s": receive and round(seconds - receive, 2),
+            "nginx_request_s": line["duration_s"], "nginx_upstream_s": upstream,
+            "nginx_receive_s": round(line["duration_s"] - upstream, 3),
+            "nginx_status": line["status"],
+            "cpu_s": cpu,
+            "spool_peak_mb": round(spool.peak / MB, 1),
+            "spool_files_left": len(left),
+            "answer_size": (answer.get("file") or answer).get("size"),
+            "loadavg_before": load_before, "loadavg_after": load_after}
 
 
 def api_token(database: str) -> str:
@@ -238,8 +406,9 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
     try:
         instance = work / "instance"
         database = f"sqlite:///{instance / 'upload.sqlite3'}"
+        limits_mb = {"piece": size_mb + 16}
         env = {**os.environ, "INSTANCE_DIR": str(instance), "DATABASE_URL": database,
-               "REDIS_URL": "", "UPLOAD_LIMITS_MB": f"piece={size_mb + 16}",
+               "REDIS_URL": "", "UPLOAD_LIMITS_MB": f"piece={limits_mb['piece']}",
                "SECRET_KEY": "bench-only-secret-key", "PYTHONPATH": str(ROOT)}
         token = api_token(database)
         file = work / "big.pdf"
@@ -248,7 +417,7 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
             block = b"\0" * MB
             for _ in range(size_mb):
                 f.write(block)
-        result: dict[str, Any] = {"size_mb": size_mb}
+        result: dict[str, Any] = {"size_mb": size_mb, "loadavg_before": loadavg()}
         result["cp"] = copy_throughput(file, work)
 
         server, port = start_gunicorn("backoffice:create_app()", env, work / "gunicorn.log")
@@ -262,6 +431,28 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
         result["api"] = measured_upload(
             server, port, f"/api/v1/candidatures/{candidature['reference']}/pieces", file,
             {"type": "documentation_fonctionnelle"}, auth)
+        names = ["api"]
+
+        if shutil.which("nginx"):
+            # the same request through the reference nginx, to a gunicorn (1 worker, as
+            # above) that believes one proxy, as production does behind it
+            proxied, proxied_port = start_gunicorn(
+                "backoffice:create_app()", {**env, "TRUSTED_PROXIES": "1"},
+                work / "gunicorn-proxied.log")
+            servers.append(proxied)
+            proxy, setup = start_reference_proxy(work, proxied_port, limits_mb)
+            servers.append(proxy)
+            candidature = api_json(port, "POST", "/api/v1/candidatures", token,
+                                   {"product_id": product["id"],
+                                    "demarche": "dmn_nom_de_marque"})
+            result["api_reference_proxy"] = proxied_upload(
+                proxied, proxy, setup,
+                f"/api/v1/candidatures/{candidature['reference']}/pieces", file,
+                {"type": "documentation_fonctionnelle"}, auth)
+            limit = re.search(r"pieces\$ \{.*?client_max_body_size (\w+);",
+                              (setup.folder / "convergence.conf").read_text(), re.S)
+            result["api_reference_proxy"]["piece_body_limit"] = limit and limit.group(1)
+            names.append("api_reference_proxy")
 
         direct, port = start_gunicorn(f"bench.upload_direct:create_app('{work / 'direct'}')",
                                       env, work / "direct.log")
@@ -271,7 +462,7 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
         result["direct_fast_prototype"] = measured_upload(direct, port, "/upload-fast", file,
                                                           fields, {})
         result["read_only"] = measured_upload(direct, port, "/discard", file, fields, {})
-        names = ["api", "direct_prototype", "direct_fast_prototype", "read_only"]
+        names += ["direct_prototype", "direct_fast_prototype", "read_only"]
         if shutil.which("nginx"):
             proxy, proxy_port = start_nginx(work, port, work / "direct" / "spool")
             servers.append(proxy)
@@ -285,6 +476,7 @@ def run(size_mb: int = 1024, work: Path | None = None) -> dict[str, Any]:
         for name in names:
             result[name]["share_of_cp"] = round(
                 result[name]["mb_per_s"] / result["cp"]["mb_per_s"], 2)
+        result["loadavg_after"] = loadavg()
         return result
     finally:
         for server in servers:

@@ -254,10 +254,22 @@ def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
     if shutil.which("nginx") is None:
         missing_tier("nginx is missing (apt-get install nginx-light)")
     result = run(size_mb=4, work=tmp_path)
-    for name in ("api", "direct_prototype", "direct_fast_prototype", "proxy_spooled_prototype"):
+    for name in ("api", "api_reference_proxy", "direct_prototype", "direct_fast_prototype",
+                 "proxy_spooled_prototype"):
         assert result[name]["answer_size"] == 4 * 1024 * 1024 + 9, name
         assert result[name]["mb_per_s"] > 0 and result[name]["share_of_cp"] > 0
     assert result["cp"]["mb_per_s"] > 0
+    # through the reference nginx: the pièce route's limit adapted to UPLOAD_LIMITS_MB
+    # (4 + 16 MB), nginx's log says it passed the request on and got the 201, its spool is
+    # empty afterwards, neither worker's memory grew with the file
+    proxied = result["api_reference_proxy"]
+    assert proxied["piece_body_limit"] == "21m"
+    assert proxied["nginx_status"] == 201 and proxied["nginx_upstream_s"] > 0
+    assert proxied["nginx_request_s"] >= proxied["nginx_upstream_s"]
+    assert proxied["spool_files_left"] == 0 and "receive_s" in proxied
+    assert 0 <= proxied["worker_peak_growth_mb"] < 30, proxied
+    assert 0 <= proxied["nginx_worker_peak_growth_mb"] < 30, proxied
+    assert set(proxied["cpu_s"]) == {"client", "nginx_worker", "gunicorn_worker"}
 
 
 @pytest.mark.parametrize("bench_url", ["sqlite"], indirect=True)  # once is enough

@@ -84,11 +84,47 @@ class NginxSetup:
     error_log: Path
 
 
-def render_reference(folder: Path, upstream_port: int,
-                     max_conns: int | None = None) -> NginxSetup:
+# The upload routes' locations in the reference configuration, per upload purpose
+# (backoffice/uploads.py); one location serves both the UI's messages and the signed
+# convention.
+UPLOAD_LOCATIONS = {
+    "zip": ["^/api/v1/candidatures/[^/]+/preuves-pour-avis$"],
+    "preuve": ["^/api/v1/candidatures/[^/]+/sections/[^/]+/exigences/.+/preuves$"],
+    "piece": ["^/api/v1/candidatures/[^/]+/pieces$"],
+    "message": ["^/api/v1/candidatures/[^/]+/messages$",
+                "^/instruction/candidatures/[^/]+/(messages|convention/signature)$"],
+    "convention": ["^/instruction/candidatures/[^/]+/(messages|convention/signature)$"],
+}
+
+
+def with_upload_limits(text: str, upload_limits_mb: dict[str, int]) -> str:
+    """The reference configuration for a deployment whose UPLOAD_LIMITS_MB differs from the
+    defaults: each upload route's client_max_body_size derived as the reference derives it,
+    the purpose's limit + 1 MB (room for the 64 KiB multipart envelope, MULTIPART_OVERHEAD).
+    A location shared by two purposes gets the larger."""
+    from backoffice.uploads import DEFAULT_LIMITS_MB
+
+    limits = {**DEFAULT_LIMITS_MB, **upload_limits_mb}
+    by_location: dict[str, int] = {}
+    for purpose in upload_limits_mb:
+        for location in UPLOAD_LOCATIONS[purpose]:
+            by_location[location] = max(
+                limits[p] for p, places in UPLOAD_LOCATIONS.items() if location in places)
+    for location, mb in by_location.items():
+        block = re.compile(r"(\n    location ~ " + re.escape(location)
+                           + r" \{\n(?:(?!\n    \}).)*?client_max_body_size )\d+m;", re.S)
+        text, found = block.subn(rf"\g<1>{mb + 1}m;", text)
+        assert found == 1, f"the reference configuration no longer has {location!r}"
+    return text
+
+
+def render_reference(folder: Path, upstream_port: int, max_conns: int | None = None,
+                     upload_limits_mb: dict[str, int] | None = None) -> NginxSetup:
     """deploy/nginx/convergence.conf with this test's paths and ports, inside a minimal
     main configuration (what Debian's /etc/nginx/nginx.conf gives); `max_conns`: the
-    upstream's bound sized for the test's gunicorn instead of the reference's."""
+    upstream's bound sized for the test's gunicorn instead of the reference's;
+    `upload_limits_mb`: the upload routes' body limits for that UPLOAD_LIMITS_MB
+    ({"piece": 1040}), as a deployment with those limits adapts them."""
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = make_certificate(folder / "tls")
     https_port, http_port = free_port(), free_port()
@@ -109,6 +145,8 @@ def render_reference(folder: Path, upstream_port: int,
         text = _substitute(text, old, new)
     if max_conns is not None:
         text = re.sub(r"max_conns=\d+;", f"max_conns={max_conns};", text)
+    if upload_limits_mb:
+        text = with_upload_limits(text, upload_limits_mb)
     (folder / "convergence.conf").write_text(text)
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     user = "user root;" if os.geteuid() == 0 else ""  # workers must reach the test's folders

@@ -38,6 +38,7 @@ from tests.deploy.conftest import (
     start_gunicorn,
     stop,
     wait_for_port,
+    with_upload_limits,
 )
 
 METRICS_TOKEN = secrets.token_urlsafe(32)
@@ -57,7 +58,7 @@ def test_the_reference_configuration_passes_nginx_t(tmp_path) -> None:
 
 def _locations(text: str) -> list[tuple[str, str, dict[str, str]]]:
     """(modifier, pattern, directives) of each location of the HTTPS server, in order."""
-    server = text[text.index("listen 443"):]
+    server = text[text.index(" ssl http2;"):]  # the HTTPS server (reference or rendered)
     found = []
     for match in re.finditer(r"\n    location (=|~|@)?\s*(\S+) \{\n(.*?)\n    \}", server, re.S):
         directives = dict(re.findall(r"^\s+(\w+) ([^;]+);", match.group(3), re.M))
@@ -84,14 +85,11 @@ def nginx_body_limit(text: str, path: str) -> int:
     return _size(chosen.get("client_max_body_size", server_default))
 
 
-def test_body_limits_follow_the_application_routes(app) -> None:
-    """Each upload route gets a little more than the application's own limit (so that the
-    application, not nginx, answers a file just over it with its French message); every
-    other route at most 2 MB; the login pages 16 kB."""
+def _check_body_limits(app, text: str, limits: dict[str, int]) -> int:
+    """Each upload route of `app` allowed a little more than its purpose's limit in
+    `limits` (bytes), every other route at most 2 MB; the number of upload routes."""
     from backoffice.uploads import FORM_BODY_LIMIT, MULTIPART_OVERHEAD
 
-    text = REFERENCE.read_text()
-    limits = app.extensions["upload_limits"]
     samples = {"reference": "ABCDEFGHI", "section": "INS", "exigence": "INS 3.1",
                "step": "recevabilite", "preuve_id": "12", "file_id": "7"}
     checked = 0
@@ -109,10 +107,38 @@ def test_body_limits_follow_the_application_routes(app) -> None:
             checked += 1
         else:
             assert allowed <= 2 * FORM_BODY_LIMIT, (rule.rule, allowed)
-    assert checked == 6  # pièces, preuves, zip, messages (API and UI), signed convention
+    return checked
+
+
+def test_body_limits_follow_the_application_routes(app) -> None:
+    """Each upload route gets a little more than the application's own limit (so that the
+    application, not nginx, answers a file just over it with its French message); every
+    other route at most 2 MB; the login pages 16 kB."""
+    text = REFERENCE.read_text()
+    # pièces, preuves, zip, messages (API and UI), signed convention
+    assert _check_body_limits(app, text, app.extensions["upload_limits"]) == 6
     assert nginx_body_limit(text, "/connexion") == 16 * 1024
     assert nginx_body_limit(text, "/api/v1/candidatures/ABCDEFGHI/preuves-pour-avis") \
         == 2049 * 1024 * 1024
+
+
+def test_rendered_for_other_upload_limits(app, tmp_path) -> None:
+    """A deployment with its own UPLOAD_LIMITS_MB (bench.upload: 1 GiB pièces) adapts the
+    upload routes' limits the same way; the rest of the file is unchanged."""
+    custom = {"piece": 1040, "preuve": 300}
+    setup = render_reference(tmp_path, upstream_port=8000, upload_limits_mb=custom)
+    text = (setup.folder / "convergence.conf").read_text()
+    limits = {**app.extensions["upload_limits"],
+              **{purpose: mb * 1024 * 1024 for purpose, mb in custom.items()}}
+    assert _check_body_limits(app, text, limits) == 6
+    assert nginx_body_limit(text, "/api/v1/candidatures/ABCDEFGHI/pieces") == 1041 * 1024 * 1024
+    reference = REFERENCE.read_text().splitlines()
+    changed = [a for a, b in zip(reference, with_upload_limits("\n".join(reference), custom)
+                                 .splitlines(), strict=True) if a != b]
+    assert changed == ["        client_max_body_size 201m;", "        client_max_body_size 51m;"]
+    result = subprocess.run([nginx_binary(), "-t", "-c", str(setup.main), "-p",
+                             str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
 
 
 # --- the real thing ------------------------------------------------------------------------------
