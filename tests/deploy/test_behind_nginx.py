@@ -110,6 +110,21 @@ def _check_body_limits(app, text: str, limits: dict[str, int]) -> int:
     return checked
 
 
+def test_nginx_drops_idle_upstream_connections_before_gunicorn_closes_them() -> None:
+    """An upstream connection kept idle by nginx longer than gunicorn keeps it races
+    gunicorn's close: a POST sent on it as it closes fails (seen once in the upload
+    benchmark, a 503 five seconds after the previous request)."""
+    import runpy
+
+    gunicorn_keepalive = runpy.run_path(str(REFERENCE.parents[2] / "gunicorn.conf.py"))[
+        "keepalive"]
+    block = re.search(r"upstream convergence_app \{(.*?)\}", REFERENCE.read_text(), re.S)
+    assert block is not None
+    found = re.search(r"^\s*keepalive_timeout (\d+)s;", block.group(1), re.M)
+    assert found is not None, "upstream keepalive_timeout missing (nginx's default: 60 s)"
+    assert int(found.group(1)) < gunicorn_keepalive
+
+
 def test_body_limits_follow_the_application_routes(app) -> None:
     """Each upload route gets a little more than the application's own limit (so that the
     application, not nginx, answers a file just over it with its French message); every
