@@ -62,8 +62,17 @@ def test_generator_loads_consistent_rows(bench_url) -> None:
             "SELECT assignee_id, candidature_id FROM candidature_step "
             "WHERE assignee_id IS NOT NULL UNION SELECT decided_by_id, candidature_id "
             "FROM candidature_step WHERE decided_by_id IS NOT NULL")).all())
+        holdings = set(conn.execute(text(
+            "SELECT user_id, candidature_id FROM dossier_holding")).all())
+        held = set(conn.execute(text(
+            "SELECT queue_assignee_id, id FROM candidature WHERE status = 'en_cours' "
+            "AND queue_assignee_id IS NOT NULL UNION SELECT r.assignee_id, r.candidature_id "
+            "FROM section_review r JOIN candidature c ON c.id = r.candidature_id "
+            "WHERE r.status IN ('soumise', 'en_revue') AND r.assignee_id IS NOT NULL "
+            "AND c.status = 'en_cours'")).all())
     engine.dispose()
     assert follows and follows == derived
+    assert holdings and holdings == held  # « Mes dossiers » (dossier_holding)
 
 
 def test_deep_page_cursor_is_the_one_keyset_navigation_reaches(bench_url,
@@ -185,6 +194,7 @@ def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_u
         return
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE candidature")
+        conn.exec_driver_sql("ANALYZE dossier_holding")
     client, _ = signed_in_client(app)
     facts = _facts(app)
     assert facts["campaign_rare_open"] == 1, facts
@@ -202,8 +212,9 @@ def test_a_rare_campaign_is_read_from_its_index_not_by_walking_the_queue(bench_u
 
 def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
                                                                  tmp_path: Path) -> None:
-    """Migration 0027: « mes dossiers » on the home page reads the user's entries of
-    ix_candidature_mine, not every entry of the démarches in ix_candidature_overview."""
+    """« mes dossiers » on the home page reads the user's entries of their holdings'
+    index (migration 0031: the steps and the sections they hold), not every entry of the
+    démarches in ix_candidature_overview."""
     from sqlalchemy import event
 
     from bench.run import make_app, signed_in_client
@@ -216,6 +227,7 @@ def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
         return
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE candidature")
+        conn.exec_driver_sql("ANALYZE dossier_holding")
     client, _ = signed_in_client(app)
     seen: list[tuple[str, object]] = []
 
@@ -227,12 +239,12 @@ def test_the_home_reads_the_users_own_dossiers_from_their_index(bench_url,
         assert client.get("/instruction/").status_code == 200
     finally:
         event.remove(engine, "after_cursor_execute", after)
-    mine = [(s, p) for s, p in seen if "queue_assignee_id =" in s and "GROUP BY" in s]
+    mine = [(s, p) for s, p in seen if "FROM dossier_holding" in s and "GROUP BY" in s]
     assert len(mine) == 1, [s for s, _ in seen]
     with engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")  # at this size a scan is cheapest
         plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + mine[0][0], mine[0][1]).scalars())
-    assert "ix_candidature_mine" in plan, plan
+    assert "Index Only Scan using ix_dossier_holding_place" in plan, plan
     engine.dispose()
 
 

@@ -9,7 +9,7 @@ from backoffice.models.demarche import CampaignWindow, Demarche
 from backoffice.models.dossier import Convention, IdempotencyKey, StepForm, WebhookEvent
 from backoffice.models.exports import Export
 from backoffice.models.files import Avis, Fichier, Piece, Preuve, ZipPourAvis
-from backoffice.models.follow import DossierFollow
+from backoffice.models.follow import DossierFollow, DossierHolding
 from backoffice.models.instruction import CandidatureExigence, ExigenceVerdict, SectionReview
 from backoffice.models.jobs import JobOutbox
 from backoffice.models.messaging import Message, MessageRead, MessageTemplate, OutboxMail
@@ -40,6 +40,7 @@ __all__ = [
     "Convention",
     "DelayRule",
     "DossierFollow",
+    "DossierHolding",
     "DossierSeen",
     "ExigenceVerdict",
     "Export",

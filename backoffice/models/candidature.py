@@ -111,6 +111,7 @@ class Candidature(Base):
         # sort's index); the latter is also the foreign key's index
         Index("ix_candidature_campaign_attente", "campaign_window_id", "queue_since", "id",
               postgresql_where=text("status = 'en_cours'"),
+              postgresql_include=WALK_INCLUDES,
               sqlite_where=text("status = 'en_cours'")),
         Index("ix_candidature_campaign", "campaign_window_id", "status"),
         # the home page's « mes dossiers »: the user's dossiers in progress by démarche and

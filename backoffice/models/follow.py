@@ -13,27 +13,41 @@ in the same transaction (`_sync_follows`); a follow is never removed by a transi
 Rows written outside the application (a restore, psql, the benchmark generator's COPY)
 are healed by `refollow()` (the nightly recount and `flask recompter-files`), which adds
 the follows the steps show and keeps the others (the steps do not tell who held them
-before)."""
+before).
+
+The same module keeps `dossier_holding`: the open dossiers each user holds now, their
+current step or one of their sections of evidence under review (« Mes dossiers », the
+queue's « attribution = moi »). It is the state of the candidatures and sections, re-derived
+for each dossier a flush moves (its holder, its status, a section's reviewer or status),
+stale rows removed; `heal()` re-derives it whole."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ForeignKey,
+    Index,
+    String,
     Table,
     and_,
+    delete,
     event,
     exists,
+    inspect,
+    or_,
     select,
     true,
     union,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, scoped_session
 
 from backoffice.db import Base
 
 PENDING = "follows_to_sync"  # Session.info: the dossiers whose steps the flush wrote
+HOLDINGS = "holdings_to_sync"  # Session.info: the dossiers whose holders may have moved
 
 
 class DossierFollow(Base):
@@ -43,6 +57,36 @@ class DossierFollow(Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     candidature_id: Mapped[int] = mapped_column(
         ForeignKey("candidature.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class DossierHolding(Base):
+    """One row per open dossier and user who holds its current step or reviews one of
+    its sections (submitted to them again, or under their review), with the dossier's
+    sort keys: « Mes dossiers » walks the user's rows in the sort's order (one index per
+    sort) and stops after a page, however rare the user's dossiers among the open ones."""
+
+    __tablename__ = "dossier_holding"
+    __table_args__ = (
+        Index("ix_dossier_holding_attente", "user_id", "queue_since", "candidature_id"),
+        Index("ix_dossier_holding_echeance", "user_id", "queue_due_at", "candidature_id"),
+        Index("ix_dossier_holding_activite", "user_id", "last_activity_at", "candidature_id"),
+        Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    candidature_id: Mapped[int] = mapped_column(
+        ForeignKey("candidature.id", ondelete="CASCADE"), primary_key=True, index=True)
+    # copies of the candidature's (models/candidature.py), kept by the flushes: its sort
+    # keys, and where it stands (the home page's « Mes dossiers » by démarche and step)
+    queue_since: Mapped[datetime]
+    queue_due_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime]
+    demarche_code: Mapped[str] = mapped_column(String(32))
+    current_step: Mapped[str] = mapped_column(String(32))
+
+
+KEYS = ("queue_since", "queue_due_at", "last_activity_at", "demarche_code", "current_step")
 
 
 def _followers() -> Any:
@@ -68,12 +112,105 @@ def listen(step_class: type) -> None:
     event.listen(step_class, "after_update", _noted)
 
 
-def _insert(connection: Any) -> Any:
+def _holding_noted(target: Any, candidature_id: int | None) -> None:
+    session = object_session(target)
+    if session is not None and candidature_id is not None:
+        session.info.setdefault(HOLDINGS, set()).add(candidature_id)
+
+
+def _holding_changed(target: Any, names: tuple[str, ...]) -> bool:
+    state = inspect(target)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def listen_holdings(candidature_class: type, section_class: type) -> None:
+    """Called by models/instruction.py: a candidature whose holder or status moved, a
+    section whose reviewer or status moved, names its dossier."""
+    def candidature(_mapper: Any, _connection: Any, target: Any) -> None:
+        _holding_noted(target, target.id)
+
+    def candidature_moved(_mapper: Any, _connection: Any, target: Any) -> None:
+        if _holding_changed(target, ("queue_assignee_id", "status", *KEYS)):
+            _holding_noted(target, target.id)
+
+    def section(_mapper: Any, _connection: Any, target: Any) -> None:
+        _holding_noted(target, target.candidature_id)
+
+    def section_moved(_mapper: Any, _connection: Any, target: Any) -> None:
+        if _holding_changed(target, ("assignee_id", "status")):
+            _holding_noted(target, target.candidature_id)
+
+    event.listen(candidature_class, "after_insert", candidature)
+    event.listen(candidature_class, "after_update", candidature_moved)
+    event.listen(section_class, "after_insert", section)
+    event.listen(section_class, "after_update", section_moved)
+
+
+def _holders() -> Any:
+    """(user_id, candidature_id) of every open dossier's holders, each pair once."""
+    from backoffice.models.candidature import Candidature as C
+    from backoffice.models.instruction import SECTION_HELD
+    from backoffice.models.instruction import SectionReview as R
+
+    return union(
+        select(C.queue_assignee_id.label("user_id"), C.id.label("candidature_id"))
+        .where(C.status == "en_cours", C.queue_assignee_id.is_not(None)),
+        select(R.assignee_id, R.candidature_id)
+        .join(C, C.id == R.candidature_id)
+        .where(R.status.in_(SECTION_HELD), R.assignee_id.is_not(None),
+               C.status == "en_cours"),
+    ).subquery("holders")
+
+
+def _still_held() -> Any:
+    from backoffice.models.candidature import Candidature as C
+    from backoffice.models.instruction import SECTION_HELD
+    from backoffice.models.instruction import SectionReview as R
+
+    h = DossierHolding
+    return or_(
+        exists().where(C.id == h.candidature_id, C.status == "en_cours",
+                       C.queue_assignee_id == h.user_id),
+        exists().where(R.candidature_id == h.candidature_id, R.assignee_id == h.user_id,
+                       R.status.in_(SECTION_HELD),
+                       exists().where(C.id == h.candidature_id, C.status == "en_cours")))
+
+
+def _sync_holdings(session: Session | scoped_session[Session],
+                   ids: list[int] | None) -> None:
+    """Add the missing holdings and remove the stale ones, of these dossiers (None:
+    all)."""
+    from backoffice.models.candidature import Candidature as C
+
+    connection = session.connection()
+    holders = _holders()
+    missing = (select(holders.c.user_id, holders.c.candidature_id,
+                      *(getattr(C, key) for key in KEYS))
+               .join(C, C.id == holders.c.candidature_id)
+               .where(~exists().where(
+                   DossierHolding.user_id == holders.c.user_id,
+                   DossierHolding.candidature_id == holders.c.candidature_id)))
+    stale = delete(DossierHolding).where(~_still_held())
+    keys = update(DossierHolding).values({
+        key: select(getattr(C, key)).where(C.id == DossierHolding.candidature_id)
+        .scalar_subquery() for key in KEYS})
+    if ids is not None:
+        missing = missing.where(holders.c.candidature_id.in_(ids))
+        stale = stale.where(DossierHolding.candidature_id.in_(ids))
+        keys = keys.where(DossierHolding.candidature_id.in_(ids))
+    connection.execute(stale)
+    connection.execute(keys)
+    connection.execute(_insert(connection, DossierHolding)
+                       .from_select(["user_id", "candidature_id", *KEYS], missing)
+                       .on_conflict_do_nothing())
+
+
+def _insert(connection: Any, model: type[Base]) -> Any:
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
         from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    return upsert(cast(Table, DossierFollow.__table__))  # a mapped class's Table
+    return upsert(cast(Table, model.__table__))  # a mapped class's Table
 
 
 def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> None:
@@ -86,7 +223,7 @@ def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> 
                         DossierFollow.candidature_id == followers.c.candidature_id))
     if ids is not None:
         missing = missing.where(followers.c.candidature_id.in_(ids))
-    connection.execute(_insert(connection)
+    connection.execute(_insert(connection, DossierFollow)
                        .from_select(["user_id", "candidature_id"], missing)
                        .on_conflict_do_nothing())
 
@@ -96,17 +233,31 @@ def _sync_follows(session: Session, _context: object) -> None:
     ids = session.info.pop(PENDING, None)
     if ids:
         _sync(session, sorted(ids))
+    ids = session.info.pop(HOLDINGS, None)
+    if ids:
+        _sync_holdings(session, sorted(ids))
 
 
 @event.listens_for(Session, "before_flush")
 def _forget_follows(session: Session, _context: object, _instances: object) -> None:
     session.info.pop(PENDING, None)  # what a flush that failed half way noted
+    session.info.pop(HOLDINGS, None)
 
 
 def refollow(session: Session | scoped_session[Session]) -> None:
-    """Add every follow the steps show (after rows were written outside the
-    application); the others are kept."""
+    """After rows were written outside the application: add every follow the steps
+    show (the others are kept), and re-derive every holding."""
     _sync(session, None)
+    _sync_holdings(session, None)
+
+
+def held_by(user_id: Any) -> Any:
+    """The condition « the dossier is held by this user » (its step or a section), for a
+    query on candidatures (one probe of the table's primary key per row)."""
+    from backoffice.models.candidature import Candidature
+
+    return exists().where(and_(DossierHolding.user_id == user_id,
+                               DossierHolding.candidature_id == Candidature.id))
 
 
 def followed_by(user_id: Any) -> Any:

@@ -114,3 +114,14 @@ class ExigenceVerdict(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     exigence: Mapped[CandidatureExigence] = relationship(back_populates="verdicts")
+
+
+def _listen_holdings() -> None:
+    from backoffice.models import follow
+    from backoffice.models.candidature import Candidature
+
+    # « Mes dossiers »: who holds each open dossier's step or one of its sections
+    follow.listen_holdings(Candidature, SectionReview)
+
+
+_listen_holdings()

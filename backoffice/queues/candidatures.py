@@ -41,7 +41,7 @@ from backoffice.models import (
     SectionReview,
     User,
 )
-from backoffice.models.follow import DossierFollow, followed_by
+from backoffice.models.follow import DossierFollow, DossierHolding, followed_by, held_by
 from backoffice.models.instruction import SECTION_HELD
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import (
@@ -71,6 +71,9 @@ DESCENDING_BY_DEFAULT = {"attente": False, "echeance": False, "activite": True,
 # ones) keep their order in it (tests/reviewer/test_queue_views.py checks it).
 STEP_ORDER = ("depot", "eligibilite", "recevabilite", "convention", "preuves",
               "preuves_pour_avis", "college", "certificat", "referencement")
+# the sorts « Mes dossiers » reads from the user's holdings (their copies of the keys)
+HOLDING_SORTS = {"attente": "queue_since", "echeance": "queue_due_at",
+                 "activite": "last_activity_at"}
 COUNT_LIMIT = 1000  # counted exactly up to this, « plus de 1 000 » beyond
 # Written into the SQL, not sent as a parameter: PostgreSQL then keeps one plan of a queue
 # statement (prepared after a few pages) that still walks the partial indexes, whose
@@ -224,7 +227,7 @@ class _Shape:
     demarche: bool = False
     step: bool = False
     status: bool = False
-    assignee: str | None = None  # "id" (mine or a colleague's) or "personne"
+    assignee: str | None = None  # "id" (a colleague's steps), "holds" (mine), "personne"
     turn: str | None = None
     overdue: bool = False
     campaign: bool = False
@@ -244,7 +247,8 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
         if value:
             shape[name], params[name] = True, value
     if f.assignee == "moi":
-        shape["assignee"], params["assignee_id"] = "id", user.id
+        # « Mes dossiers »: the steps I hold and the dossiers where I review a section
+        shape["assignee"], params["assignee_id"] = "holds", user.id
     elif f.assignee == "personne":
         shape["assignee"] = "personne"
     elif f.assignee and f.assignee.isdigit():
@@ -272,16 +276,53 @@ def base_query(user: User, filters: Filters, now: datetime, *,
     shape, params = _shape_and_params(user, filters, now, None)
     if counting:
         shape = replace(shape, counting=True)
-    stmt, sort_expr, descending = _matches(shape)
+    stmt, sort_expr, _, descending = _matches(shape)
     return stmt.params(**params), sort_expr, descending
 
 
 @functools.lru_cache(maxsize=512)
-def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
-    """The candidatures of the page's filters: the candidature's own columns only."""
-    sort_expr, descending = _sort_key(shape.sort), shape.descending
-    stmt = (select(Candidature.id, sort_expr.label("sort_value"))
-            .where(Candidature.demarche_code.in_(bindparam("demarches", expanding=True))))
+def _holdings_walked(shape: _Shape) -> bool:
+    """« Mes dossiers » (the steps and sections I hold) walks the user's holdings in the
+    sort's order: their rows carry the dossier's sort keys (models/follow.py)."""
+    return shape.assignee == "holds" and shape.sort in HOLDING_SORTS and not shape.counting
+
+
+def _holdings_alone(shape: _Shape) -> bool:
+    """The filters the holdings answer by themselves: the open dossiers (« À traiter »),
+    by démarche and step."""
+    return (shape.view == "a_traiter" and not shape.after and not shape.siret
+            and not any((shape.status, shape.turn, shape.overdue, shape.campaign,
+                         shape.search)))
+
+
+def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
+    """The candidatures of the page's filters (the candidature's own columns, or for
+    « Mes dossiers » the user's holdings in order), the sort's column and the id's."""
+    descending = shape.descending
+    if shape.assignee == "holds" and shape.counting and _holdings_alone(shape):
+        # « Mes dossiers » counted from the user's holdings alone (index only): they are
+        # open dossiers and carry their démarche and step (a join to the candidatures was
+        # planned as a hash join over every open dossier)
+        h = DossierHolding
+        stmt = select(h.candidature_id.label("id"), h.queue_since.label("sort_value")).where(
+            h.user_id == bindparam("assignee_id"),
+            h.demarche_code.in_(bindparam("demarches", expanding=True)))
+        if shape.demarche:
+            stmt = stmt.where(h.demarche_code == bindparam("demarche"))
+        if shape.step:
+            stmt = stmt.where(h.current_step == bindparam("step"))
+        return stmt, h.queue_since, h.candidature_id, descending
+    if _holdings_walked(shape):
+        sort_expr = getattr(DossierHolding, HOLDING_SORTS[shape.sort])
+        id_expr: Any = DossierHolding.candidature_id
+        stmt = (select(Candidature.id, sort_expr.label("sort_value"))
+                .select_from(DossierHolding)
+                .join(Candidature, Candidature.id == DossierHolding.candidature_id)
+                .where(DossierHolding.user_id == bindparam("assignee_id")))
+    else:
+        sort_expr, id_expr = _sort_key(shape.sort), Candidature.id
+        stmt = select(Candidature.id, sort_expr.label("sort_value"))
+    stmt = stmt.where(Candidature.demarche_code.in_(bindparam("demarches", expanding=True)))
     if shape.view == "a_traiter":
         stmt = stmt.where(Candidature.status == IN_PROGRESS)
     elif shape.view == "traites":
@@ -300,20 +341,20 @@ def _matches(shape: _Shape) -> tuple[Select, Any, bool]:
     if shape.after:
         # a row comparison, which the index of the sort answers by seeking straight to
         # the cursor (an OR of two comparisons makes it scan from the start)
-        key = tuple_(sort_expr, Candidature.id)
+        key = tuple_(sort_expr, id_expr)
         cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
                         bindparam("cursor_id", type_=BigInteger()))
         stmt = stmt.where(key < cursor if descending else key > cursor)
-    return stmt, sort_expr, descending
+    return stmt, sort_expr, id_expr, descending
 
 
 @functools.lru_cache(maxsize=512)
 def _statement(shape: _Shape) -> Select:
     """One page: the page's ids first (an ordered walk of the sort's index, or the few
     matches of a search sorted), then what the page shows, joined for those rows only."""
-    matches, sort_expr, descending = _matches(replace(shape, with_total=False))
-    order = ((sort_expr.desc(), Candidature.id.desc()) if descending
-             else (sort_expr.asc(), Candidature.id.asc()))
+    matches, sort_expr, id_expr, descending = _matches(replace(shape, with_total=False))
+    order = ((sort_expr.desc(), id_expr.desc()) if descending
+             else (sort_expr.asc(), id_expr.asc()))
     limit = bindparam("limit", type_=Integer(), literal_execute=True)
     counted: Any = None
     if shape.with_total:
@@ -405,6 +446,13 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         stmt = stmt.where(Candidature.queue_status == bindparam("status"))
     if shape.assignee == "id":
         stmt = stmt.where(Candidature.queue_assignee_id == bindparam("assignee_id"))
+    elif shape.assignee == "holds" and shape.counting:
+        # counted from the user's holdings (models/follow.py), each dossier then checked
+        stmt = stmt.join(DossierHolding, and_(
+            DossierHolding.candidature_id == Candidature.id,
+            DossierHolding.user_id == bindparam("assignee_id")))
+    elif shape.assignee == "holds" and not _holdings_walked(shape):
+        stmt = stmt.where(held_by(bindparam("assignee_id")))
     elif shape.assignee == "personne":
         stmt = stmt.where(Candidature.queue_assignee_id.is_(None))
     if shape.turn == "ans":

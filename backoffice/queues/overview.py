@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 
 from backoffice.db import db
-from backoffice.models import Candidature, User
+from backoffice.models import Candidature, DossierHolding, User
 from backoffice.models.queue_count import team_counts
 from backoffice.queues.candidatures import IN_PROGRESS, visible_demarches
 from backoffice.queues.turns import ans_turn, vendor_turn
@@ -46,17 +46,18 @@ def step_position(demarche_code: str, step: str) -> int:
 
 def step_overview(user: User, now: datetime) -> list[OverviewRow]:
     """Three reads: the team's counts (models/queue_count.py), those due earlier today,
-    and the user's own (the index of assignees)."""
+    and the user's own (their holdings)."""
     demarches = tuple(visible_demarches(user))
     if not demarches:
         return []
     team = team_counts(db, demarches, now)
+    # « Mes dossiers »: the dossiers whose step I hold or where I review a section, from
+    # my holdings (models/follow.py), index only
     mine = dict(((code, step), n) for code, step, n in db.execute(
-        select(Candidature.demarche_code, Candidature.current_step, func.count())
-        .where(Candidature.queue_assignee_id == user.id,
-               Candidature.demarche_code.in_(demarches),
-               Candidature.status == IN_PROGRESS)
-        .group_by(Candidature.demarche_code, Candidature.current_step)))
+        select(DossierHolding.demarche_code, DossierHolding.current_step, func.count())
+        .where(DossierHolding.user_id == user.id,
+               DossierHolding.demarche_code.in_(demarches))
+        .group_by(DossierHolding.demarche_code, DossierHolding.current_step)))
     rows = [OverviewRow(code, step, step_position(code, step), total, to_take,
                         mine.get((code, step), 0), on_vendor, overdue)
             for code, step, total, to_take, on_vendor, overdue in team]

@@ -121,6 +121,10 @@ def bulk_assign_all():
     args = filters.as_args()
     # the result's first BULK_MAX rows, and whether there are more: bounded, like a page
     rows, more = queue.page(current_user, filters, limit=BULK_MAX, now=utcnow())
+    if filters.assignee == "moi":
+        # « Mes dossiers » also lists the dossiers where I only review sections: their
+        # step is not mine to hand on
+        rows = [row for row in rows if row.assignee_id == current_user.id]
     if request.method == "GET":
         return render_template("reviewer/attribuer_tout.html", filters=filters, args=args,
                                count=len(rows), too_many=more is not None, bulk_max=BULK_MAX,

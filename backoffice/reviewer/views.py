@@ -150,7 +150,7 @@ def queue_page():
         outcome_labels=CANDIDATURE_STATUS_LABELS, sort_links=sort_links,
         # one url_for for the 50 rows (references are [A-Z]{9}: nothing to quote)
         dossier_prefix=url_for("reviewer.dossier", reference="_").removesuffix("_"),
-        # « Mes dossiers » lists the steps I hold; the sections I hold are named beside it
+        # « Mes dossiers » lists the steps I hold and the dossiers where I review sections
         sections_held=queue.sections_held(current_user) if filters.assignee == "moi" else None,
     )
 

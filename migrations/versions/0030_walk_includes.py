@@ -5,7 +5,9 @@ search by a frequent term (« care » at 1M candidatures: one open dossier in th
 checks 12,894 rows for the page's count: a heap fetch each, 12,926 buffers, 10 ms. With
 the démarche and the search text in the index (INCLUDE), the walk reads the index
 alone: 147 buffers, 2.2 ms (docs/benchmarks/queues-1m.md). The plain queue's démarche
-filter is read from the index too. SQLite has no INCLUDE: unchanged.
+filter is read from the index too, and the count of a large campaign reads 1,001 entries
+of its index instead of a bitmap of all 78,000 (3.4 ms -> 0.4 ms). SQLite has no
+INCLUDE: unchanged.
 
 Revision ID: 0030
 Revises: 0029
@@ -30,6 +32,7 @@ INDEXES = (
     ('ix_candidature_queue_activite', ['last_activity_at', 'id'], OPEN),
     ('ix_candidature_closed', ['closed_at', 'id'], ENDED),
     ('ix_candidature_activite_all', ['last_activity_at', 'id'], None),
+    ('ix_candidature_campaign_attente', ['campaign_window_id', 'queue_since', 'id'], OPEN),
 )
 
 

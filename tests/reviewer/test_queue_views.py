@@ -214,6 +214,54 @@ def test_a_search_reads_its_page_and_its_count_in_one_statement(desk, monkeypatc
     assert len(_references(html)) == 4
 
 
+@pytest.mark.parametrize("sort", ["attente", "echeance", "activite"])
+def test_my_dossiers_walk_my_holdings_in_the_order_of_the_dossiers_keys(desk, sort) -> None:
+    """« Mes dossiers » reads the user's holdings (models/follow.py), which carry copies
+    of the dossiers' sort keys: after moves, its pages (cursor by cursor) come in the
+    order the candidatures' own keys give."""
+    from datetime import timedelta
+
+    from backoffice.models import DossierHolding
+
+    mine = [desk.candidature("dmn_pecan") for _ in range(4)]
+    for candidature in mine:
+        desk.driver().take(candidature, "recevabilite")
+    desk.driver(desk.colleague).take(desk.candidature("dmn_pecan"), "recevabilite")
+    db.commit()
+    # moves after the holdings were written: each key of two dossiers changes
+    now = utcnow()
+    for i, candidature in enumerate(mine[:2]):
+        row = db.get(Candidature, candidature.id)
+        row.last_activity_at = now + timedelta(minutes=10 - i)
+        row.queue_since = now - timedelta(days=30 + i)
+    db.commit()
+    filters = queue.Filters(assignee="moi", sort=sort)
+    walked, cursor = [], None
+    while True:
+        rows, cursor = queue.page(desk.me, filters, after=cursor, limit=1, now=utcnow())
+        walked += [r.reference for r in rows]
+        if cursor is None:
+            break
+    column = getattr(Candidature, queue.HOLDING_SORTS[sort])
+    expected = db.scalars(
+        select(Candidature.reference).where(Candidature.id.in_([c.id for c in mine]))
+        .order_by(*((column.desc(), Candidature.id.desc()) if filters.descending
+                    else (column.asc(), Candidature.id.asc())))).all()
+    assert walked == expected
+    held = db.scalars(select(DossierHolding).where(DossierHolding.user_id == desk.me.id))
+    for holding in held:
+        row = db.get(Candidature, holding.candidature_id)
+        assert [getattr(holding, k) for k in ("queue_since", "queue_due_at", "last_activity_at")
+                ] == [row.queue_since, row.queue_due_at, row.last_activity_at]
+    assert queue.count(desk.me, filters, now=utcnow(), limit=1001) == 4
+    # counted from the holdings alone, or joined to the candidatures for other filters
+    for more, expected_count in (({"step": "recevabilite"}, 4), ({"step": "convention"}, 0),
+                                 ({"status": "en_instruction"}, 4), ({"status": "soumise"}, 0),
+                                 ({"view": "traites"}, 0)):
+        narrowed = queue.Filters(assignee="moi", sort="activite", **more)
+        assert queue.count(desk.me, narrowed, now=utcnow(), limit=1001) == expected_count, more
+
+
 def test_sortable_headers_reverse_the_order(desk) -> None:
     first, second, third = (desk.candidature("dmn_pecan") for _ in range(3))
     assert _refs(desk, "") == [first.reference, second.reference, third.reference]

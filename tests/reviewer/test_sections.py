@@ -180,35 +180,71 @@ def test_section_page_runs_a_fixed_number_of_queries(desk) -> None:
     assert html.count('class="bo-verdict"') == 30 and html.count("Télécharger") == 150
 
 
-def test_my_dossiers_name_the_sections_i_hold(desk) -> None:
-    """« Mes dossiers » lists the steps I hold and, beside them, the sections I review
-    (how many, in how many dossiers, a link to « Mes sections »); the home page's button
-    says how many. A colleague sees theirs only."""
+def test_my_dossiers_list_the_dossiers_where_i_review_sections(desk) -> None:
+    """« Mes dossiers » lists the steps I hold and the dossiers where I review a section
+    (marked « Vos sections », named in a notice with a link to « Mes sections »); the
+    home page's button says how many sections. A colleague sees theirs only; the bulk
+    assignment of « Mes dossiers » hands on my steps, not the sections' dossiers."""
     candidature = _in_review(desk)
     other = _in_review(desk)
     base = f"/instruction/candidatures/{candidature.reference}/sections"
     _post(desk, f"{base}/INS/commencer")
     _post(desk, f"{base}/RGPD/commencer")
 
-    def notice() -> str:
+    def mine() -> tuple[list[str], str, str]:
         html = desk.client.get("/instruction/file?attribution=moi").get_data(as_text=True)
         found = re.search(r'<div class="fr-notice[^"]*" id="mes-sections">(.*?)</div>\s*</div>'
                           r'\s*</div>', html, re.S)
-        return re.sub(r"\s+", " ", found.group(1)) if found else ""
+        notice = re.sub(r"\s+", " ", found.group(1)) if found else ""
+        return re.findall(r'<tr data-reference="([A-Z]{9})"', html), notice, html
 
     def home_button() -> str:
         home = desk.client.get("/instruction/").get_data(as_text=True)
         return re.search(r'attribution=moi">(Mes sections[^<]*)</a>', home).group(1)
 
-    assert "Vous révisez aussi 2 sections de preuves dans 1 dossier." in notice()
-    assert 'href="/instruction/sections?attribution=moi"' in notice()
-    assert home_button() == "Mes sections (2)"
+    def home_mine() -> str:
+        """The home table's « Mes dossiers » cell at the preuves step of the démarche."""
+        home = desk.client.get("/instruction/").get_data(as_text=True)
+        row = re.search(r'<tr data-demarche="dmn_nom_de_marque" data-step="preuves">(.*?)</tr>',
+                        home, re.S).group(1)
+        return re.sub(r"<[^>]+>", "", re.findall(r'<td class="bo-num">(.*?)</td>', row)[1])
+
+    listed, notice, html = mine()
+    assert listed == [candidature.reference]
+    assert "Vos sections" in html and "1 candidature" in html
+    assert "Vous révisez 2 sections de preuves dans 1 de ces dossiers." in notice
+    assert 'href="/instruction/sections?attribution=moi"' in notice
+    assert home_button() == "Mes sections (2)" and home_mine() == "1"
     assert "mes-sections" not in desk.client.get("/instruction/file").get_data(as_text=True)
+    # bulk: the steps I hold only (none here): nothing to hand on
+    page = desk.client.get("/instruction/file/attribuer-tout?attribution=moi")
+    assert "Aucun dossier ne correspond" in page.get_data(as_text=True)
     logout(desk.client)
     login(desk.client, desk.colleague)
-    assert notice() == "" and home_button() == "Mes sections"
+    listed, notice, _ = mine()
+    assert listed == [] and notice == "" and home_button() == "Mes sections"
     _post(desk, f"/instruction/candidatures/{other.reference}/sections/PORT/commencer")
-    assert "Vous révisez aussi 1 section de preuves dans 1 dossier." in notice()
+    listed, notice, _ = mine()
+    assert listed == [other.reference] and home_mine() == "1"
+    assert "Vous révisez 1 section de preuves dans 1 de ces dossiers." in notice
+    # once the last section I held there is decided, the dossier leaves « Mes dossiers »
+    from backoffice.models import DossierHolding
+
+    def holdings() -> set[tuple[int, int]]:
+        return {(h.user_id, h.candidature_id) for h in db.scalars(select(DossierHolding))}
+
+    assert holdings() == {(desk.me.id, candidature.id), (desk.colleague.id, other.id)}
+    row = db.get(Candidature, candidature.id)
+    for code in ("INS", "RGPD"):
+        section = preuves.section_of(row, code)
+        for exigence in section.exigences:
+            preuves.juger_exigence(row, code, exigence.code, actor=desk.me, verdict="conforme")
+        preuves.valider_section(row, code, actor=desk.me)
+        db.commit()
+        assert ((desk.me.id, candidature.id) in holdings()) == (code == "INS")
+    logout(desk.client)
+    login(desk.client, desk.me)
+    assert mine()[0] == [] and holdings() == {(desk.colleague.id, other.id)}
 
 
 def test_my_sections_are_one_click_from_home(desk) -> None:
