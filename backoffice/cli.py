@@ -394,8 +394,9 @@ def recompter_files() -> None:
     from backoffice.models.follow import refollow
     from backoffice.models.queue_count import recount
 
+    # the follows and holdings first, then the counts: the order a flush writes them in
+    refollow(db)
     total = recount(db)
-    refollow(db)  # « Suivis » (models/follow.py), healed the same way
     # CLI exception (unitofwork.py): no request around a command, it commits its work
     db.commit()
     click.echo(f"Compteurs des files recalculés : {total} candidature(s) en cours.")

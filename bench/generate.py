@@ -146,8 +146,8 @@ def recount_queues(url: str) -> float:
         from backoffice.models.follow import refollow
         from backoffice.models.queue_count import recount
 
-        recount(db)
         refollow(db)
+        recount(db)
         db.commit()
         if db.get_bind().dialect.name == "postgresql":
             db.execute(text("ANALYZE dossier_follow"))  # filled after the load's ANALYZE

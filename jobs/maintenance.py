@@ -84,6 +84,5 @@ def recompter_files() -> int:
     from backoffice.models.follow import refollow
     from backoffice.models.queue_count import recount
 
-    total = recount(db)
-    refollow(db)
-    return total  # the job's unit of work commits it
+    refollow(db)  # first: a flush writes the holdings before the counts (models/follow.py)
+    return recount(db)  # the job's unit of work commits it

@@ -38,6 +38,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    text,
     true,
     union,
     update,
@@ -228,7 +229,10 @@ def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> 
                        .on_conflict_do_nothing())
 
 
-@event.listens_for(Session, "after_flush")
+# insert=True: before the home page's counts (models/queue_count.py). A flush writes the
+# holdings, then the counts; the nightly job locks them in that order too (refollow, then
+# recount): the two never wait for each other the other way round.
+@event.listens_for(Session, "after_flush", insert=True)
 def _sync_follows(session: Session, _context: object) -> None:
     ids = session.info.pop(PENDING, None)
     if ids:
@@ -246,8 +250,13 @@ def _forget_follows(session: Session, _context: object, _instances: object) -> N
 
 def refollow(session: Session | scoped_session[Session]) -> None:
     """After rows were written outside the application: add every follow the steps
-    show (the others are kept), and re-derive every holding."""
+    show (the others are kept), and re-derive every holding. On PostgreSQL the holdings
+    are locked against writers meanwhile (as the recount locks the counts): a transaction
+    moving dossiers waits for it rather than deadlocking on rows taken in another order."""
     _sync(session, None)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE dossier_holding IN EXCLUSIVE MODE"))
     _sync_holdings(session, None)
 
 

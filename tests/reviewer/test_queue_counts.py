@@ -225,9 +225,12 @@ def test_parallel_moves_keep_exact_counts(tmp_path) -> None:
                 db.remove()
 
     def nightly() -> None:
+        from backoffice.models.follow import refollow
+
         with app.app_context():
             try:
                 barrier.wait()
+                refollow(db)  # the nightly job's order (jobs/maintenance.py)
                 recount(db)
                 db.commit()
             except BaseException as exc:  # reported below
@@ -249,5 +252,11 @@ def test_parallel_moves_keep_exact_counts(tmp_path) -> None:
             assert rows[("dmn_nom_de_marque", "recevabilite")][:2] == [8, 0]
             assert sorted(team_counts(db, ALL, now)) == sorted(
                 recomputed_counts(ALL, now))
+            # « Mes dossiers »: each vérificateur holds the dossier they took
+            from backoffice.models import DossierHolding
+            holdings = {(h.user_id, h.candidature_id)
+                        for h in db.scalars(select(DossierHolding))}
+            assert holdings == {(user_id, db.scalar(select(Candidature.id).where(
+                Candidature.reference == reference))) for reference, user_id in jobs}
     finally:
         app.extensions["db_engine"].dispose()
