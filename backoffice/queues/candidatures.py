@@ -280,7 +280,6 @@ def base_query(user: User, filters: Filters, now: datetime, *,
     return stmt.params(**params), sort_expr, descending
 
 
-@functools.lru_cache(maxsize=512)
 def _holdings_walked(shape: _Shape) -> bool:
     """« Mes dossiers » (the steps and sections I hold) walks the user's holdings in the
     sort's order: their rows carry the dossier's sort keys (models/follow.py)."""
@@ -295,6 +294,7 @@ def _holdings_alone(shape: _Shape) -> bool:
                          shape.search)))
 
 
+@functools.lru_cache(maxsize=512)
 def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
     """The candidatures of the page's filters (the candidature's own columns, or for
     « Mes dossiers » the user's holdings in order), the sort's column and the id's."""

@@ -462,3 +462,22 @@ def test_the_views_page_by_key_in_their_order(desk, view, order) -> None:
         if cursor is None:
             break
     assert seen == expected
+
+
+def test_the_queue_statements_are_built_once_per_shape(desk) -> None:
+    """A page and its count compile their statements once per shape (values aside):
+    the same requests with other values build nothing (docs/benchmarks.md)."""
+    desk.candidature("dmn_pecan")
+
+    def built() -> int:
+        return queue._matches.cache_info().misses + queue._statement.cache_info().misses
+
+    before = None
+    for term in ("abc", "xyz"):
+        for view in ("", "vue=suivis&", "vue=tous&"):
+            assert desk.client.get(f"/instruction/file?{view}q={term}").status_code == 200
+            assert desk.client.get(f"/instruction/file?{view}attribution=moi"
+                                   f"&statut={term}").status_code == 200
+        if before is None:
+            before = built()
+    assert built() == before
