@@ -77,7 +77,7 @@ def purger_quarantaine() -> int:
 
 @job(retries=0)
 def recompter_files() -> int:
-    """Rebuild the home page's counts and the follows of « Suivis » from the candidatures
+    """Rebuild the home page's counts, the follows and the holdings from the candidatures
     (`flask recompter-files`): the transactions keep them; this heals what was written
     outside the application."""
     from backoffice.db import db
