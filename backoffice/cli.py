@@ -389,8 +389,9 @@ def restaurer(source: Path, force: bool) -> None:
 @with_appcontext
 def recompter_files() -> None:
     """Rebuild the home page's counts (models/queue_count.py), the follows of « Suivis »
-    and the holdings of « Mes dossiers » (models/follow.py) from the candidatures: after rows were written outside the
-    application (psql, a bulk load). The nightly periodic job does the same."""
+    and the holdings of « Mes dossiers » (models/follow.py) from the candidatures: after
+    rows were written outside the application (psql, a bulk load). The nightly periodic
+    job does the same."""
     from backoffice.models.follow import refollow
     from backoffice.models.queue_count import recount
 
