@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask.globals import _cv_app, _cv_request
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import JSON, TypeDecorator
@@ -236,6 +236,21 @@ def make_engine(url: str) -> Engine:
         "connect_timeout": 10})
     _track_writes(engine)
     return engine
+
+
+# The maintenance statements (the nightly recount, `flask recompter-files`, the
+# generator's) read every candidature: at 1M, filling an empty follow table took longer
+# than a page's 30 s bound and the recount failed with it.
+MAINTENANCE_STATEMENT_TIMEOUT = "30min"
+
+
+def maintenance_timeout(session: Session | scoped_session[Session]) -> None:
+    """Bound the rest of this transaction's statements by the maintenance timeout instead
+    of a page's (PostgreSQL; SQLite has none)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(
+            f"SET LOCAL statement_timeout = '{MAINTENANCE_STATEMENT_TIMEOUT}'"))
 
 
 def init_app(app: Flask) -> None:

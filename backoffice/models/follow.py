@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, scoped_session
 
-from backoffice.db import Base
+from backoffice.db import Base, maintenance_timeout
 
 PENDING = "follows_to_sync"  # Session.info: the dossiers whose steps the flush wrote
 HOLDINGS = "holdings_to_sync"  # Session.info: the dossiers whose holders may have moved
@@ -253,6 +253,7 @@ def refollow(session: Session | scoped_session[Session]) -> None:
     show (the others are kept), and re-derive every holding. On PostgreSQL the holdings
     are locked against writers meanwhile (as the recount locks the counts): a transaction
     moving dossiers waits for it rather than deadlocking on rows taken in another order."""
+    maintenance_timeout(session)  # every step read: longer than a page's bound at 1M
     _sync(session, None)
     connection = session.connection()
     if connection.dialect.name == "postgresql":

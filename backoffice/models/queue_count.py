@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backoffice.db import Base, utcnow
+from backoffice.db import Base, maintenance_timeout, utcnow
 
 NO_TURN = ""  # a step whose status has no turn (the PRIMARY KEY allows no NULL)
 NO_DUE_DAY = date(9999, 12, 31)  # FAR_FUTURE's day: no deadline
@@ -170,6 +170,7 @@ def recount(session: Session | scoped_session[Session]) -> int:
     one meanwhile waits and adds its move to the recount."""
     from backoffice.models.candidature import Candidature
 
+    maintenance_timeout(session)  # every candidature read: longer than a page's bound
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("LOCK TABLE queue_count IN EXCLUSIVE MODE"))

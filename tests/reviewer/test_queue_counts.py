@@ -9,7 +9,7 @@ import re
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from backoffice.db import db, utcnow
 from backoffice.models import Candidature, QueueCount
@@ -165,6 +165,22 @@ def test_the_nightly_job_recounts(desk) -> None:
     assert BY_NAME["recompter-files"].job == "maintenance.recompter_files"
     assert recompter_files() == 0
     assert team_counts(db, ALL, utcnow()) == []
+
+
+def test_the_recounts_run_under_the_maintenance_timeout_not_a_pages(desk) -> None:
+    """At 1M candidatures refilling an empty follow table took longer than the 30 s that
+    bound a page's statements, and the recount failed: the nightly recount raises the
+    bound for its own transaction only."""
+    from backoffice.db import MAINTENANCE_STATEMENT_TIMEOUT
+    from jobs.maintenance import recompter_files
+
+    desk.candidature()
+    if db.get_bind().dialect.name != "postgresql":
+        assert recompter_files() == 1  # SQLite bounds no statement
+        return
+    assert db.execute(text("SHOW statement_timeout")).scalar() == "30s"  # a page's
+    recompter_files()  # SET LOCAL: the bound ends with the job's transaction
+    assert db.execute(text("SHOW statement_timeout")).scalar() == MAINTENANCE_STATEMENT_TIMEOUT
 
 
 def test_parallel_moves_keep_exact_counts(tmp_path) -> None:
