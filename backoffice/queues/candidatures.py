@@ -21,6 +21,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -43,6 +44,7 @@ from backoffice.models import (
 )
 from backoffice.models.follow import DossierFollow, DossierHolding, followed_by, held_by
 from backoffice.models.instruction import SECTION_HELD
+from backoffice.queues.search import narrowing_grams
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import (
     DEMARCHES,
@@ -232,13 +234,14 @@ class _Shape:
     overdue: bool = False
     campaign: bool = False
     search: str | None = None  # "text": reference, product or vendor contains a term
+    search_grams: int = 0  # the index asked for this many trigrams of a rare term (search.py)
     after: bool = False
     counting: bool = False  # the statement of count(), not of a page
     with_total: bool = False  # a page that also says how many rows the queue has
 
 
-def _shape_and_params(user: User, f: Filters, now: datetime,
-                      after: str | None) -> tuple[_Shape, dict[str, Any]]:
+def _shape_and_params(user: User, f: Filters, now: datetime, after: str | None,
+                      session: Session | None = None) -> tuple[_Shape, dict[str, Any]]:
     demarches = visible_demarches(user)
     params: dict[str, Any] = {"user_id": user.id, "now": now, "demarches": demarches}
     shape: dict[str, Any] = {"sort": f.sort, "descending": f.descending, "view": f.view}
@@ -262,6 +265,10 @@ def _shape_and_params(user: User, f: Filters, now: datetime,
         shape["siret"], params["siret"] = True, siret
     elif f.q:
         shape["search"], params["pattern"] = "text", search_pattern(f.q)
+        grams = narrowing_grams((session or db).connection(), f.q.lower())
+        if grams:
+            shape["search_grams"] = len(grams)
+            params.update({f"gram_{i}": _like(gram) for i, gram in enumerate(grams)})
     if after:
         cursor_value, row_id = decode_cursor(after)
         shape["after"] = True
@@ -472,8 +479,16 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         # few; when they are many, the sort's index is walked and each row checked
         # The pattern is written into the SQL (quoted by SQLAlchemy): each term gets its
         # own plan, from the term's own frequency, never a plan made for another one.
-        stmt = stmt.where(Candidature.search_text.like(
-            bindparam("pattern", type_=String(), literal_execute=True), escape="\\"))
+        pattern = bindparam("pattern", type_=String(), literal_execute=True)
+        if not shape.search_grams:
+            return stmt.where(Candidature.search_text.like(pattern, escape="\\"))
+        # a rare term: the index is asked for its rarest trigrams, and each candidate is
+        # checked against the whole term, which coalesce() keeps from the index
+        for i in range(shape.search_grams):
+            stmt = stmt.where(Candidature.search_text.like(
+                bindparam(f"gram_{i}", type_=String(), literal_execute=True)))
+        stmt = stmt.where(func.coalesce(Candidature.search_text, literal_column("''")).like(
+            pattern, escape="\\"))
     return stmt
 
 
@@ -528,7 +543,7 @@ def page(user: User, filters: Filters, *, after: str | None = None,
          session: Session | None = None) -> tuple[list[Row], str | None]:
     """One page of the queue, ordered by the chosen sort then id (keyset: no OFFSET, no
     COUNT). Returns the rows and the cursor of the next page."""
-    shape, params = _shape_and_params(user, filters, now, after)
+    shape, params = _shape_and_params(user, filters, now, after, session)
     result = (session or db).execute(_statement(shape), {**params, "limit": limit + 1}).all()
     if result and isinstance(result[0].paused, bool):
         # PostgreSQL: the columns come in Row's order, typed (dates aware, UTCDateTime):

@@ -214,6 +214,81 @@ def test_a_search_reads_its_page_and_its_count_in_one_statement(desk, monkeypatc
     assert len(_references(html)) == 4
 
 
+def _fillers(like: Candidature, words: str, n: int) -> None:
+    """n candidatures copied from `like` (no step: never on a page) whose search text
+    holds `words`: rows that shape the statistics a search reads."""
+    from sqlalchemy import insert
+
+    table = Candidature.__table__
+    source = dict(db.execute(select(table).where(table.c.id == like.id)).mappings().one())
+    source.pop("id")
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    rows = []
+    for i in range(n):
+        reference = "FILLER" + "".join(letters[(i // 26**k) % 26] for k in range(3))
+        rows.append({**source, "reference": reference,
+                     "search_text": f"{reference.lower()} {words}"})
+    db.execute(insert(table), rows)
+
+
+def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_rows(
+        desk) -> None:
+    """At 1M candidatures `LIKE '%cardiotrack%'` made the trigram index intersect nine
+    posting lists, some in a sixth of the rows: a rare term now asks it for its three
+    rarest trigrams (PostgreSQL's statistics of the column say which), and every
+    candidate is checked against the whole term: the same rows, the decoy left out."""
+    from sqlalchemy import text
+
+    from backoffice.queues import search
+    from tests.reviewer.test_queue import count_queries
+
+    product = ProductFactory(organisation=desk.organisation, name="Cardiotrack")
+    found = [desk.candidature("dmn_pecan", product=product) for _ in range(3)]
+    # the three rarest trigrams of « cardiotrack » without the term itself
+    decoy = ProductFactory(organisation=desk.organisation, name="Rdiotrz")
+    desk.candidature("dmn_pecan", product=decoy)
+    # frequent: car, ard, tra, rac, ack, dio; rare: rdi, iot, otr (the found and the decoy)
+    _fillers(found[0], "cardtrackdio soin sas", 200)
+    db.commit()
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        db.execute(text("ANALYZE candidature"))
+    search.forget_samples()
+    try:
+        grams = search.narrowing_grams(db.connection(), "cardiotrack")
+        assert grams == (("iot", "otr", "rdi") if postgresql else ())
+        # a term in 2 % of the sample or more keeps its pattern: the sort's index walks
+        assert search.narrowing_grams(db.connection(), "cardtrackdio") == ()
+        for view in ("", "vue=tous&"):
+            with count_queries() as statements:
+                html = desk.client.get(f"/instruction/file?{view}q=Cardiotrack").get_data(
+                    as_text=True)
+            searching = " ".join(s for s in statements if "search_text" in s).replace(
+                "%%", "%")  # psycopg's placeholders double the %
+            for gram in grams:
+                assert f"search_text LIKE '%{gram}%'" in searching
+            # the whole term checked on each candidate, not asked of the index
+            whole = "coalesce(candidature.search_text, '')" if grams else "search_text"
+            assert f"{whole} LIKE '%cardiotrack%'" in searching
+            assert "3 candidatures" in html
+            assert set(_references(html)) == {c.reference for c in found}
+    finally:
+        search.forget_samples()
+
+
+def test_the_rarest_trigrams_of_a_term_in_a_sample() -> None:
+    from backoffice.queues.search import MIN_SAMPLE, rarest_grams
+
+    texts = "\n".join(["abcdefghi cardtrackdio sas"] * 150 + ["bcdefghij rdiotrz sa"]
+                      + ["cdefghijk cardiotrack sa"])
+    assert rarest_grams("cardiotrack", texts, 152) == ("iot", "otr", "rdi")
+    assert rarest_grams("cardtrackdio", texts, 152) == ()  # frequent: walked
+    assert rarest_grams("track", texts, 152) == ()  # three trigrams: asked whole
+    assert rarest_grams("cardiotrack", texts, MIN_SAMPLE - 1) == ()  # too few texts
+    # only trigrams of ASCII letters and digits (pg_trgm's word characters may differ)
+    assert rarest_grams("médisuivi", texts, 152) == ("dis", "isu", "ivi")
+
+
 @pytest.mark.parametrize("sort", ["attente", "echeance", "activite"])
 def test_my_dossiers_walk_my_holdings_in_the_order_of_the_dossiers_keys(desk, sort) -> None:
     """« Mes dossiers » reads the user's holdings (models/follow.py), which carry copies
