@@ -44,7 +44,7 @@ from backoffice.models import (
 )
 from backoffice.models.follow import DossierFollow, DossierHolding, followed_by, held_by
 from backoffice.models.instruction import SECTION_HELD
-from backoffice.queues.search import narrowing_grams
+from backoffice.queues.search import narrowing_pieces
 from backoffice.queues.turns import ans_turn, vendor_turn
 from backoffice.workflow.definitions import (
     DEMARCHES,
@@ -234,7 +234,7 @@ class _Shape:
     overdue: bool = False
     campaign: bool = False
     search: str | None = None  # "text": reference, product or vendor contains a term
-    search_grams: int = 0  # the index asked for this many trigrams of a rare term (search.py)
+    search_parts: int = 0  # the index asked for this many parts of a rare term (search.py)
     after: bool = False
     counting: bool = False  # the statement of count(), not of a page
     with_total: bool = False  # a page that also says how many rows the queue has
@@ -265,10 +265,10 @@ def _shape_and_params(user: User, f: Filters, now: datetime, after: str | None,
         shape["siret"], params["siret"] = True, siret
     elif f.q:
         shape["search"], params["pattern"] = "text", search_pattern(f.q)
-        grams = narrowing_grams((session or db).connection(), f.q.lower())
-        if grams:
-            shape["search_grams"] = len(grams)
-            params.update({f"gram_{i}": _like(gram) for i, gram in enumerate(grams)})
+        parts = narrowing_pieces((session or db).connection(), f.q.lower())
+        if parts:
+            shape["search_parts"] = len(parts)
+            params.update({f"part_{i}": _like(part) for i, part in enumerate(parts)})
     if after:
         cursor_value, row_id = decode_cursor(after)
         shape["after"] = True
@@ -480,13 +480,14 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         # The pattern is written into the SQL (quoted by SQLAlchemy): each term gets its
         # own plan, from the term's own frequency, never a plan made for another one.
         pattern = bindparam("pattern", type_=String(), literal_execute=True)
-        if not shape.search_grams:
+        if not shape.search_parts:
             return stmt.where(Candidature.search_text.like(pattern, escape="\\"))
-        # a rare term: the index is asked for its rarest trigrams, and each candidate is
-        # checked against the whole term, which coalesce() keeps from the index
-        for i in range(shape.search_grams):
+        # a rare term: the index is asked for the parts that hold its rarest trigrams,
+        # and each candidate is checked against the whole term, which coalesce() keeps
+        # from the index
+        for i in range(shape.search_parts):
             stmt = stmt.where(Candidature.search_text.like(
-                bindparam(f"gram_{i}", type_=String(), literal_execute=True)))
+                bindparam(f"part_{i}", type_=String(), literal_execute=True)))
         stmt = stmt.where(func.coalesce(Candidature.search_text, literal_column("''")).like(
             pattern, escape="\\"))
     return stmt

@@ -6,7 +6,8 @@ candidatures: at 1M candidatures the index scan alone took 7.5 ms for 3,463 matc
 of the page's search. Asked for the term's three rarest trigrams (`iot`, `otr`, `rdi`),
 it reads a tenth of the entries for about as many candidates (3,890 instead of 3,883),
 2.2 ms; every candidate is then checked against the whole term, so the rows found are
-exactly the same (docs/benchmarks/queues-1m.md).
+exactly the same (docs/benchmarks/queues-1m.md). Trigrams next to each other in the term
+are asked as one part (`rdi`, `iotr`): each part is one more check per candidate.
 
 How rare a trigram is comes from PostgreSQL's own statistics of the column: the sample
 of search texts ANALYZE keeps (`pg_stats`, up to 1,001 values: migration 0032), read
@@ -68,8 +69,26 @@ def rarest_grams(term: str, texts: str, count: int) -> tuple[str, ...]:
     return tuple(sorted(grams, key=lambda g: (texts.count(g), g))[:GRAMS])
 
 
-def narrowing_grams(connection: Any, term: str) -> tuple[str, ...]:
-    """The trigrams the index is asked for instead of the whole term (see above)."""
+def pieces(term: str, grams: tuple[str, ...]) -> tuple[str, ...]:
+    """The parts of the term that hold these trigrams and no other, in the term's order:
+    trigrams next to each other are one LIKE (« iot » and « otr »: « iotr »), one check
+    less per candidate."""
+    starts = sorted({i for i in range(len(term) - 2) if term[i:i + 3] in grams})
+    out: list[str] = []
+    run_start = previous = None
+    for i in [*starts, None]:
+        if previous is not None and i == previous + 1:
+            previous = i
+            continue
+        if run_start is not None and previous is not None:
+            out.append(term[run_start:previous + 3])
+        run_start = previous = i
+    return tuple(dict.fromkeys(out))  # a part met twice is asked once
+
+
+def narrowing_pieces(connection: Any, term: str) -> tuple[str, ...]:
+    """The parts of a rare term the index is asked for instead of the whole term (see
+    above), or ()."""
     if connection.dialect.name != "postgresql":
         return ()
-    return rarest_grams(term, *sample(connection))
+    return pieces(term, rarest_grams(term, *sample(connection)))
