@@ -28,8 +28,11 @@ FREQUENT_SHARE = 0.02  # a term in 2 % of the sample or more is walked, not narr
 MIN_SAMPLE = 100  # fewer search texts in the statistics: they tell nothing
 SAMPLE_SECONDS = 600.0  # the sample is read again after this (ANALYZE refreshes it)
 
-# pg_trgm's trigrams are made of letters and digits (which others count as letters
-# depends on the database's locale): only ASCII ones are chosen, always trigrams to it
+WEIGHED = 40  # a long term: the rarest among its first 40 trigrams (each is a count)
+
+# pg_trgm's trigrams are made of letters and digits, and which other characters count as
+# letters depends on the database's locale: only ASCII ones are chosen, trigrams to it
+# whatever the locale
 _GRAM = re.compile(r"[a-z0-9]{3}")
 
 _SAMPLE_SQL = text(
@@ -61,29 +64,28 @@ def rarest_grams(term: str, texts: str, count: int) -> tuple[str, ...]:
     """The GRAMS rarest trigrams of a term (lowered) in a sample of `count` search texts
     (one per line), or () when the whole term is to be asked: it has GRAMS trigrams or
     fewer, the sample is too small, or the term is frequent in it."""
-    grams = {term[i:i + 3] for i in range(len(term) - 2) if _GRAM.fullmatch(term[i:i + 3])}
+    grams = list(dict.fromkeys(
+        term[i:i + 3] for i in range(len(term) - 2) if _GRAM.fullmatch(term[i:i + 3])))
     if len(grams) <= GRAMS or count < MIN_SAMPLE:
         return ()
     if texts.count(term) >= FREQUENT_SHARE * count:
         return ()
-    return tuple(sorted(grams, key=lambda g: (texts.count(g), g))[:GRAMS])
+    return tuple(sorted(grams[:WEIGHED], key=lambda g: (texts.count(g), g))[:GRAMS])
 
 
 def pieces(term: str, grams: tuple[str, ...]) -> tuple[str, ...]:
     """The parts of the term that hold these trigrams and no other, in the term's order:
     trigrams next to each other are one LIKE (« iot » and « otr »: « iotr »), one check
     less per candidate."""
-    starts = sorted({i for i in range(len(term) - 2) if term[i:i + 3] in grams})
-    out: list[str] = []
-    run_start = previous = None
-    for i in [*starts, None]:
-        if previous is not None and i == previous + 1:
-            previous = i
+    runs: list[list[int]] = []  # [first, last] start of each run of trigrams
+    for i in range(len(term) - 2):
+        if term[i:i + 3] not in grams:
             continue
-        if run_start is not None and previous is not None:
-            out.append(term[run_start:previous + 3])
-        run_start = previous = i
-    return tuple(dict.fromkeys(out))  # a part met twice is asked once
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return tuple(dict.fromkeys(term[first:last + 3] for first, last in runs))
 
 
 def narrowing_pieces(connection: Any, term: str) -> tuple[str, ...]:

@@ -277,7 +277,7 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
 
 
 def test_the_rarest_trigrams_of_a_term_in_a_sample_and_the_parts_that_hold_them() -> None:
-    from backoffice.queues.search import MIN_SAMPLE, pieces, rarest_grams
+    from backoffice.queues.search import MIN_SAMPLE, WEIGHED, pieces, rarest_grams
 
     texts = "\n".join(["abcdefghi cardtrackdio sas"] * 150 + ["bcdefghij rdiotrz sa"]
                       + ["cdefghijk cardiotrack sa"])
@@ -292,6 +292,11 @@ def test_the_rarest_trigrams_of_a_term_in_a_sample_and_the_parts_that_hold_them(
     assert pieces("médisuivi", ("dis", "isu", "ivi")) == ("disu", "ivi")
     assert pieces("abcabc", ("abc",)) == ("abc",)
     assert pieces("cardiotrack", ()) == ()
+    # a long term: its first WEIGHED trigrams weighed, not thousands
+    long_term = "".join(str(n) for n in range(3000))
+    firsts = list(dict.fromkeys(long_term[i:i + 3] for i in range(len(long_term) - 2)))
+    chosen = rarest_grams(long_term, texts, 152)
+    assert len(chosen) == 3 and set(chosen) <= set(firsts[:WEIGHED])
 
 
 @pytest.mark.parametrize("sort", ["attente", "echeance", "activite"])
