@@ -149,10 +149,15 @@ def recount_queues(url: str) -> float:
         refollow(db)
         recount(db)
         db.commit()
-        if db.get_bind().dialect.name == "postgresql":
-            db.execute(text("ANALYZE dossier_follow"))  # filled after the load's ANALYZE
-            db.commit()
         db.remove()
+        engine = app.extensions["db_engine"]
+        if engine.dialect.name == "postgresql":
+            # filled after the load's VACUUM ANALYZE: their statistics, and the visibility
+            # map that lets « Suivis » and « Mes dossiers » read their indexes alone (as
+            # autovacuum keeps them in production)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE dossier_follow"))
+                conn.execute(text("VACUUM ANALYZE dossier_holding"))
     app.extensions["db_engine"].dispose()
     return time.perf_counter() - start
 
