@@ -60,15 +60,19 @@ def forget_samples() -> None:
     _samples.clear()
 
 
+def frequent(term: str, texts: str, count: int) -> bool:
+    """Whether the term is in FREQUENT_SHARE of a sample of `count` search texts or more
+    (False when the sample is too small to tell)."""
+    return count >= MIN_SAMPLE and texts.count(term) >= FREQUENT_SHARE * count
+
+
 def rarest_grams(term: str, texts: str, count: int) -> tuple[str, ...]:
     """The GRAMS rarest trigrams of a term (lowered) in a sample of `count` search texts
     (one per line), or () when the whole term is to be asked: it has GRAMS trigrams or
     fewer, the sample is too small, or the term is frequent in it."""
     grams = list(dict.fromkeys(
         term[i:i + 3] for i in range(len(term) - 2) if _GRAM.fullmatch(term[i:i + 3])))
-    if len(grams) <= GRAMS or count < MIN_SAMPLE:
-        return ()
-    if texts.count(term) >= FREQUENT_SHARE * count:
+    if len(grams) <= GRAMS or count < MIN_SAMPLE or frequent(term, texts, count):
         return ()
     return tuple(sorted(grams[:WEIGHED], key=lambda g: (texts.count(g), g))[:GRAMS])
 
@@ -88,9 +92,11 @@ def pieces(term: str, grams: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(term[first:last + 3] for first, last in runs))
 
 
-def narrowing_pieces(connection: Any, term: str) -> tuple[str, ...]:
-    """The parts of a rare term the index is asked for instead of the whole term (see
-    above), or ()."""
+def how_to_search(connection: Any, term: str) -> tuple[tuple[str, ...], bool]:
+    """For a term (lowered): the parts the index is asked for instead of the whole term
+    (see above; () to ask for it whole), and whether the term is frequent (PostgreSQL's
+    sample says so: « Suivis » then counts along the user's follows)."""
     if connection.dialect.name != "postgresql":
-        return ()
-    return pieces(term, rarest_grams(term, *sample(connection)))
+        return (), False
+    texts, count = sample(connection)
+    return pieces(term, rarest_grams(term, texts, count)), frequent(term, texts, count)

@@ -255,10 +255,10 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
         db.execute(text("ANALYZE candidature"))
     search.forget_samples()
     try:
-        parts = search.narrowing_pieces(db.connection(), "cardiotrack")
-        assert parts == (("rdi", "iotr") if postgresql else ())
+        parts, frequent = search.how_to_search(db.connection(), "cardiotrack")
+        assert (parts, frequent) == ((("rdi", "iotr") if postgresql else ()), False)
         # a term in 2 % of the sample or more keeps its pattern: the sort's index walks
-        assert search.narrowing_pieces(db.connection(), "cardtrackdio") == ()
+        assert search.how_to_search(db.connection(), "cardtrackdio") == ((), postgresql)
         for view in ("", "vue=tous&"):
             with count_queries() as statements:
                 html = desk.client.get(f"/instruction/file?{view}q=Cardiotrack").get_data(
@@ -272,6 +272,43 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
             assert f"{whole} LIKE '%cardiotrack%'" in searching
             assert "3 candidatures" in html
             assert set(_references(html)) == {c.reference for c in found}
+    finally:
+        search.forget_samples()
+
+
+def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
+    """« Suivis » searched for a frequent term: at 1M one statement walked the sort's
+    index probing a follow per row for the page and the count (75 ms); the page now walks
+    the index and the count probes each of the user's follows (a LATERAL probe that no
+    planner turns into a join of every match): the same rows and count."""
+    from sqlalchemy import text
+
+    from backoffice.queues import search
+    from tests.reviewer.test_queue import count_queries
+
+    product = ProductFactory(organisation=desk.organisation, name="Carelink")
+    mine = [desk.candidature("dmn_pecan", product=product) for _ in range(3)]
+    for candidature in mine:
+        desk.driver().take(candidature, "recevabilite")  # followed from now on
+    desk.candidature("dmn_pecan", product=product)  # not followed: not counted
+    _fillers(mine[0], "carelink soin sas", 200)  # the term in most search texts
+    db.commit()
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        db.execute(text("ANALYZE candidature"))
+    search.forget_samples()
+    try:
+        assert search.how_to_search(db.connection(), "carelink") == ((), postgresql)
+        with count_queries() as statements:
+            html = desk.client.get("/instruction/file?vue=suivis&q=carelink").get_data(
+                as_text=True)
+        counting = [s for s in statements if "count(*)" in s and "dossier_follow" in s]
+        assert len(counting) == 1, statements
+        assert ("LATERAL" in counting[0]) == postgresql
+        assert "3 candidatures" in html
+        assert set(_references(html)) == {c.reference for c in mine}
+        filters = queue.Filters.from_args({"vue": "suivis", "q": "carelink"})
+        assert queue.count(desk.me, filters, now=utcnow(), limit=2) == 2  # the LIMIT holds
     finally:
         search.forget_samples()
 
