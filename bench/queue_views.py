@@ -80,6 +80,12 @@ def scenarios(facts: dict[str, str | None]) -> dict[str, tuple[str, int]]:
         "tous": ("/instruction/file?vue=tous", 200),
         "tous, search name": ("/instruction/file?vue=tous&q=cardiotrack", 200),
         "tous, search frequent prefix": ("/instruction/file?vue=tous&q=care", 200),
+        # the user's follows searched (a rare term: the index's matches probed; a frequent
+        # one: the page walks the sort's index, the count the follows)
+        "suivis, search name": ("/instruction/file?vue=suivis&q=cardiotrack", 200),
+        "suivis, search frequent prefix": ("/instruction/file?vue=suivis&q=care", 200),
+        "mes dossiers, search frequent prefix": (
+            "/instruction/file?attribution=moi&q=care", 200),
         "bulk confirmation (unassigned)": (
             "/instruction/file/attribuer-tout?attribution=personne", 200),
     }
