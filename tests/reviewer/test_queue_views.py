@@ -5,6 +5,8 @@ assignment of the whole filtered result and « dossier suivant » (issue 18, ite
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import delete, select
@@ -231,13 +233,30 @@ def _fillers(like: Candidature, words: str, n: int) -> None:
     db.execute(insert(table), rows)
 
 
+@contextmanager
+def _statistics_taken() -> Iterator[bool]:
+    """ANALYZE the candidatures (PostgreSQL: yields True) and have the search read its
+    sample of them again, then forget it (another test's data is not this one's)."""
+    from sqlalchemy import text
+
+    from backoffice.queues import search
+
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        db.execute(text("ANALYZE candidature"))
+    search.forget_samples()
+    try:
+        yield postgresql
+    finally:
+        search.forget_samples()
+
+
 def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_rows(
         desk) -> None:
     """At 1M candidatures `LIKE '%cardiotrack%'` made the trigram index intersect nine
     posting lists, some in a sixth of the rows: a rare term now asks it for its three
     rarest trigrams (PostgreSQL's statistics of the column say which), and every
     candidate is checked against the whole term: the same rows, the decoy left out."""
-    from sqlalchemy import text
 
     from backoffice.queues import search
     from tests.reviewer.test_queue import count_queries
@@ -250,11 +269,7 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
     # frequent: car, ard, tra, rac, ack, dio; rare: rdi, iot, otr (the found and the decoy)
     _fillers(found[0], "cardtrackdio soin sas", 200)
     db.commit()
-    postgresql = db.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        db.execute(text("ANALYZE candidature"))
-    search.forget_samples()
-    try:
+    with _statistics_taken() as postgresql:
         parts, frequent = search.how_to_search(db.connection(), "cardiotrack")
         assert (parts, frequent) == ((("rdi", "iotr") if postgresql else ()), False)
         # a term in 2 % of the sample or more keeps its pattern: the sort's index walks
@@ -272,8 +287,6 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
             assert f"{whole} LIKE '%cardiotrack%'" in searching
             assert "3 candidatures" in html
             assert set(_references(html)) == {c.reference for c in found}
-    finally:
-        search.forget_samples()
 
 
 def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
@@ -281,7 +294,6 @@ def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
     index probing a follow per row for the page and the count (75 ms); the page now walks
     the index and the count probes each of the user's follows (a LATERAL probe that no
     planner turns into a join of every match): the same rows and count."""
-    from sqlalchemy import text
 
     from backoffice.queues import search
     from tests.reviewer.test_queue import count_queries
@@ -293,11 +305,7 @@ def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
     desk.candidature("dmn_pecan", product=product)  # not followed: not counted
     _fillers(mine[0], "carelink soin sas", 200)  # the term in most search texts
     db.commit()
-    postgresql = db.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        db.execute(text("ANALYZE candidature"))
-    search.forget_samples()
-    try:
+    with _statistics_taken() as postgresql:
         assert search.how_to_search(db.connection(), "carelink") == ((), postgresql)
         with count_queries() as statements:
             html = desk.client.get("/instruction/file?vue=suivis&q=carelink").get_data(
@@ -309,8 +317,6 @@ def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
         assert set(_references(html)) == {c.reference for c in mine}
         filters = queue.Filters.from_args({"vue": "suivis", "q": "carelink"})
         assert queue.count(desk.me, filters, now=utcnow(), limit=2) == 2  # the LIMIT holds
-    finally:
-        search.forget_samples()
 
 
 def test_the_rarest_trigrams_of_a_term_in_a_sample_and_the_parts_that_hold_them() -> None:
