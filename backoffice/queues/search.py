@@ -17,6 +17,7 @@ Without statistics (a new table), or on SQLite, nothing changes."""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
@@ -98,5 +99,9 @@ def how_to_search(connection: Any, term: str) -> tuple[tuple[str, ...], bool]:
     sample says so: « Suivis » then counts along the user's follows)."""
     if connection.dialect.name != "postgresql":
         return (), False
-    texts, count = sample(connection)
+    return _decided(term, *sample(connection))
+
+
+@functools.lru_cache(maxsize=1024)  # a page asks up to three times (page, count)
+def _decided(term: str, texts: str, count: int) -> tuple[tuple[str, ...], bool]:
     return pieces(term, rarest_grams(term, texts, count)), frequent(term, texts, count)
