@@ -257,7 +257,6 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
     posting lists, some in a sixth of the rows: a rare term now asks it for its three
     rarest trigrams (PostgreSQL's statistics of the column say which), and every
     candidate is checked against the whole term: the same rows, the decoy left out."""
-
     from backoffice.queues import search
     from tests.reviewer.test_queue import count_queries
 
@@ -294,7 +293,6 @@ def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
     index probing a follow per row for the page and the count (75 ms); the page now walks
     the index and the count probes each of the user's follows (a LATERAL probe that no
     planner turns into a join of every match): the same rows and count."""
-
     from backoffice.queues import search
     from tests.reviewer.test_queue import count_queries
 
