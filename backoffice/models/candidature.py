@@ -362,6 +362,7 @@ def _sync_search_text(session: Session, candidatures: Iterable[Candidature]) -> 
                 update(table).where(table.c.id == bindparam("row_id"))
                 .values(search_text=bindparam("text_")),
                 [{"row_id": id_, "text_": t} for id_, t in texts.items()])
+            follow.texts_changed(session, list(texts))  # their follows' and holdings' copies
         mapper = inspect(Candidature)
         for id_, t in texts.items():  # the copies this session holds say the same
             held = session.identity_map.get(mapper.identity_key_from_primary_key((id_,)))

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    Text,
     and_,
     delete,
     event,
@@ -39,7 +40,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     union,
     update,
 )
@@ -49,15 +49,37 @@ from backoffice.db import Base, maintenance_timeout
 
 PENDING = "follows_to_sync"  # Session.info: the dossiers whose steps the flush wrote
 HOLDINGS = "holdings_to_sync"  # Session.info: the dossiers whose holders may have moved
+TEXTS = "search_texts_to_sync"  # Session.info: the dossiers whose search text changed
+
+
+# what « Suivis » and « Mes dossiers » check along the user's rows besides their order:
+# the search text, and for the follows the démarche (PostgreSQL: INCLUDE columns, the
+# walk reads the index alone)
+FOLLOW_INCLUDES = ["demarche_code", "search_text"]
 
 
 class DossierFollow(Base):
+    """One row per user and dossier followed, with the dossier's démarche and search text
+    (copies of the candidature's, kept by the flushes): « Suivis » counts the user's
+    follows (of a frequent term) from an index alone, stopped at its limit, and finds a
+    rare term's matches among them by their own trigram index."""
+
     __tablename__ = "dossier_follow"
+    __table_args__ = (
+        Index("ix_dossier_follow_walk", "user_id", "candidature_id",
+              postgresql_include=FOLLOW_INCLUDES),
+        # a rare term among the user's follows: the trigrams of their search texts, by
+        # user (btree_gin): the index names the user's few matches
+        Index("ix_dossier_follow_search_trgm", "user_id", "search_text",
+              postgresql_using="gin", postgresql_ops={"search_text": "gin_trgm_ops"}),
+    )
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     candidature_id: Mapped[int] = mapped_column(
         ForeignKey("candidature.id", ondelete="CASCADE"), primary_key=True, index=True)
+    demarche_code: Mapped[str] = mapped_column(String(32))
+    search_text: Mapped[str | None] = mapped_column(Text)
 
 
 class DossierHolding(Base):
@@ -68,10 +90,14 @@ class DossierHolding(Base):
 
     __tablename__ = "dossier_holding"
     __table_args__ = (
-        Index("ix_dossier_holding_attente", "user_id", "queue_since", "candidature_id"),
-        Index("ix_dossier_holding_echeance", "user_id", "queue_due_at", "candidature_id"),
-        Index("ix_dossier_holding_activite", "user_id", "last_activity_at", "candidature_id"),
-        Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step"),
+        Index("ix_dossier_holding_attente", "user_id", "queue_since", "candidature_id",
+              postgresql_include=["search_text"]),
+        Index("ix_dossier_holding_echeance", "user_id", "queue_due_at", "candidature_id",
+              postgresql_include=["search_text"]),
+        Index("ix_dossier_holding_activite", "user_id", "last_activity_at", "candidature_id",
+              postgresql_include=["search_text"]),
+        Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step",
+              postgresql_include=["search_text"]),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -79,15 +105,18 @@ class DossierHolding(Base):
     candidature_id: Mapped[int] = mapped_column(
         ForeignKey("candidature.id", ondelete="CASCADE"), primary_key=True, index=True)
     # copies of the candidature's (models/candidature.py), kept by the flushes: its sort
-    # keys, and where it stands (the home page's « Mes dossiers » by démarche and step)
+    # keys, where it stands (the home page's « Mes dossiers » by démarche and step), and
+    # what the search looks into
     queue_since: Mapped[datetime]
     queue_due_at: Mapped[datetime]
     last_activity_at: Mapped[datetime]
     demarche_code: Mapped[str] = mapped_column(String(32))
     current_step: Mapped[str] = mapped_column(String(32))
+    search_text: Mapped[str | None] = mapped_column(Text)  # checked along the walk
 
 
-KEYS = ("queue_since", "queue_due_at", "last_activity_at", "demarche_code", "current_step")
+KEYS = ("queue_since", "queue_due_at", "last_activity_at", "demarche_code", "current_step",
+        "search_text")
 
 
 def _followers() -> Any:
@@ -133,6 +162,8 @@ def listen_holdings(candidature_class: type, section_class: type) -> None:
     def candidature_moved(_mapper: Any, _connection: Any, target: Any) -> None:
         if _holding_changed(target, ("queue_assignee_id", "status", *KEYS)):
             _holding_noted(target, target.id)
+        if _holding_changed(target, ("search_text",)):
+            texts_changed(cast(Session, object_session(target)), [target.id])
 
     def section(_mapper: Any, _connection: Any, target: Any) -> None:
         _holding_noted(target, target.candidature_id)
@@ -145,6 +176,36 @@ def listen_holdings(candidature_class: type, section_class: type) -> None:
     event.listen(candidature_class, "after_update", candidature_moved)
     event.listen(section_class, "after_insert", section)
     event.listen(section_class, "after_update", section_moved)
+
+
+def texts_changed(session: Session | None, ids: list[int]) -> None:
+    """These dossiers' search text changed (a candidature's, or every candidature of a
+    product or vendor renamed, written in bulk): their follows and holdings copy it after
+    the flush."""
+    if session is not None and ids:
+        session.info.setdefault(TEXTS, set()).update(ids)
+
+
+def _sync_texts(session: Session | scoped_session[Session], ids: list[int] | None, *,
+                holdings: bool = True) -> None:
+    """The follows (and holdings) of these dossiers (None: all) say their dossier's
+    search text and démarche (only the rows that differ are written)."""
+    from backoffice.models.candidature import Candidature as C
+
+    connection = session.connection()
+    copied: list[tuple[type[Base], tuple[str, ...]]] = [
+        (DossierFollow, ("search_text", "demarche_code"))]
+    if holdings:
+        copied.append((DossierHolding, ("search_text",)))
+    for model, columns in copied:
+        table = cast(Table, model.__table__)  # a mapped class's Table
+        copies = {name: select(getattr(C, name)).where(C.id == table.c.candidature_id)
+                  .scalar_subquery() for name in columns}
+        stmt = update(table).values(copies).where(or_(*(
+            table.c[name].is_distinct_from(copy) for name, copy in copies.items())))
+        if ids is not None:
+            stmt = stmt.where(table.c.candidature_id.in_(ids))
+        connection.execute(stmt)
 
 
 def _holders() -> Any:
@@ -216,16 +277,20 @@ def _insert(connection: Any, model: type[Base]) -> Any:
 
 def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> None:
     """Add the follows the steps of these dossiers show (None: of every dossier)."""
+    from backoffice.models.candidature import Candidature as C
+
     connection = session.connection()
     followers = _followers()
-    missing = select(followers.c.user_id, followers.c.candidature_id).where(
-        true(),  # SQLite: an INSERT ... SELECT with ON CONFLICT needs a WHERE
-        ~exists().where(DossierFollow.user_id == followers.c.user_id,
-                        DossierFollow.candidature_id == followers.c.candidature_id))
+    missing = (select(followers.c.user_id, followers.c.candidature_id, C.demarche_code,
+                      C.search_text)
+               .join(C, C.id == followers.c.candidature_id)
+               .where(~exists().where(
+                   DossierFollow.user_id == followers.c.user_id,
+                   DossierFollow.candidature_id == followers.c.candidature_id)))
     if ids is not None:
         missing = missing.where(followers.c.candidature_id.in_(ids))
     connection.execute(_insert(connection, DossierFollow)
-                       .from_select(["user_id", "candidature_id"], missing)
+                       .from_select(["user_id", "candidature_id", *FOLLOW_INCLUDES], missing)
                        .on_conflict_do_nothing())
 
 
@@ -240,6 +305,9 @@ def _sync_follows(session: Session, _context: object) -> None:
     ids = session.info.pop(HOLDINGS, None)
     if ids:
         _sync_holdings(session, sorted(ids))
+    ids = session.info.pop(TEXTS, None)  # noted before the flush too: not forgotten there
+    if ids:
+        _sync_texts(session, sorted(ids))
 
 
 @event.listens_for(Session, "before_flush")
@@ -255,6 +323,7 @@ def refollow(session: Session | scoped_session[Session]) -> None:
     moving dossiers waits for it rather than deadlocking on rows taken in another order."""
     maintenance_timeout(session)  # every step read: longer than a page's bound at 1M
     _sync(session, None)
+    _sync_texts(session, None, holdings=False)  # the holdings' copies: with their keys
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("LOCK TABLE dossier_holding IN EXCLUSIVE MODE"))

@@ -298,10 +298,28 @@ def _holdings_walked(shape: _Shape) -> bool:
 
 def _holdings_alone(shape: _Shape) -> bool:
     """The filters the holdings answer by themselves: the open dossiers (« À traiter »),
-    by démarche and step."""
+    by démarche and step, and a search term (their copy of the search text)."""
     return (shape.view == "a_traiter" and not shape.after and not shape.siret
-            and not any((shape.status, shape.turn, shape.overdue, shape.campaign,
-                         shape.search)))
+            and not any((shape.status, shape.turn, shape.overdue, shape.campaign)))
+
+
+def _follows_searched(shape: _Shape) -> bool:
+    """« Suivis » searched for a term that is not frequent: its matches among the user's
+    follows come from their own trigram index (by user and text), each then joined to its
+    dossier (the trigram index of every candidature named 3,463 matches for
+    « cardiotrack » at 1M, each probing a follow; the user has 275)."""
+    return shape.view == "suivis" and shape.search == "text" and not shape.search_frequent
+
+
+def _follows_alone(shape: _Shape) -> bool:
+    """« Suivis » counted from the user's follows alone (index only: they carry the
+    dossier's démarche and search text), stopped at the count's limit: no other filter,
+    and no rare term (whose few matches the trigram index names, each then probed)."""
+    return (shape.view == "suivis" and shape.counting and not shape.after
+            and shape.assignee is None and not shape.siret
+            and not any((shape.step, shape.status, shape.turn, shape.overdue,
+                         shape.campaign))
+            and (not shape.search or shape.search_frequent))
 
 
 @functools.lru_cache(maxsize=512)
@@ -321,7 +339,19 @@ def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
             stmt = stmt.where(h.demarche_code == bindparam("demarche"))
         if shape.step:
             stmt = stmt.where(h.current_step == bindparam("step"))
+        if shape.search:
+            stmt = stmt.where(h.search_text.like(_pattern(), escape="\\"))
         return stmt, h.queue_since, h.candidature_id, descending
+    if _follows_alone(shape):
+        f = DossierFollow
+        followed: Select = select(f.candidature_id.label("id")).where(
+            f.user_id == bindparam("user_id"),
+            f.demarche_code.in_(bindparam("demarches", expanding=True)))
+        if shape.demarche:
+            followed = followed.where(f.demarche_code == bindparam("demarche"))
+        if shape.search:
+            followed = followed.where(f.search_text.like(_pattern(), escape="\\"))
+        return followed, f.candidature_id, f.candidature_id, descending
     if _holdings_walked(shape):
         sort_expr = getattr(DossierHolding, HOLDING_SORTS[shape.sort])
         id_expr: Any = DossierHolding.candidature_id
@@ -337,13 +367,15 @@ def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
         stmt = stmt.where(Candidature.status == IN_PROGRESS)
     elif shape.view == "traites":
         stmt = stmt.where(Candidature.status != IN_PROGRESS)
-    elif shape.view == "suivis" and shape.counting and not shape.search_frequent:
+    elif shape.view == "suivis" and (shape.counting and not shape.search_frequent
+                                     or _follows_searched(shape)):
         # counted from the user's follows, in dossier order, each dossier then checked
-        # against the filters: the count's LIMIT stops the walk
+        # against the filters (the count's LIMIT stops the walk); or a rare term's matches
+        # among the user's follows, each joined to its dossier
         stmt = stmt.join(DossierFollow, and_(
             DossierFollow.candidature_id == Candidature.id,
             DossierFollow.user_id == bindparam("user_id")))
-    elif shape.view == "suivis":
+    elif shape.view == "suivis" and not shape.counting:
         # the dossiers the user holds or held a step of, or decided one of
         # (models/follow.py): the sort's index walked, one follow probed per row
         stmt = stmt.where(followed_by(bindparam("user_id")))
@@ -356,15 +388,17 @@ def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
                         bindparam("cursor_id", type_=BigInteger()))
         stmt = stmt.where(key < cursor if descending else key > cursor)
     if shape.view == "suivis" and shape.counting and shape.search_frequent:
-        # a frequent term among the user's follows (« care »: one in twelve): each follow,
-        # in dossier order, probes its dossier (OFFSET 0 keeps the probe from being
-        # planned as a join: a hash or merge join read 85,000 matches or 143,000
-        # dossiers, 30-88 ms at 1M; this reads 12,500 follows, 15-21 ms)
+        # a frequent term among the user's follows, with other filters (« care »: one in
+        # twelve): the follows' copy of the search text checked along their index, then
+        # each match, in dossier order, probes its dossier (OFFSET 0 keeps the probe from
+        # being planned as a join: a hash or merge join read 85,000 matches or 143,000
+        # dossiers, 30-88 ms at 1M)
         probe = (stmt.where(Candidature.id == DossierFollow.candidature_id)
                  .offset(0).lateral("followed"))
         stmt = (select(probe.c.id, probe.c.sort_value).select_from(DossierFollow)
                 .join(probe, true())
-                .where(DossierFollow.user_id == bindparam("user_id")))
+                .where(DossierFollow.user_id == bindparam("user_id"),
+                       DossierFollow.search_text.like(_pattern(), escape="\\")))
     return stmt, sort_expr, id_expr, descending
 
 
@@ -487,23 +521,33 @@ def _apply_filters(stmt: Select, shape: _Shape, now: Any) -> Select:
         # the vendor's candidatures, through the candidature's organisation index
         stmt = stmt.where(Candidature.organisation_id == select(Organisation.id).where(
             Organisation.siret == bindparam("siret")).scalar_subquery())
+    if shape.search and _holdings_walked(shape):
+        # « Mes dossiers »: the holdings' copy, checked along their index
+        return stmt.where(DossierHolding.search_text.like(_pattern(), escape="\\"))
     if shape.search:
-        # the trigram index of the open candidatures names the matches when they are
-        # few; when they are many, the sort's index is walked and each row checked
-        # The pattern is written into the SQL (quoted by SQLAlchemy): each term gets its
-        # own plan, from the term's own frequency, never a plan made for another one.
-        pattern = bindparam("pattern", type_=String(), literal_execute=True)
+        # the trigram index of the open candidatures (or of the user's follows) names the
+        # matches when they are few; when they are many, the sort's index is walked and
+        # each row checked
+        column = (DossierFollow.search_text if _follows_searched(shape)
+                  else Candidature.search_text)
+        pattern = _pattern()
         if not shape.search_parts:
-            return stmt.where(Candidature.search_text.like(pattern, escape="\\"))
+            return stmt.where(column.like(pattern, escape="\\"))
         # a rare term: the index is asked for the parts that hold its rarest trigrams,
         # and each candidate is checked against the whole term, which coalesce() keeps
         # from the index
         for i in range(shape.search_parts):
-            stmt = stmt.where(Candidature.search_text.like(
+            stmt = stmt.where(column.like(
                 bindparam(f"part_{i}", type_=String(), literal_execute=True)))
-        stmt = stmt.where(func.coalesce(Candidature.search_text, literal_column("''")).like(
+        stmt = stmt.where(func.coalesce(column, literal_column("''")).like(
             pattern, escape="\\"))
     return stmt
+
+
+def _pattern() -> Any:
+    """The search's LIKE pattern, written into the SQL (quoted by SQLAlchemy): each term
+    gets its own plan, from the term's own frequency, never a plan made for another one."""
+    return bindparam("pattern", type_=String(), literal_execute=True)
 
 
 def siret_of(q: str | None) -> str | None:

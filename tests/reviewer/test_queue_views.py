@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 
 from backoffice.db import db, utcnow
 from backoffice.models import (
@@ -17,6 +17,7 @@ from backoffice.models import (
     CandidatureStep,
     Certificat,
     DossierFollow,
+    DossierHolding,
     SavedView,
 )
 from backoffice.queues import candidatures as queue
@@ -288,11 +289,48 @@ def test_a_rare_term_asks_the_index_for_its_rarest_trigrams_and_finds_the_same_r
             assert set(_references(html)) == {c.reference for c in found}
 
 
+def test_suivis_and_my_dossiers_search_the_users_own_rows(desk) -> None:
+    """« Suivis » searched for a term that is not frequent looks it up among the user's
+    follows (their copy of the search text, a trigram index by user on PostgreSQL: at 1M
+    the term's 3,463 matches among every dossier each probed a follow), « Mes dossiers »
+    checks it along the user's holdings: the same rows as the dossiers' own texts say,
+    the decoy and the colleague's dossier left out, the counts right."""
+    from backoffice.queues import search
+    from tests.reviewer.test_queue import count_queries
+
+    product = ProductFactory(organisation=desk.organisation, name="Cardiotrack")
+    found = [desk.candidature("dmn_pecan", product=product) for _ in range(3)]
+    decoy = desk.candidature("dmn_pecan", product=ProductFactory(
+        organisation=desk.organisation, name="Rdiotrz"))
+    for candidature in (*found[:2], decoy):
+        desk.driver().take(candidature, "recevabilite")  # followed and held
+    desk.driver(desk.colleague).take(found[2], "recevabilite")  # the colleague's only
+    _fillers(found[0], "cardtrackdio soin sas", 200)
+    db.commit()
+    with _statistics_taken():
+        parts, _ = search.how_to_search(db.connection(), "cardiotrack")
+        for query, table in (("vue=suivis&", "dossier_follow"),
+                             ("attribution=moi&", "dossier_holding")):
+            with count_queries() as statements:
+                html = desk.client.get(f"/instruction/file?{query}q=Cardiotrack").get_data(
+                    as_text=True)
+            searching = " ".join(s for s in statements if "search_text" in s).replace(
+                "%%", "%")
+            assert f"{table}.search_text" in searching
+            if table == "dossier_follow":
+                for part in parts:  # the user's follows asked for the rarest parts
+                    assert f"dossier_follow.search_text LIKE '%{part}%'" in searching
+            assert "2 candidatures" in html
+            assert set(_references(html)) == {c.reference for c in found[:2]}
+
+
 def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
     """« Suivis » searched for a frequent term: at 1M one statement walked the sort's
     index probing a follow per row for the page and the count (75 ms); the page now walks
-    the index and the count probes each of the user's follows (a LATERAL probe that no
-    planner turns into a join of every match): the same rows and count."""
+    the index and the count reads the user's follows alone (their copies of the démarche
+    and search text), or with another filter checks each matching follow's dossier (a
+    LATERAL probe that no planner turns into a join of every match): the same rows and
+    count, and a product renamed is found by its new name."""
     from backoffice.queues import search
     from tests.reviewer.test_queue import count_queries
 
@@ -310,11 +348,31 @@ def test_suivis_counts_a_frequent_term_along_the_users_follows(desk) -> None:
                 as_text=True)
         counting = [s for s in statements if "count(*)" in s and "dossier_follow" in s]
         assert len(counting) == 1, statements
-        assert ("LATERAL" in counting[0]) == postgresql
+        # PostgreSQL (a frequent term): the follows alone, no candidature read
+        assert ("FROM candidature" not in counting[0]) == postgresql, counting[0]
         assert "3 candidatures" in html
         assert set(_references(html)) == {c.reference for c in mine}
         filters = queue.Filters.from_args({"vue": "suivis", "q": "carelink"})
         assert queue.count(desk.me, filters, now=utcnow(), limit=2) == 2  # the LIMIT holds
+        with count_queries() as statements:  # another filter: each match's dossier read
+            html = desk.client.get(
+                "/instruction/file?vue=suivis&q=carelink&etape=recevabilite").get_data(
+                    as_text=True)
+        counting = [s for s in statements if "count(*)" in s and "dossier_follow" in s]
+        assert len(counting) == 1 and ("LATERAL" in counting[0]) == postgresql, statements
+        assert "3 candidatures" in html
+        product.name = "Cardiolink"  # renamed (admin): the follows' copies say so
+        db.commit()
+        copies = db.execute(select(DossierFollow.search_text, DossierHolding.search_text)
+                            .join(DossierHolding, and_(
+                                DossierHolding.user_id == DossierFollow.user_id,
+                                DossierHolding.candidature_id == DossierFollow.candidature_id))
+                            .where(DossierFollow.user_id == desk.me.id)).all()
+        assert len(copies) == 3 and all(
+            follow == holding and "cardiolink" in follow for follow, holding in copies)
+        for term, found in (("cardiolink", 3), ("carelink", 0)):
+            filters = queue.Filters.from_args({"vue": "suivis", "q": term})
+            assert queue.count(desk.me, filters, now=utcnow(), limit=10) == found
 
 
 def test_the_rarest_trigrams_of_a_term_in_a_sample_and_the_parts_that_hold_them() -> None:
