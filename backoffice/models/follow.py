@@ -53,9 +53,10 @@ TEXTS = "search_texts_to_sync"  # Session.info: the dossiers whose search text c
 
 
 # what « Suivis » and « Mes dossiers » check along the user's rows besides their order:
-# the search text, and for the follows the démarche (PostgreSQL: INCLUDE columns, the
-# walk reads the index alone)
+# the démarche, the search text, and for the holdings the step (PostgreSQL: INCLUDE
+# columns, the walk reads the index alone)
 FOLLOW_INCLUDES = ["demarche_code", "search_text"]
+HOLDING_INCLUDES = ["demarche_code", "current_step", "search_text"]
 
 
 class DossierFollow(Base):
@@ -91,11 +92,11 @@ class DossierHolding(Base):
     __tablename__ = "dossier_holding"
     __table_args__ = (
         Index("ix_dossier_holding_attente", "user_id", "queue_since", "candidature_id",
-              postgresql_include=["search_text"]),
+              postgresql_include=HOLDING_INCLUDES),
         Index("ix_dossier_holding_echeance", "user_id", "queue_due_at", "candidature_id",
-              postgresql_include=["search_text"]),
+              postgresql_include=HOLDING_INCLUDES),
         Index("ix_dossier_holding_activite", "user_id", "last_activity_at", "candidature_id",
-              postgresql_include=["search_text"]),
+              postgresql_include=HOLDING_INCLUDES),
         Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step",
               postgresql_include=["search_text"]),
     )

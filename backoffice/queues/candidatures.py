@@ -322,26 +322,54 @@ def _follows_alone(shape: _Shape) -> bool:
             and (not shape.search or shape.search_frequent))
 
 
+def _holdings_only(shape: _Shape, sort_expr: Any) -> Select:
+    """The user's holdings (open dossiers) of the visible démarches, by démarche, step and
+    term: their own columns."""
+    h = DossierHolding
+    stmt = select(h.candidature_id.label("id"), sort_expr.label("sort_value")).where(
+        h.user_id == bindparam("assignee_id"),
+        h.demarche_code.in_(bindparam("demarches", expanding=True)))
+    if shape.demarche:
+        stmt = stmt.where(h.demarche_code == bindparam("demarche"))
+    if shape.step:
+        stmt = stmt.where(h.current_step == bindparam("step"))
+    if shape.search:
+        stmt = stmt.where(h.search_text.like(_pattern(), escape="\\"))
+    return stmt
+
+
+def _after(shape: _Shape, sort_expr: Any, id_expr: Any) -> Any:
+    """The rows past the cursor: a row comparison, which the index of the sort answers by
+    seeking straight to the cursor (an OR of two comparisons makes it scan from the
+    start)."""
+    key = tuple_(sort_expr, id_expr)
+    cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
+                    bindparam("cursor_id", type_=BigInteger()))
+    return key < cursor if shape.descending else key > cursor
+
+
 @functools.lru_cache(maxsize=512)
 def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
     """The candidatures of the page's filters (the candidature's own columns, or for
     « Mes dossiers » the user's holdings in order), the sort's column and the id's."""
     descending = shape.descending
+    h = DossierHolding
     if shape.assignee == "holds" and shape.counting and _holdings_alone(shape):
         # « Mes dossiers » counted from the user's holdings alone (index only): they are
-        # open dossiers and carry their démarche and step (a join to the candidatures was
-        # planned as a hash join over every open dossier)
-        h = DossierHolding
-        stmt = select(h.candidature_id.label("id"), h.queue_since.label("sort_value")).where(
-            h.user_id == bindparam("assignee_id"),
-            h.demarche_code.in_(bindparam("demarches", expanding=True)))
-        if shape.demarche:
-            stmt = stmt.where(h.demarche_code == bindparam("demarche"))
-        if shape.step:
-            stmt = stmt.where(h.current_step == bindparam("step"))
-        if shape.search:
-            stmt = stmt.where(h.search_text.like(_pattern(), escape="\\"))
-        return stmt, h.queue_since, h.candidature_id, descending
+        # open dossiers and carry their démarche, step and search text (a join to the
+        # candidatures was planned as a hash join over every open dossier)
+        return _holdings_only(shape, h.queue_since), h.queue_since, h.candidature_id, \
+            descending
+    if _holdings_walked(shape) and _holdings_alone(replace(shape, after=False)):
+        # « Mes dossiers » in « À traiter », by démarche, step or term: the holdings alone
+        # in the sort's order, the candidatures read for the page's rows only (each
+        # match joined to its candidature made a statement the planner gave a parallel
+        # worker: 7 ms to start it, for 311 matches of « care » at 1M)
+        sort_expr = getattr(h, HOLDING_SORTS[shape.sort])
+        stmt = _holdings_only(shape, sort_expr)
+        if shape.after:
+            stmt = stmt.where(_after(shape, sort_expr, h.candidature_id))
+        return stmt, sort_expr, h.candidature_id, descending
     if _follows_alone(shape):
         f = DossierFollow
         followed: Select = select(f.candidature_id.label("id")).where(
@@ -381,12 +409,7 @@ def _matches(shape: _Shape) -> tuple[Select, Any, Any, bool]:
         stmt = stmt.where(followed_by(bindparam("user_id")))
     stmt = _apply_filters(stmt, shape, bindparam("now", type_=UTCDateTime()))
     if shape.after:
-        # a row comparison, which the index of the sort answers by seeking straight to
-        # the cursor (an OR of two comparisons makes it scan from the start)
-        key = tuple_(sort_expr, id_expr)
-        cursor = tuple_(bindparam("cursor_value", type_=UTCDateTime()),
-                        bindparam("cursor_id", type_=BigInteger()))
-        stmt = stmt.where(key < cursor if descending else key > cursor)
+        stmt = stmt.where(_after(shape, sort_expr, id_expr))
     if shape.view == "suivis" and shape.counting and shape.search_frequent:
         # a frequent term among the user's follows, with other filters (« care »: one in
         # twelve): the follows' copy of the search text checked along their index, then

@@ -80,8 +80,9 @@ def upgrade() -> None:
                     postgresql_ops={'search_text': 'gin_trgm_ops'})
     for name, columns in HOLDING_INDEXES:
         op.drop_index(name, table_name='dossier_holding')
-        op.create_index(name, 'dossier_holding', columns,
-                        postgresql_include=['search_text'])
+        op.create_index(name, 'dossier_holding', columns, postgresql_include=(
+            ['search_text'] if name == 'ix_dossier_holding_place'
+            else ['demarche_code', 'current_step', 'search_text']))
 
 
 def downgrade() -> None:

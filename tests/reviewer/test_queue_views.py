@@ -317,6 +317,8 @@ def test_suivis_and_my_dossiers_search_the_users_own_rows(desk) -> None:
             searching = " ".join(s for s in statements if "search_text" in s).replace(
                 "%%", "%")
             assert f"{table}.search_text" in searching
+            if table == "dossier_holding":  # the holdings alone, the page's rows joined
+                assert "FROM dossier_holding WHERE" in " ".join(searching.split())
             if table == "dossier_follow":
                 for part in parts:  # the user's follows asked for the rarest parts
                     assert f"dossier_follow.search_text LIKE '%{part}%'" in searching
