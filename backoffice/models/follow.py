@@ -200,10 +200,11 @@ def _sync_texts(session: Session | scoped_session[Session], ids: list[int] | Non
         copied.append((DossierHolding, ("search_text",)))
     for model, columns in copied:
         table = cast(Table, model.__table__)  # a mapped class's Table
-        copies = {name: select(getattr(C, name)).where(C.id == table.c.candidature_id)
-                  .scalar_subquery() for name in columns}
-        stmt = update(table).values(copies).where(or_(*(
-            table.c[name].is_distinct_from(copy) for name, copy in copies.items())))
+        # UPDATE ... FROM: one join (a subquery per row and column took 15 s for the
+        # 2.3 million follows of the 1M benchmark, the join 2 s)
+        stmt = (update(table).values({name: getattr(C, name) for name in columns})
+                .where(C.id == table.c.candidature_id, or_(*(
+                    table.c[name].is_distinct_from(getattr(C, name)) for name in columns))))
         if ids is not None:
             stmt = stmt.where(table.c.candidature_id.in_(ids))
         connection.execute(stmt)

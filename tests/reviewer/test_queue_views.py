@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, select, update
 
 from backoffice.db import db, utcnow
 from backoffice.models import (
@@ -186,10 +186,20 @@ def test_a_dossier_handed_on_or_released_stays_followed_and_the_recount_heals(de
     db.execute(delete(DossierFollow).where(DossierFollow.candidature_id.in_(
         [held.id, passed.id])))
     db.commit()
+    # copies written wrong behind its back: healed from the dossiers (and the new rows
+    # carry them too)
+    db.execute(update(DossierFollow).values(search_text="stale", demarche_code="sons_sas"))
+    db.execute(update(DossierHolding).values(search_text="stale"))
+    db.commit()
     refollow(db)
     db.commit()
     assert _follows() == {(me, held.id), (me, released.id), (me, decided.id),
                           (colleague, passed.id)}
+    for model in (DossierFollow, DossierHolding):
+        copies = db.execute(select(model.search_text, model.demarche_code, Candidature)
+                            .join(Candidature, Candidature.id == model.candidature_id)).all()
+        assert copies and all((text_, demarche) == (c.search_text, c.demarche_code)
+                              for text_, demarche, c in copies)
 
 
 def test_a_search_reads_its_page_and_its_count_in_one_statement(desk, monkeypatch) -> None:
