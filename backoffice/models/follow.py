@@ -187,27 +187,22 @@ def texts_changed(session: Session | None, ids: list[int]) -> None:
         session.info.setdefault(TEXTS, set()).update(ids)
 
 
-def _sync_texts(session: Session | scoped_session[Session], ids: list[int] | None, *,
-                holdings: bool = True) -> None:
-    """The follows (and holdings) of these dossiers (None: all) say their dossier's
-    search text and démarche (only the rows that differ are written)."""
+def _sync_texts(session: Session | scoped_session[Session], ids: list[int] | None,
+                model: type[DossierFollow] | type[DossierHolding]) -> None:
+    """The follows (or holdings) of these dossiers (None: all) say their dossier's search
+    text (and démarche: the follows'; only the rows that differ are written)."""
     from backoffice.models.candidature import Candidature as C
 
-    connection = session.connection()
-    copied: list[tuple[type[Base], tuple[str, ...]]] = [
-        (DossierFollow, ("search_text", "demarche_code"))]
-    if holdings:
-        copied.append((DossierHolding, ("search_text",)))
-    for model, columns in copied:
-        table = cast(Table, model.__table__)  # a mapped class's Table
-        # UPDATE ... FROM: one join (a subquery per row and column took 15 s for the
-        # 2.3 million follows of the 1M benchmark, the join 2 s)
-        stmt = (update(table).values({name: getattr(C, name) for name in columns})
-                .where(C.id == table.c.candidature_id, or_(*(
-                    table.c[name].is_distinct_from(getattr(C, name)) for name in columns))))
-        if ids is not None:
-            stmt = stmt.where(table.c.candidature_id.in_(ids))
-        connection.execute(stmt)
+    columns = ("search_text", "demarche_code") if model is DossierFollow else ("search_text",)
+    table = cast(Table, model.__table__)  # a mapped class's Table
+    # UPDATE ... FROM: one join (a subquery per row and column took 15 s for the 2.3
+    # million follows of the 1M benchmark, the join 2 s)
+    stmt = (update(table).values({name: getattr(C, name) for name in columns})
+            .where(C.id == table.c.candidature_id, or_(*(
+                table.c[name].is_distinct_from(getattr(C, name)) for name in columns))))
+    if ids is not None:
+        stmt = stmt.where(table.c.candidature_id.in_(ids))
+    session.connection().execute(stmt)
 
 
 def _holders() -> Any:
@@ -301,15 +296,19 @@ def _sync(session: Session | scoped_session[Session], ids: list[int] | None) -> 
 # recount): the two never wait for each other the other way round.
 @event.listens_for(Session, "after_flush", insert=True)
 def _sync_follows(session: Session, _context: object) -> None:
+    # the follows first, then the holdings (the order refollow() takes them in)
     ids = session.info.pop(PENDING, None)
     if ids:
         _sync(session, sorted(ids))
+    # (noted before the flush too, by the bulk rename: not forgotten by _forget_follows)
+    texts = sorted(session.info.pop(TEXTS, ()))
+    if texts:
+        _sync_texts(session, texts, DossierFollow)
     ids = session.info.pop(HOLDINGS, None)
     if ids:
         _sync_holdings(session, sorted(ids))
-    ids = session.info.pop(TEXTS, None)  # noted before the flush too: not forgotten there
-    if ids:
-        _sync_texts(session, sorted(ids))
+    if texts:
+        _sync_texts(session, texts, DossierHolding)
 
 
 @event.listens_for(Session, "before_flush")
@@ -325,7 +324,7 @@ def refollow(session: Session | scoped_session[Session]) -> None:
     moving dossiers waits for it rather than deadlocking on rows taken in another order."""
     maintenance_timeout(session)  # every step read: longer than a page's bound at 1M
     _sync(session, None)
-    _sync_texts(session, None, holdings=False)  # the holdings' copies: with their keys
+    _sync_texts(session, None, DossierFollow)  # the holdings' copies: with their keys
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("LOCK TABLE dossier_holding IN EXCLUSIVE MODE"))
