@@ -97,8 +97,7 @@ class DossierHolding(Base):
               postgresql_include=HOLDING_INCLUDES),
         Index("ix_dossier_holding_activite", "user_id", "last_activity_at", "candidature_id",
               postgresql_include=HOLDING_INCLUDES),
-        Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step",
-              postgresql_include=["search_text"]),
+        Index("ix_dossier_holding_place", "user_id", "demarche_code", "current_step"),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -164,7 +163,7 @@ def listen_holdings(candidature_class: type, section_class: type) -> None:
         if _holding_changed(target, ("queue_assignee_id", "status", *KEYS)):
             _holding_noted(target, target.id)
         if _holding_changed(target, ("search_text",)):
-            texts_changed(cast(Session, object_session(target)), [target.id])
+            texts_changed(object_session(target), [target.id])
 
     def section(_mapper: Any, _connection: Any, target: Any) -> None:
         _holding_noted(target, target.candidature_id)

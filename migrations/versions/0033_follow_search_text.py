@@ -32,8 +32,7 @@ HOLDING_INDEXES = (('ix_dossier_holding_attente', ['user_id', 'queue_since', 'ca
                    ('ix_dossier_holding_echeance',
                     ['user_id', 'queue_due_at', 'candidature_id']),
                    ('ix_dossier_holding_activite',
-                    ['user_id', 'last_activity_at', 'candidature_id']),
-                   ('ix_dossier_holding_place', ['user_id', 'demarche_code', 'current_step']))
+                    ['user_id', 'last_activity_at', 'candidature_id']))
 
 
 # each table's copies of its dossier's columns, on PostgreSQL (UPDATE ... FROM) and SQLite
@@ -56,14 +55,15 @@ COPIES = {
 
 
 def upgrade() -> None:
-    postgresql = op.get_bind().dialect.name == "postgresql"
+    dialect = op.get_bind().dialect.name
+    postgresql = dialect == "postgresql"
     if postgresql:
         op.execute("SET LOCAL statement_timeout = '30min'")  # every follow rewritten
     op.add_column('dossier_follow', sa.Column('demarche_code', sa.String(length=32),
                                               nullable=True))
     op.add_column('dossier_follow', sa.Column('search_text', sa.Text(), nullable=True))
     op.add_column('dossier_holding', sa.Column('search_text', sa.Text(), nullable=True))
-    for statement in COPIES[op.get_bind().dialect.name]:
+    for statement in COPIES[dialect]:
         op.execute(statement)
     with op.batch_alter_table('dossier_follow', schema=None) as batch_op:
         batch_op.alter_column('demarche_code', existing_type=sa.String(length=32),
@@ -80,9 +80,8 @@ def upgrade() -> None:
                     postgresql_ops={'search_text': 'gin_trgm_ops'})
     for name, columns in HOLDING_INDEXES:
         op.drop_index(name, table_name='dossier_holding')
-        op.create_index(name, 'dossier_holding', columns, postgresql_include=(
-            ['search_text'] if name == 'ix_dossier_holding_place'
-            else ['demarche_code', 'current_step', 'search_text']))
+        op.create_index(name, 'dossier_holding', columns,
+                        postgresql_include=['demarche_code', 'current_step', 'search_text'])
 
 
 def downgrade() -> None:
