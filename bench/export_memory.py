@@ -3,10 +3,14 @@ rows completes as a job with memory growth ≤ 50 MB):
 
     python -m bench.export_memory --database-url postgresql://…/bench_export \
         --candidatures 1000000 --format csv   # then --reuse --format xlsx
+    python -m bench.export_memory --database-url postgresql://…/bench_1m --reuse \
+        --vue tous --format csv               # every candidature: 1,000,000 rows
 
 1. generates the bench database (`bench.generate`; its name must start with "bench"),
    unless --reuse;
-2. asks for an export of the whole queue as the bench's lead vérificateur (both teams);
+2. asks for an export of the whole queue as the bench's lead vérificateur (both teams):
+   « À traiter » (about a third of the candidatures), or with --vue the view named (« tous »:
+   every candidature);
 3. runs the export job (`jobs.exports.produire`) in this process, as the embedded mode
    and the worker do, while a thread samples the process's resident memory (/proc) every
    20 ms; --tracemalloc also traces Python's allocations (slower: about twice the time);
@@ -48,7 +52,8 @@ class PeakSampler(threading.Thread):
             self.stop.wait(self.every)
 
 
-def run_export(url: str, fmt: str, *, trace: bool = False) -> dict[str, Any]:
+def run_export(url: str, fmt: str, *, trace: bool = False,
+               view: str | None = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from backoffice.db import db
@@ -61,8 +66,9 @@ def run_export(url: str, fmt: str, *, trace: bool = False) -> dict[str, Any]:
                       STORAGE_DIR=str(folder / "storage"))
     with app.app_context():
         lead = db.scalar(select(User).where(User.email == LEAD_EMAIL))
-        export = Export(requester_id=lead.id, format=fmt, filters={},
-                        description="toute la file (bench)")
+        export = Export(requester_id=lead.id, format=fmt,
+                        filters={"vue": view} if view else {},
+                        description=f"toute la vue {view or 'à traiter'} (bench)")
         db.add(export)
         db.commit()
         export_id = export.id
@@ -88,7 +94,8 @@ def run_export(url: str, fmt: str, *, trace: bool = False) -> dict[str, Any]:
             tracemalloc.stop()
         export = db.get(Export, export_id)
         result = {
-            "format": fmt, "status": status, "rows": export.rows_written,
+            "format": fmt, "view": view or "a_traiter", "status": status,
+            "rows": export.rows_written,
             "rows_total": export.rows_total, "seconds": round(seconds, 1),
             "rows_per_second": round(export.rows_written / seconds) if seconds else None,
             "file_bytes": export.file_size,
@@ -111,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     parser.add_argument("--reuse", action="store_true",
                         help="export from the database as it is (no generation)")
+    parser.add_argument("--vue", help="the queue's view to export (a_traiter, suivis, "
+                        "traites, tous; default: a_traiter)")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     from config import normalise_database_url
 
     result["export"] = run_export(normalise_database_url(args.database_url), args.format,
-                                  trace=args.tracemalloc)
+                                  trace=args.tracemalloc, view=args.vue)
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     print(text)
     if args.output:

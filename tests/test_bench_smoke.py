@@ -258,6 +258,19 @@ def test_export_benchmark_runs_the_job_and_reports_memory(bench_url, fmt: str) -
     assert result["file_bytes"] > 0 and 0 <= result["rss_growth_mb"] < 50, result
 
 
+def test_export_benchmark_exports_the_view_it_names(bench_url) -> None:
+    """--vue tous: every candidature (how the 1M export is measured on a 1M database),
+    not the open ones of « À traiter »."""
+    from bench.export_memory import run_export
+
+    url, summary = bench_url
+    everything = run_export(url, "csv", view="tous")
+    open_only = run_export(url, "csv")
+    assert everything["view"] == "tous" and everything["status"] == "pret"
+    assert everything["rows"] == everything["rows_total"] == summary["rows"]["candidature"]
+    assert 0 < open_only["rows"] < everything["rows"], (open_only, everything)
+
+
 def test_upload_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
     import shutil
 
