@@ -30,6 +30,9 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 PROGRESS_EVERY = 5000  # rows between two progress reports of the job
+# A worksheet holds at most 1,048,576 rows (the OOXML format's limit, Excel's too): past it
+# the spreadsheet goes on in a sheet of its own, headed again (« File (2) », …)
+XLSX_SHEET_ROWS = 1_048_576
 
 Progress = Callable[[int], None]
 
@@ -79,12 +82,22 @@ def write_csv(rows: Iterable[Row], out: BinaryIO, progress: Progress) -> None:
 
 
 def write_xlsx(rows: Iterable[Row], out: BinaryIO, progress: Progress) -> None:
+    """The rows in sheets of XLSX_SHEET_ROWS rows at most, each headed by the columns (a
+    sheet written past the limit makes a file that Excel repairs by dropping rows)."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("File")
-    sheet.append(COLUMNS)
-    for row in _counted(rows, progress):
+    per_sheet = XLSX_SHEET_ROWS - 1  # the header's row
+
+    def headed(number: int) -> Any:
+        sheet = book.create_sheet("File" if number == 1 else f"File ({number})")
+        sheet.append(COLUMNS)
+        return sheet
+
+    sheet = headed(1)
+    for n, row in enumerate(_counted(rows, progress)):
+        if n and n % per_sheet == 0:
+            sheet = headed(n // per_sheet + 1)
         sheet.append(values(row))
     book.save(out)
 

@@ -136,6 +136,31 @@ def test_a_spreadsheet_is_written_with_inert_cells(desk, small_threshold) -> Non
     assert days and all(isinstance(d, int) for d in days)  # numbers stay numbers
 
 
+@pytest.mark.parametrize("rows", [4, 7, 0])
+def test_a_spreadsheet_goes_on_in_a_new_sheet_past_the_row_limit(desk, small_threshold,
+                                                                   monkeypatch, rows) -> None:
+    """A sheet holds 1,048,576 rows at most (here 4: a header and 3 rows); the rows past it
+    go on in « File (2) », headed again, none lost; an empty queue gives the header alone."""
+    from openpyxl import load_workbook
+
+    from backoffice.queues import export as writer
+
+    monkeypatch.setattr(writer, "XLSX_SHEET_ROWS", 4)
+    references = _queue(desk, rows)
+    assert _ask(desk, "xlsx").status_code == 302
+    (export,) = _mine(desk)
+    assert export.status == "pret" and export.rows_written == rows
+    response = desk.client.get(f"/instruction/exports/{export.id}/fichier")
+    book = load_workbook(io.BytesIO(response.data), read_only=True)
+    sheets = {name: [list(r) for r in book[name].iter_rows(values_only=True)]
+              for name in book.sheetnames}
+    expected = ["File", "File (2)", "File (3)"][:max(1, -(-rows // 3))]
+    assert list(sheets) == expected
+    assert all(len(body) <= 4 and body[0][0] == "Référence" for body in sheets.values())
+    found = [r[0] for body in sheets.values() for r in body[1:]]
+    assert sorted(found) == sorted(references)
+
+
 def test_only_the_requester_downloads(desk, small_threshold) -> None:
     _queue(desk, 1)
     _ask(desk, "csv")
