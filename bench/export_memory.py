@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     parser.add_argument("--reuse", action="store_true",
                         help="export from the database as it is (no generation)")
-    parser.add_argument("--vue", help="the queue's view to export (a_traiter, suivis, "
-                        "traites, tous; default: a_traiter)")
+    parser.add_argument("--vue", choices=("a_traiter", "suivis", "traites", "tous"),
+                        help="the queue's view to export (default: a_traiter)")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)

@@ -83,7 +83,7 @@ def write_csv(rows: Iterable[Row], out: BinaryIO, progress: Progress) -> None:
 
 def write_xlsx(rows: Iterable[Row], out: BinaryIO, progress: Progress) -> None:
     """The rows in sheets of XLSX_SHEET_ROWS rows at most, each headed by the columns (a
-    sheet written past the limit makes a file that Excel repairs by dropping rows)."""
+    sheet longer than that is more than Excel or LibreOffice opens whole)."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
