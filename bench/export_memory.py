@@ -58,6 +58,7 @@ def run_export(url: str, fmt: str, *, trace: bool = False,
 
     from backoffice.db import db
     from backoffice.models import Export, User
+    from backoffice.queues.export import describe
     from jobs.exports import produire
 
     folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
@@ -66,9 +67,9 @@ def run_export(url: str, fmt: str, *, trace: bool = False,
                       STORAGE_DIR=str(folder / "storage"))
     with app.app_context():
         lead = db.scalar(select(User).where(User.email == LEAD_EMAIL))
-        export = Export(requester_id=lead.id, format=fmt,
-                        filters={"vue": view} if view else {},
-                        description=f"toute la vue {view or 'à traiter'} (bench)")
+        filters = {"vue": view} if view else {}
+        export = Export(requester_id=lead.id, format=fmt, filters=filters,
+                        description=describe(filters))
         db.add(export)
         db.commit()
         export_id = export.id
